@@ -1,0 +1,140 @@
+"""The ``parity`` command line.  Every ParityError is caught in :func:`main`, which returns the exit code:
+0 all pass, 1 a parity check failed, 2 usage, spec or input errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from parity import __version__
+from parity.errors import EXIT_OK, EXIT_PARITY_FAILED, EXIT_USAGE, ParityError, UsageError
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _config(jobs_dir: str | None, report_dir: str | None) -> tuple[Path, Path]:
+    from parity.spec import load_project_config
+
+    cfg = load_project_config()
+    jobs = Path(jobs_dir) if jobs_dir else cfg.jobs_dir
+    reports = Path(report_dir) if report_dir else cfg.report_dir
+    return jobs, reports
+
+
+jobs_dir_option = click.option("--jobs-dir", type=click.Path(file_okay=False), default=None,
+                               help="Folder of job folders (default: [tool.parity] jobs_dir, else fixtures/).")
+report_dir_option = click.option("--report-dir", type=click.Path(file_okay=False), default=None,
+                                 help="Where reports are written (default: [tool.parity] report_dir, else reports/).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="parity")
+def cli() -> None:
+    """parity: prove that a Python port produces the same outputs as its SAS original."""
+
+
+@cli.command("run")
+@click.argument("jobs", nargs=-1)
+@click.option("--all", "run_all", is_flag=True, help="Run every job in the jobs folder.")
+@jobs_dir_option
+@report_dir_option
+def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_dir: str | None) -> None:
+    """Compare JOB's SAS outputs with its Python outputs and write reports/<job>/parity.json."""
+    from parity.report.json import write_report
+    from parity.report.terminal import render_summary
+    from parity.runner import run_job
+    from parity.spec import discover_jobs, job_folder, load_job
+
+    jobs_path, reports_path = _config(jobs_dir, report_dir)
+    if run_all and jobs:
+        raise UsageError("give job names or --all, not both")
+    names = discover_jobs(jobs_path) if run_all else list(jobs)
+    if not names:
+        raise UsageError(f"no jobs to run: name one or more jobs, or use --all (jobs folder: {jobs_path})"
+                         if not run_all else f"no jobs (folders with parity.toml) in {jobs_path}")
+    out = _console()
+    err = _console(stderr=True)
+    out.print(f"parity {__version__} | jobs: {' '.join(names)} | jobs dir: {jobs_path} | reproduce: parity run "
+              f"{' '.join(names)} --jobs-dir {jobs_path}")
+    specs = [load_job(job_folder(jobs_path, n), Path(n).name) for n in names]  # every spec error before any work
+    results = []
+    with err.status("starting", spinner="dots") as status:
+        for spec in specs:
+            result = run_job(spec, progress=lambda msg: status.update(msg))
+            path = write_report(result, reports_path)
+            results.append((result, path))
+    render_summary(out, results)
+    verdicts = {r.verdict for r, _ in results}
+    ctx = click.get_current_context()
+    ctx.exit(EXIT_USAGE if "error" in verdicts else EXIT_PARITY_FAILED if "fail" in verdicts else EXIT_OK)
+
+
+@cli.command("list")
+@jobs_dir_option
+def list_cmd(jobs_dir: str | None) -> None:
+    """List the jobs in the jobs folder with their datasets."""
+    from rich.table import Table
+
+    from parity.spec import discover_jobs, load_job
+
+    jobs_path, _ = _config(jobs_dir, None)
+    names = discover_jobs(jobs_path)
+    if not names:
+        click.echo(f"no jobs (folders with parity.toml) in {jobs_path}")
+        return
+    table = Table(title=f"jobs in {jobs_path}", title_justify="left")
+    for col in ("job", "description", "datasets", "python"):
+        table.add_column(col)
+    for name in names:
+        spec = load_job(jobs_path / name)
+        table.add_row(name, spec.description, ", ".join(d.name for d in spec.datasets), spec.python or "(files)")
+    _console().print(table)
+
+
+@cli.command("inspect")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--encoding", default=None, help="Override the file's encoding.")
+def inspect_cmd(file: str, as_json: bool, encoding: str | None) -> None:
+    """What PROC CONTENTS shows for a .sas7bdat or .xpt file."""
+    from parity.inspect import contents, render_contents
+
+    info = contents(Path(file), encoding=encoding)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+    else:
+        render_contents(_console(), info)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code instead of raising SystemExit."""
+    try:
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="parity", standalone_mode=False)
+    except ParityError as exc:
+        from rich.markup import escape
+
+        _console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_USAGE
+    return int(code) if isinstance(code, int) else EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,456 @@
+"""The comparison engine: two loaded tables in, one :class:`Comparison` out.  Knows nothing of pytest or output.
+
+One lazy polars plan: key uniqueness on the key columns only, one full join (by key, or by position without keys),
+every column comparison in one expression pass, and only unmatched or mismatching rows are kept.  The plan is
+collected with the streaming engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import polars as pl
+
+from parity.errors import SpecError
+from parity.formats import Kind
+from parity.loaders import ColumnInfo, Table
+from parity.normalize import (
+    Conversion,
+    normalize_string,
+    plan_conversion,
+    round_temporal,
+    sas_units,
+    truncate_to_width,
+)
+from parity.spec import DatasetSpec, JobSpec, Tolerance
+
+#: polars engine for the one join: measured on 5M x 19 (2 cores) the in-memory engine took 5.9 s and 6.4 GB peak,
+#: the streaming engine 7.7 s and 6.9 GB (benchmarks/compare.py prints both ways to re-measure)
+ENGINE: Literal["auto", "in-memory", "streaming"] = "in-memory"
+ROW_S = "#row_sas"
+ROW_P = "#row_py"
+DUP = "#dup"
+Role = Literal["key", "compare", "ignored", "sas_only", "python_only", "type_conflict"]
+
+
+@dataclass
+class ColumnPlan:
+    """One column's fate: its role, kind, tolerance and internal column names."""
+
+    name: str
+    idx: int
+    sas: ColumnInfo | None
+    py: ColumnInfo | None
+    role: Role
+    kind: Kind
+    tolerance: Tolerance | None = None
+    conversion: Conversion | None = None
+    has_tags: bool = False
+
+    @property
+    def s(self) -> str:
+        return f"s{self.idx}"
+
+    @property
+    def p(self) -> str:
+        return f"p{self.idx}"
+
+    @property
+    def st(self) -> str:
+        return f"st{self.idx}"
+
+    @property
+    def pt(self) -> str:
+        return f"pt{self.idx}"
+
+    @property
+    def neq(self) -> str:
+        return f"neq{self.idx}"
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind != "string"
+
+
+@dataclass
+class ColumnStats:
+    compared: int = 0
+    mismatches: int = 0
+    max_abs_diff: float | None = None
+    max_rel_diff: float | None = None
+
+
+@dataclass
+class DupInfo:
+    rows: int = 0
+    keys: int = 0
+    sample: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Comparison:
+    """Everything the checks need.  Internal: the frozen report model is built from it in :mod:`parity.checks`."""
+
+    spec: DatasetSpec
+    sas: Table
+    py: Table
+    plans: list[ColumnPlan]
+    keys: list[ColumnPlan]
+    rows_sas: int
+    rows_py: int
+    matched: int = 0
+    only_sas: int = 0
+    only_py: int = 0
+    dup_sas: DupInfo = field(default_factory=DupInfo)
+    dup_py: DupInfo = field(default_factory=DupInfo)
+    stats: dict[str, ColumnStats] = field(default_factory=dict)
+    diffs: pl.DataFrame = field(default_factory=pl.DataFrame)
+    order_inversions: int | None = None
+    order_first: tuple[int, int] | None = None  # (sas row, python row) of the first out-of-order pair
+    sort_violations: dict[str, Any] | None = None
+    sas_sort_violations: dict[str, Any] | None = None
+    python_long_strings: dict[str, dict[str, int]] = field(default_factory=dict)
+    sas_full_strings: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def compared_plans(self) -> list[ColumnPlan]:
+        return [p for p in self.plans if p.role == "compare"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# planning
+
+
+def _match_columns(spec: DatasetSpec, job: JobSpec | None, sas: Table, py: Table) -> list[ColumnPlan]:
+    spec_file = job.spec_file if job else spec.sas
+    where = f"datasets.{spec.name}"
+    rename = {k.casefold(): v for k, v in spec.rename.items()}
+    py_by_fold: dict[str, ColumnInfo] = {}
+    for info in py.columns:
+        fold = info.name.casefold()
+        if fold in py_by_fold:
+            raise SpecError(
+                spec_file,
+                f"the Python output has columns {py_by_fold[fold].name!r} and {info.name!r}, which are the same "
+                "name to SAS (names are case-insensitive); rename one",
+                key=where,
+            )
+        py_by_fold[fold] = info
+    sas_fold = {c.name.casefold(): c for c in sas.columns}
+    for old, new in rename.items():
+        if old not in sas_fold:
+            raise SpecError(spec_file, f"renames {old!r}, which is not a column of {spec.sas.name}", key=f"{where}.rename")
+        if new.casefold() not in py_by_fold:
+            raise SpecError(
+                spec_file, f"renames {old!r} to {new!r}, which is not a column of the Python output",
+                key=f"{where}.rename",
+            )
+    used_py: set[str] = set()
+    key_fold = [k.casefold() for k in spec.keys]
+    ignore_fold = {c.casefold() for c in spec.ignore}
+    plans: list[ColumnPlan] = []
+    for info in sas.columns:
+        fold = info.name.casefold()
+        py_name = rename.get(fold, info.name).casefold()
+        py_info = py_by_fold.get(py_name)
+        idx = len(plans)
+        if py_info is None:
+            plans.append(ColumnPlan(info.name, idx, info, None, "sas_only", info.kind))
+            continue
+        used_py.add(py_name)
+        conv = plan_conversion(info.kind, info.type, _dtype(py, py_info.name))
+        role: Role = "compare"
+        if fold in ignore_fold:
+            role = "ignored"
+        elif conv.conflict:
+            role = "type_conflict"
+        if fold in key_fold:
+            role = "key"
+        plan = ColumnPlan(info.name, idx, info, py_info, role, conv.kind, spec.tolerance_for(info.name), conv)
+        plan.has_tags = info.name in sas.tags or py_info.name in py.tags
+        plans.append(plan)
+    for info in py.columns:
+        if info.name.casefold() not in used_py:
+            plans.append(ColumnPlan(info.name, len(plans), None, info, "python_only", info.kind))
+    # every column the spec names must exist (on both sides for keys and sort_by)
+    both = {p.name.casefold() for p in plans if p.sas and p.py}
+    sas_names = sorted(c.name for c in sas.columns)
+    for field_name, names in (("keys", spec.keys), ("sort_by", [k.column for k in spec.sort_by])):
+        for name in names:
+            if name.casefold() not in both:
+                side = "the SAS file" if name.casefold() not in sas_fold else "the Python output"
+                raise SpecError(
+                    spec_file, f"column {name!r} is not in {side} (SAS columns: {', '.join(sas_names[:30])})",
+                    key=f"{where}.{field_name}",
+                )
+    all_names = {p.name.casefold() for p in plans}
+    for name in spec.ignore:
+        if name.casefold() not in all_names:
+            raise SpecError(spec_file, f"ignores {name!r}, which is on neither side", key=f"{where}.ignore")
+    for name in spec.tolerance:
+        if name not in sas_fold:
+            raise SpecError(spec_file, f"sets a tolerance for {name!r}, which is not a SAS column",
+                            key=f"{where}.tolerance.{name}")
+        if sas_fold[name].type == "character":
+            raise SpecError(spec_file, f"sets a numeric tolerance for character column {name!r}",
+                            key=f"{where}.tolerance.{name}")
+    for plan in plans:
+        if plan.role == "key" and plan.conversion and plan.conversion.conflict:
+            raise SpecError(spec_file, f"key {plan.name!r} has different types: {plan.conversion.conflict}",
+                            key=f"{where}.keys")
+    return plans
+
+
+def _dtype(table: Table, name: str) -> pl.DataType:
+    return table.frame.schema[name]
+
+
+def _side_frame(table: Table, plans: list[ColumnPlan], side: Literal["sas", "py"], spec: DatasetSpec) -> pl.LazyFrame:
+    """Project one side onto the internal column names, normalised to SAS units and rules."""
+    frame = table.frame
+    if side == "py" and spec.numbers.storage == "truncate":
+        updates = []
+        for plan in plans:
+            width = plan.sas.length if plan.sas else None
+            if plan.py and plan.sas and plan.sas.type == "numeric" and width and 3 <= width < 8 \
+                    and plan.kind == "numeric" and frame.schema[plan.py.name].is_numeric():
+                updates.append(truncate_to_width(frame.get_column(plan.py.name), width))
+        if updates:
+            frame = frame.with_columns(updates)
+    exprs: list[pl.Expr] = []
+    for plan in plans:
+        info = plan.sas if side == "sas" else plan.py
+        if info is None or plan.role not in ("key", "compare"):
+            continue
+        out = plan.s if side == "sas" else plan.p
+        col = pl.col(info.name)
+        if plan.kind == "string":
+            expr = normalize_string(col.cast(pl.String), spec.strings)
+        elif side == "sas" and info.type == "numeric":
+            expr = round_temporal(col.cast(pl.Float64), plan.kind, spec.dates)
+        else:
+            expr = round_temporal(sas_units(col, frame.schema[info.name], plan.kind), plan.kind, spec.dates)
+        exprs.append(expr.alias(out))
+        if plan.role == "compare" and plan.has_tags and spec.numbers.special_missing == "strict":
+            tags = table.tags.get(info.name)
+            tag_expr = pl.lit(tags) if tags is not None else pl.lit(None, dtype=pl.String)
+            exprs.append(tag_expr.alias(plan.st if side == "sas" else plan.pt))
+    row = ROW_S if side == "sas" else ROW_P
+    return frame.lazy().select(exprs).with_row_index(row)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# comparison expressions (PROC COMPARE)
+
+
+def values_equal(s: pl.Expr, p: pl.Expr, tol: Tolerance) -> pl.Expr:
+    """PROC COMPARE METHOD=/CRITERION= equality of two non-missing values (x = SAS/base, y = Python/compare)."""
+    gamma = tol.gamma
+    diff = (p - s).abs()
+    if tol.method == "exact":
+        eq = p == s
+    elif tol.method == "absolute":
+        eq = diff <= gamma
+    elif tol.method == "relative":
+        denom = (s.abs() + p.abs()) / 2 + tol.delta
+        eq = (diff == 0) | (diff / denom <= gamma)
+    else:  # percent
+        eq = pl.when(s == 0).then(p == 0).otherwise(100 * diff / s.abs() <= gamma)
+    return eq & p.is_finite()
+
+
+def column_equal(plan: ColumnPlan, spec: DatasetSpec) -> pl.Expr:
+    s, p = pl.col(plan.s), pl.col(plan.p)
+    if plan.kind == "string":
+        return (s.is_null() & p.is_null()) | (s == p).fill_null(False)
+    assert plan.tolerance is not None
+    if spec.numbers.nomissing:
+        missing_eq = pl.lit(True)
+    elif plan.has_tags and spec.numbers.special_missing == "strict":
+        missing_eq = s.is_null() & p.is_null() & (
+            pl.col(plan.st).fill_null(".") == pl.col(plan.pt).fill_null(".")
+        )
+    else:
+        missing_eq = s.is_null() & p.is_null()
+    return pl.when(s.is_null() | p.is_null()).then(missing_eq).otherwise(values_equal(s, p, plan.tolerance))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# running
+
+
+def _sort_key_exprs(plan: ColumnPlan, col: str, tag_col: str | None) -> list[pl.Expr]:
+    """Expressions whose lexicographic order is SAS's sort order for one BY variable (ascending)."""
+    if plan.kind == "string":
+        return [pl.col(col).fill_null("")]  # blank (missing) sorts below every printable character
+    rank = pl.when(pl.col(col).is_not_null()).then(pl.lit(28))
+    if tag_col is not None:
+        rank = rank.when(pl.col(tag_col) == "_").then(pl.lit(0)).when(pl.col(tag_col).is_null()).then(pl.lit(1))
+        rank = rank.otherwise(pl.col(tag_col).str.to_integer(base=36, strict=False) - 8)  # 'A' -> 2 ... 'Z' -> 27
+    else:
+        rank = rank.otherwise(pl.lit(1))
+    return [rank, pl.col(col).fill_null(0.0)]
+
+
+def _sort_violations(frame: pl.LazyFrame, spec: DatasetSpec, plans: list[ColumnPlan], side: str) -> pl.LazyFrame:
+    """Count adjacent pairs that break SAS BY order (missing lowest; DESCENDING reverses)."""
+    by_name = {p.name.casefold(): p for p in plans}
+    cmp: pl.Expr | None = None
+    parts: list[pl.Expr] = []
+    for key in spec.sort_by:
+        plan = by_name[key.column.casefold()]
+        col = plan.s if side == "sas" else plan.p
+        tag: str | None = plan.st if side == "sas" else plan.pt
+        if tag not in frame.collect_schema().names():
+            tag = None
+        for expr in _sort_key_exprs(plan, col, tag):
+            prev = expr.shift(1)
+            sign = pl.when(expr > prev).then(1).when(expr < prev).then(-1).otherwise(0)
+            parts.append(-sign if key.descending else sign)
+    for part in reversed(parts):
+        cmp = part if cmp is None else pl.when(part != 0).then(part).otherwise(cmp)
+    assert cmp is not None
+    row = ROW_S if side == "sas" else ROW_P
+    bad = frame.select(pl.col(row), cmp.alias("#cmp")).filter(pl.col("#cmp") < 0)
+    return bad.select(pl.len().alias("violations"), pl.col(row).first().alias("first_row"))
+
+
+def _violations(frame: pl.DataFrame) -> dict[str, Any]:
+    row = frame.row(0, named=True)
+    first = row["first_row"]
+    return {"violations": int(row["violations"]), "first_row": None if first is None else int(first) + 1}
+
+
+def compare_tables(spec: DatasetSpec, sas: Table, py: Table, job: JobSpec | None = None) -> Comparison:
+    """Compare one dataset.  Raises SpecError for spec/column mismatches found before comparing."""
+    plans = _match_columns(spec, job, sas, py)
+    key_fold = [k.casefold() for k in spec.keys]
+    keys = sorted((p for p in plans if p.role == "key"), key=lambda p: key_fold.index(p.name.casefold()))
+    for plan in keys:  # keys use SAS missing rules too, so their tags are irrelevant
+        plan.has_tags = False
+    comp = Comparison(spec, sas, py, plans, keys, rows_sas=sas.frame.height, rows_py=py.frame.height)
+
+    sas_lf = _side_frame(sas, plans, "sas", spec)
+    py_lf = _side_frame(py, plans, "py", spec)
+    s_keys = [k.s for k in keys]
+    p_keys = [k.p for k in keys]
+    compare = comp.compared_plans
+    extra: dict[str, pl.LazyFrame] = _string_length_queries(comp, compare)
+    if spec.sort_by:
+        extra["sort_py"] = _sort_violations(py_lf, spec, plans, "py")
+        extra["sort_sas"] = _sort_violations(sas_lf, spec, plans, "sas")
+    if keys:
+        s_groups = sas_lf.group_by(s_keys).agg(pl.len().alias("#n")).filter(pl.col("#n") > 1)
+        p_groups = py_lf.group_by(p_keys).agg(pl.len().alias("#n")).filter(pl.col("#n") > 1)
+        s_dups, p_dups = pl.collect_all([s_groups, p_groups])
+        comp.dup_sas = _dups(s_dups, s_keys, keys)
+        comp.dup_py = _dups(p_dups, p_keys, keys)
+        on = list(s_keys)
+        if comp.dup_sas.keys or comp.dup_py.keys:
+            # pair duplicates by their order within the key, as PROC COMPARE does, instead of a cartesian product
+            sas_lf = sas_lf.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).over(s_keys).alias(DUP))
+            py_lf = py_lf.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).over(p_keys).alias(DUP))
+            on.append(DUP)
+        py_lf = py_lf.rename(dict(zip(p_keys, s_keys, strict=True)))
+        joined = sas_lf.join(py_lf, on=on, how="full", coalesce=True, nulls_equal=True, maintain_order="none")
+    else:
+        joined = sas_lf.join(py_lf, left_on=ROW_S, right_on=ROW_P, how="full", coalesce=False,
+                             maintain_order="none")
+
+    matched = pl.col(ROW_S).is_not_null() & pl.col(ROW_P).is_not_null()
+    neq_exprs = [(matched & ~column_equal(p, spec).fill_null(False)).alias(p.neq) for p in compare]
+    flagged = joined.with_columns(neq_exprs)
+
+    aggs: list[pl.Expr] = [
+        matched.sum().alias("#matched"),
+        pl.col(ROW_P).is_null().sum().alias("#only_sas"),
+        pl.col(ROW_S).is_null().sum().alias("#only_py"),
+    ]
+    for plan in compare:
+        aggs.append(pl.col(plan.neq).sum().alias(f"#mm{plan.idx}"))
+        if plan.numeric:
+            both = matched & pl.col(plan.s).is_not_null() & pl.col(plan.p).is_not_null() & pl.col(plan.p).is_finite()
+            diff = (pl.col(plan.p) - pl.col(plan.s)).abs()
+            aggs.append(pl.when(both).then(diff).max().alias(f"#abs{plan.idx}"))
+            rel = diff / pl.col(plan.s).abs()
+            aggs.append(pl.when(both & (pl.col(plan.s) != 0)).then(rel).max().alias(f"#rel{plan.idx}"))
+    any_neq = pl.any_horizontal([pl.col(p.neq) for p in compare]) if compare else pl.lit(False)
+    # one materialised join (with its mismatch flags); every summary below reads it instead of re-joining
+    frame = flagged.collect(engine=ENGINE)
+    results = dict(zip(extra, pl.collect_all(list(extra.values())), strict=True)) if extra else {}
+    results["agg"] = frame.select(aggs)
+    results["kept"] = frame.filter(~matched | any_neq)
+    if keys:
+        pairs = frame.lazy().filter(matched).select(ROW_S, ROW_P).sort(ROW_S)
+        results["order"] = pairs.filter(pl.col(ROW_P).diff() < 0).select(
+            pl.len().alias("#inv"), pl.col(ROW_S).first().alias("#s"), pl.col(ROW_P).first().alias("#p")).collect()
+    del frame
+    if "sort_py" in results:
+        comp.sort_violations = _violations(results["sort_py"])
+        comp.sas_sort_violations = _violations(results["sort_sas"])
+    _string_length_results(comp, compare, results)
+    agg = results["agg"].row(0, named=True)
+    comp.matched = int(agg["#matched"])
+    comp.only_sas = int(agg["#only_sas"])
+    comp.only_py = int(agg["#only_py"])
+    for plan in compare:
+        comp.stats[plan.name] = ColumnStats(
+            compared=comp.matched,
+            mismatches=int(agg[f"#mm{plan.idx}"] or 0),
+            max_abs_diff=_num(agg.get(f"#abs{plan.idx}")),
+            max_rel_diff=_num(agg.get(f"#rel{plan.idx}")),
+        )
+    sort_cols = [ROW_S, ROW_P] if not keys else [*s_keys, *([DUP] if DUP in results["kept"].columns else [])]
+    comp.diffs = results["kept"].sort(sort_cols, nulls_last=False)
+    if "order" in results:
+        inv = results["order"].row(0, named=True)
+        comp.order_inversions = int(inv["#inv"])
+        if comp.order_inversions:
+            comp.order_first = (int(inv["#s"]) + 1, int(inv["#p"]) + 1)
+    return comp
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _dups(groups: pl.DataFrame, cols: list[str], keys: list[ColumnPlan], sample: int = 10) -> DupInfo:
+    if groups.height == 0:
+        return DupInfo()
+    ordered = groups.sort(cols, nulls_last=False)
+    from parity.values import key_dict
+
+    samples = [
+        {"key": key_dict(keys, row, cols), "count": int(row["#n"])}
+        for row in ordered.head(sample).iter_rows(named=True)
+    ]
+    return DupInfo(rows=int(groups["#n"].sum()), keys=groups.height, sample=samples)
+
+
+def _string_length_queries(comp: Comparison, compare: list[ColumnPlan]) -> dict[str, pl.LazyFrame]:
+    """Python strings longer than the SAS column (truncation risk) and SAS values that fill their length."""
+    s_exprs, p_exprs = [], []
+    for plan in compare:
+        if plan.kind != "string" or not plan.sas or not plan.py or not plan.sas.length:
+            continue
+        width = plan.sas.length
+        s_exprs.append((pl.col(plan.sas.name).str.strip_chars_end(" ").str.len_bytes() >= width).sum()
+                       .alias(plan.name))
+        p_len = pl.col(plan.py.name).cast(pl.String).str.strip_chars_end(" ").str.len_bytes()
+        p_exprs.append(pl.struct((p_len > width).sum().alias("count"), p_len.max().alias("max_bytes"))
+                       .alias(plan.name))
+    if not s_exprs:
+        return {}
+    return {"len_sas": comp.sas.frame.lazy().select(s_exprs), "len_py": comp.py.frame.lazy().select(p_exprs)}
+
+
+def _string_length_results(comp: Comparison, compare: list[ColumnPlan], results: dict[str, pl.DataFrame]) -> None:
+    if "len_sas" not in results:
+        return
+    lengths = {p.name: p.sas.length for p in compare if p.sas}
+    comp.sas_full_strings = {k: int(v) for k, v in results["len_sas"].row(0, named=True).items() if v}
+    comp.python_long_strings = {
+        k: {"count": int(v["count"]), "max_bytes": int(v["max_bytes"] or 0), "sas_length": lengths[k] or 0}
+        for k, v in results["len_py"].row(0, named=True).items() if v["count"]
+    }

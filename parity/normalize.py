@@ -1,0 +1,123 @@
+"""Normalisation: both sides become comparable columns in SAS units before any comparison.
+
+* numbers are Float64; pandas NaN is null (missing); Python booleans become 0/1;
+* dates are days since 1960-01-01, datetimes seconds since 1960-01-01T00:00, times seconds since midnight
+  (the SAS side is read raw, the Python side's Date/Datetime/Time/Duration values are converted);
+* strings follow SAS character rules: trailing blanks do not count, blank is missing (both configurable);
+* Python values of SAS numerics stored with LENGTH 3-7 are truncated to that width, as SAS stored them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS, Kind
+from parity.spec import DateRules, StringRules
+
+_PRECISION = {"us": 6, "ms": 3, "s": 0}
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How one Python column becomes comparable with its SAS column (or why it cannot)."""
+
+    kind: Kind
+    conflict: str | None = None
+    note: str | None = None
+
+
+def plan_conversion(sas_kind: Kind, sas_type: str, py_dtype: pl.DataType) -> Conversion:
+    """Decide the comparison kind for a SAS column and its Python counterpart."""
+    py_is_string = py_dtype in (pl.String, pl.Categorical) or isinstance(py_dtype, pl.Categorical | pl.Enum)
+    py_temporal: Kind | None = None
+    if py_dtype == pl.Date:
+        py_temporal = "date"
+    elif isinstance(py_dtype, pl.Datetime):
+        py_temporal = "datetime"
+    elif py_dtype == pl.Time or isinstance(py_dtype, pl.Duration):
+        py_temporal = "time"
+    py_is_number = py_dtype.is_numeric() or py_dtype == pl.Boolean or isinstance(py_dtype, pl.Decimal)
+    if py_dtype == pl.Null:
+        return Conversion(sas_kind, note="the Python column is entirely null")
+    if sas_type == "character":
+        if py_is_string:
+            return Conversion("string")
+        return Conversion("string", conflict=f"SAS character vs Python {py_dtype}")
+    # SAS numeric
+    if py_is_string:
+        return Conversion(sas_kind, conflict=f"SAS numeric ({sas_kind}) vs Python {py_dtype}")
+    if py_temporal is not None:
+        if sas_kind == "numeric":
+            return Conversion(
+                py_temporal, note=f"the SAS column has no {py_temporal} format; compared as SAS {py_temporal} values"
+            )
+        if sas_kind != py_temporal:
+            return Conversion(sas_kind, note=f"SAS {sas_kind} vs Python {py_dtype}: Python values converted")
+        return Conversion(sas_kind)
+    if py_is_number:
+        note = None
+        if py_dtype == pl.Boolean:
+            note = "Python booleans compared as 1/0"
+        elif sas_kind in ("date", "datetime", "time"):
+            note = f"Python {py_dtype} compared as raw SAS {sas_kind} numbers"
+        return Conversion(sas_kind, note=note)
+    return Conversion(sas_kind, conflict=f"SAS numeric vs Python {py_dtype}")
+
+
+def sas_units(expr: pl.Expr, dtype: pl.DataType, kind: Kind) -> pl.Expr:
+    """A Python column as a Float64 in the SAS units of ``kind``."""
+    if dtype == pl.Date:
+        days = expr.cast(pl.Int32).cast(pl.Float64) + EPOCH_SHIFT_DAYS
+        return days * 86400.0 if kind == "datetime" else days
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            expr = expr.dt.replace_time_zone(None)
+        seconds = expr.dt.epoch("us").cast(pl.Float64) / 1e6 + EPOCH_SHIFT_SECONDS
+        if kind == "date":
+            return seconds / 86400.0
+        if kind == "time":
+            return (expr.dt.cast_time_unit("us").cast(pl.Time).cast(pl.Int64) / 1e9).cast(pl.Float64)
+        return seconds
+    if dtype == pl.Time:
+        return expr.cast(pl.Int64).cast(pl.Float64) / 1e9
+    if isinstance(dtype, pl.Duration):
+        return expr.dt.total_microseconds().cast(pl.Float64) / 1e6
+    if dtype == pl.Null:
+        return expr.cast(pl.Float64)
+    out = expr.cast(pl.Float64)
+    return out.fill_nan(None)
+
+
+def round_temporal(expr: pl.Expr, kind: Kind, rules: DateRules) -> pl.Expr:
+    if kind in ("datetime", "time"):
+        return expr.round(_PRECISION[rules.datetime_precision])
+    return expr
+
+
+def normalize_string(expr: pl.Expr, rules: StringRules) -> pl.Expr:
+    if rules.strip == "trailing":
+        expr = expr.str.strip_chars_end(" ")
+    elif rules.strip == "both":
+        expr = expr.str.strip_chars(" ")
+    if rules.ignore_case:
+        expr = expr.str.to_lowercase()
+    if rules.blank_is_missing:
+        expr = pl.when(expr.str.strip_chars(" ") == "").then(None).otherwise(expr)
+    return expr
+
+
+def truncate_to_width(series: pl.Series, width: int) -> pl.Series:
+    """Emulate SAS storing a double in ``width`` (3-7) bytes: keep the first bytes, zero the low mantissa bits."""
+    if width >= 8 or width < 2:
+        return series
+    values = series.cast(pl.Float64).fill_nan(None)
+    arr = values.fill_null(0.0).to_numpy().copy()
+    finite = np.isfinite(arr)
+    bits = arr.view(np.uint64)
+    mask = np.uint64(((1 << 64) - 1) ^ ((1 << (64 - 8 * width)) - 1))
+    bits[finite] &= mask
+    out = pl.Series(series.name, arr, dtype=pl.Float64)
+    return pl.select(pl.when(values.is_null()).then(None).otherwise(out)).to_series().alias(series.name)

@@ -1,0 +1,74 @@
+"""The JSON report: the machine contract (``docs/report-schema.json``), written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from parity.errors import ReportError
+from parity.model import SCHEMA_VERSION, JobResult
+
+REPORT_FILE = "parity.json"
+#: fields that hold run-time values; everything else is the same for the same inputs
+RUNTIME_FIELDS = ("run", "duration_s")
+
+
+def dumps(result: JobResult) -> str:
+    return json.dumps(result.to_dict(), indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(result: JobResult, report_dir: Path) -> Path:
+    path = report_dir / result.job / REPORT_FILE
+    write_atomic(path, dumps(result))
+    return path
+
+
+def load_report(path: Path) -> JobResult:
+    """Read a saved report; refuse other schema versions with a clear message."""
+    if path.is_dir():
+        path = path / REPORT_FILE
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such report") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: not a JSON file ({exc})") from None
+    if not isinstance(data, dict) or data.get("tool", {}).get("name") != "parity":
+        raise ReportError(f"{path}: not a parity report (no tool.name = 'parity')")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ReportError(
+            f"{path}: report schema_version {version!r} is not supported by this parity (reads version "
+            f"{SCHEMA_VERSION}); re-run the job with this version to produce a fresh report"
+        )
+    try:
+        return JobResult.from_dict(data)
+    except (KeyError, TypeError) as exc:
+        raise ReportError(f"{path}: malformed parity report ({type(exc).__name__}: {exc})") from None
+
+
+def strip_runtime(data: Any) -> Any:
+    """The report without run-time fields: what must be identical for identical inputs."""
+    if isinstance(data, dict):
+        return {k: strip_runtime(v) for k, v in data.items() if k not in RUNTIME_FIELDS}
+    if isinstance(data, list):
+        return [strip_runtime(v) for v in data]
+    return data

@@ -1,0 +1,424 @@
+"""Job specs: the ``parity.toml`` contract users write, and the ``[tool.parity]`` project settings.
+
+Everything here is validated before any data is read: unknown keys, bad methods, bad criteria and missing files
+are :class:`~parity.errors.SpecError` naming the file and the key.  Column names are checked later, once the
+data's columns are known (still before any comparison starts).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from parity.errors import SpecError
+
+SPEC_FILE = "parity.toml"
+MACHINE_EPSILON = 2.220446049250313e-16
+
+Method = Literal["exact", "absolute", "relative", "percent"]
+METHODS: tuple[Method, ...] = ("exact", "absolute", "relative", "percent")
+Severity = Literal["fail", "warn", "off"]
+SEVERITIES: tuple[Severity, ...] = ("fail", "warn", "off")
+SAS_EXTENSIONS = (".sas7bdat", ".xpt")
+PYTHON_FILE_EXTENSIONS = (".parquet", ".csv", ".arrow", ".feather", ".ipc", ".sas7bdat", ".xpt")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """A PROC COMPARE METHOD=/CRITERION= rule for one numeric (or date/time) column.
+
+    ``criterion`` is kept as written; a negative criterion means ``|criterion| x machine epsilon``
+    (PROC COMPARE's rule), see :attr:`gamma`.  ``delta`` is RELATIVE's optional delta in [0, 1].
+    """
+
+    method: Method = "exact"
+    criterion: float = 0.0
+    delta: float = 0.0
+
+    @property
+    def gamma(self) -> float:
+        """The effective criterion: negative criteria are multiples of machine epsilon."""
+        return abs(self.criterion) * MACHINE_EPSILON if self.criterion < 0 else self.criterion
+
+    def describe(self) -> str:
+        if self.method == "exact":
+            return "exact"
+        text = f"{self.method} {self.criterion:g}"
+        if self.criterion < 0:
+            text += f" (= {self.gamma:.3g})"
+        if self.method == "relative" and self.delta:
+            text += f", delta {self.delta:g}"
+        return text
+
+
+@dataclass(frozen=True)
+class StringRules:
+    """How character values compare.  The defaults are SAS's own rules."""
+
+    strip: Literal["trailing", "both", "none"] = "trailing"  # SAS: trailing blanks do not count, leading ones do
+    blank_is_missing: bool = True  # SAS: a blank value is the character missing value
+    ignore_case: bool = False
+
+
+@dataclass(frozen=True)
+class NumberRules:
+    """How numeric values compare beyond their tolerance."""
+
+    # SAS stores numerics of LENGTH 3-7 as truncated doubles; "truncate" truncates the Python value the same way
+    # before comparing, "exact" compares the Python value as it is.
+    storage: Literal["truncate", "exact"] = "truncate"
+    # "strict": .A only equals .A (PROC COMPARE); "as_missing": every special missing equals plain missing.
+    special_missing: Literal["strict", "as_missing"] = "strict"
+    # PROC COMPARE NOMISSING: a missing value equals anything.
+    nomissing: bool = False
+
+
+@dataclass(frozen=True)
+class DateRules:
+    """How date, datetime and time values compare."""
+
+    # datetimes are compared after rounding both sides to this unit (SAS doubles carry sub-microsecond noise)
+    datetime_precision: Literal["us", "ms", "s"] = "us"
+
+
+@dataclass(frozen=True)
+class SortKey:
+    column: str
+    descending: bool = False
+
+    def describe(self) -> str:
+        return f"DESCENDING {self.column}" if self.descending else self.column
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    sas: Path
+    python: Path | None = None
+    keys: tuple[str, ...] = ()
+    sort_by: tuple[SortKey, ...] = ()
+    ignore: tuple[str, ...] = ()
+    rename: Mapping[str, str] = field(default_factory=dict)
+    top_n: int = 20
+    tolerance: Mapping[str, Tolerance] = field(default_factory=dict)
+    default_tolerance: Tolerance = Tolerance()
+    strings: StringRules = StringRules()
+    numbers: NumberRules = NumberRules()
+    dates: DateRules = DateRules()
+    severity: Mapping[str, Severity] = field(default_factory=dict)
+    encoding: str | None = None
+    catalog: Path | None = None
+    formats: Mapping[str, str] = field(default_factory=dict)
+
+    def tolerance_for(self, column: str) -> Tolerance:
+        return self.tolerance.get(column.casefold(), self.default_tolerance)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    folder: Path
+    spec_file: Path
+    spec_sha256: str
+    description: str = ""
+    python: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    datasets: tuple[DatasetSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """``[tool.parity]`` settings of the project, with the folder they are relative to."""
+
+    root: Path
+    jobs_dir: Path
+    report_dir: Path
+    source: Path | None = None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# validation helpers
+
+
+def _unknown_keys(file: Path, where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else f" Allowed keys: {', '.join(sorted(allowed))}."
+            raise SpecError(file, f"unknown key {key!r}.{hint}", key=f"{where}.{key}" if where else key)
+
+
+def _table(file: Path, where: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SpecError(file, f"must be a table, got {type(value).__name__}", key=where)
+    return value
+
+
+def _str(file: Path, where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise SpecError(file, f"must be a non-empty string, got {value!r}", key=where)
+    return value
+
+
+def _str_list(file: Path, where: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise SpecError(file, f"must be a list of column names, got {value!r}", key=where)
+    folded = [v.casefold() for v in value]
+    dupes = sorted({v for v in value if folded.count(v.casefold()) > 1})
+    if dupes:
+        raise SpecError(file, f"names {dupes[0]!r} twice", key=where)
+    return tuple(value)
+
+
+def _choice(file: Path, where: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise SpecError(file, f"must be one of {', '.join(choices)}; got {value!r}", key=where)
+    return cast(str, value)
+
+
+def _bool(file: Path, where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(file, f"must be true or false, got {value!r}", key=where)
+    return value
+
+
+def parse_tolerance(file: Path, where: str, value: Any) -> Tolerance:
+    if isinstance(value, str):  # shorthand: tolerance.x = "exact"
+        value = {"method": value}
+    table = _table(file, where, value)
+    _unknown_keys(file, where, table, {"method", "criterion", "delta"})
+    method = _choice(file, f"{where}.method", table.get("method", "exact"), METHODS)
+    criterion = table.get("criterion")
+    if method == "exact":
+        if criterion not in (None, 0, 0.0):
+            raise SpecError(file, "method 'exact' takes no criterion (use 'absolute' or 'relative')", key=where)
+        criterion = 0.0
+    elif criterion is None:
+        # PROC COMPARE's documented default CRITERION= is 0.00001
+        criterion = 0.00001
+    if isinstance(criterion, bool) or not isinstance(criterion, int | float) or not math.isfinite(criterion):
+        raise SpecError(file, f"criterion must be a finite number, got {criterion!r}", key=f"{where}.criterion")
+    delta = table.get("delta", 0.0)
+    if "delta" in table and method != "relative":
+        raise SpecError(file, "delta applies only to method 'relative'", key=f"{where}.delta")
+    if isinstance(delta, bool) or not isinstance(delta, int | float) or not 0.0 <= delta <= 1.0:
+        raise SpecError(file, f"delta must be a number in [0, 1] (PROC COMPARE), got {delta!r}", key=f"{where}.delta")
+    return Tolerance(method=cast(Method, method), criterion=float(criterion), delta=float(delta))
+
+
+def _sort_keys(file: Path, where: str, value: Any) -> tuple[SortKey, ...]:
+    out = []
+    for item in _str_list(file, where, value):
+        words = item.split()
+        if len(words) == 2 and words[0].upper() == "DESCENDING":
+            out.append(SortKey(words[1], descending=True))
+        elif len(words) == 1 and item.startswith("-") and len(item) > 1:
+            out.append(SortKey(item[1:], descending=True))
+        elif len(words) == 1:
+            out.append(SortKey(item))
+        else:
+            raise SpecError(file, f"{item!r}: write a column name, 'DESCENDING name' or '-name'", key=where)
+    return tuple(out)
+
+
+def _existing_file(file: Path, where: str, folder: Path, value: Any, extensions: tuple[str, ...],
+                   check: bool = True) -> Path:
+    rel = _str(file, where, value)
+    path = (folder / rel).resolve()
+    if not check:
+        return path
+    if path.suffix.lower() not in extensions:
+        raise SpecError(file, f"{rel!r} must be one of {', '.join(extensions)}", key=where)
+    if not path.is_file():
+        raise SpecError(file, f"file {rel!r} not found (looked for {path})", key=where)
+    return path
+
+
+DATASET_KEYS = {
+    "sas", "python", "keys", "sort_by", "ignore", "rename", "top_n", "tolerance", "strings", "numbers", "dates",
+    "severity", "encoding", "catalog", "formats",
+}
+
+
+def _dataset(file: Path, folder: Path, name: str, raw: Any, python_job: bool, check_files: bool = True) -> DatasetSpec:
+    where = f"datasets.{name}"
+    table = _table(file, where, raw)
+    _unknown_keys(file, where, table, DATASET_KEYS)
+    if "sas" not in table:
+        raise SpecError(file, "missing required key 'sas' (the SAS output file, .sas7bdat or .xpt)", key=where)
+    sas = _existing_file(file, f"{where}.sas", folder, table["sas"], SAS_EXTENSIONS,
+                         check_files)
+    python = None
+    if "python" in table:
+        python = _existing_file(file, f"{where}.python", folder, table["python"], PYTHON_FILE_EXTENSIONS)
+    elif not python_job:
+        raise SpecError(
+            file,
+            "has no Python side: give [job] python = 'module:function' or this dataset's python = 'file'",
+            key=where,
+        )
+    keys = _str_list(file, f"{where}.keys", table.get("keys", []))
+    sort_by = _sort_keys(file, f"{where}.sort_by", table.get("sort_by", []))
+    ignore = _str_list(file, f"{where}.ignore", table.get("ignore", []))
+    overlap = {k.casefold() for k in keys} & {i.casefold() for i in ignore}
+    if overlap:
+        raise SpecError(file, f"column {sorted(overlap)[0]!r} is both a key and ignored", key=f"{where}.ignore")
+    rename_raw = _table(file, f"{where}.rename", table.get("rename", {}))
+    rename = {str(k): _str(file, f"{where}.rename.{k}", v) for k, v in rename_raw.items()}
+    top_n = table.get("top_n", 20)
+    if isinstance(top_n, bool) or not isinstance(top_n, int) or not 0 <= top_n <= 10_000:
+        raise SpecError(file, f"must be a whole number from 0 to 10000, got {top_n!r}", key=f"{where}.top_n")
+
+    tol_raw = _table(file, f"{where}.tolerance", table.get("tolerance", {}))
+    default = parse_tolerance(file, f"{where}.tolerance.default", tol_raw.get("default", {"method": "exact"}))
+    tolerance = {
+        col.casefold(): parse_tolerance(file, f"{where}.tolerance.{col}", val)
+        for col, val in tol_raw.items()
+        if col != "default"
+    }
+
+    s_raw = _table(file, f"{where}.strings", table.get("strings", {}))
+    _unknown_keys(file, f"{where}.strings", s_raw, {"strip", "blank_is_missing", "ignore_case"})
+    strings = StringRules(
+        strip=cast(Any, _choice(file, f"{where}.strings.strip", s_raw.get("strip", "trailing"),
+                                ("trailing", "both", "none"))),
+        blank_is_missing=_bool(file, f"{where}.strings.blank_is_missing", s_raw.get("blank_is_missing", True)),
+        ignore_case=_bool(file, f"{where}.strings.ignore_case", s_raw.get("ignore_case", False)),
+    )
+    n_raw = _table(file, f"{where}.numbers", table.get("numbers", {}))
+    _unknown_keys(file, f"{where}.numbers", n_raw, {"storage", "special_missing", "nomissing"})
+    numbers = NumberRules(
+        storage=cast(Any, _choice(file, f"{where}.numbers.storage", n_raw.get("storage", "truncate"),
+                                  ("truncate", "exact"))),
+        special_missing=cast(Any, _choice(file, f"{where}.numbers.special_missing",
+                                          n_raw.get("special_missing", "strict"), ("strict", "as_missing"))),
+        nomissing=_bool(file, f"{where}.numbers.nomissing", n_raw.get("nomissing", False)),
+    )
+    d_raw = _table(file, f"{where}.dates", table.get("dates", {}))
+    _unknown_keys(file, f"{where}.dates", d_raw, {"datetime_precision"})
+    dates = DateRules(
+        datetime_precision=cast(Any, _choice(file, f"{where}.dates.datetime_precision",
+                                             d_raw.get("datetime_precision", "us"), ("us", "ms", "s"))),
+    )
+    from parity.checks import CHECK_NAMES  # the one registry of check names (a light import)
+
+    sev_raw = _table(file, f"{where}.severity", table.get("severity", {}))
+    _unknown_keys(file, f"{where}.severity", sev_raw, set(CHECK_NAMES))
+    severity = {
+        k: cast(Severity, _choice(file, f"{where}.severity.{k}", v, SEVERITIES)) for k, v in sev_raw.items()
+    }
+    encoding = table.get("encoding")
+    if encoding is not None:
+        encoding = _str(file, f"{where}.encoding", encoding)
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise SpecError(file, f"unknown encoding {encoding!r}", key=f"{where}.encoding") from None
+    catalog = None
+    if "catalog" in table:
+        catalog = _existing_file(file, f"{where}.catalog", folder, table["catalog"], (".sas7bcat",))
+    f_raw = _table(file, f"{where}.formats", table.get("formats", {}))
+    formats = {str(k).casefold(): _str(file, f"{where}.formats.{k}", v) for k, v in f_raw.items()}
+    return DatasetSpec(
+        name=name, sas=sas, python=python, keys=keys, sort_by=sort_by, ignore=ignore, rename=rename, top_n=top_n,
+        tolerance=tolerance, default_tolerance=default, strings=strings, numbers=numbers, dates=dates,
+        severity=severity, encoding=encoding, catalog=catalog, formats=formats,
+    )
+
+
+def load_job(folder: Path, name: str | None = None) -> JobSpec:
+    """Read and validate ``<folder>/parity.toml``."""
+    folder = folder.resolve()
+    file = folder / SPEC_FILE
+    if not file.is_file():
+        raise SpecError(file, f"no {SPEC_FILE} in job folder {folder}")
+    raw_bytes = file.read_bytes()
+    try:
+        raw = tomllib.loads(raw_bytes.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SpecError(file, f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(file, f"is not valid TOML: {exc}") from None
+    _unknown_keys(file, "", raw, {"job", "datasets"})
+    job = _table(file, "job", raw.get("job", {}))
+    _unknown_keys(file, "job", job, {"description", "python", "params"})
+    python = job.get("python")
+    if python is not None:
+        python = _str(file, "job.python", python)
+        module, sep, func = python.partition(":")
+        if not sep or not module or not func.isidentifier():
+            raise SpecError(file, f"must be 'module:function' (e.g. 'port:run'), got {python!r}", key="job.python")
+    params = _table(file, "job.params", job.get("params", {}))
+    datasets_raw = _table(file, "datasets", raw.get("datasets", {}))
+    if not datasets_raw:
+        raise SpecError(file, "declares no datasets: add a [datasets.<name>] table with sas = '<file>'")
+    datasets = tuple(
+        _dataset(file, folder, str(ds_name), ds_raw, python is not None) for ds_name, ds_raw in datasets_raw.items()
+    )
+    description = job.get("description", "")
+    if not isinstance(description, str):
+        raise SpecError(file, "must be a string", key="job.description")
+    return JobSpec(
+        name=name or folder.name, folder=folder, spec_file=file,
+        spec_sha256=hashlib.sha256(raw_bytes).hexdigest(), description=description, python=python,
+        params=params, datasets=datasets,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# project configuration and job discovery
+
+
+def load_project_config(start: Path | None = None) -> ProjectConfig:
+    """Find ``[tool.parity]`` in the nearest ``pyproject.toml`` at or above ``start`` (default: cwd)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if not candidate.is_file():
+            continue
+        try:
+            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SpecError(candidate, f"is not valid TOML: {exc}") from None
+        tool = data.get("tool", {}).get("parity")
+        if tool is None:
+            return ProjectConfig(root=folder, jobs_dir=folder / "fixtures", report_dir=folder / "reports")
+        tool = _table(candidate, "tool.parity", tool)
+        _unknown_keys(candidate, "tool.parity", tool, {"jobs_dir", "report_dir", "baseline"})
+        jobs = _str(candidate, "tool.parity.jobs_dir", tool.get("jobs_dir", "fixtures"))
+        reports = _str(candidate, "tool.parity.report_dir", tool.get("report_dir", "reports"))
+        return ProjectConfig(root=folder, jobs_dir=folder / jobs, report_dir=folder / reports, source=candidate)
+    return ProjectConfig(root=here, jobs_dir=here / "fixtures", report_dir=here / "reports")
+
+
+def discover_jobs(jobs_dir: Path) -> list[str]:
+    """Names of the job folders (those holding a parity.toml) in ``jobs_dir``, sorted."""
+    if not jobs_dir.is_dir():
+        return []
+    return sorted(p.name for p in jobs_dir.iterdir() if (p / SPEC_FILE).is_file())
+
+
+def job_folder(jobs_dir: Path, job: str) -> Path:
+    from parity.errors import UsageError
+
+    candidate = Path(job)
+    if (candidate / SPEC_FILE).is_file():  # a path to a job folder also works
+        return candidate
+    folder = jobs_dir / job
+    if not (folder / SPEC_FILE).is_file():
+        known = discover_jobs(jobs_dir)
+        close = difflib.get_close_matches(job, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else (
+            f" Known jobs: {', '.join(known)}." if known else " The folder has no jobs.")
+        raise UsageError(f"no job {job!r} in {jobs_dir} (no {job}/{SPEC_FILE}).{hint}")
+    return folder
