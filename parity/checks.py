@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from parity.model import CheckResult, ColumnResult, DatasetResult, Status, Verdict
 
 if TYPE_CHECKING:
-    import polars as pl
 
     from parity.engine import ColumnPlan, Comparison
 
@@ -195,7 +194,7 @@ def check_sort_order(f: Facts) -> CheckResult:
         by = " ".join(k.describe() for k in spec.sort_by)
         v = comp.sort_violations or {}
         sv = comp.sas_sort_violations or {}
-        details = {"sort_by": [k.describe() for k in spec.sort_by], "python": v, "sas": sv,
+        details: dict[str, Any] = {"sort_by": [k.describe() for k in spec.sort_by], "python": v, "sas": sv,
                    "rules": "SAS BY order: missing lowest (._ < . < .A-.Z < numbers), blank lowest, byte order"}
         note = "" if not sv.get("violations") else f" (note: the SAS output itself breaks it {sv['violations']:,} times)"
         if not v.get("violations"):

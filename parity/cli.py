@@ -17,7 +17,10 @@ from parity.errors import EXIT_OK, EXIT_PARITY_FAILED, EXIT_USAGE, ParityError, 
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    stream = sys.stderr if stderr else sys.stdout
+    # CI logs are not terminals: give them a width that fits the summary table instead of rich's 80
+    width = None if stream.isatty() else 160
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 def _config(jobs_dir: str | None, report_dir: str | None) -> tuple[Path, Path]:

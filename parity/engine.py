@@ -284,12 +284,14 @@ def _sort_key_exprs(plan: ColumnPlan, col: str, tag_col: str | None) -> list[pl.
     """Expressions whose lexicographic order is SAS's sort order for one BY variable (ascending)."""
     if plan.kind == "string":
         return [pl.col(col).fill_null("")]  # blank (missing) sorts below every printable character
-    rank = pl.when(pl.col(col).is_not_null()).then(pl.lit(28))
+    present = pl.col(col).is_not_null()
+    rank: pl.Expr
     if tag_col is not None:
-        rank = rank.when(pl.col(tag_col) == "_").then(pl.lit(0)).when(pl.col(tag_col).is_null()).then(pl.lit(1))
-        rank = rank.otherwise(pl.col(tag_col).str.to_integer(base=36, strict=False) - 8)  # 'A' -> 2 ... 'Z' -> 27
+        tag = pl.col(tag_col)
+        rank = (pl.when(present).then(pl.lit(28)).when(tag == "_").then(pl.lit(0)).when(tag.is_null())
+                .then(pl.lit(1)).otherwise(tag.str.to_integer(base=36, strict=False) - 8))  # 'A' -> 2 ... 'Z' -> 27
     else:
-        rank = rank.otherwise(pl.lit(1))
+        rank = pl.when(present).then(pl.lit(28)).otherwise(pl.lit(1))
     return [rank, pl.col(col).fill_null(0.0)]
 
 

@@ -218,15 +218,18 @@ def _same_number(s: str, p: str) -> bool:
         return False
 
 
+#: in order of specificity: where two rules explain as many rows, the earlier one is listed first
 RULES: tuple[Rule, ...] = (
-    missing_patterns, constant_offset, rounding_mode, storage_truncation, float_noise, integer_off_by_one,
+    missing_patterns, rounding_mode, storage_truncation, constant_offset, integer_off_by_one, float_noise,
     string_rules,
 )
+#: diagnoses that only describe the shape of a difference, not its cause: listed after any cause
+GENERIC = frozenset({"constant_offset", "unit_ratio"})
 
 
 def explain(pairs: Sequence[Pair], kind: str, length: int | None) -> list[dict[str, object]]:
     """Named diagnoses for one column's mismatching pairs, most rows first."""
     pairs = pairs[:MAX_PAIRS]
     found = [e for rule in RULES if (e := rule(pairs, kind, length)) is not None]
-    found.sort(key=lambda e: (-e.rows, e.code))
+    found.sort(key=lambda e: (e.code in GENERIC, -e.rows))  # stable: ties keep RULES order
     return [e.to_dict(len(pairs)) for e in found]

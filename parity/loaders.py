@@ -306,7 +306,7 @@ def _load_callable(target: str, job_folder: Path, job_name: str) -> tuple[Callab
                     sys.path.remove(str(job_folder))
         else:
             module = importlib.import_module(module_name)
-            module_file = Path(module.__file__) if getattr(module, "__file__", None) else None
+            module_file = Path(module.__file__) if module.__file__ else None
     except Exception as exc:
         raise InputError(
             f"job {job_name!r}: cannot import {module_name!r} for python = {target!r} "
