@@ -6,6 +6,7 @@ the order of registration is the order of the report.  A dataset passes when no 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -13,15 +14,17 @@ from typing import TYPE_CHECKING, Any
 from parity.model import CheckResult, ColumnResult, DatasetResult, Status, Verdict
 
 if TYPE_CHECKING:
+    import polars as pl
 
     from parity.engine import ColumnPlan, Comparison
+    from parity.spec import Waiver
 
 CheckFn = Callable[["Facts"], CheckResult]
 CHECKS: dict[str, CheckFn] = {}
 #: the stable check names, in report order (kept literal so that spec validation needs no heavy import)
 CHECK_NAMES: tuple[str, ...] = (
     "schema", "row_count", "key_uniqueness", "key_match", "numeric_tolerance", "date_equivalence",
-    "string_equality", "sort_order", "top_n_diffs",
+    "string_equality", "sort_order", "top_n_diffs", "waivers",
 )
 SAMPLE = 10
 
@@ -45,6 +48,12 @@ class Facts:
     top_diffs: dict[str, Any] = field(default_factory=dict)
     only_sas_sample: list[dict[str, Any]] = field(default_factory=list)
     only_py_sample: list[dict[str, Any]] = field(default_factory=list)
+    #: per waiver (in spec order): how many mismatches (or failing checks) it matched
+    waiver_matches: list[int] = field(default_factory=list)
+    today: dt.date = field(default_factory=dt.date.today)
+
+    def active(self, waiver: Waiver) -> bool:
+        return waiver.expires >= self.today
 
 
 def _plural(n: int, word: str, many: str | None = None) -> str:
@@ -150,17 +159,24 @@ def _value_check(f: Facts, name: str, kinds: tuple[str, ...], noun: str) -> Chec
         return CheckResult(name, "skipped", f"no {noun} columns compared", {"columns": []})
     details = {"columns": [
         {"column": c.name, "method": c.method, "criterion": c.criterion, "compared": c.compared,
-         "mismatches": c.mismatches, "max_abs_diff": c.max_abs_diff, "max_rel_diff": c.max_rel_diff,
-         "explanations": list(c.explanations)}
+         "mismatches": c.mismatches, "waived": c.waived, "max_abs_diff": c.max_abs_diff,
+         "max_rel_diff": c.max_rel_diff, "explanations": list(c.explanations)}
         for c in cols
     ]}
     bad = [c for c in cols if c.mismatches]
+    if bad and all(c.mismatches == c.waived for c in bad):
+        total = sum(c.mismatches for c in bad)
+        return CheckResult(name, "waived", f"{_plural(total, 'mismatch', 'mismatches')} in "
+                           f"{_plural(len(bad), 'column')}, all accepted by waivers "
+                           f"({', '.join(c.name for c in bad)})", details)
     if not bad:
         return CheckResult(name, "pass", f"{_plural(len(cols), noun + ' column')} equal on every matched row",
                            details)
-    worst = max(bad, key=lambda c: (c.mismatches, c.name))
+    worst = max(bad, key=lambda c: (c.mismatches - c.waived, c.mismatches, c.name))
     total = sum(c.mismatches for c in bad)
-    summary = (f"{_plural(total, 'mismatch', 'mismatches')} in {_plural(len(bad), 'column')} of {len(cols)}; "
+    waived = sum(c.waived for c in bad)
+    summary = (f"{_plural(total, 'mismatch', 'mismatches')} in {_plural(len(bad), 'column')} of {len(cols)}"
+               f"{f' ({waived:,} waived)' if waived else ''}; "
                f"worst {worst.name}: {worst.mismatches:,} of {worst.compared:,}")
     if worst.max_abs_diff is not None and name != "string_equality":
         unit = {"date": " days", "datetime": " s", "time": " s"}.get(worst.kind, "")
@@ -228,8 +244,45 @@ def check_top_n(f: Facts) -> CheckResult:
                        "first by key); informational", {"top_n": n})
 
 
+@check("waivers")
+def check_waivers(f: Facts) -> CheckResult:
+    waivers = f.comp.spec.waivers
+    if not waivers:
+        return CheckResult("waivers", "skipped", "no known differences registered", {"waivers": []})
+    rows: list[dict[str, Any]] = []
+    for waiver, matched in zip(waivers, f.waiver_matches, strict=True):
+        state = "expired" if not f.active(waiver) else ("stale" if not matched else "active")
+        rows.append({"column": waiver.column, "check": waiver.check, "keys": [dict(k) for k in waiver.keys],
+                     "max_abs_diff": waiver.max_abs_diff, "reason": waiver.reason, "approver": waiver.approver,
+                     "expires": waiver.expires.isoformat(), "matched": matched, "state": state})
+    details = {"waivers": rows, "today": f.today.isoformat()}
+    expired = [r for r in rows if r["state"] == "expired"]
+    stale = [r for r in rows if r["state"] == "stale"]
+    if expired:
+        first = expired[0]
+        return CheckResult("waivers", "fail", f"{_plural(len(expired), 'waiver')} expired (e.g. "
+                           f"{first['column'] or first['check']}, expired {first['expires']}): renew it with a new "
+                           "approval or fix the difference", details)
+    if stale:
+        first = stale[0]
+        return CheckResult("waivers", "warn", f"{_plural(len(stale), 'waiver')} no longer match anything (e.g. "
+                           f"{first['column'] or first['check']}): remove them from parity.toml", details)
+    total = sum(r["matched"] for r in rows)
+    return CheckResult("waivers", "pass", f"{_plural(len(rows), 'waiver')} active, accepting "
+                       f"{_plural(total, 'difference')}", details)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # building the result
+
+
+def _apply_check_waivers(f: Facts, result: CheckResult) -> CheckResult:
+    for i, waiver in enumerate(f.comp.spec.waivers):
+        if waiver.check == result.name and f.active(waiver) and result.status == "fail":
+            f.waiver_matches[i] += 1
+            return CheckResult(result.name, "waived", f"(waived: {waiver.reason}; approved by {waiver.approver} "
+                               f"until {waiver.expires.isoformat()}) {result.summary}", result.details)
+    return result
 
 
 def _apply_severity(result: CheckResult, severity: str | None) -> CheckResult:
@@ -249,9 +302,14 @@ def verdict_of(statuses: list[Status]) -> Verdict:
 
 def build_result(comp: Comparison, duration_s: float | None = None) -> DatasetResult:
     facts = Facts(comp)
-    facts.columns = _column_results(comp)
+    facts.waiver_matches = [0] * len(comp.spec.waivers)
+    facts.columns = _column_results(comp, facts)
     _samples(facts)
-    checks = tuple(_apply_severity(CHECKS[name](facts), comp.spec.severity.get(name)) for name in CHECK_NAMES)
+    checks = tuple(
+        _apply_severity(_apply_check_waivers(facts, CHECKS[name](facts)), comp.spec.severity.get(name))
+        for name in CHECK_NAMES if name != "waivers"
+    )
+    checks += (_apply_severity(check_waivers(facts), comp.spec.severity.get("waivers")),)
     return DatasetResult(
         name=comp.spec.name,
         verdict=verdict_of([c.status for c in checks]),
@@ -269,7 +327,37 @@ def build_result(comp: Comparison, duration_s: float | None = None) -> DatasetRe
     )
 
 
-def _column_results(comp: Comparison) -> list[ColumnResult]:
+def _waived_count(f: Facts, plan: ColumnPlan, rows: pl.DataFrame) -> int:
+    """Mismatching rows of one column accepted by its active waivers; counts each waiver's matches."""
+    import polars as pl
+
+    from parity.values import sas_key_value
+
+    comp = f.comp
+    every = pl.col(plan.neq)  # all rows here mismatch: a per-row True (a bare literal would not broadcast in sum)
+    union = ~every
+    for i, waiver in enumerate(comp.spec.waivers):
+        if waiver.column is None or waiver.column.casefold() != plan.name.casefold() or not f.active(waiver):
+            continue
+        cond = every
+        if waiver.keys:
+            by_key = {k.name.casefold(): k for k in comp.keys}
+            any_key = pl.lit(False)
+            for key in waiver.keys:
+                one = pl.lit(True)
+                for name, value in key.items():
+                    kp = by_key[name]
+                    one = one & (pl.col(kp.s) == sas_key_value(kp.kind, value)).fill_null(False)
+                any_key = any_key | one
+            cond = cond & any_key
+        if waiver.max_abs_diff is not None and plan.kind != "string":
+            cond = cond & ((pl.col(plan.p) - pl.col(plan.s)).abs() <= waiver.max_abs_diff).fill_null(False)
+        f.waiver_matches[i] += int(rows.select(cond.sum()).item() or 0) if rows.height else 0
+        union = union | cond
+    return int(rows.select(union.sum()).item() or 0) if rows.height else 0
+
+
+def _column_results(comp: Comparison, f: Facts) -> list[ColumnResult]:
     from parity.explain import Pair, explain
 
     out = []
@@ -277,7 +365,9 @@ def _column_results(comp: Comparison) -> list[ColumnResult]:
         stats = comp.stats.get(plan.name)
         tol = plan.tolerance if plan.role == "compare" and plan.kind != "string" else None
         explanations: tuple[dict[str, Any], ...] = ()
+        waived = 0
         if stats and stats.mismatches:
+            waived = _waived_count(f, plan, comp.diffs.filter(comp.diffs[plan.neq]))
             rows = comp.diffs.filter(comp.diffs[plan.neq]).head(100_000)
             sas_vals = rows[plan.s].to_list()
             py_vals = rows[plan.p].to_list()
@@ -302,6 +392,7 @@ def _column_results(comp: Comparison) -> list[ColumnResult]:
             python_type=str(comp.py.frame.schema[plan.py.name]) if plan.py else None,
             explanations=explanations,
             note=(plan.conversion.conflict or plan.conversion.note) if plan.conversion else None,
+            waived=waived,
         ))
     return out
 

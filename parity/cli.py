@@ -49,7 +49,10 @@ def cli() -> None:
 @click.option("--all", "run_all", is_flag=True, help="Run every job in the jobs folder.")
 @jobs_dir_option
 @report_dir_option
-def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_dir: str | None) -> None:
+@click.option("--baseline", type=click.Path(), default=None,
+              help="Accepted baseline report (file or folder): fail only on regressions against it.")
+def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_dir: str | None,
+            baseline: str | None) -> None:
     """Compare JOB's SAS outputs with its Python outputs and write reports/<job>/parity.json."""
     from parity.report.json import write_report
     from parity.report.terminal import render_summary
@@ -68,16 +71,65 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
     out.print(f"parity {__version__} | jobs: {' '.join(names)} | jobs dir: {jobs_path} | reproduce: parity run "
               f"{' '.join(names)} --jobs-dir {jobs_path}")
     specs = [load_job(job_folder(jobs_path, n), Path(n).name) for n in names]  # every spec error before any work
+    base_path = Path(baseline) if baseline else _config_baseline()
+    base_reports = None
+    if base_path is not None:
+        from parity.delta import load_reports
+
+        base_reports = load_reports(base_path)  # a bad baseline is an error before any work
     results = []
     with err.status("starting", spinner="dots") as status:
         for spec in specs:
             result = run_job(spec, progress=lambda msg: status.update(msg))
+            if base_reports is not None and base_path is not None:
+                from dataclasses import replace
+
+                from parity.delta import delta_dict, diff_job
+
+                changes = diff_job(base_reports.get(result.job), result)
+                result = replace(result, delta=delta_dict(changes, str(base_path)))
             path = write_report(result, reports_path)
             results.append((result, path))
     render_summary(out, results)
     verdicts = {r.verdict for r, _ in results}
     ctx = click.get_current_context()
-    ctx.exit(EXIT_USAGE if "error" in verdicts else EXIT_PARITY_FAILED if "fail" in verdicts else EXIT_OK)
+    if "error" in verdicts:
+        ctx.exit(EXIT_USAGE)
+    if base_reports is not None:
+        worse = sum(int(r.delta["worse"]) for r, _ in results if r.delta)
+        ctx.exit(EXIT_PARITY_FAILED if worse else EXIT_OK)
+    ctx.exit(EXIT_PARITY_FAILED if "fail" in verdicts else EXIT_OK)
+
+
+def _config_baseline() -> Path | None:
+    from parity.spec import load_project_config
+
+    return load_project_config().baseline
+
+
+@cli.command("diff")
+@click.argument("base", type=click.Path())
+@click.argument("head", type=click.Path())
+@click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the delta as Markdown to this file ('-' for stdout).")
+def diff_cmd(base: str, head: str, markdown_out: str | None) -> None:
+    """What got worse, better or is new from BASE to HEAD (parity.json files or report folders).
+
+    Exit 1 when anything got worse, 0 otherwise, 2 on bad input."""
+    from parity.delta import counts, diff_reports, load_reports, markdown
+    from parity.report.terminal import render_delta
+
+    changes = diff_reports(load_reports(Path(base)), load_reports(Path(head)))
+    render_delta(_console(), changes, base, head)
+    if markdown_out:
+        text = markdown(changes, base, head)
+        if markdown_out == "-":
+            click.echo(text)
+        else:
+            from parity.report.json import write_atomic
+
+            write_atomic(Path(markdown_out), text)
+    click.get_current_context().exit(EXIT_PARITY_FAILED if counts(changes)["worse"] else EXIT_OK)
 
 
 @cli.command("list")

@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 SCHEMA_VERSION = 1
 
-Status = Literal["pass", "fail", "warn", "error", "skipped"]
+Status = Literal["pass", "fail", "warn", "waived", "error", "skipped"]
 Verdict = Literal["pass", "fail", "error"]
-STATUSES: tuple[Status, ...] = ("pass", "fail", "warn", "error", "skipped")
+STATUSES: tuple[Status, ...] = ("pass", "fail", "warn", "waived", "error", "skipped")
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class ColumnResult:
     python_type: str | None = None
     explanations: tuple[dict[str, Any], ...] = ()
     note: str | None = None
+    waived: int = 0  # mismatches accepted by a waiver (still counted in mismatches, never hidden)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,7 +52,7 @@ class ColumnResult:
             "method": self.method, "criterion": self.criterion, "compared": self.compared,
             "mismatches": self.mismatches, "max_abs_diff": self.max_abs_diff, "max_rel_diff": self.max_rel_diff,
             "status": self.status, "sas_type": self.sas_type, "python_type": self.python_type,
-            "explanations": list(self.explanations), "note": self.note,
+            "explanations": list(self.explanations), "note": self.note, "waived": self.waived,
         }
 
 
@@ -93,13 +94,17 @@ class JobResult:
     run: dict[str, Any]  # run-time fields: started_at, duration_s (excluded from determinism)
     error: str | None = None
     schema_version: int = SCHEMA_VERSION
+    delta: dict[str, Any] | None = None  # changes against a baseline report, when one was given
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "schema_version": self.schema_version, "tool": self.tool, "job": self.job,
             "description": self.description, "verdict": self.verdict, "error": self.error, "spec": self.spec,
             "datasets": [d.to_dict() for d in self.datasets], "run": self.run,
         }
+        if self.delta is not None:
+            out["delta"] = self.delta
+        return out
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> JobResult:
@@ -118,7 +123,7 @@ class JobResult:
         return JobResult(
             job=data["job"], verdict=data["verdict"], description=data.get("description", ""),
             spec=data.get("spec", {}), datasets=datasets, tool=data["tool"], run=data.get("run", {}),
-            error=data.get("error"), schema_version=data["schema_version"],
+            error=data.get("error"), schema_version=data["schema_version"], delta=data.get("delta"),
         )
 
 

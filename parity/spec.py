@@ -7,6 +7,7 @@ data's columns are known (still before any comparison starts).
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
 import math
@@ -97,6 +98,26 @@ class SortKey:
 
 
 @dataclass(frozen=True)
+class Waiver:
+    """An accepted difference: shown as "waived" in every report, never hidden; it expires."""
+
+    reason: str
+    approver: str
+    expires: dt.date
+    column: str | None = None  # the column whose mismatches are accepted ...
+    check: str | None = None  # ... or a whole check (e.g. sort_order) whose failure is accepted
+    keys: tuple[Mapping[str, Any], ...] = ()  # only these rows (key column -> value)
+    max_abs_diff: float | None = None  # only differences up to this size
+
+    def describe(self) -> str:
+        target = f"column {self.column}" if self.column else f"check {self.check}"
+        extra = f", {len(self.keys)} key(s)" if self.keys else ""
+        if self.max_abs_diff is not None:
+            extra += f", |diff| <= {self.max_abs_diff:g}"
+        return f"{target}{extra}: {self.reason} (approved by {self.approver}, expires {self.expires.isoformat()})"
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     name: str
     sas: Path
@@ -115,6 +136,7 @@ class DatasetSpec:
     encoding: str | None = None
     catalog: Path | None = None
     formats: Mapping[str, str] = field(default_factory=dict)
+    waivers: tuple[Waiver, ...] = ()
 
     def tolerance_for(self, column: str) -> Tolerance:
         return self.tolerance.get(column.casefold(), self.default_tolerance)
@@ -140,6 +162,7 @@ class ProjectConfig:
     jobs_dir: Path
     report_dir: Path
     source: Path | None = None
+    baseline: Path | None = None
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -244,8 +267,56 @@ def _existing_file(file: Path, where: str, folder: Path, value: Any, extensions:
 
 DATASET_KEYS = {
     "sas", "python", "keys", "sort_by", "ignore", "rename", "top_n", "tolerance", "strings", "numbers", "dates",
-    "severity", "encoding", "catalog", "formats",
+    "severity", "encoding", "catalog", "formats", "waivers",
 }
+WAIVER_KEYS = {"column", "check", "keys", "max_abs_diff", "reason", "approver", "expires"}
+
+
+def _waivers(file: Path, where: str, raw: Any, key_names: tuple[str, ...]) -> tuple[Waiver, ...]:
+    if not isinstance(raw, list):
+        raise SpecError(file, "must be an array of tables: [[datasets.<name>.waivers]]", key=where)
+    from parity.checks import CHECK_NAMES
+
+    out = []
+    for i, item in enumerate(raw):
+        w = f"{where}[{i}]"
+        table = _table(file, w, item)
+        _unknown_keys(file, w, table, WAIVER_KEYS)
+        for required in ("reason", "approver", "expires"):
+            if required not in table:
+                raise SpecError(file, f"a waiver needs {required!r} (reason, approver and expires are required)",
+                                key=w)
+        expires = table["expires"]
+        if isinstance(expires, dt.datetime) or not isinstance(expires, dt.date):
+            raise SpecError(file, f"must be a TOML date like 2027-03-31, got {expires!r}", key=f"{w}.expires")
+        column, check = table.get("column"), table.get("check")
+        if (column is None) == (check is None):
+            raise SpecError(file, "give exactly one of 'column' (accept its mismatches) or 'check' (accept the "
+                            "check's failure)", key=w)
+        if check is not None:
+            _choice(file, f"{w}.check", check, CHECK_NAMES)
+            if "keys" in table or "max_abs_diff" in table:
+                raise SpecError(file, "'keys' and 'max_abs_diff' apply to a column waiver only", key=w)
+        keys_raw = table.get("keys", [])
+        if not isinstance(keys_raw, list) or not all(isinstance(k, dict) and k for k in keys_raw):
+            raise SpecError(file, "must be a list of key tables, e.g. [{ policy_id = 17 }]", key=f"{w}.keys")
+        if keys_raw and not key_names:
+            raise SpecError(file, "names keys, but the dataset declares no keys", key=f"{w}.keys")
+        folded = {k.casefold() for k in key_names}
+        for k in keys_raw:
+            if {str(n).casefold() for n in k} != folded:
+                raise SpecError(file, f"each key must name exactly the dataset's keys {list(key_names)}; got "
+                                f"{sorted(k)}", key=f"{w}.keys")
+        limit = table.get("max_abs_diff")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 0):
+            raise SpecError(file, f"must be a non-negative number, got {limit!r}", key=f"{w}.max_abs_diff")
+        out.append(Waiver(
+            reason=_str(file, f"{w}.reason", table["reason"]), approver=_str(file, f"{w}.approver", table["approver"]),
+            expires=expires, column=_str(file, f"{w}.column", column) if column is not None else None,
+            check=check, keys=tuple({str(n).casefold(): v for n, v in k.items()} for k in keys_raw),
+            max_abs_diff=float(limit) if limit is not None else None,
+        ))
+    return tuple(out)
 
 
 def _dataset(file: Path, folder: Path, name: str, raw: Any, python_job: bool, check_files: bool = True) -> DatasetSpec:
@@ -329,10 +400,11 @@ def _dataset(file: Path, folder: Path, name: str, raw: Any, python_job: bool, ch
         catalog = _existing_file(file, f"{where}.catalog", folder, table["catalog"], (".sas7bcat",))
     f_raw = _table(file, f"{where}.formats", table.get("formats", {}))
     formats = {str(k).casefold(): _str(file, f"{where}.formats.{k}", v) for k, v in f_raw.items()}
+    waivers = _waivers(file, f"{where}.waivers", table.get("waivers", []), keys)
     return DatasetSpec(
         name=name, sas=sas, python=python, keys=keys, sort_by=sort_by, ignore=ignore, rename=rename, top_n=top_n,
         tolerance=tolerance, default_tolerance=default, strings=strings, numbers=numbers, dates=dates,
-        severity=severity, encoding=encoding, catalog=catalog, formats=formats,
+        severity=severity, encoding=encoding, catalog=catalog, formats=formats, waivers=waivers,
     )
 
 
@@ -397,7 +469,11 @@ def load_project_config(start: Path | None = None) -> ProjectConfig:
         _unknown_keys(candidate, "tool.parity", tool, {"jobs_dir", "report_dir", "baseline"})
         jobs = _str(candidate, "tool.parity.jobs_dir", tool.get("jobs_dir", "fixtures"))
         reports = _str(candidate, "tool.parity.report_dir", tool.get("report_dir", "reports"))
-        return ProjectConfig(root=folder, jobs_dir=folder / jobs, report_dir=folder / reports, source=candidate)
+        baseline = tool.get("baseline")
+        return ProjectConfig(
+            root=folder, jobs_dir=folder / jobs, report_dir=folder / reports, source=candidate,
+            baseline=folder / _str(candidate, "tool.parity.baseline", baseline) if baseline is not None else None,
+        )
     return ProjectConfig(root=here, jobs_dir=here / "fixtures", report_dir=here / "reports")
 
 

@@ -49,3 +49,22 @@ def key_dict(keys: Sequence[ColumnPlan], row: dict[str, Any], cols: Sequence[str
         else:
             out[plan.name] = display(plan.kind, value)
     return out
+
+
+def sas_key_value(kind: Kind | str, value: Any) -> Any:
+    """A key value written in parity.toml (a TOML number, string, date or datetime) in SAS units."""
+    import datetime as dt
+
+    from parity.formats import SAS_EPOCH, SAS_EPOCH_DT
+
+    if kind == "string":
+        return str(value).rstrip(" ") or None
+    if isinstance(value, dt.datetime):
+        seconds = (value.replace(tzinfo=None) - SAS_EPOCH_DT).total_seconds()
+        return seconds / 86400 if kind == "date" else seconds
+    if isinstance(value, dt.date):
+        days = (value - SAS_EPOCH).days
+        return float(days * 86400) if kind == "datetime" else float(days)
+    if isinstance(value, dt.time):
+        return value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6
+    return float(value)
