@@ -358,7 +358,7 @@ def _waived_count(f: Facts, plan: ColumnPlan, rows: pl.DataFrame) -> int:
 
 
 def _column_results(comp: Comparison, f: Facts) -> list[ColumnResult]:
-    from parity.explain import Pair, explain
+    from parity.explain import MAX_PAIRS, Pair, explain
 
     out = []
     for plan in comp.plans:
@@ -368,7 +368,7 @@ def _column_results(comp: Comparison, f: Facts) -> list[ColumnResult]:
         waived = 0
         if stats and stats.mismatches:
             waived = _waived_count(f, plan, comp.diffs.filter(comp.diffs[plan.neq]))
-            rows = comp.diffs.filter(comp.diffs[plan.neq]).head(100_000)
+            rows = comp.diffs.filter(comp.diffs[plan.neq]).head(MAX_PAIRS)
             sas_vals = rows[plan.s].to_list()
             py_vals = rows[plan.p].to_list()
             tags = rows[plan.st].to_list() if plan.st in rows.columns else [None] * len(sas_vals)

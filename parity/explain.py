@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS
 
-MAX_PAIRS = 100_000
+#: the first pairs (by key) analysed per column; shares are of this sample
+MAX_PAIRS = 20_000
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Explanation:
 
     def to_dict(self, total: int) -> dict[str, object]:
         return {"code": self.code, "rows": self.rows, "share": round(self.rows / total, 6) if total else 0.0,
-                "message": self.message, "hint": self.hint}
+                "analysed": total, "message": self.message, "hint": self.hint}
 
 
 Rule = Callable[[Sequence[Pair], str, int | None], Explanation | None]
