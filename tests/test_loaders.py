@@ -77,7 +77,7 @@ def test_truncated_sas_file(tmp_path: Path) -> None:
     write_sas7bdat(path, [Column("X", "numeric", list(range(5000)))])
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(InputError, match="d.sas7bdat"):
+    with pytest.raises(InputError, match=r"d\.sas7bdat"):
         read_sas(path)
 
 
@@ -91,7 +91,7 @@ def test_python_files(tmp_path: Path) -> None:
         assert table.frame["id"].to_list() == [1, 2]
         assert {c.name: c.kind for c in table.columns}["d"] == "date", name
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 nope")
-    with pytest.raises(InputError, match="broken.parquet"):
+    with pytest.raises(InputError, match=r"broken\.parquet"):
         read_python_file(tmp_path / "broken.parquet")
 
 
