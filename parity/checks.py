@@ -226,11 +226,12 @@ def check_sort_order(f: Facts) -> CheckResult:
     details = {"inversions": comp.order_inversions, "first": comp.order_first}
     if not comp.order_inversions:
         return CheckResult("sort_order", "pass", "matched rows are in the SAS output's own order", details)
-    s_row, p_row = comp.order_first or (0, 0)
+    s_row, p_row = comp.order_first or (None, 0)
+    at = f"SAS row {s_row:,} / Python row {p_row:,}" if s_row is not None else f"Python row {p_row:,}"
     return CheckResult(
         "sort_order", "warn",
-        f"matched rows are not in the SAS output's order ({_plural(comp.order_inversions or 0, 'inversion')}, first "
-        f"at SAS row {s_row:,} / Python row {p_row:,}); declare sort_by to make order part of the contract", details,
+        f"matched rows are not in the SAS output's order ({_plural(comp.order_inversions or 0, 'out-of-order row')}, "
+        f"first at {at}); declare sort_by to make order part of the contract", details,
     )
 
 

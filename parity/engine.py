@@ -1,8 +1,17 @@
 """The comparison engine: two loaded tables in, one :class:`Comparison` out.  Knows nothing of pytest or output.
 
-One lazy polars plan: key uniqueness on the key columns only, one full join (by key, or by position without keys),
-every column comparison in one expression pass, and only unmatched or mismatching rows are kept.  The plan is
-collected with the streaming engine.
+One lazy polars plan per dataset:
+
+1. single-side scans, collected together: key uniqueness (``n_unique`` on the key columns only; grouped only when
+   a side has duplicates), ``sort_by`` order, string lengths;
+2. one full join (by key, or by position without keys), collected with the streaming engine, that keeps only the
+   rows that are unmatched or whose raw values differ.  Character columns travel through the join as 128-bit
+   fingerprints, not as strings;
+3. on those few rows: the real strings are fetched back, normalised under SAS rules, and every column is compared
+   under its rule (PROC COMPARE METHOD=/CRITERION=, missing kinds) in one expression pass.
+
+A pair whose raw values are identical is equal under every method and rule, so dropping it in step 2 loses
+nothing but its difference of 0.  Measured by ``benchmarks/compare.py``.
 """
 
 from __future__ import annotations
@@ -23,11 +32,10 @@ from parity.normalize import (
     sas_units,
     truncate_to_width,
 )
-from parity.spec import DatasetSpec, JobSpec, Tolerance
+from parity.spec import DatasetSpec, JobSpec, SortKey, Tolerance
 
-#: polars engine for the one join: measured on 5M x 19 (2 cores) the in-memory engine took 5.9 s and 6.4 GB peak,
-#: the streaming engine 7.7 s and 6.9 GB (benchmarks/compare.py prints both ways to re-measure)
-ENGINE: Literal["auto", "in-memory", "streaming"] = "in-memory"
+#: polars engine for the join pass (its output is small: only unmatched and differing rows)
+ENGINE: Literal["auto", "in-memory", "streaming"] = "streaming"
 ROW_S = "#row_sas"
 ROW_P = "#row_py"
 DUP = "#dup"
@@ -107,7 +115,7 @@ class Comparison:
     stats: dict[str, ColumnStats] = field(default_factory=dict)
     diffs: pl.DataFrame = field(default_factory=pl.DataFrame)
     order_inversions: int | None = None
-    order_first: tuple[int, int] | None = None  # (sas row, python row) of the first out-of-order pair
+    order_first: tuple[int | None, int] | None = None  # (sas row, python row) of the first out-of-order pair
     sort_violations: dict[str, Any] | None = None
     sas_sort_violations: dict[str, Any] | None = None
     python_long_strings: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -225,8 +233,16 @@ def _side_frame(table: Table, plans: list[ColumnPlan], side: Literal["sas", "py"
             continue
         out = plan.s if side == "sas" else plan.p
         col = pl.col(info.name)
+        if plan.kind == "string" and plan.role == "compare":
+            # compared strings travel through the join as two 64-bit hashes (a 128-bit fingerprint of the raw
+            # value): carrying the strings themselves was most of the run time on string-heavy data.  Rows
+            # whose fingerprints differ get their real values back afterwards and are compared under the rules.
+            raw = col.cast(pl.String)
+            exprs += [raw.hash(seed=0).alias(out + "#h0"), raw.hash(seed=1, seed_1=7, seed_2=11, seed_3=13)
+                      .alias(out + "#h1")]
+            continue
         if plan.kind == "string":
-            expr = normalize_string(col.cast(pl.String), spec.strings)
+            expr = normalize_string(col.cast(pl.String), spec.strings)  # keys join on normalised values
         elif side == "sas" and info.type == "numeric":
             expr = round_temporal(col.cast(pl.Float64), plan.kind, spec.dates)
         else:
@@ -283,7 +299,8 @@ def column_equal(plan: ColumnPlan, spec: DatasetSpec) -> pl.Expr:
 def _sort_key_exprs(plan: ColumnPlan, col: str, tag_col: str | None) -> list[pl.Expr]:
     """Expressions whose lexicographic order is SAS's sort order for one BY variable (ascending)."""
     if plan.kind == "string":
-        return [pl.col(col).fill_null("")]  # blank (missing) sorts below every printable character
+        # SAS pads with blanks, so trailing blanks do not change the order; blank (missing) sorts lowest
+        return [pl.col(col).str.strip_chars_end(" ").fill_null("")]
     present = pl.col(col).is_not_null()
     rank: pl.Expr
     if tag_col is not None:
@@ -295,12 +312,13 @@ def _sort_key_exprs(plan: ColumnPlan, col: str, tag_col: str | None) -> list[pl.
     return [rank, pl.col(col).fill_null(0.0)]
 
 
-def _sort_violations(frame: pl.LazyFrame, spec: DatasetSpec, plans: list[ColumnPlan], side: str) -> pl.LazyFrame:
+def _sort_violations(frame: pl.LazyFrame, sort_by: tuple[SortKey, ...], plans: list[ColumnPlan],
+                     side: str) -> pl.LazyFrame:
     """Count adjacent pairs that break SAS BY order (missing lowest; DESCENDING reverses)."""
     by_name = {p.name.casefold(): p for p in plans}
     cmp: pl.Expr | None = None
     parts: list[pl.Expr] = []
-    for key in spec.sort_by:
+    for key in sort_by:
         plan = by_name[key.column.casefold()]
         col = plan.s if side == "sas" else plan.p
         tag: str | None = plan.st if side == "sas" else plan.pt
@@ -338,18 +356,36 @@ def compare_tables(spec: DatasetSpec, sas: Table, py: Table, job: JobSpec | None
     s_keys = [k.s for k in keys]
     p_keys = [k.p for k in keys]
     compare = comp.compared_plans
-    extra: dict[str, pl.LazyFrame] = _string_length_queries(comp, compare)
+
+    # 1. single-side scans, all in one collect_all: key uniqueness, sort order, string lengths
+    scans: dict[str, pl.LazyFrame] = _string_length_queries(comp, compare)
     if spec.sort_by:
-        extra["sort_py"] = _sort_violations(py_lf, spec, plans, "py")
-        extra["sort_sas"] = _sort_violations(sas_lf, spec, plans, "sas")
+        scans["sort_py"] = _sort_violations(py_lf, spec.sort_by, plans, "py")
+        scans["sort_sas"] = _sort_violations(sas_lf, spec.sort_by, plans, "sas")
+    key_order = tuple(SortKey(k.name) for k in keys)
     if keys:
-        s_groups = sas_lf.group_by(s_keys).agg(pl.len().alias("#n")).filter(pl.col("#n") > 1)
-        p_groups = py_lf.group_by(p_keys).agg(pl.len().alias("#n")).filter(pl.col("#n") > 1)
-        s_dups, p_dups = pl.collect_all([s_groups, p_groups])
-        comp.dup_sas = _dups(s_dups, s_keys, keys)
-        comp.dup_py = _dups(p_dups, p_keys, keys)
-        on = list(s_keys)
-        if comp.dup_sas.keys or comp.dup_py.keys:
+        scans["unique_sas"] = sas_lf.select(_n_unique(s_keys).alias("n"))
+        scans["unique_py"] = py_lf.select(_n_unique(p_keys).alias("n"))
+        if not spec.sort_by:  # is each side in key order? (then "Python in SAS order" needs no join)
+            scans["keyorder_sas"] = _sort_violations(sas_lf, key_order, plans, "sas")
+            scans["keyorder_py"] = _sort_violations(py_lf, key_order, plans, "py")
+    scanned = dict(zip(scans, pl.collect_all(list(scans.values())), strict=True)) if scans else {}
+    if spec.sort_by:
+        comp.sort_violations = _violations(scanned["sort_py"])
+        comp.sas_sort_violations = _violations(scanned["sort_sas"])
+    _string_length_results(comp, compare, scanned)
+
+    # 2. duplicates: grouped only when a side has any
+    on = list(s_keys)
+    if keys:
+        s_dupes = int(scanned["unique_sas"].item()) < comp.rows_sas
+        p_dupes = int(scanned["unique_py"].item()) < comp.rows_py
+        if s_dupes or p_dupes:
+            s_groups = sas_lf.group_by(s_keys).agg(pl.len().alias("#n")).filter(pl.col("#n") > 1)
+            p_groups = py_lf.group_by(p_keys).agg(pl.len().alias("#n")).filter(pl.col("#n") > 1)
+            s_dups, p_dups = pl.collect_all([s_groups, p_groups])
+            comp.dup_sas = _dups(s_dups, s_keys, keys)
+            comp.dup_py = _dups(p_dups, p_keys, keys)
             # pair duplicates by their order within the key, as PROC COMPARE does, instead of a cartesian product
             sas_lf = sas_lf.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).over(s_keys).alias(DUP))
             py_lf = py_lf.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).over(p_keys).alias(DUP))
@@ -360,15 +396,45 @@ def compare_tables(spec: DatasetSpec, sas: Table, py: Table, job: JobSpec | None
         joined = sas_lf.join(py_lf, left_on=ROW_S, right_on=ROW_P, how="full", coalesce=False,
                              maintain_order="none")
 
+    # 3. one streaming pass over the join: every column compared in one expression pass; only rows that are
+    #    unmatched, mismatching, or differ at all (for the max differences within tolerance) are kept
     matched = pl.col(ROW_S).is_not_null() & pl.col(ROW_P).is_not_null()
+    # raw inequality first: a pair whose raw values (and special missing tags) are identical is equal under
+    # every method and rule, so only the other rows get the full comparison
+    raw_neq = []
+    for plan in compare:
+        if plan.kind == "string":
+            raw_neq.append((pl.col(plan.s + "#h0") != pl.col(plan.p + "#h0"))
+                           | (pl.col(plan.s + "#h1") != pl.col(plan.p + "#h1")))
+            continue
+        differs = pl.col(plan.s).ne_missing(pl.col(plan.p))
+        if plan.numeric:
+            differs = differs | pl.col(plan.p).is_infinite().fill_null(False)
+            if plan.has_tags and spec.numbers.special_missing == "strict":
+                differs = differs | pl.col(plan.st).ne_missing(pl.col(plan.pt))
+        raw_neq.append(differs)
+    candidates = joined.filter(~matched | pl.any_horizontal(raw_neq)) if raw_neq else joined.filter(~matched)
+    kept = candidates.collect(engine=ENGINE)
+    strings = [p for p in compare if p.kind == "string"]
+    if strings:  # the real values of the few rows kept, fetched by row number
+        s_rows, p_rows = kept.get_column(ROW_S), kept.get_column(ROW_P)
+        fetched = []
+        for plan in strings:
+            assert plan.sas is not None and plan.py is not None
+            fetched.append(sas.frame.get_column(plan.sas.name).cast(pl.String).gather(s_rows).alias(plan.s))
+            fetched.append(py.frame.get_column(plan.py.name).cast(pl.String).gather(p_rows).alias(plan.p))
+        kept = kept.drop([c for c in kept.columns if "#h" in c]).with_columns(fetched).with_columns(
+            normalize_string(pl.col(c), spec.strings).alias(c) for p in strings for c in (p.s, p.p)
+        )
     neq_exprs = [(matched & ~column_equal(p, spec).fill_null(False)).alias(p.neq) for p in compare]
-    flagged = joined.with_columns(neq_exprs)
+    any_neq = pl.any_horizontal([pl.col(p.neq) for p in compare]) if compare else pl.lit(False)
+    kept = kept.with_columns(neq_exprs)
 
-    aggs: list[pl.Expr] = [
-        matched.sum().alias("#matched"),
-        pl.col(ROW_P).is_null().sum().alias("#only_sas"),
-        pl.col(ROW_S).is_null().sum().alias("#only_py"),
-    ]
+    m = kept.select(matched).to_series()
+    comp.only_sas = int(kept.select(pl.col(ROW_P).is_null().sum()).item())
+    comp.only_py = int(kept.select(pl.col(ROW_S).is_null().sum()).item())
+    comp.matched = comp.rows_sas - comp.only_sas
+    aggs: list[pl.Expr] = []
     for plan in compare:
         aggs.append(pl.col(plan.neq).sum().alias(f"#mm{plan.idx}"))
         if plan.numeric:
@@ -377,40 +443,44 @@ def compare_tables(spec: DatasetSpec, sas: Table, py: Table, job: JobSpec | None
             aggs.append(pl.when(both).then(diff).max().alias(f"#abs{plan.idx}"))
             rel = diff / pl.col(plan.s).abs()
             aggs.append(pl.when(both & (pl.col(plan.s) != 0)).then(rel).max().alias(f"#rel{plan.idx}"))
-    any_neq = pl.any_horizontal([pl.col(p.neq) for p in compare]) if compare else pl.lit(False)
-    # one materialised join (with its mismatch flags); every summary below reads it instead of re-joining
-    frame = flagged.collect(engine=ENGINE)
-    results = dict(zip(extra, pl.collect_all(list(extra.values())), strict=True)) if extra else {}
-    results["agg"] = frame.select(aggs)
-    results["kept"] = frame.filter(~matched | any_neq)
-    if keys:
-        pairs = frame.lazy().filter(matched).select(ROW_S, ROW_P).sort(ROW_S)
-        results["order"] = pairs.filter(pl.col(ROW_P).diff() < 0).select(
-            pl.len().alias("#inv"), pl.col(ROW_S).first().alias("#s"), pl.col(ROW_P).first().alias("#p")).collect()
-    del frame
-    if "sort_py" in results:
-        comp.sort_violations = _violations(results["sort_py"])
-        comp.sas_sort_violations = _violations(results["sort_sas"])
-    _string_length_results(comp, compare, results)
-    agg = results["agg"].row(0, named=True)
-    comp.matched = int(agg["#matched"])
-    comp.only_sas = int(agg["#only_sas"])
-    comp.only_py = int(agg["#only_py"])
+    agg = kept.select(aggs).row(0, named=True) if aggs else {}
     for plan in compare:
+        max_abs = _num(agg.get(f"#abs{plan.idx}"))
         comp.stats[plan.name] = ColumnStats(
             compared=comp.matched,
             mismatches=int(agg[f"#mm{plan.idx}"] or 0),
-            max_abs_diff=_num(agg.get(f"#abs{plan.idx}")),
-            max_rel_diff=_num(agg.get(f"#rel{plan.idx}")),
+            # a matched pair that is not in `kept` has identical values: its difference is 0
+            max_abs_diff=max_abs if max_abs is not None or not plan.numeric or not comp.matched else 0.0,
+            max_rel_diff=_num(agg.get(f"#rel{plan.idx}")) if max_abs is not None or not comp.matched else
+            (0.0 if plan.numeric else None),
         )
-    sort_cols = [ROW_S, ROW_P] if not keys else [*s_keys, *([DUP] if DUP in results["kept"].columns else [])]
-    comp.diffs = results["kept"].sort(sort_cols, nulls_last=False)
-    if "order" in results:
-        inv = results["order"].row(0, named=True)
-        comp.order_inversions = int(inv["#inv"])
-        if comp.order_inversions:
-            comp.order_first = (int(inv["#s"]) + 1, int(inv["#p"]) + 1)
+    diffs = kept.filter(~m | kept.select(any_neq).to_series())
+    sort_cols = [ROW_S, ROW_P] if not keys else [*s_keys, *([DUP] if DUP in diffs.columns else [])]
+    comp.diffs = diffs.sort(sort_cols, nulls_last=False)
+    del kept
+
+    # 4. order of matched rows against the SAS output's own order (without sort_by)
+    if keys and not spec.sort_by:
+        sas_in_key_order = _violations(scanned["keyorder_sas"])["violations"] == 0
+        if sas_in_key_order and not (comp.dup_sas.keys or comp.dup_py.keys):
+            py_order = _violations(scanned["keyorder_py"])
+            comp.order_inversions = py_order["violations"]
+            comp.order_first = (None, py_order["first_row"]) if py_order["violations"] else None
+        else:  # the SAS output is in some other order: compare positions through a join of keys only
+            s_pos = sas_lf.select([*on, ROW_S])
+            p_pos = py_lf.select([*on, ROW_P])
+            pairs = s_pos.join(p_pos, on=on, how="inner", nulls_equal=True).select(ROW_S, ROW_P).sort(ROW_S)
+            inv = pairs.filter(pl.col(ROW_P).diff() < 0).select(
+                pl.len().alias("#inv"), pl.col(ROW_S).first().alias("#s"), pl.col(ROW_P).first().alias("#p")
+            ).collect().row(0, named=True)
+            comp.order_inversions = int(inv["#inv"])
+            if comp.order_inversions:
+                comp.order_first = (int(inv["#s"]) + 1, int(inv["#p"]) + 1)
     return comp
+
+
+def _n_unique(cols: list[str]) -> pl.Expr:
+    return pl.col(cols[0]).n_unique() if len(cols) == 1 else pl.struct(cols).n_unique()
 
 
 def _num(value: Any) -> float | None:

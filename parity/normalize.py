@@ -88,7 +88,7 @@ def sas_units(expr: pl.Expr, dtype: pl.DataType, kind: Kind) -> pl.Expr:
     if dtype == pl.Null:
         return expr.cast(pl.Float64)
     out = expr.cast(pl.Float64)
-    return out.fill_nan(None)
+    return out.fill_nan(None) if dtype.is_float() or isinstance(dtype, pl.Decimal) else out  # pandas NaN is missing
 
 
 def round_temporal(expr: pl.Expr, kind: Kind, rules: DateRules) -> pl.Expr:
