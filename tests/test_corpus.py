@@ -77,3 +77,21 @@ def test_unsupported_encoding_is_a_clear_error(files: list[Path]) -> None:
         pytest.skip("no unsupported-encoding file in the manifest")
     with pytest.raises(InputError, match="encoding"):
         read_sas(CORPUS / rows[0]["local_path"])
+
+
+def test_real_cross_language_parity_case(files: list[Path]) -> None:
+    """SAS 9.4's ADSL against its R re-derivation: 48 of 49 columns equal, BMIBLGR1 differs in one row."""
+    from parity.api import compare_frames
+
+    sas = CORPUS / "phuse-scripts/data/adam/TDF_ADaM_v1.0/adsl.xpt"
+    other = CORPUS / "submissions-pilot3-adam/submission/adam/adsl.xpt"
+    if not (sas.is_file() and other.is_file()):
+        pytest.skip("the ADSL pair is not in this corpus")
+    result = compare_frames(sas, other, keys=["USUBJID"])
+    assert result.verdict == "fail"
+    assert result.rows["matched"] == 254 and result.rows["only_in_sas"] == 0
+    unequal = {c.name: c.mismatches for c in result.columns if c.mismatches}
+    assert unequal == {"BMIBLGR1": 1}
+    diff = result.top_diffs["first_by_key"][0]
+    assert diff["key"] == {"USUBJID": "01-702-1082"} and diff["sas"] == "<25" and diff["python"] is None
+    assert {c.name: c.status for c in result.checks}["date_equivalence"] == "pass"
