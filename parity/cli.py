@@ -53,7 +53,9 @@ def cli() -> None:
               help="Accepted baseline report (file or folder): fail only on regressions against it.")
 def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_dir: str | None,
             baseline: str | None) -> None:
-    """Compare JOB's SAS outputs with its Python outputs and write reports/<job>/parity.json."""
+    """Compare JOB's SAS outputs with its Python outputs and write reports/<job>/parity.json and parity.html,
+    then reports/index.html and reports/summary.md over every report in the folder."""
+    from parity.report.html import write_job_html, write_run_pages
     from parity.report.json import write_report
     from parity.report.terminal import render_summary
     from parity.runner import run_job
@@ -89,7 +91,9 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
                 changes = diff_job(base_reports.get(result.job), result)
                 result = replace(result, delta=delta_dict(changes, str(base_path)))
             path = write_report(result, reports_path)
+            write_job_html(result, reports_path)
             results.append((result, path))
+    write_run_pages(reports_path)
     render_summary(out, results)
     verdicts = {r.verdict for r, _ in results}
     ctx = click.get_current_context()
@@ -130,6 +134,24 @@ def diff_cmd(base: str, head: str, markdown_out: str | None) -> None:
 
             write_atomic(Path(markdown_out), text)
     click.get_current_context().exit(EXIT_PARITY_FAILED if counts(changes)["worse"] else EXIT_OK)
+
+
+@cli.command("render")
+@click.argument("report", type=click.Path())
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the HTML (default: next to the report, parity.json -> parity.html).")
+def render_cmd(report: str, output: str | None) -> None:
+    """Re-render a saved REPORT (a parity.json, or its folder) as the HTML report."""
+    from parity.report.html import write_html
+    from parity.report.json import REPORT_FILE, load_report
+
+    path = Path(report)
+    if path.is_dir():
+        path = path / REPORT_FILE
+    result = load_report(path)  # refuses other schema versions with a clear message (exit 2)
+    out = Path(output) if output else path.with_suffix(".html")
+    write_html(result, out)
+    click.echo(f"wrote {out} ({result.job}: {result.verdict})")
 
 
 @cli.command("list")

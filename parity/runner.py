@@ -6,7 +6,6 @@ still run.  A spec error (caught before any comparison starts) stops the job wit
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,11 +30,9 @@ def tool_info() -> dict[str, str]:
 
 def environment() -> dict[str, str]:
     """Library versions for provenance (not part of the deterministic fields)."""
-    import polars
-    import pyreadstat
+    from parity.provenance import environment as versions
 
-    return {"python": platform.python_version(), "polars": polars.__version__,
-            "pyreadstat": getattr(pyreadstat, "__version__", "?")}
+    return versions()
 
 
 def _python_error(exc: BaseException, target: str) -> InputError:
@@ -97,6 +94,12 @@ def run_job(job: JobSpec, progress: Progress = _quiet) -> JobResult:
         except Exception as exc:  # the user's own code failed: report it on the datasets, keep going
             python_error = str(_python_error(exc, job.python))
     results = tuple(compare_dataset(job, ds, python_tables, python_error, progress) for ds in job.datasets)
+    from parity.provenance import collect
+
+    finished_at = datetime.now(UTC)
+    run = {"started_at": started_at.isoformat(timespec="seconds"),
+           "finished_at": finished_at.isoformat(timespec="seconds"),
+           "duration_s": round(time.perf_counter() - t0, 3), **collect(job, results)}
     return JobResult(
         job=job.name,
         verdict=combine_verdicts([r.verdict for r in results]),
@@ -104,8 +107,7 @@ def run_job(job: JobSpec, progress: Progress = _quiet) -> JobResult:
         spec={"path": str(job.spec_file), "sha256": job.spec_sha256},
         datasets=results,
         tool=tool_info(),
-        run={"started_at": started_at.isoformat(timespec="seconds"),
-             "duration_s": round(time.perf_counter() - t0, 3), "environment": environment()},
+        run=run,
     )
 
 

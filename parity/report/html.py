@@ -1,0 +1,484 @@
+"""The HTML report: one self-contained page per job (``<report_dir>/<job>/parity.html``) for the people who sign a
+migration off, and an index of a report folder (``<report_dir>/index.html``).
+
+Rendered from the frozen result model (:class:`~parity.model.JobResult`) only, never from data.  Jinja2 runs with
+autoescape on, so every value that comes from data, specs or file metadata is escaped; no value is ever put into
+a script.  The page has inline CSS and a little inline JS (sorting and filtering tables, opening collapsed
+details for printing); it loads nothing from the network.
+
+The layout follows PROC COMPARE's listing (Data Set Summary, Variables Summary, Observation Summary, Values
+Comparison Summary, Variables with Unequal Values, Value Comparison Results), led by a verdict banner and the
+checks.  Statuses and verdicts the renderer does not know (a newer parity) are shown with a neutral style.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+
+from parity import __version__
+from parity.model import ColumnResult, DatasetResult, JobResult
+from parity.report.markdown import ReportEntry, find_reports, status_counts, top_explanation, unwaived
+
+HTML_FILE = "parity.html"
+INDEX_FILE = "index.html"
+KNOWN_STATUSES = ("pass", "fail", "warn", "waived", "error", "skipped")
+KNOWN_VERDICTS = ("pass", "fail", "error")
+KNOWN_CHANGES = ("worse", "better", "new", "removed")
+STATUS_ORDER = {"error": 0, "fail": 1, "warn": 2, "waived": 3, "skipped": 4, "pass": 5}
+#: columns of the data set summary taken from each side's metadata, in PROC CONTENTS order
+SIDE_FIELDS = ("format", "table_name", "label", "created", "modified", "encoding", "sas_release", "host",
+               "compression")
+SAS_TYPE_SHORT = {"numeric": "Num", "character": "Char"}
+HIST_BINS = 15
+HIST_W, HIST_H = 360, 96
+BAR_W = 64
+NOISE = 1e-9  # a relative spread of signed differences below this is drawn as one value
+DIFF_LISTS = ("first_by_key", "by_abs", "by_rel")
+VERDICT_TEXT = {
+    "pass": "The Python outputs match the SAS outputs under the declared rules.",
+    "fail": "The Python outputs differ from the SAS outputs: see the failing checks and their explanations.",
+    "error": "parity could not compare everything: see the errors below.",
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# formatting helpers (also registered as Jinja filters)
+
+
+def sas_format(fmt: object) -> str | None:
+    """A format as SAS writes it: ``DATE9.``, ``COMMA12.2``, ``$CHAR20.``."""
+    if fmt is None or fmt == "":
+        return None
+    text = str(fmt)
+    return text if "." in text else text + "."
+
+
+def status_class(status: object) -> str:
+    """The CSS class of a check status or verdict; unknown values get the neutral class."""
+    s = str(status)
+    return f"st-{s}" if s in KNOWN_STATUSES or s in KNOWN_VERDICTS else "st-other"
+
+
+def change_class(kind: object) -> str:
+    k = str(kind)
+    return f"ch-{k}" if k in KNOWN_CHANGES else "ch-other"
+
+
+def num(value: object, digits: int = 6) -> str:
+    """A number as a short text: counts with thousands separators, floats with ``digits`` significant digits."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def sort_key(value: object) -> str:
+    """The ``data-sort`` value of a table cell: numbers as their repr so the page's JS sorts them numerically."""
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, int | float):
+        return repr(float(value)) if math.isfinite(value) else ("1e999" if value > 0 else "-1e999")
+    return str(value)
+
+
+def pct(part: float | int | None, whole: float | int | None) -> str:
+    if part is None or not whole:
+        return ""
+    share = part / whole
+    if 0 < share < 0.001:
+        return "<0.1%"
+    return f"{share:.1%}"
+
+
+def pretty_json(value: object) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str, sort_keys=False)
+
+
+def _float(value: object) -> float | None:
+    """A finite float from a model number (floats, ints, or the strings JSON uses for non-finite numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def key_text(key: object) -> str:
+    if isinstance(key, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in key.items())
+    return str(key)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# pictures (inline SVG geometry; the template draws it)
+
+
+def histogram(diffs: Sequence[float], bins: int = HIST_BINS) -> dict[str, Any] | None:
+    """Bars of a histogram of signed differences, with the zero line when the range spans zero."""
+    values = [d for d in diffs if math.isfinite(d)]
+    if not values:
+        return None
+    lo, hi = min(values), max(values)
+    if hi - lo <= NOISE * max(abs(lo), abs(hi)):  # 0.01 and 0.009999999999990905 are one value to the eye
+        lo = hi = values[0]
+        values = [lo] * len(values)
+    pad_l, pad_r, pad_t, pad_b = 8, 8, 14, 18
+    plot_w, plot_h = HIST_W - pad_l - pad_r, HIST_H - pad_t - pad_b
+    if hi == lo:
+        edges = [(lo, hi)]
+        counts = [len(values)]
+    else:
+        width = (hi - lo) / bins
+        counts = [0] * bins
+        for v in values:
+            counts[min(int((v - lo) / width), bins - 1)] += 1
+        edges = [(lo + i * width, lo + (i + 1) * width) for i in range(bins)]
+    top = max(counts)
+    slot = plot_w / len(counts)
+    bars = []
+    for i, ((a, b), n) in enumerate(zip(edges, counts, strict=True)):
+        h = plot_h * n / top if n else 0.0
+        x = pad_l + i * slot + (slot * 0.35 if len(counts) == 1 else 0.5)
+        w = slot * 0.3 if len(counts) == 1 else max(slot - 1.0, 1.0)
+        bars.append({"x": round(x, 2), "y": round(pad_t + plot_h - h, 2), "w": round(w, 2), "h": round(h, 2),
+                     "n": n, "lo": num(a), "hi": num(b)})
+    zero_x = None
+    if lo < 0 < hi:
+        zero_x = round(pad_l + plot_w * (0 - lo) / (hi - lo), 2)
+    return {"w": HIST_W, "h": HIST_H, "bars": bars, "lo": num(lo), "hi": num(hi), "n": len(values),
+            "max_count": top, "zero_x": zero_x, "base_y": pad_t + plot_h, "label_y": HIST_H - 4,
+            "left": pad_l, "right": HIST_W - pad_r, "single": len(counts) == 1}
+
+
+def share_bar(col: ColumnResult) -> dict[str, Any] | None:
+    """Widths of the mismatches/compared bar (waived mismatches drawn apart); None for columns not compared."""
+    if col.status != "compared" or not col.compared:
+        return None
+    bad = unwaived(col)
+    waived = min(col.waived or 0, col.mismatches)
+
+    def width(n: int) -> float:
+        return 0.0 if n <= 0 else max(round(BAR_W * n / col.compared, 2), 2.0)
+
+    return {"w": BAR_W, "bad": width(bad), "waived": width(waived), "title": f"{col.mismatches:,} of "
+            f"{col.compared:,} unequal ({pct(col.mismatches, col.compared)})"
+            + (f", {waived:,} waived" if waived else "")}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# views: plain dicts the templates read
+
+
+def _diffs_by_column(ds: DatasetResult) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for listing in DIFF_LISTS:
+        rows = ds.top_diffs.get(listing) if isinstance(ds.top_diffs, Mapping) else None
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, Mapping):
+                out.setdefault(str(row.get("column", "")).casefold(), {}).setdefault(listing, []).append(dict(row))
+    return out
+
+
+def _diff_row(row: Mapping[str, Any], key_names: Sequence[str]) -> dict[str, Any]:
+    key = row.get("key") if isinstance(row.get("key"), Mapping) else {}
+    diff = row.get("diff")
+    sas = row.get("sas")
+    pct_diff = None
+    fd, fs = _float(diff), _float(sas)
+    if fd is not None and fs:
+        pct_diff = fd / fs * 100
+    return {"keys": [key.get(k, "") if isinstance(key, Mapping) else "" for k in key_names],
+            "sas": row.get("sas_text", "" if sas is None else str(sas)),
+            "python": row.get("python_text", "" if row.get("python") is None else str(row.get("python"))),
+            "diff": num(diff), "diff_sort": sort_key(diff), "pct": num(pct_diff, 4), "pct_sort": sort_key(pct_diff),
+            "rel": num(row.get("rel_diff"), 4)}
+
+
+def _identity(row: Mapping[str, Any]) -> str:
+    return json.dumps([row.get("key"), row.get("column")], sort_keys=True, default=str)
+
+
+def _explanation(exp: Mapping[str, Any]) -> dict[str, Any]:
+    e = dict(exp)
+    share = e.get("share")
+    e["share_text"] = f"{share:.0%}" if isinstance(share, int | float) and not isinstance(share, bool) else ""
+    return e
+
+
+def _column_view(col: ColumnResult, diffs: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    sas_type = col.sas_type or {}
+    seen: set[str] = set()
+    sample: list[dict[str, Any]] = []
+    for listing in DIFF_LISTS:
+        for row in diffs.get(listing, []):
+            ident = _identity(row)
+            if ident not in seen:
+                seen.add(ident)
+                sample.append(row)
+    key_names: list[str] = []
+    for row in sample:
+        key = row.get("key")
+        for k in key if isinstance(key, Mapping) else ():
+            if str(k) not in key_names:
+                key_names.append(str(k))
+    first = [_diff_row(r, key_names) for r in diffs.get("first_by_key", [])]
+    first_ids = {_identity(r) for r in diffs.get("first_by_key", [])}
+    largest = [_diff_row(r, key_names) for r in diffs.get("by_abs", []) if _identity(r) not in first_ids]
+    signed = [d for r in sample if (d := _float(r.get("diff"))) is not None]
+    explanations = [_explanation(e) for e in col.explanations]
+    return {
+        "name": col.name, "sas_name": col.sas_name, "python_name": col.python_name, "kind": col.kind,
+        "status": col.status, "method": col.method, "criterion": num(col.criterion),
+        "criterion_sort": sort_key(col.criterion),
+        "sas_type": sas_type.get("type"), "sas_type_short": SAS_TYPE_SHORT.get(str(sas_type.get("type")),
+                                                                               sas_type.get("type")),
+        "length": sas_type.get("length"), "format": sas_format(sas_type.get("format")),
+        "label": sas_type.get("label"), "python_type": col.python_type, "compared": col.compared,
+        "mismatches": col.mismatches, "waived": col.waived or 0, "unwaived": unwaived(col),
+        "share": pct(col.mismatches, col.compared), "max_abs": num(col.max_abs_diff),
+        "max_abs_sort": sort_key(col.max_abs_diff), "max_rel": num(col.max_rel_diff),
+        "max_rel_sort": sort_key(col.max_rel_diff), "note": col.note, "explanations": explanations,
+        "bar": share_bar(col), "hist": histogram(signed) if len(signed) >= 1 else None, "hist_n": len(signed),
+        "value_cls": "txt" if col.kind == "string" else "n",
+        "key_names": key_names, "first": first, "largest": largest, "anchor": anchor("col", col.name),
+    }
+
+
+def anchor(*parts: str) -> str:
+    """An HTML id made of safe characters only."""
+    text = "-".join(parts)
+    return "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else f"_{ord(ch):x}" for ch in text)
+
+
+def _side_view(label: str, meta: Mapping[str, Any]) -> dict[str, Any]:
+    return {"side": label, "source": meta.get("source"), "rows": meta.get("rows"), "columns": meta.get("columns"),
+            "sha256": meta.get("sha256"), **{f: meta.get(f) for f in SIDE_FIELDS}}
+
+
+def _waivers(ds: DatasetResult) -> list[dict[str, Any]]:
+    check = ds.check("waivers")
+    rows = check.details.get("waivers") if check is not None and isinstance(check.details, Mapping) else None
+    return [dict(r) for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
+
+
+def _dataset_view(ds: DatasetResult) -> dict[str, Any]:
+    diffs = _diffs_by_column(ds)
+    cols = [_column_view(c, diffs.get(c.name.casefold(), {})) for c in ds.columns]
+    compared = [c for c in ds.columns if c.status == "compared"]
+    unequal = [c for c in cols if c["mismatches"]]
+    max_diffs = [f for c in compared if (f := _float(c.max_abs_diff)) is not None]
+    checks = [{"name": c.name, "status": c.status, "summary": c.summary, "details": c.details,
+               "details_json": pretty_json(c.details) if c.details else "", "cls": status_class(c.status)}
+              for c in ds.checks]
+    by_status = status_counts([c.status for c in ds.checks])
+    first_unequal = None
+    first_rows = ds.top_diffs.get("first_by_key") if isinstance(ds.top_diffs, Mapping) else None
+    if isinstance(first_rows, list) and first_rows and isinstance(first_rows[0], Mapping):
+        first_unequal = {"key": key_text(first_rows[0].get("key")), "column": first_rows[0].get("column")}
+    top = top_explanation(ds)
+    statuses = status_counts([c.status for c in ds.columns])
+    key_match = ds.check("key_match")
+    return {
+        "name": ds.name, "verdict": ds.verdict, "cls": status_class(ds.verdict), "error": ds.error,
+        "keys": list(ds.keys), "anchor": anchor("ds", ds.name), "checks": checks,
+        "check_counts": sorted(by_status.items(), key=lambda kv: STATUS_ORDER.get(kv[0], 9)),
+        "sides": [_side_view("SAS (base)", ds.sas), _side_view("Python (compare)", ds.python)],
+        "columns": cols, "unequal": unequal, "rows": ds.rows, "duplicates": ds.duplicates,
+        "paired_by": key_match.details.get("paired_by") if key_match is not None else None,
+        "vars": {
+            "total": len(ds.columns),
+            "common": sum(1 for c in ds.columns if c.sas_name and c.python_name),
+            "sas_only": [c.name for c in ds.columns if c.status == "sas_only"],
+            "python_only": [c.python_name or c.name for c in ds.columns if c.status == "python_only"],
+            "type_conflict": [c.name for c in ds.columns if c.status == "type_conflict"],
+            "ignored": [c.name for c in ds.columns if c.status == "ignored"],
+            "key": [c.name for c in ds.columns if c.status == "key"],
+            "other": sorted(s for s in statuses if s not in
+                            ("compared", "key", "ignored", "sas_only", "python_only", "type_conflict")),
+        },
+        "values": {
+            "compared": len(compared), "all_equal": sum(1 for c in compared if not c.mismatches),
+            "some_unequal": sum(1 for c in compared if c.mismatches),
+            "unequal_values": sum(c.mismatches for c in compared),
+            "waived_values": sum(c.waived or 0 for c in compared),
+            "max_diff": num(max(max_diffs)) if max_diffs else None,
+        },
+        "first_unequal": first_unequal,
+        "top": {"column": top[0].name, **_explanation(top[1])} if top else None,
+        "waivers": _waivers(ds), "duration_s": ds.duration_s,
+    }
+
+
+def _provenance(result: JobResult) -> dict[str, Any]:
+    run = result.run if isinstance(result.run, Mapping) else {}
+    known = {"started_at", "finished_at", "duration_s", "environment", "sources", "git", "ci"}
+    sources = [dict(s) for s in run.get("sources", []) if isinstance(s, Mapping)] \
+        if isinstance(run.get("sources"), list) else []
+    if not sources:  # an older report: the sources are still in each dataset's sides
+        sources = [{"role": side, "dataset": ds.name, "path": meta.get("source"), "sha256": meta.get("sha256")}
+                   for ds in result.datasets for side, meta in (("sas", ds.sas), ("python", ds.python))
+                   if meta.get("source")]
+    env_raw = run.get("environment")
+    env: Mapping[str, Any] = env_raw if isinstance(env_raw, Mapping) else {}
+    return {
+        "spec": result.spec, "tool": result.tool, "started_at": run.get("started_at"),
+        "finished_at": run.get("finished_at"), "duration_s": run.get("duration_s"),
+        "environment": sorted(env.items(), key=lambda kv: (kv[0] not in ("parity", "python"), kv[0])),
+        "sources": sources,
+        "git": run.get("git") if isinstance(run.get("git"), Mapping) else None,
+        "ci": sorted(run["ci"].items()) if isinstance(run.get("ci"), Mapping) else [],
+        "other": [(k, pretty_json(v)) for k, v in run.items() if k not in known],
+        "datasets": [{"name": ds.name, "duration_s": ds.duration_s, "sas": ds.sas} for ds in result.datasets],
+    }
+
+
+def _delta_view(delta: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not isinstance(delta, Mapping):
+        return None
+    order = {"worse": 0, "removed": 1, "new": 2, "better": 3}
+    changes = [dict(c) for c in delta.get("changes", []) if isinstance(c, Mapping)] \
+        if isinstance(delta.get("changes"), list) else []
+    for c in changes:
+        c["where"] = "/".join(str(c[k]) for k in ("job", "dataset", "check", "column") if c.get(k))
+        c["cls"] = change_class(c.get("kind"))
+    changes.sort(key=lambda c: (order.get(str(c.get("kind")), 9), c["where"]))
+    counts = [(k, delta.get(k)) for k in KNOWN_CHANGES if k in delta]
+    extra = {k: v for k, v in delta.items() if k not in {"baseline", "changes", *KNOWN_CHANGES}}
+    return {"baseline": delta.get("baseline"), "counts": counts, "changes": changes,
+            "worse": bool(delta.get("worse")), "extra": pretty_json(extra) if extra else ""}
+
+
+def job_view(result: JobResult) -> dict[str, Any]:
+    """Everything the job page shows, derived from the result model."""
+    datasets = [_dataset_view(ds) for ds in result.datasets]
+    all_checks = [c for ds in result.datasets for c in ds.checks]
+    problems = [{"dataset": ds.name, "anchor": anchor("ds", ds.name), **c}
+                for ds, view in zip(result.datasets, datasets, strict=True) for c in view["checks"]
+                if c["status"] not in ("pass", "skipped")]
+    problems.sort(key=lambda p: STATUS_ORDER.get(str(p["status"]), 9))
+    tops = [{"dataset": v["name"], **v["top"]} for v in datasets if v["top"] and v["verdict"] != "pass"]
+    return {
+        "job": result.job, "description": result.description, "verdict": result.verdict,
+        "cls": status_class(result.verdict), "verdict_text": VERDICT_TEXT.get(result.verdict, ""),
+        "error": result.error, "datasets": datasets, "problems": problems, "tops": tops,
+        "check_counts": sorted(status_counts([c.status for c in all_checks]).items(),
+                               key=lambda kv: STATUS_ORDER.get(kv[0], 9)),
+        "unequal_values": sum(v["values"]["unequal_values"] for v in datasets),
+        "unequal_columns": sum(v["values"]["some_unequal"] for v in datasets),
+        "provenance": _provenance(result), "delta": _delta_view(result.delta),
+        "schema_version": result.schema_version,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# rendering
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("parity.report", "templates"),
+        autoescape=True,  # every value from data is escaped, whatever the template's extension
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(num=num, pct=pct, status_class=status_class, sort_key=sort_key, key_text=key_text,
+                       anchor=anchor, change_class=change_class)
+    env.globals["parity_version"] = __version__
+    return env
+
+
+def render_job(result: JobResult) -> str:
+    """The job's HTML report as one self-contained page."""
+    return environment().get_template("job.html.j2").render(v=job_view(result))
+
+
+def _href(*parts: str) -> str:
+    """A relative link made of path segments, percent-encoded so no segment can become a scheme or markup."""
+    return "./" + "/".join(quote(p, safe="") for p in parts)
+
+
+def index_view(entries: Iterable[ReportEntry], title: str) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = []
+    for e in entries:
+        folder = e.folder.name
+        r = e.result
+        if r is None:
+            rows.append({"job": folder, "verdict": "error", "cls": status_class("error"), "error": e.error,
+                         "datasets": [], "failing": [], "top": None, "started_at": None,
+                         "html": None, "json": _href(folder, e.path.name)})
+            continue
+        failing = [f"{ds.name}: {c.name}" for ds in r.datasets for c in ds.checks if c.status in ("fail", "error")]
+        top = next(((ds.name, t) for ds in r.datasets if ds.verdict != "pass"
+                    and (t := top_explanation(ds)) is not None), None)
+        html_file = e.folder / HTML_FILE
+        rows.append({
+            "job": r.job, "description": r.description, "verdict": r.verdict, "cls": status_class(r.verdict),
+            "error": r.error, "datasets": [{"name": ds.name, "verdict": ds.verdict, "cls": status_class(ds.verdict)}
+                                           for ds in r.datasets],
+            "failing": failing,
+            "top": {"dataset": top[0], "column": top[1][0].name, **top[1][1]} if top else None,
+            "started_at": r.run.get("started_at") if isinstance(r.run, Mapping) else None,
+            "html": _href(folder, HTML_FILE) if html_file.is_file() else None, "json": _href(folder, e.path.name),
+        })
+    verdicts = [row["verdict"] for row in rows]
+    overall = "error" if "error" in verdicts else "fail" if "fail" in verdicts else "pass" if rows else "none"
+    return {"title": title, "rows": rows, "verdict": overall, "cls": status_class(overall),
+            "counts": sorted(status_counts([str(v) for v in verdicts]).items(),
+                             key=lambda kv: STATUS_ORDER.get(kv[0], 9))}
+
+
+def render_index(entries: Iterable[ReportEntry], title: str = "parity reports") -> str:
+    return environment().get_template("index.html.j2").render(v=index_view(entries, title))
+
+
+def write_job_html(result: JobResult, report_dir: Path) -> Path:
+    """Write ``<report_dir>/<job>/parity.html`` atomically."""
+    from parity.report.json import write_atomic
+
+    path = report_dir / result.job / HTML_FILE
+    write_atomic(path, render_job(result))
+    return path
+
+
+def write_html(result: JobResult, path: Path) -> Path:
+    from parity.report.json import write_atomic
+
+    write_atomic(path, render_job(result))
+    return path
+
+
+def write_index(report_dir: Path, entries: Sequence[ReportEntry] | None = None) -> Path:
+    """Write ``<report_dir>/index.html`` atomically, listing every ``*/parity.json`` under ``report_dir``."""
+    from parity.report.json import write_atomic
+
+    path = report_dir / INDEX_FILE
+    found = find_reports(report_dir) if entries is None else entries
+    write_atomic(path, render_index(found, title=f"parity reports in {report_dir.resolve().name}/"))
+    return path
+
+
+def write_run_pages(report_dir: Path) -> tuple[Path, Path]:
+    """The run-level outputs: ``index.html`` and ``summary.md`` of every report in ``report_dir``."""
+    from parity.report.markdown import write_summary
+
+    entries = find_reports(report_dir)
+    return write_index(report_dir, entries), write_summary(report_dir, entries)

@@ -1,0 +1,179 @@
+"""The Markdown summary of a run (``<report_dir>/summary.md``): short enough for a pull-request comment or a
+GitHub step summary.  It also holds the helpers the run-level renderers share (finding the reports of a report
+folder, picking a dataset's top explanation); everything reads the frozen result model only.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from parity.errors import ParityError
+from parity.model import ColumnResult, DatasetResult, JobResult
+
+SUMMARY_FILE = "summary.md"
+#: how many failing checks the summary lists before it says "and N more" (PR comments are size-limited)
+MAX_LISTED = 15
+FAILING = ("fail", "error")
+_EDGE_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+MARK = {"pass": "✅", "fail": "❌", "error": "🛑", "warn": "⚠️", "waived": "📝", "skipped": "⏭️"}
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    """One ``<job>/parity.json`` of a report folder: its result, or why it could not be read."""
+
+    path: Path
+    result: JobResult | None
+    error: str | None = None
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+
+def find_reports(report_dir: Path) -> list[ReportEntry]:
+    """Every ``*/parity.json`` directly under ``report_dir`` (sorted by folder), loaded; unreadable ones keep their
+    error message instead of stopping the others."""
+    from parity.report.json import REPORT_FILE, load_report
+
+    entries: list[ReportEntry] = []
+    for path in sorted(report_dir.glob(f"*/{REPORT_FILE}")):
+        try:
+            entries.append(ReportEntry(path, load_report(path)))
+        except ParityError as exc:
+            entries.append(ReportEntry(path, None, str(exc)))
+    return entries
+
+
+def unwaived(col: ColumnResult) -> int:
+    return max(col.mismatches - (col.waived or 0), 0)
+
+
+def top_explanation(ds: DatasetResult) -> tuple[ColumnResult, dict[str, Any]] | None:
+    """The first explanation of the column with the most mismatches not covered by a waiver (then any column)."""
+    cols = [c for c in ds.columns if c.mismatches and c.explanations]
+    if not cols:
+        return None
+    best = max(cols, key=lambda c: (unwaived(c), c.mismatches))  # max keeps the first on ties: column order
+    return best, dict(best.explanations[0])
+
+
+def status_counts(statuses: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in statuses:
+        out[s] = out.get(s, 0) + 1
+    return out
+
+
+def md_text(value: object) -> str:
+    """Plain text safe inside Markdown (and a table cell): HTML and Markdown syntax characters escaped."""
+    text = html.escape(" ".join(str(value).split()), quote=False)
+    for ch in "\\`*[]|#":
+        text = text.replace(ch, "\\" + ch)
+    # an underscore inside a word (rounding_half_even) is never emphasis on GitHub: keep it readable
+    return _EDGE_UNDERSCORE.sub(r"\\_", text)
+
+
+def md_code(value: object) -> str:
+    """A code span, or escaped text when the value holds a backtick or a pipe (which would break the span) or
+    markup characters (literal in a code span, but escaped text is safer wherever the Markdown ends up)."""
+    text = " ".join(str(value).split())
+    if not text or any(ch in text for ch in "`|<>&"):
+        return md_text(text)
+    return f"`{text}`"
+
+
+def _mark(status: str) -> str:
+    mark = MARK.get(status)
+    return f"{mark} {md_text(status)}" if mark else md_text(status)
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def render_summary(entries: Sequence[ReportEntry], title: str = "parity") -> str:
+    """The Markdown summary of the reports in ``entries``."""
+    results = [e.result for e in entries if e.result is not None]
+    broken = [e for e in entries if e.result is None]
+    verdicts = [r.verdict for r in results] + ["error"] * len(broken)
+    overall = "error" if "error" in verdicts else "fail" if "fail" in verdicts else "pass" if verdicts else "none"
+    n = status_counts(verdicts)
+    tally = ", ".join(f"{n[v]} {v}" for v in ("pass", "fail", "error") if n.get(v)) or "no reports"
+    lines = [f"## {md_text(title)}: {_mark(overall) if overall != 'none' else 'no reports'}", "",
+             f"{len(entries)} job(s): {tally}.", ""]
+    if results:
+        lines += ["| job | dataset | verdict | rows SAS / Python / matched | checks |", "| --- | --- | --- | --- | --- |"]
+        for r in results:
+            if not r.datasets:
+                lines.append(f"| {md_code(r.job)} | - | {_mark(r.verdict)} | - | {md_text(r.error or '')} |")
+            for ds in r.datasets:
+                counts = status_counts([c.status for c in ds.checks])
+                notes = ", ".join(f"{counts[s]} {md_text(s)}" for s in sorted(counts, key=_order) if s != "pass")
+                rows = " / ".join(_count(ds.rows.get(k)) for k in ("sas", "python", "matched"))
+                lines.append(f"| {md_code(r.job)} | {md_code(ds.name)} | {_mark(ds.verdict)} | {rows} | "
+                             f"{notes or 'all pass'} |")
+        lines.append("")
+    failing = [(r, ds, c) for r in results for ds in r.datasets for c in ds.checks if c.status in FAILING]
+    job_errors = [r for r in results if r.error and not r.datasets]
+    if failing or broken or job_errors:
+        lines += ["### Failing checks", ""]
+        for r, ds, c in failing[:MAX_LISTED]:
+            lines.append(f"- {_mark(c.status)} {md_code(f'{r.job}/{ds.name}')} **{md_text(c.name)}**: "
+                         f"{md_text(c.summary)}")
+        if len(failing) > MAX_LISTED:
+            lines.append(f"- ... and {len(failing) - MAX_LISTED} more (see the HTML reports)")
+        for r in job_errors:
+            lines.append(f"- {_mark('error')} {md_code(r.job)}: {md_text(r.error)}")
+        for e in broken:
+            lines.append(f"- {_mark('error')} {md_code(e.path)}: {md_text(e.error)}")
+        lines.append("")
+    explained = [(r, ds, top) for r in results for ds in r.datasets if ds.verdict != "pass"
+                 and (top := top_explanation(ds)) is not None]
+    if explained:
+        lines += ["### Top explanation", ""]
+        for r, ds, (col, exp) in explained[:MAX_LISTED]:
+            share = exp.get("share")
+            pct = f", {share:.0%} of the analysed differences" if isinstance(share, int | float) else ""
+            lines.append(f"- {md_code(f'{r.job}/{ds.name}')} column {md_code(col.name)}: "
+                         f"{md_code(exp.get('code', '?'))} explains {_count(exp.get('rows'))} of "
+                         f"{col.mismatches:,} unequal values{pct}. {md_text(exp.get('message', ''))}")
+            if exp.get("hint"):
+                lines.append(f"  - *Hint:* {md_text(exp['hint'])}")
+        lines.append("")
+    deltas = [r for r in results if r.delta]
+    if deltas:
+        lines += ["### Against the baseline", ""]
+        for r in deltas:
+            d = r.delta or {}
+            lines.append(f"- {md_code(r.job)}: {d.get('worse', 0)} worse, {d.get('better', 0)} better, "
+                         f"{d.get('new', 0)} new, {d.get('removed', 0)} removed "
+                         f"(baseline {md_code(d.get('baseline', '?'))})")
+            worse = [ch for ch in d.get("changes", []) if isinstance(ch, dict) and ch.get("kind") == "worse"]
+            for ch in worse[:MAX_LISTED]:
+                where = "/".join(str(ch[k]) for k in ("job", "dataset", "check", "column") if ch.get(k))
+                lines.append(f"  - worse: {md_code(where)}: {md_text(ch.get('what', ''))}")
+        lines.append("")
+    if entries:
+        lines.append("Reports: " + ", ".join(md_code(e.folder.name + "/parity.html") for e in entries if e.result))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _order(status: str) -> tuple[int, str]:
+    rank = {"error": 0, "fail": 1, "warn": 2, "waived": 3, "skipped": 4, "pass": 5}
+    return rank.get(status, 6), status
+
+
+def write_summary(report_dir: Path, entries: Sequence[ReportEntry] | None = None) -> Path:
+    """Write ``<report_dir>/summary.md`` (atomically) for every report in the folder."""
+    from parity.report.json import write_atomic
+
+    path = report_dir / SUMMARY_FILE
+    write_atomic(path, render_summary(find_reports(report_dir) if entries is None else entries))
+    return path
