@@ -232,5 +232,8 @@ def explain(pairs: Sequence[Pair], kind: str, length: int | None) -> list[dict[s
     """Named diagnoses for one column's mismatching pairs, most rows first."""
     pairs = pairs[:MAX_PAIRS]
     found = [e for rule in RULES if (e := rule(pairs, kind, length)) is not None]
+    causes = max((e.rows for e in found if e.code not in GENERIC), default=0)
+    # a shape ("all differences are +0.01") adds nothing where a cause already explains as many rows
+    found = [e for e in found if e.code not in GENERIC or e.rows > causes]
     found.sort(key=lambda e: (e.code in GENERIC, -e.rows))  # stable: ties keep RULES order
     return [e.to_dict(len(pairs)) for e in found]
