@@ -1,0 +1,573 @@
+"""The pytest plugin: ``pytest --parity JOB`` runs a parity job as one test per dataset and check.
+
+Registered through the ``pytest11`` entry point (``-p no:parity`` disables it).  Without ``--parity`` it adds
+options, the ``parity_job`` fixture and nothing else: no items, no header, and no import of polars, pyreadstat or
+pandas (the comparison engine loads when a job first runs).
+
+Design (see ``docs/pytest.md``):
+
+* state lives in ``config.stash`` (one :class:`ParityState` per pytest config, so per session and per worker);
+* every selected job is a :class:`ParityJobFile` (its ``parity.toml``) holding one :class:`ParityDataset`
+  collector per dataset, holding one :class:`ParityCheck` item per check: node ids read
+  ``fixtures/claims_monthly/parity.toml::claims::numeric_tolerance``;
+* a job runs (loads and compares every dataset) the first time one of its items runs, once per process;
+* reports are written at session end by the process that owns the session: the plain pytest process, or the
+  xdist controller, which receives each worker's job results through ``workeroutput`` and merges them.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+import warnings
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from parity import __version__
+from parity.assertion import ParityWarning
+from parity.errors import ParityError
+
+if TYPE_CHECKING:
+    from _pytest._code.code import TerminalRepr, TracebackStyle
+
+    from parity.model import DatasetResult, JobResult
+    from parity.spec import JobSpec
+
+SPEC_FILE = "parity.toml"  # parity.spec.SPEC_FILE, repeated so that the inert plugin imports nothing more
+ALL_JOBS = "all"
+WORKER_OUTPUT_KEY = "parity_results"  # config.workeroutput key: {job: JobRun payload (JSON text)}
+
+__all__ = ["ParityCheck", "ParityDataset", "ParityJobFile", "ParityState", "ParityWarning", "parity_job"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("parity", "parity: SAS-to-Python parity jobs as tests")
+    group.addoption(
+        "--parity", action="append", default=[], metavar="JOB",
+        help="Run parity job JOB (a job folder name in the jobs folder, or a path to a job folder) as one test "
+             "per dataset and check; repeatable, 'all' for every job.",
+    )
+    group.addoption("--parity-jobs-dir", default=None, metavar="DIR",
+                    help="Folder of job folders (default: ini parity_jobs_dir, [tool.parity] jobs_dir, fixtures/).")
+    group.addoption("--parity-report-dir", default=None, metavar="DIR",
+                    help="Where the JSON reports are written at session end (default: ini parity_report_dir, "
+                         "[tool.parity] report_dir, reports/).")
+    group.addoption("--parity-baseline", default=None, metavar="PATH",
+                    help="Accepted baseline report to gate on regressions only (not yet supported by the pytest "
+                         "plugin: use 'parity run --baseline').")
+    parser.addini("parity_jobs_dir", "parity: folder of job folders (relative to the ini file)", default="")
+    parser.addini("parity_report_dir", "parity: folder the JSON reports are written to (relative to the ini file)",
+                  default="")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# state
+
+
+@dataclass(frozen=True)
+class Settings:
+    jobs_dir: Path
+    report_dir: Path
+    #: ``[tool.parity] baseline``: used by ``parity run``; the plugin does not apply baselines yet
+    baseline: Path | None = None
+
+
+@dataclass
+class JobRun:
+    """One job's outcome in this session: its result, or why it could not run at all."""
+
+    name: str
+    result: JobResult | None = None
+    error: str | None = None
+    report: Path | None = None  # where the report was written (controller only)
+    report_error: str | None = None
+
+    def payload(self) -> str:
+        return json.dumps({"result": self.result.to_dict() if self.result else None, "error": self.error})
+
+    @staticmethod
+    def from_payload(name: str, text: str) -> JobRun:
+        from parity.model import JobResult
+
+        data = json.loads(text)
+        result = JobResult.from_dict(data["result"]) if data.get("result") else None
+        return JobRun(name, result=result, error=data.get("error"))
+
+
+@dataclass
+class ParityState:
+    """Everything the plugin knows in one pytest process; kept in ``config.stash``."""
+
+    config: pytest.Config
+    selected: list[str] = field(default_factory=list)
+    folders: dict[str, Path] = field(default_factory=dict)
+    specs: dict[str, JobSpec] = field(default_factory=dict)
+    runs: dict[str, JobRun] = field(default_factory=dict)
+    run_pages_error: str | None = None
+    _settings: Settings | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.config.getoption("parity"))
+
+    @property
+    def is_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")  # pytest-xdist's public marker of a worker process
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = resolve_settings(self.config)
+        return self._settings
+
+    def select(self) -> None:
+        """Resolve the ``--parity`` values to job folders; unknown jobs are usage errors."""
+        from parity.spec import discover_jobs, job_folder
+
+        jobs_dir = self.settings.jobs_dir
+        for raw in self.config.getoption("parity"):
+            for value in (v.strip() for v in str(raw).split(",")):
+                if not value:
+                    continue
+                if value == ALL_JOBS:
+                    found = discover_jobs(jobs_dir)
+                    if not found:
+                        raise pytest.UsageError(f"--parity all: no jobs (folders with {SPEC_FILE}) in {jobs_dir}")
+                    pairs = [(n, jobs_dir / n) for n in found]
+                else:
+                    try:
+                        pairs = [(Path(value).name, job_folder(jobs_dir, value).resolve())]
+                    except ParityError as exc:
+                        raise pytest.UsageError(f"--parity {value}: {exc}") from None
+                for name, folder in pairs:
+                    if name not in self.folders:
+                        self.selected.append(name)
+                        self.folders[name] = folder.resolve()
+
+    def folder(self, name: str) -> Path:
+        key = Path(name).name
+        if key not in self.folders:
+            from parity.spec import job_folder
+
+            self.folders[key] = job_folder(self.settings.jobs_dir, name).resolve()
+        return self.folders[key]
+
+    def spec(self, name: str) -> JobSpec:
+        """The validated spec of job ``name`` (read once); raises SpecError."""
+        key = Path(name).name
+        if key not in self.specs:
+            from parity.spec import load_job
+
+            self.specs[key] = load_job(self.folder(name), key)
+        return self.specs[key]
+
+    def run(self, name: str) -> JobRun:
+        """Run job ``name`` once per process: every dataset loads and compares once, however many items ask."""
+        key = Path(name).name
+        if key in self.runs:
+            return self.runs[key]
+        run = JobRun(key)
+        try:
+            from parity.runner import run_job
+
+            run.result = run_job(self.spec(name))
+        except ParityError as exc:
+            run.error = str(exc)
+        except Exception as exc:  # a bug in parity (or a dependency): keep the traceback for the report
+            run.error = f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_exception(exc)).rstrip()
+        self.runs[key] = run
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if isinstance(workeroutput, dict):  # an xdist worker: the controller writes the report
+            workeroutput.setdefault(WORKER_OUTPUT_KEY, {})[key] = run.payload()
+        return run
+
+    def receive(self, payloads: dict[str, str]) -> None:
+        """Merge job results sent by an xdist worker; the first result of a job wins (they are identical)."""
+        for name, text in payloads.items():
+            if name not in self.runs:
+                self.runs[name] = JobRun.from_payload(name, text)
+
+    def report_path(self, name: str) -> Path:
+        from parity.report.json import REPORT_FILE
+
+        return self.settings.report_dir / Path(name).name / REPORT_FILE
+
+    def show(self, path: Path) -> str:
+        """A path as the user typed it: relative to where pytest was started, when it is below it."""
+        try:
+            return str(path.relative_to(self.config.invocation_params.dir))
+        except ValueError:
+            return str(path)
+
+    def write_reports(self) -> None:
+        """What ``parity run`` writes: each job's parity.json and parity.html, then index.html and summary.md.
+
+        The JSON report is the contract; a failure to render the HTML pages is shown in the summary, never an
+        internal error at session end.
+        """
+        from parity.report.json import write_report
+
+        report_dir = self.settings.report_dir
+        written = False
+        for run in self.runs.values():
+            if run.result is None or run.report is not None:
+                continue
+            try:
+                run.report = write_report(run.result, report_dir)
+            except OSError as exc:
+                run.report_error = f"could not write the report: {exc}"
+                continue
+            written = True
+            try:
+                from parity.report.html import write_job_html
+
+                write_job_html(run.result, report_dir)
+            except Exception as exc:  # the JSON report is written; the page is a rendering of it
+                run.report_error = f"could not write the HTML report: {type(exc).__name__}: {exc}"
+        if written:
+            try:
+                from parity.report.html import write_run_pages
+
+                write_run_pages(report_dir)
+            except Exception as exc:
+                self.run_pages_error = f"could not write index.html/summary.md: {type(exc).__name__}: {exc}"
+
+
+STATE_KEY = pytest.StashKey[ParityState]()
+
+
+def state_of(config: pytest.Config) -> ParityState:
+    if STATE_KEY not in config.stash:
+        config.stash[STATE_KEY] = ParityState(config)
+    return config.stash[STATE_KEY]
+
+
+def resolve_settings(config: pytest.Config) -> Settings:
+    """Command line, then ``[tool.pytest.ini_options]``, then ``[tool.parity]``, then the defaults."""
+    from parity.spec import load_project_config
+
+    try:
+        project = load_project_config(config.rootpath)
+    except ParityError as exc:
+        raise pytest.UsageError(f"parity: {exc}") from None
+    ini_base = config.inipath.parent if config.inipath else config.rootpath
+
+    def pick(option: str, ini: str, fallback: Path) -> Path:
+        value = config.getoption(option)
+        if value:
+            return (config.invocation_params.dir / str(value)).resolve()
+        text = str(config.getini(ini) or "")
+        if text:
+            return (ini_base / text).resolve()
+        return fallback.resolve()
+
+    return Settings(
+        jobs_dir=pick("parity_jobs_dir", "parity_jobs_dir", project.jobs_dir),
+        report_dir=pick("parity_report_dir", "parity_report_dir", project.report_dir),
+        baseline=project.baseline,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# configuration and the always-on hooks (cheap: they return at once unless a job ran)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    state = state_of(config)
+    config.pluginmanager.register(ParityReporter(state), "parity-reporter")
+    if config.getoption("parity_baseline"):
+        raise pytest.UsageError(
+            "--parity-baseline is not yet supported by the pytest plugin; gate on a baseline with "
+            "'parity run JOB --baseline PATH' for now"
+        )
+    if not state.active:
+        return
+    config.addinivalue_line("markers", "parity: a parity check item (added by --parity)")
+    state.select()
+    config.pluginmanager.register(ParityCollector(state), "parity-collector")
+
+
+class ParityReporter:
+    """Writes the reports and the terminal summary of every job that ran; merges xdist workers' results."""
+
+    def __init__(self, state: ParityState) -> None:
+        self.state = state
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        payloads = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
+        if isinstance(payloads, dict):
+            self.state.receive(payloads)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.state.runs and not self.state.is_worker:
+            self.state.write_reports()
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        state = self.state
+        if not state.runs or state.is_worker:
+            return
+        tr = terminalreporter
+        tr.write_sep("=", "parity")
+        width = max(len(n) for n in state.runs)
+        for name, run in sorted(state.runs.items()):
+            verdict = run.result.verdict if run.result else "error"
+            color = {"pass": {"green": True}, "fail": {"red": True, "bold": True}}.get(verdict, {"purple": True})
+            tr.write(f"{name.ljust(width)}  ")
+            tr.write(verdict.upper().ljust(5), **color)
+            if run.result is None:
+                tr.write_line(f"  could not run: {(run.error or '').splitlines()[0] if run.error else ''}")
+                continue
+            tr.write(f"  {_job_line(run.result)}")
+            tr.write_line(f"  report {state.show(run.report)}" if run.report is not None else "")
+            if run.report_error:
+                tr.write_line(f"{''.ljust(width)}  {run.report_error}", red=True)
+        if state.run_pages_error:
+            tr.write_line(state.run_pages_error, red=True)
+
+
+def _job_line(result: JobResult) -> str:
+    datasets = len(result.datasets)
+    counts: dict[str, int] = {}
+    failing = []
+    for ds in result.datasets:
+        for c in ds.checks:
+            counts[c.status] = counts.get(c.status, 0) + 1
+            if c.status in ("fail", "error"):
+                failing.append(f"{ds.name}:{c.name}")
+    parts = [f"{datasets} dataset{'s' if datasets != 1 else ''}"]
+    parts += [f"{counts[s]} {s}" for s in ("fail", "error", "warn", "waived") if counts.get(s)]
+    text = ", ".join(parts)
+    if failing:
+        text += f" ({', '.join(failing[:5])}{' ...' if len(failing) > 5 else ''})"
+    return text
+
+
+# --------------------------------------------------------------------------------------------------------------
+# collection (registered only with --parity)
+
+
+class ParityCollector:
+    def __init__(self, state: ParityState) -> None:
+        self.state = state
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        state = self.state
+        s = state.settings
+        jobs = " ".join(state.selected) or "(none)"
+        line = (f"parity {__version__}: jobs {jobs} | jobs dir {state.show(s.jobs_dir)} | "
+                f"report dir {state.show(s.report_dir)}")
+        lines = [line]
+        if s.baseline is not None:
+            lines.append(f"parity: [tool.parity] baseline {state.show(s.baseline)} is not applied by the pytest "
+                         "plugin (use 'parity run --baseline')")
+        return lines
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[
+            None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if isinstance(item, ParityCheck) and report.skipped and isinstance(report.longrepr, tuple):
+            # point the skip at the dataset's table in parity.toml, not at pytest's runner
+            report.longrepr = (str(item.path), item.line, report.longrepr[2])
+        return report
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> ParityJobFile | None:
+        """A ``parity.toml`` reached by pytest's own traversal (or named on the command line)."""
+        if file_path.name != SPEC_FILE:
+            return None
+        folder = file_path.parent.resolve()
+        names = [n for n, f in self.state.folders.items() if f == folder]
+        if names:
+            return ParityJobFile.from_parent(parent, path=file_path, job=names[0])
+        if parent.session.isinitpath(file_path):
+            name = folder.name
+            self.state.folders.setdefault(name, folder)
+            return ParityJobFile.from_parent(parent, path=file_path, job=name)
+        return None
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, pytest.CollectReport,
+                                                                                     pytest.CollectReport]:
+        report = yield
+        if isinstance(collector, pytest.Session) and report.passed:
+            report.result.extend(self._session_job_files(collector))
+        return report
+
+    def _session_job_files(self, session: pytest.Session) -> Iterator[ParityJobFile]:
+        """The selected jobs that pytest's own traversal of the arguments will not reach."""
+        config = session.config
+        args = [(config.invocation_params.dir / str(a).split("::")[0]).resolve() for a in config.args]
+        if any(_is_job_path(p) for p in args):
+            return  # the command line names parity items itself: collect exactly those
+        for name in self.state.selected:
+            spec_file = self.state.folders[name] / SPEC_FILE
+            if any(spec_file == p or p in spec_file.parents for p in args):
+                continue  # traversal reaches it (pytest_collect_file)
+            yield ParityJobFile.from_parent(session, path=spec_file, job=name, nodeid=_nodeid(config, spec_file))
+
+
+def _is_job_path(path: Path) -> bool:
+    return (path.name == SPEC_FILE and path.is_file()) or (path.is_dir() and (path / SPEC_FILE).is_file())
+
+
+def _nodeid(config: pytest.Config, path: Path) -> str:
+    try:
+        return path.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _dataset_lines(spec_file: Path) -> dict[str, int]:
+    """The line of each ``[datasets.<name>]`` table, for warnings that point into parity.toml."""
+    out: dict[str, int] = {}
+    try:
+        lines = spec_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return out
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if text.startswith("[datasets.") and text.endswith("]"):
+            name = text[len("[datasets."):-1].split(".")[0].strip().strip("\"'")
+            out.setdefault(name, number)
+    return out
+
+
+class CheckFailed(Exception):
+    """A parity check failed: the message is the whole failure report (no traceback)."""
+
+
+class ParityJobFile(pytest.File):
+    """A job's ``parity.toml``: one :class:`ParityDataset` per dataset.  A spec error is a collection error."""
+
+    def __init__(self, *, job: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job = job
+        self.extra_keyword_matches.add(job)  # -k claims_monthly
+
+    def collect(self) -> Iterable[ParityDataset]:
+        state = state_of(self.config)
+        state.folders.setdefault(self.job, self.path.parent.resolve())
+        try:
+            spec = state.spec(self.job)
+        except ParityError as exc:
+            raise self.CollectError(f"parity job {self.job!r}: {exc}") from None
+        lines = _dataset_lines(self.path)
+        return [ParityDataset.from_parent(self, name=ds.name, job=self.job, line=lines.get(ds.name, 1))
+                for ds in spec.datasets]
+
+
+class ParityDataset(pytest.Collector):
+    """One dataset of a job: one :class:`ParityCheck` item per check."""
+
+    def __init__(self, *, job: str, line: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job = job
+        self.line = line
+
+    def collect(self) -> Iterable[ParityCheck]:
+        from parity.checks import CHECK_NAMES
+
+        return [ParityCheck.from_parent(self, name=check, job=self.job, dataset=self.name, line=self.line)
+                for check in CHECK_NAMES]
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, self.line - 1, f"{self.job}::{self.name}"
+
+
+class ParityCheck(pytest.Item):
+    """One check of one dataset: passes, fails, warns or skips as the check did."""
+
+    def __init__(self, *, job: str, dataset: str, line: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job = job
+        self.dataset = dataset
+        self.line = line
+        self.add_marker("parity")
+
+    @property
+    def check(self) -> str:
+        return self.name
+
+    def runtest(self) -> None:
+        __tracebackhide__ = True
+        from parity.report.text import INFORMATIONAL_CHECKS, check_text, error_text, key_figures
+
+        state = state_of(self.config)
+        run = state.run(self.job)
+        report = state.show(state.report_path(self.job))
+        if run.result is None:
+            self.user_properties.append(("status", "error"))
+            raise CheckFailed(f"{self.job}: the job could not run\n  {run.error}")
+        ds = _dataset(run.result, self.dataset)
+        if ds is None:
+            self.user_properties.append(("status", "error"))
+            raise CheckFailed(f"{self.job}: the result has no dataset {self.dataset!r}")
+        self.user_properties.extend(key_figures(ds, self.check))
+        self.user_properties.append(("report", report))
+        if ds.error is not None or ds.verdict == "error":
+            raise CheckFailed(error_text(ds, job=self.job, report=report))
+        res = ds.check(self.check)
+        if res is None:
+            pytest.skip(f"{self.check} was not run for {self.job}/{self.dataset}")
+        if self.check in INFORMATIONAL_CHECKS:  # never fails; its table shows with -rP (and junit_logging)
+            if ds.top_diffs and any(ds.top_diffs.values()):
+                self.add_report_section("call", "parity", check_text(ds, res, job=self.job, title=False))
+            return
+        if res.status in ("fail", "error"):
+            raise CheckFailed(check_text(ds, res, job=self.job, report=report, title=False))
+        if res.status == "skipped":
+            pytest.skip(f"{self.check}: {res.summary}")
+        if res.status == "warn":
+            warnings.warn_explicit(ParityWarning(f"{self.job}/{self.dataset} {self.check}: {res.summary}"),
+                                   ParityWarning, filename=str(self.path), lineno=self.line)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: TracebackStyle | None = None) -> str | TerminalRepr:
+        if isinstance(excinfo.value, CheckFailed):
+            return str(excinfo.value)
+        if isinstance(excinfo.value, ParityWarning):  # -W error::parity.assertion.ParityWarning
+            return f"{excinfo.value} (a warning, made an error by a warnings filter)"
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, self.line - 1, f"{self.job}::{self.dataset}::{self.check}"
+
+
+def _dataset(result: JobResult, name: str) -> DatasetResult | None:
+    return next((d for d in result.datasets if d.name == name), None)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the fixture
+
+
+@pytest.fixture(scope="session")
+def parity_job(pytestconfig: pytest.Config) -> Callable[[str], JobResult]:
+    """``parity_job("claims_monthly")``: the job's JobResult, run once per session (shared with --parity items).
+
+    The job is found in the jobs folder (``--parity-jobs-dir``, ini ``parity_jobs_dir``, ``[tool.parity]``);
+    a path to a job folder also works.  Its report is written at session end like any other job's.
+    """
+    state = state_of(pytestconfig)
+
+    def get(name: str) -> JobResult:
+        __tracebackhide__ = True
+        try:
+            state.folder(name)
+        except ParityError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        run = state.run(name)
+        if run.result is None:
+            pytest.fail(f"parity job {name!r} could not run: {run.error}", pytrace=False)
+        return run.result
+
+    return get

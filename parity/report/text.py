@@ -1,0 +1,356 @@
+"""Compact plain-text renderings of results: the failure message of one check or one dataset.
+
+These are what a failing pytest item, :func:`parity.assert_parity` and (later) the CLI print: the check's summary,
+a small table of the worst differences (key, SAS value, Python value, diff) and hints on what to try.  Pure
+functions over the frozen result model: no pytest, no polars, no rich.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from parity.model import CheckResult, DatasetResult
+
+#: where a hint points the user: the dataset's table in parity.toml, or keyword arguments of assert_parity
+Style = Literal["toml", "api"]
+
+#: rows of the worst-differences table
+TABLE_ROWS = 5
+#: widest a table cell may be before it is cut
+CELL_WIDTH = 32
+#: the checks whose failures are value differences, with the column kinds each covers
+VALUE_CHECKS: dict[str, tuple[str, ...]] = {
+    "numeric_tolerance": ("numeric",),
+    "date_equivalence": ("date", "datetime", "time"),
+    "string_equality": ("string",),
+}
+#: checks that never fail: they only list things
+INFORMATIONAL_CHECKS = ("top_n_diffs",)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# small formatting helpers
+
+
+def _cut(text: str, width: int = CELL_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_number(value: Any) -> str:
+    """A number short and exact enough for a table: 6 significant digits, no float noise."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _key_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return format_number(value)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "    ") -> list[str]:
+    """A left-aligned plain-text table (numbers are pre-formatted by the caller)."""
+    cells = [[_cut(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
+    lines = [indent + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines += [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return lines
+
+
+def _names(items: Iterable[str], limit: int = 5) -> str:
+    listed = list(items)
+    more = f" (+{len(listed) - limit} more)" if len(listed) > limit else ""
+    return ", ".join(listed[:limit]) + more
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the worst differences of one check
+
+
+def _cells(ds: DatasetResult, check: str) -> list[dict[str, Any]]:
+    """The difference cells of ``ds.top_diffs`` that belong to ``check``, worst first."""
+    kinds = VALUE_CHECKS.get(check)
+    top = ds.top_diffs or {}
+    if kinds is None:  # top_n_diffs (or any other check): every listed difference
+        return list(top.get("by_abs") or top.get("first_by_key") or [])
+    ranked = [] if kinds == ("string",) else [c for c in top.get("by_abs") or [] if c.get("kind") in kinds]
+    return ranked or [c for c in top.get("first_by_key") or [] if c.get("kind") in kinds]
+
+
+def diff_table(cells: Sequence[Mapping[str, Any]], limit: int = TABLE_ROWS) -> list[str]:
+    """Key columns, then column, SAS value, Python value and diff, one line per difference."""
+    cells = list(cells)[:limit]
+    if not cells:
+        return []
+    key_names: list[str] = []
+    for cell in cells:
+        for name in cell.get("key") or {}:
+            if name not in key_names:
+                key_names.append(name)
+    header = [*key_names, "column", "SAS", "Python", "diff"]
+    rows = []
+    for cell in cells:
+        key = cell.get("key") or {}
+        diff = cell.get("diff")
+        diff_text = "-" if diff is None else (f"+{format_number(diff)}" if isinstance(diff, int | float) and diff > 0
+                                              else format_number(diff))
+        rows.append([*(_key_text(key.get(k)) for k in key_names), str(cell.get("column", "")),
+                     str(cell.get("sas_text", format_number(cell.get("sas")))),
+                     str(cell.get("python_text", format_number(cell.get("python")))), diff_text])
+    return table(header, rows)
+
+
+def _key_list(keys: Sequence[Mapping[str, Any]], limit: int = TABLE_ROWS) -> str:
+    parts = [", ".join(f"{k}={_key_text(v)}" for k, v in key.items()) for key in keys[:limit]]
+    more = " ..." if len(keys) > limit else ""
+    return "; ".join(f"({p})" for p in parts) + more
+
+
+# --------------------------------------------------------------------------------------------------------------
+# hints
+
+
+def _where(ds: DatasetResult, style: Style) -> str:
+    return f"[datasets.{ds.name}] in parity.toml" if style == "toml" else "assert_parity(...)"
+
+
+def _setting(style: Style, toml: str, api: str) -> str:
+    return toml if style == "toml" else api
+
+
+def hints(ds: DatasetResult, check: CheckResult, style: Style = "toml") -> list[str]:
+    """What to try next for a failing (or warning) check, most specific first."""
+    d = check.details or {}
+    where = _where(ds, style)
+    out: list[str] = []
+    if check.name == "schema":
+        sas_only, py_only = list(d.get("sas_only") or []), list(d.get("python_only") or [])
+        if sas_only and py_only:
+            pair = f"{sas_only[0]} = {json.dumps(py_only[0])}"
+            out.append("if a column was renamed in the port, map it: " + _setting(
+                style, f"rename = {{ {pair} }} in {where}", f"rename={{{sas_only[0]!r}: {py_only[0]!r}}}"))
+        if sas_only or py_only:
+            cols = [*sas_only, *py_only][:3]
+            out.append("if a column is not part of the contract, leave it out: " + _setting(
+                style, f"ignore = {json.dumps(cols)} in {where}", f"ignore={cols!r}"))
+        if d.get("type_conflicts"):
+            out.append("cast the column in the port to the SAS type (SAS numeric = float, SAS character = str)")
+        if d.get("python_longer_than_sas_length"):
+            out.append("truncate the Python strings to the SAS LENGTH, or widen LENGTH in the SAS program")
+    elif check.name == "row_count":
+        out.append("compare filters, joins and de-duplication in the two programs; key_match lists the rows "
+                   "found on one side only")
+    elif check.name == "key_uniqueness":
+        keys = ", ".join(ds.keys)
+        out.append(f"the keys ({keys}) do not identify a row: add the missing key columns to " + _setting(
+            style, f"keys in {where}", "keys=[...]") + ", or fix the duplicates in the port")
+    elif check.name == "key_match":
+        out.append("check that keys name the same columns with the same values on both sides (types, case, "
+                   "leading zeros, trailing blanks), and the filters of the port")
+        if d.get("paired_by") == "position":
+            out.append("rows are paired by position: declare " + _setting(style, f"keys in {where}", "keys=[...]")
+                       + " to pair them by key")
+    elif check.name in VALUE_CHECKS:
+        worst = _worst_column(check)
+        for exp in (worst or {}).get("explanations") or []:
+            if exp.get("hint"):
+                out.append(f"{exp['hint']} ({exp.get('code')})")
+                break
+        if check.name == "numeric_tolerance" and worst and worst.get("max_abs_diff") is not None:
+            col, diff = str(worst["column"]), float(worst["max_abs_diff"])
+            out.append("only if a difference this size is acceptable, widen the tolerance: " + _setting(
+                style,
+                f"{col} = {{ method = \"absolute\", criterion = {_criterion(diff)} }} in "
+                f"[datasets.{ds.name}.tolerance]",
+                f"tolerance={{{col!r}: {{'method': 'absolute', 'criterion': {_criterion(diff)}}}}}"))
+        elif check.name == "date_equivalence":
+            out.append("look for epoch, time-zone or unit conversions of the column in the port")
+        elif check.name == "string_equality":
+            out.append("compare case, blanks, encoding and number-to-text conversions of the column; "
+                       + _setting(style, f"[datasets.{ds.name}.strings]", "strings={...}")
+                       + " sets the SAS string rules")
+    elif check.name == "sort_order":
+        by = " ".join(d.get("sort_by") or []) or ", ".join(ds.keys)
+        out.append(f"sort the Python output by {by} (SAS BY order: missing first), or correct " + _setting(
+            style, f"sort_by in {where}", "sort_by=[...]"))
+    elif check.name == "waivers":
+        out.append("renew an expired waiver with a new approval and expiry date, or fix the difference and "
+                   "remove the waiver")
+    return out
+
+
+def _worst_column(check: CheckResult) -> dict[str, Any] | None:
+    cols = [c for c in (check.details or {}).get("columns") or [] if c.get("mismatches")]
+    if not cols:
+        return None
+    best: dict[str, Any] = max(cols, key=lambda c: (c["mismatches"] - c.get("waived", 0), c["mismatches"]))
+    return best
+
+
+def _criterion(diff: float) -> str:
+    """A round criterion just above ``diff`` (one significant digit up): 0.0100000002 -> 0.02."""
+    if diff <= 0 or not math.isfinite(diff):
+        return format_number(diff)
+    exp = math.floor(math.log10(diff))
+    step = 10.0**exp
+    value = (math.floor(diff / step + 1e-9) + 1) * step
+    return f"{value:.{max(0, -exp)}f}" if exp < 0 else f"{value:g}"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the messages
+
+
+def _check_details(ds: DatasetResult, check: CheckResult) -> list[str]:
+    """The lines under a check's summary: the worst differences, or the rows on one side only."""
+    d = check.details or {}
+    lines: list[str] = []
+    if check.name in VALUE_CHECKS or check.name in INFORMATIONAL_CHECKS:
+        cells = _cells(ds, check.name)
+        total = sum(int(c.get("mismatches") or 0) for c in d.get("columns") or []) or len(cells)
+        rows = diff_table(cells)
+        if rows:
+            shown = min(len(cells), TABLE_ROWS)
+            order = "first by key" if check.name == "string_equality" else "largest first"
+            lines.append(f"  worst differences ({shown} of {total:,}, {order}):")
+            lines += rows
+        for col in d.get("columns") or []:
+            for exp in col.get("explanations") or []:
+                lines.append(f"  why ({col['column']}): {exp['message']}")
+                break
+    elif check.name == "key_match":
+        for side, label in (("sample_only_in_sas", "only in SAS"), ("sample_only_in_python", "only in Python")):
+            keys = d.get(side) or []
+            if keys:
+                lines.append(f"  {label}: {_key_list(keys)}")
+    elif check.name == "key_uniqueness":
+        for side in ("sas", "python"):
+            sample = (d.get(side) or {}).get("sample") or []
+            if sample:
+                label = "SAS" if side == "sas" else "Python"
+                lines.append(f"  duplicate keys in {label}: " + _key_list(
+                    [{**s["key"], "rows": s["count"]} for s in sample]))
+    elif check.name == "schema":
+        for conflict in (d.get("type_conflicts") or [])[:TABLE_ROWS]:
+            lines.append(f"  type conflict {conflict['column']}: {conflict['conflict']}")
+    elif check.name == "waivers":
+        for w in (d.get("waivers") or [])[:TABLE_ROWS]:
+            if w.get("state") != "active":
+                target = w.get("column") or w.get("check")
+                lines.append(f"  {w['state']}: {target} (expires {w['expires']}, approved by {w['approver']}): "
+                             f"{w['reason']}")
+    return lines
+
+
+def check_text(ds: DatasetResult, check: CheckResult, *, job: str | None = None, style: Style = "toml",
+               report: Path | str | None = None, title: bool = True) -> str:
+    """The compact message of one failing (or warning) check: headline, worst differences, hints, report.
+
+    ``title=False`` leaves out the ``job/dataset check: FAIL`` line (a pytest item's header already says it);
+    the first line is then the check's summary.
+    """
+    where = f"{job}/{ds.name}" if job else ds.name
+    lines = [f"{where} {check.name}: {check.status.upper()}", f"  {check.summary}"] if title else [check.summary]
+    details = _check_details(ds, check)
+    if details:
+        lines.append("")
+        lines += details
+    tips = hints(ds, check, style)
+    if tips or report:
+        lines.append("")
+    lines += [f"  try: {tip}" for tip in tips]
+    if report:
+        lines.append(f"  full report: {report}")
+    return "\n".join(lines)
+
+
+def error_text(ds: DatasetResult, *, job: str | None = None, report: Path | str | None = None) -> str:
+    """The message of a dataset that could not be compared (unreadable file, failing job, ...)."""
+    where = f"{job}/{ds.name}" if job else ds.name
+    lines = [f"{where} could not be compared: {ds.error or 'unknown error'}"]
+    if report:
+        lines += ["", f"  full report: {report}"]
+    return "\n".join(lines)
+
+
+def failing_checks(ds: DatasetResult) -> list[CheckResult]:
+    """The checks that fail the dataset (never the informational ones)."""
+    return [c for c in ds.checks if c.status in ("fail", "error") and c.name not in INFORMATIONAL_CHECKS]
+
+
+def dataset_text(ds: DatasetResult, *, job: str | None = None, style: Style = "toml",
+                 report: Path | str | None = None) -> str:
+    """The message of a failing dataset: one block per failing check (what assert_parity raises)."""
+    if ds.error is not None or ds.verdict == "error":
+        return error_text(ds, job=job, report=report)
+    failing = failing_checks(ds)
+    where = f"{job}/{ds.name}" if job else ds.name
+    rows = ds.rows
+    head = (f"parity {where}: {ds.verdict.upper()} ({_names(c.name for c in failing) or 'no failing check'}; "
+            f"rows SAS {format_number(rows.get('sas'))}, Python {format_number(rows.get('python'))}, matched "
+            f"{format_number(rows.get('matched'))})")
+    blocks = [check_text(ds, c, job=job, style=style) for c in failing]
+    tail = [f"full report: {report}"] if report else []
+    return "\n\n".join([head, *blocks, *tail])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# key figures (JUnit properties and the like)
+
+
+def key_figures(ds: DatasetResult, check: str) -> list[tuple[str, object]]:
+    """The few numbers that tell a check's story: rows, mismatches, max diff (for CI systems to show)."""
+    res = ds.check(check)
+    out: list[tuple[str, object]] = [("status", res.status if res else ("error" if ds.error else "missing"))]
+    rows = ds.rows or {}
+    for side in ("sas", "python", "matched"):
+        if rows.get(side) is not None:
+            out.append((f"rows_{side}", rows[side]))
+    if res is None:
+        return out
+    d = res.details or {}
+    if check in VALUE_CHECKS:
+        cols = d.get("columns") or []
+        out.append(("columns_compared", len(cols)))
+        out.append(("mismatches", sum(int(c.get("mismatches") or 0) for c in cols)))
+        waived = sum(int(c.get("waived") or 0) for c in cols)
+        if waived:
+            out.append(("waived", waived))
+        diffs = [float(c["max_abs_diff"]) for c in cols if c.get("max_abs_diff") is not None]
+        if diffs and check != "string_equality":
+            out.append(("max_abs_diff", max(diffs)))
+    elif check == "key_match":
+        out += [("only_in_sas", d.get("only_in_sas")), ("only_in_python", d.get("only_in_python"))]
+    elif check == "row_count":
+        out.append(("row_difference", d.get("difference")))
+    elif check == "key_uniqueness":
+        out += [("duplicate_keys_sas", (d.get("sas") or {}).get("keys")),
+                ("duplicate_keys_python", (d.get("python") or {}).get("keys"))]
+    elif check == "sort_order":
+        v = d.get("python") or {}
+        if v.get("violations") is not None:
+            out.append(("out_of_order_rows", v.get("violations")))
+        elif d.get("inversions") is not None:
+            out.append(("inversions", d.get("inversions")))
+    return out
+
+
+__all__ = [
+    "INFORMATIONAL_CHECKS", "VALUE_CHECKS", "check_text", "dataset_text", "diff_table", "error_text",
+    "failing_checks", "format_number", "hints", "key_figures", "table",
+]
