@@ -61,8 +61,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="Where the JSON reports are written at session end (default: ini parity_report_dir, "
                          "[tool.parity] report_dir, reports/).")
     group.addoption("--parity-baseline", default=None, metavar="PATH",
-                    help="Accepted baseline report to gate on regressions only (not yet supported by the pytest "
-                         "plugin: use 'parity run --baseline').")
+                    help="Accepted baseline report (a parity.json or a report folder): a failing check fails its item only "
+                         "when it got worse than in the baseline.")
     parser.addini("parity_jobs_dir", "parity: folder of job folders (relative to the ini file)", default="")
     parser.addini("parity_report_dir", "parity: folder the JSON reports are written to (relative to the ini file)",
                   default="")
@@ -76,7 +76,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 class Settings:
     jobs_dir: Path
     report_dir: Path
-    #: ``[tool.parity] baseline``: used by ``parity run``; the plugin does not apply baselines yet
+    #: the accepted baseline report (--parity-baseline, else ``[tool.parity] baseline``): gate on regressions only
     baseline: Path | None = None
 
 
@@ -112,6 +112,7 @@ class ParityState:
     specs: dict[str, JobSpec] = field(default_factory=dict)
     runs: dict[str, JobRun] = field(default_factory=dict)
     run_pages_error: str | None = None
+    baseline: dict[str, JobResult] | None = None  # the accepted baseline reports, by job
     _settings: Settings | None = None
 
     @property
@@ -179,6 +180,13 @@ class ParityState:
             from parity.runner import run_job
 
             run.result = run_job(self.spec(name))
+            if self.baseline is not None:
+                from dataclasses import replace
+
+                from parity.delta import delta_dict, diff_job
+
+                changes = diff_job(self.baseline.get(key), run.result)
+                run.result = replace(run.result, delta=delta_dict(changes, str(self.settings.baseline)))
         except ParityError as exc:
             run.error = str(exc)
         except Exception as exc:  # a bug in parity (or a dependency): keep the traceback for the report
@@ -188,6 +196,16 @@ class ParityState:
         if isinstance(workeroutput, dict):  # an xdist worker: the controller writes the report
             workeroutput.setdefault(WORKER_OUTPUT_KEY, {})[key] = run.payload()
         return run
+
+    def load_baseline(self) -> None:
+        """Read the baseline once, at configure time: a bad baseline is a usage error before any test runs."""
+        from parity.delta import load_reports
+
+        assert self.settings.baseline is not None
+        try:
+            self.baseline = load_reports(self.settings.baseline)
+        except ParityError as exc:
+            raise pytest.UsageError(f"parity: --parity-baseline: {exc}") from None
 
     def receive(self, payloads: dict[str, str]) -> None:
         """Merge job results sent by an xdist worker; the first result of a job wins (they are identical)."""
@@ -272,8 +290,15 @@ def resolve_settings(config: pytest.Config) -> Settings:
     return Settings(
         jobs_dir=pick("parity_jobs_dir", "parity_jobs_dir", project.jobs_dir),
         report_dir=pick("parity_report_dir", "parity_report_dir", project.report_dir),
-        baseline=project.baseline,
+        baseline=pick_baseline(config, project.baseline),
     )
+
+
+def pick_baseline(config: pytest.Config, fallback: Path | None) -> Path | None:
+    value = config.getoption("parity_baseline")
+    if value:
+        return (config.invocation_params.dir / str(value)).resolve()
+    return fallback
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -283,13 +308,10 @@ def resolve_settings(config: pytest.Config) -> Settings:
 def pytest_configure(config: pytest.Config) -> None:
     state = state_of(config)
     config.pluginmanager.register(ParityReporter(state), "parity-reporter")
-    if config.getoption("parity_baseline"):
-        raise pytest.UsageError(
-            "--parity-baseline is not yet supported by the pytest plugin; gate on a baseline with "
-            "'parity run JOB --baseline PATH' for now"
-        )
     if not state.active:
         return
+    if state.settings.baseline is not None:
+        state.load_baseline()
     config.addinivalue_line("markers", "parity: a parity check item (added by --parity)")
     state.select()
     config.pluginmanager.register(ParityCollector(state), "parity-collector")
@@ -365,11 +387,9 @@ class ParityCollector:
         jobs = " ".join(state.selected) or "(none)"
         line = (f"parity {__version__}: jobs {jobs} | jobs dir {state.show(s.jobs_dir)} | "
                 f"report dir {state.show(s.report_dir)}")
-        lines = [line]
         if s.baseline is not None:
-            lines.append(f"parity: [tool.parity] baseline {state.show(s.baseline)} is not applied by the pytest "
-                         "plugin (use 'parity run --baseline')")
-        return lines
+            line += f" | baseline {state.show(s.baseline)} (failing checks fail only when worse)"
+        return [line]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[
@@ -523,6 +543,12 @@ class ParityCheck(pytest.Item):
                 self.add_report_section("call", "parity", check_text(ds, res, job=self.job, title=False))
             return
         if res.status in ("fail", "error"):
+            if run.result.delta is not None and not _worse(run.result.delta, ds, self.check):
+                self.user_properties.append(("baseline", "known"))
+                warnings.warn_explicit(ParityWarning(
+                    f"{self.job}/{self.dataset} {self.check} fails as in the baseline (not a regression): "
+                    f"{res.summary}"), ParityWarning, filename=str(self.path), lineno=self.line)
+                return
             raise CheckFailed(check_text(ds, res, job=self.job, report=report, title=False))
         if res.status == "skipped":
             pytest.skip(f"{self.check}: {res.summary}")
@@ -540,6 +566,23 @@ class ParityCheck(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, self.line - 1, f"{self.job}::{self.dataset}::{self.check}"
+
+
+_CHECK_KINDS = {"numeric_tolerance": ("numeric",), "date_equivalence": ("date", "datetime", "time"),
+                "string_equality": ("string",)}
+
+
+def _worse(delta: dict[str, Any], ds: DatasetResult, check: str) -> bool:
+    """Did this dataset's check get worse than in the baseline (or is it new and failing)?"""
+    kinds = {c.name: c.kind for c in ds.columns}
+    for change in delta.get("changes", []):
+        if change["kind"] != "worse" or change["dataset"] not in (None, ds.name):
+            continue
+        if change["check"] == check or (change["check"] is None and change["column"] is None):
+            return True
+        if change["check"] is None and kinds.get(change["column"]) in _CHECK_KINDS.get(check, ()):
+            return True
+    return False
 
 
 def _dataset(result: JobResult, name: str) -> DatasetResult | None:

@@ -154,10 +154,32 @@ def test_no_items_no_reports_without_the_option(examples: pytest.Pytester) -> No
     assert "== parity ==" not in result.stdout.str()
 
 
-def test_baseline_option_is_a_clear_usage_error(examples: pytest.Pytester) -> None:
-    result = examples.runpytest("--parity", "all", "--parity-baseline", "base.json")
+def test_baseline_gates_on_regressions_only(examples: pytest.Pytester) -> None:
+    from parity.cli import main
+
+    base = examples.path / "base"
+    assert main(["run", "--all", "--jobs-dir", str(examples.path / "fixtures"), "--report-dir", str(base)]) == 1
+    # the known rounding failure of premium_rounding is in the baseline: it passes, with a warning
+    result = examples.runpytest("--parity", "all", "--parity-baseline=base", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3 * CHECKS - 4, skipped=4, warnings=1)
+    result.stdout.fnmatch_lines(["*baseline base*", "*fails as in the baseline (not a regression)*"])
+    report = json.loads((examples.path / "reports" / "premium_rounding" / "parity.json").read_text())
+    assert report["delta"]["worse"] == 0
+    # make the port worse: every premium one cent off -> more mismatches -> a regression
+    port = examples.path / "fixtures" / "premium_rounding" / "port.py"
+    port.write_text(port.read_text() + "\n_run = run\n\ndef run(**kw):\n    out = _run(**kw)\n"
+                    "    import polars as pl\n    frame = out['premiums'] if isinstance(out, dict) else out\n"
+                    "    frame = frame.with_columns(pl.col('annual_premium') + 0.01)\n"
+                    "    return {'premiums': frame}\n")
+    result = examples.runpytest("--parity", "premium_rounding", "--parity-baseline=base", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, passed=CHECKS - 2, skipped=1)
+    result.stdout.fnmatch_lines(["*premiums::numeric_tolerance*"])
+
+
+def test_bad_baseline_is_a_usage_error(examples: pytest.Pytester) -> None:
+    result = examples.runpytest("--parity", "all", "--parity-baseline=nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--parity-baseline is not yet supported*parity run JOB --baseline*"])
+    result.stderr.fnmatch_lines(["*--parity-baseline*nope*"])
 
 
 # --------------------------------------------------------------------------------------------------------------
