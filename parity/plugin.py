@@ -352,6 +352,14 @@ class ParityReporter:
             tr.write_line(f"  report {state.show(run.report)}" if run.report is not None else "")
             if run.report_error:
                 tr.write_line(f"{''.ljust(width)}  {run.report_error}", red=True)
+            delta = run.result.delta
+            if delta is not None:
+                tr.write_line(f"{''.ljust(width)}  delta vs baseline: {delta['worse']} worse, {delta['better']} "
+                              f"better, {delta['new']} new", red=bool(delta["worse"]), green=not delta["worse"])
+                for change in delta["changes"]:
+                    if change["kind"] == "worse":
+                        where = "/".join(p for p in (change["dataset"], change["check"], change["column"]) if p)
+                        tr.write_line(f"{''.ljust(width)}    WORSE {where}: {change['what']}", red=True)
         if state.run_pages_error:
             tr.write_line(state.run_pages_error, red=True)
 

@@ -173,7 +173,8 @@ def test_baseline_gates_on_regressions_only(examples: pytest.Pytester) -> None:
                     "    return {'premiums': frame}\n")
     result = examples.runpytest("--parity", "premium_rounding", "--parity-baseline=base", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1, passed=CHECKS - 2, skipped=1)
-    result.stdout.fnmatch_lines(["*premiums::numeric_tolerance*"])
+    result.stdout.fnmatch_lines(["*premiums::numeric_tolerance*", "*delta vs baseline: * worse*",
+                                 "*WORSE premiums*annual_premium*"])
 
 
 def test_bad_baseline_is_a_usage_error(examples: pytest.Pytester) -> None:
