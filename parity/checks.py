@@ -368,8 +368,9 @@ def _column_results(comp: Comparison, f: Facts) -> list[ColumnResult]:
         explanations: tuple[dict[str, Any], ...] = ()
         waived = 0
         if stats and stats.mismatches:
-            waived = _waived_count(f, plan, comp.diffs.filter(comp.diffs[plan.neq]))
-            rows = comp.diffs.filter(comp.diffs[plan.neq]).head(MAX_PAIRS)
+            unequal = comp.diffs.filter(comp.diffs[plan.neq])
+            waived = _waived_count(f, plan, unequal)
+            rows = unequal.head(MAX_PAIRS)
             sas_vals = rows[plan.s].to_list()
             py_vals = rows[plan.p].to_list()
             tags = rows[plan.st].to_list() if plan.st in rows.columns else [None] * len(sas_vals)

@@ -430,9 +430,8 @@ def compare_tables(spec: DatasetSpec, sas: Table, py: Table, job: JobSpec | None
     any_neq = pl.any_horizontal([pl.col(p.neq) for p in compare]) if compare else pl.lit(False)
     kept = kept.with_columns(neq_exprs)
 
-    m = kept.select(matched).to_series()
-    comp.only_sas = int(kept.select(pl.col(ROW_P).is_null().sum()).item())
-    comp.only_py = int(kept.select(pl.col(ROW_S).is_null().sum()).item())
+    only = kept.select(pl.col(ROW_P).is_null().sum().alias("sas"), pl.col(ROW_S).is_null().sum().alias("py"))
+    comp.only_sas, comp.only_py = (int(v) for v in only.row(0))
     comp.matched = comp.rows_sas - comp.only_sas
     aggs: list[pl.Expr] = []
     for plan in compare:
@@ -446,15 +445,13 @@ def compare_tables(spec: DatasetSpec, sas: Table, py: Table, job: JobSpec | None
     agg = kept.select(aggs).row(0, named=True) if aggs else {}
     for plan in compare:
         max_abs = _num(agg.get(f"#abs{plan.idx}"))
-        comp.stats[plan.name] = ColumnStats(
-            compared=comp.matched,
-            mismatches=int(agg[f"#mm{plan.idx}"] or 0),
-            # a matched pair that is not in `kept` has identical values: its difference is 0
-            max_abs_diff=max_abs if max_abs is not None or not plan.numeric or not comp.matched else 0.0,
-            max_rel_diff=_num(agg.get(f"#rel{plan.idx}")) if max_abs is not None or not comp.matched else
-            (0.0 if plan.numeric else None),
-        )
-    diffs = kept.filter(~m | kept.select(any_neq).to_series())
+        max_rel = _num(agg.get(f"#rel{plan.idx}"))
+        if max_abs is None and plan.numeric and comp.matched:
+            # no kept pair had two values: the matched pairs not in `kept` are identical, a difference of 0
+            max_abs = max_rel = 0.0
+        comp.stats[plan.name] = ColumnStats(compared=comp.matched, mismatches=int(agg[f"#mm{plan.idx}"] or 0),
+                                            max_abs_diff=max_abs, max_rel_diff=max_rel)
+    diffs = kept.filter(~matched | any_neq)
     sort_cols = [ROW_S, ROW_P] if not keys else [*s_keys, *([DUP] if DUP in diffs.columns else [])]
     comp.diffs = diffs.sort(sort_cols, nulls_last=False)
     del kept

@@ -28,13 +28,6 @@ def tool_info() -> dict[str, str]:
     return {"name": "parity", "version": __version__}
 
 
-def environment() -> dict[str, str]:
-    """Library versions for provenance (not part of the deterministic fields)."""
-    from parity.provenance import environment as versions
-
-    return versions()
-
-
 def _python_error(exc: BaseException, target: str) -> InputError:
     import traceback
 
