@@ -17,6 +17,7 @@ nothing but its difference of 0.  Measured by ``benchmarks/compare.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
@@ -25,6 +26,8 @@ from parity.errors import SpecError
 from parity.formats import Kind
 from parity.loaders import ColumnInfo, Table
 from parity.normalize import (
+    PRECISION_SECONDS,
+    Collation,
     Conversion,
     normalize_string,
     plan_conversion,
@@ -32,13 +35,17 @@ from parity.normalize import (
     sas_units,
     truncate_to_width,
 )
-from parity.spec import DatasetSpec, JobSpec, SortKey, Tolerance
+from parity.spec import TEMPORAL_KINDS, DatasetSpec, JobSpec, SortKey, Tolerance, temporal_tolerance
 
 #: polars engine for the join pass (its output is small: only unmatched and differing rows)
 ENGINE: Literal["auto", "in-memory", "streaming"] = "streaming"
 ROW_S = "#row_sas"
 ROW_P = "#row_py"
 DUP = "#dup"
+#: the largest double: differences beyond it (1e308 - -1e308) are reported as this, never as inf
+DBL_MAX = 1.7976931348623157e308
+#: from this magnitude on, differences and sums of two doubles can overflow, so they are computed halved
+_HALVE_FROM = 2.0 ** 1022
 Role = Literal["key", "compare", "ignored", "sas_only", "python_only", "type_conflict"]
 
 
@@ -118,6 +125,8 @@ class Comparison:
     order_first: tuple[int | None, int] | None = None  # (sas row, python row) of the first out-of-order pair
     sort_violations: dict[str, Any] | None = None
     sas_sort_violations: dict[str, Any] | None = None
+    #: how character BY values were collated (the SAS file's encoding), when any BY variable is character
+    collation: dict[str, Any] | None = None
     python_long_strings: dict[str, dict[str, int]] = field(default_factory=dict)
     sas_full_strings: dict[str, int] = field(default_factory=dict)
 
@@ -175,7 +184,11 @@ def _match_columns(spec: DatasetSpec, job: JobSpec | None, sas: Table, py: Table
             role = "type_conflict"
         if fold in key_fold:
             role = "key"
-        plan = ColumnPlan(info.name, idx, info, py_info, role, conv.kind, spec.tolerance_for(info.name), conv)
+        tolerance = spec.tolerance_for(info.name, conv.kind)
+        if conv.kind in TEMPORAL_KINDS and fold in spec.tolerance and role == "compare":
+            temporal_tolerance(spec_file, f"{where}.tolerance.{fold}", tolerance, conv.kind,
+                               f"{conv.kind} column {info.name!r}")
+        plan = ColumnPlan(info.name, idx, info, py_info, role, conv.kind, tolerance, conv)
         plan.has_tags = info.name in sas.tags or py_info.name in py.tags
         plans.append(plan)
     for info in py.columns:
@@ -243,14 +256,19 @@ def _side_frame(table: Table, plans: list[ColumnPlan], side: Literal["sas", "py"
             continue
         if plan.kind == "string":
             expr = normalize_string(col.cast(pl.String), spec.strings)  # keys join on normalised values
-        elif side == "sas" and info.type == "numeric":
-            expr = round_temporal(col.cast(pl.Float64), plan.kind, spec.dates)
         else:
-            expr = round_temporal(sas_units(col, frame.schema[info.name], plan.kind), plan.kind, spec.dates)
+            if side == "sas" and info.type == "numeric":
+                expr = col.cast(pl.Float64)
+            else:
+                expr = sas_units(col, frame.schema[info.name], plan.kind)
+            if plan.role == "key":  # keys are matched exactly, so datetime and time keys are rounded first
+                expr = round_temporal(expr, plan.kind, spec.dates)
         exprs.append(expr.alias(out))
-        if plan.role == "compare" and plan.has_tags and spec.numbers.special_missing == "strict":
+        if plan.has_tags and spec.numbers.special_missing == "strict":
             tags = table.tags.get(info.name)
             tag_expr = pl.lit(tags) if tags is not None else pl.lit(None, dtype=pl.String)
+            if plan.role == "key":  # a missing key's kind ('.', '_', 'A'-'Z') is part of the key, as in SAS
+                tag_expr = pl.when(expr.is_null()).then(tag_expr.fill_null("."))
             exprs.append(tag_expr.alias(plan.st if side == "sas" else plan.pt))
     row = ROW_S if side == "sas" else ROW_P
     return frame.lazy().select(exprs).with_row_index(row)
@@ -260,74 +278,146 @@ def _side_frame(table: Table, plans: list[ColumnPlan], side: Literal["sas", "py"
 # comparison expressions (PROC COMPARE)
 
 
+def _scaled(s: pl.Expr, p: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
+    """(k, k·x, k·y, |k·y − k·x|) with k = 1/2 where a value is 2^1022 or more, else 1: halving is exact there,
+    and then neither y − x nor |x| + |y| can overflow to inf (1.5e308 vs 1e308, 1e308 vs -1e308)."""
+    k = pl.when((s.abs() >= _HALVE_FROM) | (p.abs() >= _HALVE_FROM)).then(0.5).otherwise(1.0)
+    xs, ys = s * k, p * k
+    return k, xs, ys, (ys - xs).abs()
+
+
 def values_equal(s: pl.Expr, p: pl.Expr, tol: Tolerance) -> pl.Expr:
-    """PROC COMPARE METHOD=/CRITERION= equality of two non-missing values (x = SAS/base, y = Python/compare)."""
+    """PROC COMPARE METHOD=/CRITERION= equality of two non-missing values (x = SAS/base, y = Python/compare).
+
+    Computed without overflow: every formula is a ratio (or a bound scaled alike), evaluated on halved values
+    near the top of the double range."""
     gamma = tol.gamma
-    diff = (p - s).abs()
+    k, xs, ys, diff = _scaled(s, p)
     if tol.method == "exact":
         eq = p == s
     elif tol.method == "absolute":
-        eq = diff <= gamma
+        eq = diff <= gamma * k
     elif tol.method == "relative":
-        denom = (s.abs() + p.abs()) / 2 + tol.delta
+        denom = (xs.abs() + ys.abs()) / 2 + tol.delta * k
         eq = (diff == 0) | (diff / denom <= gamma)
     else:  # percent
-        eq = pl.when(s == 0).then(p == 0).otherwise(100 * diff / s.abs() <= gamma)
+        eq = pl.when(s == 0).then(p == 0).otherwise(100 * (diff / xs.abs()) <= gamma)
     return eq & p.is_finite()
+
+
+def abs_rel_diff(s: pl.Expr, p: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """|y − x| and |y − x| / |x| without overflow; a difference beyond the largest double is the largest double."""
+    k, xs, _, diff = _scaled(s, p)
+    return (diff / k).clip(upper_bound=DBL_MAX), (diff / xs.abs()).clip(upper_bound=DBL_MAX)
+
+
+def _within_precision(s: pl.Expr, p: pl.Expr, unit: float) -> pl.Expr:
+    """Datetimes and times are equal when they differ by at most half a ``datetime_precision`` unit, or by one
+    ulp of the larger double (all a SAS double resolves: 1.9 us in 1677 and 2262, so equal instants whose
+    doubles were computed apart still compare equal)."""
+    ulp = pl.lit(2.0).pow(pl.max_horizontal(s.abs(), p.abs()).log(2).floor() - 52)
+    return (p - s).abs() <= pl.max_horizontal(pl.lit(unit / 2), ulp)
 
 
 def column_equal(plan: ColumnPlan, spec: DatasetSpec) -> pl.Expr:
     s, p = pl.col(plan.s), pl.col(plan.p)
-    if plan.kind == "string":
-        return (s.is_null() & p.is_null()) | (s == p).fill_null(False)
+    if plan.kind == "string":  # NOMISSING: a blank (missing) character value equals anything
+        missing = (s.is_null() | p.is_null()) if spec.numbers.nomissing else (s.is_null() & p.is_null())
+        return missing | (s == p).fill_null(False)
     assert plan.tolerance is not None
-    if spec.numbers.nomissing:
-        missing_eq = pl.lit(True)
+    if spec.numbers.nomissing:  # a missing value equals anything but an infinity, which is never missing
+        missing_eq = ~(s.is_infinite() | p.is_infinite()).fill_null(False)
     elif plan.has_tags and spec.numbers.special_missing == "strict":
         missing_eq = s.is_null() & p.is_null() & (
             pl.col(plan.st).fill_null(".") == pl.col(plan.pt).fill_null(".")
         )
     else:
         missing_eq = s.is_null() & p.is_null()
-    return pl.when(s.is_null() | p.is_null()).then(missing_eq).otherwise(values_equal(s, p, plan.tolerance))
+    equal = values_equal(s, p, plan.tolerance)
+    if plan.kind in ("datetime", "time"):
+        unit = PRECISION_SECONDS[spec.dates.datetime_precision]
+        equal = equal | (_within_precision(s, p, unit) & p.is_finite())
+    return pl.when(s.is_null() | p.is_null()).then(missing_eq).otherwise(equal)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # running
 
 
-def _sort_key_exprs(plan: ColumnPlan, col: str, tag_col: str | None) -> list[pl.Expr]:
-    """Expressions whose lexicographic order is SAS's sort order for one BY variable (ascending)."""
-    if plan.kind == "string":
-        # SAS pads with blanks, so trailing blanks do not change the order; blank (missing) sorts lowest
-        return [pl.col(col).str.strip_chars_end(" ").fill_null("")]
-    present = pl.col(col).is_not_null()
-    rank: pl.Expr
-    if tag_col is not None:
-        tag = pl.col(tag_col)
-        rank = (pl.when(present).then(pl.lit(28)).when(tag == "_").then(pl.lit(0)).when(tag.is_null())
-                .then(pl.lit(1)).otherwise(tag.str.to_integer(base=36, strict=False) - 8))  # 'A' -> 2 ... 'Z' -> 27
-    else:
-        rank = pl.when(present).then(pl.lit(28)).otherwise(pl.lit(1))
-    return [rank, pl.col(col).fill_null(0.0)]
+def _order_frame(table: Table, side: Literal["sas", "py"], columns: list[ColumnPlan], collation: Collation,
+                 spec_file: Path, where: str) -> tuple[pl.LazyFrame, int]:
+    """One side's BY values, raw (SAS sorts stored values: no strip, no case folding), as ``o<i>`` columns, with
+    special missing tags as ``ot<i>``; character values as collation strings of the SAS file's encoding.
+    Also returns how many character values hold characters that encoding lacks."""
+    exprs: list[pl.Expr] = []
+    unencodable = 0
+    frame = table.frame
+    for plan in columns:
+        info = plan.sas if side == "sas" else plan.py
+        assert info is not None
+        dtype = frame.schema[info.name]
+        col = pl.col(info.name)
+        if dtype == pl.String:
+            # SAS compares blank-padded values: trailing blanks never count, a missing value is all blanks
+            stripped = frame.get_column(info.name).str.strip_chars_end(" ")
+            mapping, bad = collation.mapping(stripped)
+            unencodable += bad
+            expr = col.str.strip_chars_end(" ").fill_null("")
+            if mapping:
+                expr = expr.replace(list(mapping), list(mapping.values()))
+            exprs.append(expr.alias(f"o{plan.idx}"))
+            continue
+        if not (dtype.is_numeric() or dtype.is_temporal() or dtype in (pl.Boolean, pl.Null)
+                or isinstance(dtype, pl.Decimal)):
+            raise SpecError(spec_file, f"column {info.name!r} has Python type {dtype}, which has no SAS sort order",
+                            key=where)
+        kind = plan.kind if plan.kind != "string" else "numeric"
+        exprs.append(sas_units(col, dtype, kind).alias(f"o{plan.idx}"))
+        tags = table.tags.get(info.name)
+        if tags is not None:
+            exprs.append(pl.lit(tags).alias(f"ot{plan.idx}"))
+    row = ROW_S if side == "sas" else ROW_P
+    return frame.lazy().select(exprs).with_row_index(row), unencodable
+
+
+def _sign(cur: pl.Expr, prev: pl.Expr) -> pl.Expr:
+    return pl.when(cur > prev).then(1).when(cur < prev).then(-1).otherwise(0)
+
+
+def _padded_sign(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """Compare a with b as SAS compares character values: blank-padded to a common length (so 'a\t' < 'a',
+    the tab being below the pad blank).  ``a`` and ``b`` carry no trailing blanks."""
+    def below_blank(longer: pl.Expr, shorter: pl.Expr) -> pl.Expr:  # the longer value's first non-blank extra
+        return longer.str.slice(shorter.str.len_chars()).str.strip_chars_start(" ").str.slice(0, 1) < " "
+
+    return (pl.when(b.is_null() | (a == b)).then(0)
+            .when(a.str.starts_with(b)).then(pl.when(below_blank(a, b)).then(-1).otherwise(1))
+            .when(b.str.starts_with(a)).then(pl.when(below_blank(b, a)).then(1).otherwise(-1))
+            .when(a > b).then(1).otherwise(-1))
 
 
 def _sort_violations(frame: pl.LazyFrame, sort_by: tuple[SortKey, ...], plans: list[ColumnPlan],
                      side: str) -> pl.LazyFrame:
-    """Count adjacent pairs that break SAS BY order (missing lowest; DESCENDING reverses)."""
+    """Count adjacent pairs that break SAS BY order (missing lowest; DESCENDING reverses) in an order frame."""
     by_name = {p.name.casefold(): p for p in plans}
+    schema = frame.collect_schema()
     cmp: pl.Expr | None = None
     parts: list[pl.Expr] = []
     for key in sort_by:
         plan = by_name[key.column.casefold()]
-        col = plan.s if side == "sas" else plan.p
-        tag: str | None = plan.st if side == "sas" else plan.pt
-        if tag not in frame.collect_schema().names():
-            tag = None
-        for expr in _sort_key_exprs(plan, col, tag):
-            prev = expr.shift(1)
-            sign = pl.when(expr > prev).then(1).when(expr < prev).then(-1).otherwise(0)
-            parts.append(-sign if key.descending else sign)
+        col = pl.col(f"o{plan.idx}")
+        if schema[f"o{plan.idx}"] == pl.String:
+            signs = [_padded_sign(col, col.shift(1))]
+        else:  # ._ < . < .A-.Z < numbers
+            present = col.is_not_null()
+            rank: pl.Expr = pl.when(present).then(pl.lit(28)).otherwise(pl.lit(1))
+            if f"ot{plan.idx}" in schema:
+                tag = pl.col(f"ot{plan.idx}")
+                rank = (pl.when(present).then(pl.lit(28)).when(tag == "_").then(pl.lit(0)).when(tag.is_null())
+                        .then(pl.lit(1)).otherwise(tag.str.to_integer(base=36, strict=False) - 8))  # 'A' -> 2
+            value = col.fill_null(0.0)
+            signs = [_sign(rank, rank.shift(1)), _sign(value, value.shift(1))]
+        parts += [-sign if key.descending else sign for sign in signs]
     for part in reversed(parts):
         cmp = part if cmp is None else pl.when(part != 0).then(part).otherwise(cmp)
     assert cmp is not None
@@ -347,28 +437,44 @@ def compare_tables(spec: DatasetSpec, sas: Table, py: Table, job: JobSpec | None
     plans = _match_columns(spec, job, sas, py)
     key_fold = [k.casefold() for k in spec.keys]
     keys = sorted((p for p in plans if p.role == "key"), key=lambda p: key_fold.index(p.name.casefold()))
-    for plan in keys:  # keys use SAS missing rules too, so their tags are irrelevant
-        plan.has_tags = False
+    for plan in keys:  # under "strict", .A, ._ and . are distinct key values (as in a SAS MERGE or BY)
+        plan.has_tags = plan.has_tags and spec.numbers.special_missing == "strict"
     comp = Comparison(spec, sas, py, plans, keys, rows_sas=sas.frame.height, rows_py=py.frame.height)
 
     sas_lf = _side_frame(sas, plans, "sas", spec)
     py_lf = _side_frame(py, plans, "py", spec)
-    s_keys = [k.s for k in keys]
-    p_keys = [k.p for k in keys]
+    s_keys = [k.s for k in keys] + [k.st for k in keys if k.has_tags]
+    p_keys = [k.p for k in keys] + [k.pt for k in keys if k.has_tags]
     compare = comp.compared_plans
 
     # 1. single-side scans, all in one collect_all: key uniqueness, sort order, string lengths
     scans: dict[str, pl.LazyFrame] = _string_length_queries(comp, compare)
-    if spec.sort_by:
-        scans["sort_py"] = _sort_violations(py_lf, spec.sort_by, plans, "py")
-        scans["sort_sas"] = _sort_violations(sas_lf, spec.sort_by, plans, "sas")
     key_order = tuple(SortKey(k.name) for k in keys)
+    order_by = spec.sort_by or key_order  # without sort_by: is each side in key order?
+    unencodable = {"sas": 0, "py": 0}
+    if order_by:
+        by_name = {p.name.casefold(): p for p in plans}
+        order_plans = list({by_name[k.column.casefold()].idx: by_name[k.column.casefold()] for k in order_by}
+                           .values())
+        collation = Collation.of(spec.encoding or sas.meta.encoding)
+        spec_file = job.spec_file if job else spec.sas
+        where = f"datasets.{spec.name}.{'sort_by' if spec.sort_by else 'keys'}"
+        s_order, unencodable["sas"] = _order_frame(sas, "sas", order_plans, collation, spec_file, where)
+        p_order, unencodable["py"] = _order_frame(py, "py", order_plans, collation, spec_file, where)
+        name = "sort" if spec.sort_by else "keyorder"
+        scans[f"{name}_sas"] = _sort_violations(s_order, order_by, plans, "sas")
+        scans[f"{name}_py"] = _sort_violations(p_order, order_by, plans, "py")
+        if any(p.kind == "string" or (p.py is not None and p.py.kind == "string") for p in order_plans):
+            comp.collation = {"encoding": collation.encoding, "unencodable_values": unencodable}
+            if collation.note:
+                comp.collation["note"] = collation.note
+            if unencodable["sas"] or unencodable["py"]:
+                comp.collation["note"] = (
+                    f"{unencodable['sas'] + unencodable['py']:,} character values hold characters that "
+                    f"{collation.encoding} cannot encode: they were sorted after every encodable character")
     if keys:
         scans["unique_sas"] = sas_lf.select(_n_unique(s_keys).alias("n"))
         scans["unique_py"] = py_lf.select(_n_unique(p_keys).alias("n"))
-        if not spec.sort_by:  # is each side in key order? (then "Python in SAS order" needs no join)
-            scans["keyorder_sas"] = _sort_violations(sas_lf, key_order, plans, "sas")
-            scans["keyorder_py"] = _sort_violations(py_lf, key_order, plans, "py")
     scanned = dict(zip(scans, pl.collect_all(list(scans.values())), strict=True)) if scans else {}
     if spec.sort_by:
         comp.sort_violations = _violations(scanned["sort_py"])
@@ -438,9 +544,8 @@ def compare_tables(spec: DatasetSpec, sas: Table, py: Table, job: JobSpec | None
         aggs.append(pl.col(plan.neq).sum().alias(f"#mm{plan.idx}"))
         if plan.numeric:
             both = matched & pl.col(plan.s).is_not_null() & pl.col(plan.p).is_not_null() & pl.col(plan.p).is_finite()
-            diff = (pl.col(plan.p) - pl.col(plan.s)).abs()
+            diff, rel = abs_rel_diff(pl.col(plan.s), pl.col(plan.p))
             aggs.append(pl.when(both).then(diff).max().alias(f"#abs{plan.idx}"))
-            rel = diff / pl.col(plan.s).abs()
             aggs.append(pl.when(both & (pl.col(plan.s) != 0)).then(rel).max().alias(f"#rel{plan.idx}"))
     agg = kept.select(aggs).row(0, named=True) if aggs else {}
     for plan in compare:

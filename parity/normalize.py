@@ -18,6 +18,9 @@ from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS, Kind
 from parity.spec import DateRules, StringRules
 
 _PRECISION = {"us": 6, "ms": 3, "s": 0}
+#: the length of one datetime_precision unit in seconds
+PRECISION_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+_PER_SECOND = {"ns": 1_000_000_000, "us": 1_000_000, "ms": 1_000}
 
 
 @dataclass(frozen=True)
@@ -75,23 +78,32 @@ def sas_units(expr: pl.Expr, dtype: pl.DataType, kind: Kind) -> pl.Expr:
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is not None:
             expr = expr.dt.replace_time_zone(None)
-        seconds = expr.dt.epoch("us").cast(pl.Float64) / 1e6 + EPOCH_SHIFT_SECONDS
-        if kind == "date":
-            return seconds / 86400.0
-        if kind == "time":
-            return (expr.dt.cast_time_unit("us").cast(pl.Time).cast(pl.Int64) / 1e9).cast(pl.Float64)
-        return seconds
+        if kind == "time":  # the time of day, to the nanosecond
+            return expr.cast(pl.Time).cast(pl.Int64).cast(pl.Float64) / 1e9
+        seconds = _seconds(expr.dt.epoch(dtype.time_unit), _PER_SECOND[dtype.time_unit], EPOCH_SHIFT_SECONDS)
+        return seconds / 86400.0 if kind == "date" else seconds
     if dtype == pl.Time:
         return expr.cast(pl.Int64).cast(pl.Float64) / 1e9
     if isinstance(dtype, pl.Duration):
-        return expr.dt.total_microseconds().cast(pl.Float64) / 1e6
+        return _seconds(expr.cast(pl.Int64), _PER_SECOND[dtype.time_unit])
     if dtype == pl.Null:
         return expr.cast(pl.Float64)
     out = expr.cast(pl.Float64)
     return out.fill_nan(None) if dtype.is_float() or isinstance(dtype, pl.Decimal) else out  # pandas NaN is missing
 
 
+def _seconds(ticks: pl.Expr, per_second: int, shift: int = 0) -> pl.Expr:
+    """Integer ticks (ns, us or ms) as Float64 seconds plus ``shift``, rounded once: whole seconds and the
+    fraction are converted apart, so nanoseconds are not truncated and values in 1677 or 2262 get the same
+    double as SAS has for the same instant (a single division there loses one ulp, about 2 us)."""
+    whole = ticks.floordiv(per_second)
+    fraction = ticks - whole * per_second
+    return (whole + shift).cast(pl.Float64) + fraction.cast(pl.Float64) / float(per_second)
+
+
 def round_temporal(expr: pl.Expr, kind: Kind, rules: DateRules) -> pl.Expr:
+    """Datetime and time *keys* rounded to ``datetime_precision`` so that they can be matched exactly (compared
+    values are not rounded: see :func:`parity.engine.column_equal`)."""
     if kind in ("datetime", "time"):
         return expr.round(_PRECISION[rules.datetime_precision])
     return expr
@@ -121,3 +133,58 @@ def truncate_to_width(series: pl.Series, width: int) -> pl.Series:
     bits[finite] &= mask
     out = pl.Series(series.name, arr, dtype=pl.Float64)
     return pl.select(pl.when(values.is_null()).then(None).otherwise(out)).to_series().alias(series.name)
+
+
+_NON_ASCII = r"[^\x00-\x7F]"
+#: put before a character the encoding lacks: above every byte, so such characters sort after all others
+_UNENCODABLE = "\u0100"
+
+
+@dataclass(frozen=True)
+class Collation:
+    """SAS sorts character values by their bytes in the session encoding (the SAS file's encoding): in wlatin1
+    € (0x80) < ‹ (0x8B) < é (0xE9), where code points put é first.  A value is turned into a collation string
+    whose code points are those bytes, so that polars' own (code point) string order is SAS's byte order.
+    UTF-8 byte order is code point order, so UTF-8 needs no mapping."""
+
+    encoding: str  # as the file names it, for the report
+    codec: str | None  # the Python codec; None: UTF-8 order
+    note: str | None = None
+
+    @classmethod
+    def of(cls, encoding: str | None) -> Collation:
+        import codecs
+
+        if not encoding:
+            return cls("UTF-8", None, "no encoding known for the SAS side: character values collated by UTF-8 "
+                       "bytes (code points)")
+        try:
+            codec = codecs.lookup(encoding).name
+        except LookupError:
+            return cls(encoding, None, f"encoding {encoding!r} is unknown to Python: character values collated by "
+                       "UTF-8 bytes; set encoding = '<codec>' for this dataset in parity.toml")
+        return cls(encoding, None if codec == "utf-8" else codec)
+
+    def mapping(self, values: pl.Series) -> tuple[dict[str, str], int]:
+        """Collation strings for the non-ASCII values of ``values`` (ASCII is its own collation string), and
+        how many values hold characters the encoding lacks (they sort after every byte, by code point)."""
+        if self.codec is None:
+            return {}, 0
+        ascii_same = bytes(range(128)).decode("ascii").encode(self.codec, "replace") == bytes(range(128))
+        counts = (values.filter(values.str.contains(_NON_ASCII)) if ascii_same else values).drop_nulls().value_counts()
+        out: dict[str, str] = {}
+        unencodable = 0
+        for value, count in counts.iter_rows():
+            try:
+                out[value] = value.encode(self.codec).decode("latin-1")
+            except UnicodeEncodeError:
+                unencodable += count
+                out[value] = "".join(self._char(c) for c in value)
+        return out, unencodable
+
+    def _char(self, char: str) -> str:
+        assert self.codec is not None
+        try:
+            return char.encode(self.codec).decode("latin-1")
+        except UnicodeEncodeError:
+            return _UNENCODABLE + char

@@ -27,6 +27,10 @@ METHODS: tuple[Method, ...] = ("exact", "absolute", "relative", "percent")
 Severity = Literal["fail", "warn", "off"]
 SEVERITIES: tuple[Severity, ...] = ("fail", "warn", "off")
 SAS_EXTENSIONS = (".sas7bdat", ".xpt")
+TEMPORAL_KINDS = ("date", "datetime", "time")
+#: tolerance keys that are defaults, not column names: default (numbers) and one per temporal kind
+TEMPORAL_DEFAULTS = {"default_date": "date", "default_datetime": "datetime", "default_time": "time"}
+TOLERANCE_DEFAULT_KEYS = ("default", *TEMPORAL_DEFAULTS)
 PYTHON_FILE_EXTENSIONS = (".parquet", ".csv", ".arrow", ".feather", ".ipc", ".sas7bdat", ".xpt")
 
 
@@ -76,7 +80,7 @@ class NumberRules:
     storage: Literal["truncate", "exact"] = "truncate"
     # "strict": .A only equals .A (PROC COMPARE); "as_missing": every special missing equals plain missing.
     special_missing: Literal["strict", "as_missing"] = "strict"
-    # PROC COMPARE NOMISSING: a missing value equals anything.
+    # PROC COMPARE NOMISSING: a missing value (numeric or character, never an infinity) equals anything.
     nomissing: bool = False
 
 
@@ -84,7 +88,8 @@ class NumberRules:
 class DateRules:
     """How date, datetime and time values compare."""
 
-    # datetimes are compared after rounding both sides to this unit (SAS doubles carry sub-microsecond noise)
+    # datetimes and times are equal when they differ by at most half this unit (or by one ulp of the double,
+    # the most a SAS double can resolve); datetime and time keys are rounded to it before they are matched
     datetime_precision: Literal["us", "ms", "s"] = "us"
 
 
@@ -129,6 +134,8 @@ class DatasetSpec:
     top_n: int = 20
     tolerance: Mapping[str, Tolerance] = field(default_factory=dict)
     default_tolerance: Tolerance = Tolerance()
+    #: tolerance.default_date / default_datetime / default_time, by kind; temporal columns are exact without them
+    temporal_tolerance: Mapping[str, Tolerance] = field(default_factory=dict)
     strings: StringRules = StringRules()
     numbers: NumberRules = NumberRules()
     dates: DateRules = DateRules()
@@ -138,8 +145,13 @@ class DatasetSpec:
     formats: Mapping[str, str] = field(default_factory=dict)
     waivers: tuple[Waiver, ...] = ()
 
-    def tolerance_for(self, column: str) -> Tolerance:
-        return self.tolerance.get(column.casefold(), self.default_tolerance)
+    def tolerance_for(self, column: str, kind: str = "numeric") -> Tolerance:
+        """The column's own tolerance, else the default of its kind: ``default`` is for numbers only."""
+        if column.casefold() in self.tolerance:
+            return self.tolerance[column.casefold()]
+        if kind in TEMPORAL_KINDS:
+            return self.temporal_tolerance.get(kind, Tolerance())
+        return self.default_tolerance
 
 
 @dataclass(frozen=True)
@@ -237,6 +249,28 @@ def parse_tolerance(file: Path, where: str, value: Any) -> Tolerance:
     return Tolerance(method=cast(Method, method), criterion=float(criterion), delta=float(delta))
 
 
+def temporal_tolerance(file: Path, where: str, value: Any, kind: str, what: str = "") -> Tolerance:
+    """A tolerance for a date, datetime or time column: exact or absolute (in days or seconds), never relative
+    or percent, which would measure a shift against the distance from 1960-01-01 (or from midnight)."""
+    tol = value if isinstance(value, Tolerance) else parse_tolerance(file, where, value)
+    if tol.method not in ("exact", "absolute"):
+        unit = "days" if kind == "date" else "seconds"
+        raise SpecError(file, f"method {tol.method!r} cannot apply to {what or kind + ' values'}: it would measure "
+                        "a shift against the distance from the SAS epoch; use method 'absolute' with a criterion "
+                        f"in {unit}", key=where)
+    return tol
+
+
+def _nomissing(file: Path, where: str, dataset_level: Any, numbers_level: Any) -> bool:
+    """NOMISSING, written as the dataset's ``nomissing`` or as ``numbers.nomissing`` (the same setting)."""
+    values = {k: _bool(file, k, v) for k, v in ((f"{where}.nomissing", dataset_level),
+                                                  (f"{where}.numbers.nomissing", numbers_level)) if v is not None}
+    if len(set(values.values())) > 1:
+        raise SpecError(file, "nomissing and numbers.nomissing are the same setting and disagree; keep one",
+                        key=f"{where}.nomissing")
+    return any(values.values())
+
+
 def _sort_keys(file: Path, where: str, value: Any) -> tuple[SortKey, ...]:
     out = []
     for item in _str_list(file, where, value):
@@ -267,7 +301,7 @@ def _existing_file(file: Path, where: str, folder: Path, value: Any, extensions:
 
 DATASET_KEYS = {
     "sas", "python", "keys", "sort_by", "ignore", "rename", "top_n", "tolerance", "strings", "numbers", "dates",
-    "severity", "encoding", "catalog", "formats", "waivers",
+    "severity", "encoding", "catalog", "formats", "waivers", "nomissing",
 }
 WAIVER_KEYS = {"column", "check", "keys", "max_abs_diff", "reason", "approver", "expires"}
 
@@ -353,8 +387,12 @@ def _dataset(file: Path, folder: Path, name: str, raw: Any, python_job: bool, ch
     tolerance = {
         col.casefold(): parse_tolerance(file, f"{where}.tolerance.{col}", val)
         for col, val in tol_raw.items()
-        if col != "default"
+        if col not in TOLERANCE_DEFAULT_KEYS
     }
+    temporal = {}
+    for key, kind in TEMPORAL_DEFAULTS.items():
+        if key in tol_raw:
+            temporal[kind] = temporal_tolerance(file, f"{where}.tolerance.{key}", tol_raw[key], kind)
 
     s_raw = _table(file, f"{where}.strings", table.get("strings", {}))
     _unknown_keys(file, f"{where}.strings", s_raw, {"strip", "blank_is_missing", "ignore_case"})
@@ -371,7 +409,7 @@ def _dataset(file: Path, folder: Path, name: str, raw: Any, python_job: bool, ch
                                   ("truncate", "exact"))),
         special_missing=cast(Any, _choice(file, f"{where}.numbers.special_missing",
                                           n_raw.get("special_missing", "strict"), ("strict", "as_missing"))),
-        nomissing=_bool(file, f"{where}.numbers.nomissing", n_raw.get("nomissing", False)),
+        nomissing=_nomissing(file, where, table.get("nomissing"), n_raw.get("nomissing")),
     )
     d_raw = _table(file, f"{where}.dates", table.get("dates", {}))
     _unknown_keys(file, f"{where}.dates", d_raw, {"datetime_precision"})
@@ -403,8 +441,9 @@ def _dataset(file: Path, folder: Path, name: str, raw: Any, python_job: bool, ch
     waivers = _waivers(file, f"{where}.waivers", table.get("waivers", []), keys)
     return DatasetSpec(
         name=name, sas=sas, python=python, keys=keys, sort_by=sort_by, ignore=ignore, rename=rename, top_n=top_n,
-        tolerance=tolerance, default_tolerance=default, strings=strings, numbers=numbers, dates=dates,
-        severity=severity, encoding=encoding, catalog=catalog, formats=formats, waivers=waivers,
+        tolerance=tolerance, default_tolerance=default, temporal_tolerance=temporal, strings=strings,
+        numbers=numbers, dates=dates, severity=severity, encoding=encoding, catalog=catalog, formats=formats,
+        waivers=waivers,
     )
 
 

@@ -44,7 +44,10 @@ def key_dict(keys: Sequence[ColumnPlan], row: dict[str, Any], cols: Sequence[str
     out: dict[str, Any] = {}
     for plan, col in zip(keys, cols, strict=False):
         value = row.get(col)
-        if plan.kind == "string" or plan.kind == "numeric":
+        tag = row.get(plan.st if col == plan.s else plan.pt) if value is None and plan.has_tags else None
+        if tag and tag != ".":  # a special missing key: .A-.Z or ._
+            out[plan.name] = "." + tag
+        elif plan.kind == "string" or plan.kind == "numeric":
             out[plan.name] = json_number(value) if plan.kind == "numeric" else value
         else:
             out[plan.name] = display(plan.kind, value)
