@@ -211,8 +211,11 @@ def check_sort_order(f: Facts) -> CheckResult:
         v = comp.sort_violations or {}
         sv = comp.sas_sort_violations or {}
         details: dict[str, Any] = {"sort_by": [k.describe() for k in spec.sort_by], "python": v, "sas": sv,
-                   "rules": "SAS BY order: missing lowest (._ < . < .A-.Z < numbers), blank lowest, byte order"}
+                   "rules": "SAS BY order: missing lowest (._ < . < .A-.Z < numbers); character values by their "
+                            "bytes in the SAS file's encoding, blank-padded ('a\\t' < 'a' < 'a b')"}
         note = "" if not sv.get("violations") else f" (note: the SAS output itself breaks it {sv['violations']:,} times)"
+        if comp.collation and comp.collation.get("note"):
+            note += f" (note: {comp.collation['note']})"
         if not v.get("violations"):
             return CheckResult("sort_order", "pass", f"Python output is in BY {by} order{note}", details)
         return CheckResult(

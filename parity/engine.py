@@ -478,6 +478,8 @@ def compare_tables(spec: DatasetSpec, sas: Table, py: Table, job: JobSpec | None
     scanned = dict(zip(scans, pl.collect_all(list(scans.values())), strict=True)) if scans else {}
     if spec.sort_by:
         comp.sort_violations = _violations(scanned["sort_py"])
+        if comp.collation:
+            comp.sort_violations["collation"] = comp.collation
         comp.sas_sort_violations = _violations(scanned["sort_sas"])
     _string_length_results(comp, compare, scanned)
 

@@ -155,9 +155,8 @@ class Collation:
     def of(cls, encoding: str | None) -> Collation:
         import codecs
 
-        if not encoding:
-            return cls("UTF-8", None, "no encoding known for the SAS side: character values collated by UTF-8 "
-                       "bytes (code points)")
+        if not encoding:  # a DataFrame standing for the SAS side: its strings are Unicode, collated as UTF-8
+            return cls("UTF-8", None)
         try:
             codec = codecs.lookup(encoding).name
         except LookupError:

@@ -274,13 +274,13 @@ def _nomissing(file: Path, where: str, dataset_level: Any, numbers_level: Any) -
 def _sort_keys(file: Path, where: str, value: Any) -> tuple[SortKey, ...]:
     out = []
     for item in _str_list(file, where, value):
-        words = item.split()
+        words = item.split(None, 1)
         if len(words) == 2 and words[0].upper() == "DESCENDING":
             out.append(SortKey(words[1], descending=True))
-        elif len(words) == 1 and item.startswith("-") and len(item) > 1:
+        elif item.startswith("-") and len(item) > 1:
             out.append(SortKey(item[1:], descending=True))
-        elif len(words) == 1:
-            out.append(SortKey(item))
+        elif item.strip():
+            out.append(SortKey(item))  # a name may hold blanks (VALIDVARNAME=ANY), as in rename
         else:
             raise SpecError(file, f"{item!r}: write a column name, 'DESCENDING name' or '-name'", key=where)
     return tuple(out)
