@@ -359,8 +359,7 @@ def _order_frame(table: Table, side: Literal["sas", "py"], columns: list[ColumnP
         col = pl.col(info.name)
         if dtype == pl.String:
             # SAS compares blank-padded values: trailing blanks never count, a missing value is all blanks
-            stripped = frame.get_column(info.name).str.strip_chars_end(" ")
-            mapping, bad = collation.mapping(stripped)
+            mapping, bad = collation.mapping(frame.get_column(info.name))
             unencodable += bad
             expr = col.str.strip_chars_end(" ").fill_null("")
             if mapping:

@@ -165,10 +165,12 @@ class Collation:
         return cls(encoding, None if codec == "utf-8" else codec)
 
     def mapping(self, values: pl.Series) -> tuple[dict[str, str], int]:
-        """Collation strings for the non-ASCII values of ``values`` (ASCII is its own collation string), and
-        how many values hold characters the encoding lacks (they sort after every byte, by code point)."""
+        """Collation strings for the non-ASCII values of ``values``, trailing blanks stripped (ASCII is its own
+        collation string), and how many values hold characters the encoding lacks (they sort after every byte,
+        by code point)."""
         if self.codec is None:
             return {}, 0
+        values = values.str.strip_chars_end(" ")
         ascii_same = bytes(range(128)).decode("ascii").encode(self.codec, "replace") == bytes(range(128))
         counts = (values.filter(values.str.contains(_NON_ASCII)) if ascii_same else values).drop_nulls().value_counts()
         out: dict[str, str] = {}
