@@ -54,9 +54,8 @@ def cli() -> None:
 def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_dir: str | None,
             baseline: str | None) -> None:
     """Compare JOB's SAS outputs with its Python outputs and write reports/<job>/parity.json and parity.html,
-    then reports/index.html and reports/summary.md over every report in the folder."""
-    from parity.report.html import write_job_html, write_run_pages
-    from parity.report.json import write_report
+    then reports/index.html and reports/summary.md for this run (all published together)."""
+    from parity.report.publish import failed_job, prepare, publish
     from parity.report.terminal import render_summary
     from parity.runner import run_job
     from parity.spec import discover_jobs, job_folder, load_job
@@ -72,17 +71,25 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
     err = _console(stderr=True)
     out.print(f"parity {__version__} | jobs: {' '.join(names)} | jobs dir: {jobs_path} | reproduce: parity run "
               f"{' '.join(names)} --jobs-dir {jobs_path}")
-    specs = [load_job(job_folder(jobs_path, n), Path(n).name) for n in names]  # every spec error before any work
-    base_path = Path(baseline) if baseline else _config_baseline()
-    base_reports = None
-    if base_path is not None:
-        from parity.delta import load_reports
+    prepare(reports_path)  # an unusable report folder is an error before any work
+    try:
+        specs = [load_job(job_folder(jobs_path, n), Path(n).name) for n in names]  # every spec error before any work
+        base_path = Path(baseline) if baseline else _config_baseline()
+        base_reports = None
+        if base_path is not None:
+            from parity.delta import load_reports
 
-        base_reports = load_reports(base_path)  # a bad baseline is an error before any work
+            base_reports = load_reports(base_path)  # a bad baseline is an error before any work
+    except ParityError as exc:  # this run ran nothing: its pages say so instead of showing an older run's
+        publish(reports_path, [], run_error=str(exc))
+        raise
     results = []
     with err.status("starting", spinner="dots") as status:
         for spec in specs:
-            result = run_job(spec, progress=lambda msg: status.update(msg))
+            try:
+                result = run_job(spec, progress=lambda msg: status.update(msg))
+            except Exception as exc:  # the job is reported as an error; the other jobs still run and publish
+                result = failed_job(spec.name, _job_error(err, exc), spec)
             if base_reports is not None and base_path is not None:
                 from dataclasses import replace
 
@@ -90,19 +97,36 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
 
                 changes = diff_job(base_reports.get(result.job), result)
                 result = replace(result, delta=delta_dict(changes, str(base_path)))
-            path = write_report(result, reports_path)
-            write_job_html(result, reports_path)
-            results.append((result, path))
-    write_run_pages(reports_path)
-    render_summary(out, results)
-    verdicts = {r.verdict for r, _ in results}
+            results.append(result)
+    published = publish(reports_path, results)
+    for job, problem in published.problems.items():
+        from rich.markup import escape
+
+        err.print(f"[bold red]error:[/] {escape(job)}: {escape(problem)}")
+    render_summary(out, [(r, published.reports[r.job]) for r in results])
+    verdicts = {r.verdict for r in results}
     ctx = click.get_current_context()
     if "error" in verdicts:
         ctx.exit(EXIT_USAGE)
     if base_reports is not None:
-        worse = sum(int(r.delta["worse"]) for r, _ in results if r.delta)
+        worse = sum(int(r.delta["worse"]) for r in results if r.delta)
         ctx.exit(EXIT_PARITY_FAILED if worse else EXIT_OK)
     ctx.exit(EXIT_PARITY_FAILED if "fail" in verdicts else EXIT_OK)
+
+
+def _job_error(err: Any, exc: Exception) -> str:
+    """The message of a job that stopped; an unexpected exception (a bug) also prints its traceback."""
+    from rich.markup import escape
+
+    if isinstance(exc, ParityError):
+        message = str(exc)
+    else:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+        message = f"internal error: {type(exc).__name__}: {exc} (a bug in parity: please report it)"
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    return message
 
 
 def _config_baseline() -> Path | None:

@@ -41,8 +41,12 @@ class Change:
 
 
 def load_reports(path: Path) -> dict[str, JobResult]:
-    """A parity.json file, a job's report folder, or a report folder holding <job>/parity.json files."""
+    """A parity.json file, a job's report folder, or a report folder holding <job>/parity.json files.
+
+    Every report is validated (a bad one is a ReportError naming its file); two reports of the same job in one
+    folder are an error too, never one silently hiding the other."""
     from parity.report.json import REPORT_FILE, load_report
+    from parity.report.markdown import report_files
 
     if path.is_file():
         result = load_report(path)
@@ -52,11 +56,18 @@ def load_reports(path: Path) -> dict[str, JobResult]:
         return {result.job: result}
     if not path.is_dir():
         raise ReportError(f"{path}: no such report file or folder")
-    found = sorted(path.glob(f"*/{REPORT_FILE}"))
+    found = report_files(path)
     if not found:
         raise ReportError(f"{path}: no <job>/{REPORT_FILE} reports in this folder")
-    results = [load_report(p) for p in found]
-    return {r.job: r for r in results}
+    results: dict[str, JobResult] = {}
+    files: dict[str, Path] = {}
+    for p in found:
+        result = load_report(p)
+        if result.job in results:
+            raise ReportError(f"{p}: a second report of job {result.job!r} (the first is {files[result.job]}); "
+                              "keep one report per job in the folder")
+        results[result.job], files[result.job] = result, p
+    return results
 
 
 def _worse_if_failing(kind: ChangeKind, status: str) -> ChangeKind:

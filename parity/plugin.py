@@ -226,37 +226,26 @@ class ParityState:
             return str(path)
 
     def write_reports(self) -> None:
-        """What ``parity run`` writes: each job's parity.json and parity.html, then index.html and summary.md.
+        """What ``parity run`` writes, through the same service: each job's folder (an error report for a job that
+        could not run), index.html and summary.md, published together.  A failure to write is shown in the
+        summary, never an internal error at session end."""
+        from parity.report.publish import failed_job, publish
 
-        The JSON report is the contract; a failure to render the HTML pages is shown in the summary, never an
-        internal error at session end.
-        """
-        from parity.report.json import write_report
-
-        report_dir = self.settings.report_dir
-        written = False
-        for run in self.runs.values():
-            if run.result is None or run.report is not None:
-                continue
-            try:
-                run.report = write_report(run.result, report_dir)
-            except OSError as exc:
-                run.report_error = f"could not write the report: {exc}"
-                continue
-            written = True
-            try:
-                from parity.report.html import write_job_html
-
-                write_job_html(run.result, report_dir)
-            except Exception as exc:  # the JSON report is written; the page is a rendering of it
-                run.report_error = f"could not write the HTML report: {type(exc).__name__}: {exc}"
-        if written:
-            try:
-                from parity.report.html import write_run_pages
-
-                write_run_pages(report_dir)
-            except Exception as exc:
-                self.run_pages_error = f"could not write index.html/summary.md: {type(exc).__name__}: {exc}"
+        runs = [run for run in self.runs.values() if run.report is None]
+        if not runs:
+            return
+        results = {run.name: run.result or failed_job(run.name, (run.error or "the job did not run").splitlines()[0],
+                                                     self.specs.get(run.name)) for run in runs}
+        try:
+            published = publish(self.settings.report_dir, list(results.values()))
+        except Exception as exc:  # ParityError (cannot write) or a bug: shown in the summary
+            self.run_pages_error = str(exc) if isinstance(exc, ParityError) else f"{type(exc).__name__}: {exc}"
+            self.run_pages_error = f"could not write the reports: {self.run_pages_error}"
+            return
+        for run in runs:
+            job = results[run.name].job
+            run.report = published.reports.get(job)
+            run.report_error = published.problems.get(job)
 
 
 STATE_KEY = pytest.StashKey[ParityState]()
@@ -310,6 +299,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(ParityReporter(state), "parity-reporter")
     if not state.active:
         return
+    if not state.is_worker:
+        from parity.report.publish import prepare
+
+        try:
+            prepare(state.settings.report_dir)  # an unusable report folder is an error before any test runs
+        except ParityError as exc:
+            raise pytest.UsageError(f"parity: {exc}") from None
     if state.settings.baseline is not None:
         state.load_baseline()
     config.addinivalue_line("markers", "parity: a parity check item (added by --parity)")

@@ -96,14 +96,17 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["frobnicate"]) == 2
 
 
-def test_spec_error_exits_2_before_any_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_spec_error_exits_2_and_is_reported_as_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copytree(FIXTURES / "claims_monthly", tmp_path / "jobs" / "claims_monthly")
     spec = tmp_path / "jobs" / "claims_monthly" / "parity.toml"
     spec.write_text(spec.read_text().replace('keys = ["member_id"]', 'keys = ["member_idd"]'))
     assert run("claims_monthly", "--jobs-dir", str(tmp_path / "jobs"), "--report-dir", str(tmp_path / "r")) == 2
     err = capsys.readouterr().err
     assert "parity.toml" in err and "datasets.summary.keys" in err and "member_idd" in err
-    assert not (tmp_path / "r" / "claims_monthly" / "parity.json").exists()
+    # the run is published as a whole: the job's report and the run's pages say error, never an older pass
+    data = report(tmp_path / "r", "claims_monthly")
+    assert data["verdict"] == "error" and "member_idd" in data["error"] and not data["datasets"]
+    assert (tmp_path / "r" / "summary.md").read_text().startswith("## parity: 🛑 error")
 
 
 def test_unreadable_dataset_is_an_error_others_still_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,7 +27,7 @@ EXAMPLES = ("claims_monthly", "premium_rounding")
 CHECKS = 10  # checks per dataset (parity.checks.CHECK_NAMES)
 #: a conftest that logs every job run and every report written, with the process that did it
 COUNTING_CONFTEST = """
-    import parity.report.json
+    import parity.report.publish
     import parity.runner
 
     LOG = {log!r}
@@ -41,24 +41,25 @@ COUNTING_CONFTEST = """
 
     def pytest_configure(config):
         _saved["process"] = getattr(config, "workerinput", {{}}).get("workerid", "controller")
-        run_job, write_report = parity.runner.run_job, parity.report.json.write_report
-        _saved.update(run_job=run_job, write_report=write_report)
+        run_job, publish = parity.runner.run_job, parity.report.publish.publish
+        _saved.update(run_job=run_job, publish=publish)
 
         def counting_run(job, *args, **kwargs):
             _log("run " + job.name)
             return run_job(job, *args, **kwargs)
 
-        def counting_write(result, report_dir):
-            _log("report " + result.job)
-            return write_report(result, report_dir)
+        def counting_publish(report_dir, results, *args, **kwargs):
+            for result in results:
+                _log("report " + result.job)
+            return publish(report_dir, results, *args, **kwargs)
 
         parity.runner.run_job = counting_run
-        parity.report.json.write_report = counting_write
+        parity.report.publish.publish = counting_publish
 
 
     def pytest_unconfigure(config):
         parity.runner.run_job = _saved["run_job"]
-        parity.report.json.write_report = _saved["write_report"]
+        parity.report.publish.publish = _saved["publish"]
 """
 
 
@@ -312,14 +313,14 @@ def test_example_jobs_outcomes_failure_text_reports_and_summary(examples: pytest
     assert calls(log) == Counter({f"{kind} {job} controller": 1 for kind in ("run", "report") for job in EXAMPLES})
 
 
-def test_unwritable_report_dir_is_shown_not_an_internal_error(examples: pytest.Pytester) -> None:
+def test_unwritable_report_dir_is_a_usage_error_before_any_test(examples: pytest.Pytester) -> None:
     (examples.path / "blocked").write_text("a file where the report folder should be", encoding="utf-8")
+    log = counting(examples)
     result = examples.runpytest("--parity", "premium_rounding", "--parity-report-dir=blocked", "-k", "schema")
-    result.assert_outcomes(passed=1)
-    assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["premium_rounding  FAIL   1 dataset, 1 fail (premiums:numeric_tolerance)",
-                                 "*could not write the report: *blocked*"])
-    assert "INTERNALERROR" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*parity: report folder *blocked cannot be created: *blocked is a file*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert not calls(log)  # no job ran: no work is wasted
 
 
 def test_keyword_selection(examples: pytest.Pytester) -> None:

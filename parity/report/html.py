@@ -25,7 +25,7 @@ import jinja2
 
 from parity import __version__
 from parity.model import ColumnResult, DatasetResult, JobResult
-from parity.report.markdown import ReportEntry, find_reports, status_counts, top_explanation, unwaived
+from parity.report.markdown import ReportEntry, status_counts, top_explanation, unwaived
 
 HTML_FILE = "parity.html"
 INDEX_FILE = "index.html"
@@ -416,47 +416,44 @@ def _href(*parts: str) -> str:
     return "./" + "/".join(quote(p, safe="") for p in parts)
 
 
-def index_view(entries: Iterable[ReportEntry], title: str) -> dict[str, Any]:
-    rows: list[dict[str, Any]] = []
-    for e in entries:
-        folder = e.folder.name
-        r = e.result
-        if r is None:
-            rows.append({"job": folder, "verdict": "error", "cls": status_class("error"), "error": e.error,
-                         "datasets": [], "failing": [], "top": None, "started_at": None,
-                         "html": None, "json": _href(folder, e.path.name)})
-            continue
-        failing = [f"{ds.name}: {c.name}" for ds in r.datasets for c in ds.checks if c.status in ("fail", "error")]
-        top = next(((ds.name, t) for ds in r.datasets if ds.verdict != "pass"
-                    and (t := top_explanation(ds)) is not None), None)
-        html_file = e.folder / HTML_FILE
-        rows.append({
-            "job": r.job, "description": r.description, "verdict": r.verdict, "cls": status_class(r.verdict),
-            "error": r.error, "datasets": [{"name": ds.name, "verdict": ds.verdict, "cls": status_class(ds.verdict)}
-                                           for ds in r.datasets],
-            "failing": failing,
-            "top": {"dataset": top[0], "column": top[1][0].name, **top[1][1]} if top else None,
-            "started_at": r.run.get("started_at") if isinstance(r.run, Mapping) else None,
-            "html": _href(folder, HTML_FILE) if html_file.is_file() else None, "json": _href(folder, e.path.name),
-        })
-    verdicts = [row["verdict"] for row in rows]
+def _index_row(e: ReportEntry) -> dict[str, Any]:
+    folder = e.folder.name
+    r = e.result
+    if r is None:
+        return {"job": folder, "verdict": "error", "cls": status_class("error"), "error": e.error,
+                "datasets": [], "failing": [], "top": None, "started_at": None,
+                "html": None, "json": _href(folder, e.path.name)}
+    failing = [f"{ds.name}: {c.name}" for ds in r.datasets for c in ds.checks if c.status in ("fail", "error")]
+    top = next(((ds.name, t) for ds in r.datasets if ds.verdict != "pass"
+                and (t := top_explanation(ds)) is not None), None)
+    has_html = (e.folder / HTML_FILE).is_file() if e.has_html is None else e.has_html
+    return {
+        "job": r.job, "description": r.description, "verdict": r.verdict, "cls": status_class(r.verdict),
+        "error": r.error, "datasets": [{"name": ds.name, "verdict": ds.verdict, "cls": status_class(ds.verdict)}
+                                       for ds in r.datasets],
+        "failing": failing,
+        "top": {"dataset": top[0], "column": top[1][0].name, **top[1][1]} if top else None,
+        "started_at": r.run.get("started_at") if isinstance(r.run, Mapping) else None,
+        "html": _href(folder, HTML_FILE) if has_html else None, "json": _href(folder, e.path.name),
+    }
+
+
+def index_view(entries: Iterable[ReportEntry], title: str, run_error: str | None = None) -> dict[str, Any]:
+    """This run's reports (the verdict), then the reports earlier runs left in the folder (listed apart);
+    ``run_error``: why the run stopped before any job ran."""
+    listed = list(entries)
+    rows = [_index_row(e) for e in listed if e.current]
+    older = [_index_row(e) for e in listed if not e.current]
+    verdicts = [row["verdict"] for row in rows] + (["error"] if run_error is not None else [])
     overall = "error" if "error" in verdicts else "fail" if "fail" in verdicts else "pass" if rows else "none"
-    return {"title": title, "rows": rows, "verdict": overall, "cls": status_class(overall),
+    return {"title": title, "rows": rows, "older": older, "run_error": run_error, "verdict": overall,
+            "cls": status_class(overall),
             "counts": sorted(status_counts([str(v) for v in verdicts]).items(),
                              key=lambda kv: STATUS_ORDER.get(kv[0], 9))}
 
 
-def render_index(entries: Iterable[ReportEntry], title: str = "parity reports") -> str:
-    return environment().get_template("index.html.j2").render(v=index_view(entries, title))
-
-
-def write_job_html(result: JobResult, report_dir: Path) -> Path:
-    """Write ``<report_dir>/<job>/parity.html`` atomically."""
-    from parity.report.json import write_atomic
-
-    path = report_dir / result.job / HTML_FILE
-    write_atomic(path, render_job(result))
-    return path
+def render_index(entries: Iterable[ReportEntry], title: str = "parity reports", run_error: str | None = None) -> str:
+    return environment().get_template("index.html.j2").render(v=index_view(entries, title, run_error))
 
 
 def write_html(result: JobResult, path: Path) -> Path:
@@ -464,21 +461,3 @@ def write_html(result: JobResult, path: Path) -> Path:
 
     write_atomic(path, render_job(result))
     return path
-
-
-def write_index(report_dir: Path, entries: Sequence[ReportEntry] | None = None) -> Path:
-    """Write ``<report_dir>/index.html`` atomically, listing every ``*/parity.json`` under ``report_dir``."""
-    from parity.report.json import write_atomic
-
-    path = report_dir / INDEX_FILE
-    found = find_reports(report_dir) if entries is None else entries
-    write_atomic(path, render_index(found, title=f"parity reports in {report_dir.resolve().name}/"))
-    return path
-
-
-def write_run_pages(report_dir: Path) -> tuple[Path, Path]:
-    """The run-level outputs: ``index.html`` and ``summary.md`` of every report in ``report_dir``."""
-    from parity.report.markdown import write_summary
-
-    entries = find_reports(report_dir)
-    return write_index(report_dir, entries), write_summary(report_dir, entries)

@@ -10,6 +10,7 @@ from typing import Any
 
 from parity.errors import ReportError
 from parity.model import SCHEMA_VERSION, JobResult
+from parity.report.schema import first_error
 
 REPORT_FILE = "parity.json"
 #: fields that hold run-time values; everything else is the same for the same inputs
@@ -38,34 +39,46 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def write_report(result: JobResult, report_dir: Path) -> Path:
-    path = report_dir / result.job / REPORT_FILE
-    write_atomic(path, dumps(result))
-    return path
-
-
 def load_report(path: Path) -> JobResult:
-    """Read a saved report; refuse other schema versions with a clear message."""
+    """Read a saved report, validated against the report schema: anything else (not JSON, not a parity report,
+    another schema_version, a tampered or truncated file) is a :class:`ReportError` naming the file."""
     if path.is_dir():
         path = path / REPORT_FILE
     try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ReportError(f"{path}: no such report") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{path}: not a JSON file ({exc})") from None
-    if not isinstance(data, dict) or data.get("tool", {}).get("name") != "parity":
+    except UnicodeDecodeError as exc:
+        raise ReportError(f"{path}: not a JSON report (not UTF-8 text: {exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read the report ({exc.strerror or exc})") from None
+    try:
+        data: Any = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ReportError(f"{path}: not a parity report (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, an integer too long to convert
+        raise ReportError(f"{path}: not a JSON report ({exc})") from None
+    tool = data.get("tool") if isinstance(data, dict) else None
+    if not isinstance(tool, dict) or tool.get("name") != "parity":
         raise ReportError(f"{path}: not a parity report (no tool.name = 'parity')")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version != SCHEMA_VERSION or isinstance(version, bool):
         raise ReportError(
             f"{path}: report schema_version {version!r} is not supported by this parity (reads version "
             f"{SCHEMA_VERSION}); re-run the job with this version to produce a fresh report"
         )
+    problem = first_error(data)
+    if problem is not None:
+        raise ReportError(f"{path}: not a valid parity report: {problem} (the file was changed after parity wrote "
+                          "it, or was not written by parity; re-run the job to produce a fresh report)")
     try:
         return JobResult.from_dict(data)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ReportError(f"{path}: malformed parity report ({type(exc).__name__}: {exc})") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def strip_runtime(data: Any) -> Any:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,28 +25,44 @@ MARK = {"pass": "✅", "fail": "❌", "error": "🛑", "warn": "⚠️", "waived
 
 @dataclass(frozen=True)
 class ReportEntry:
-    """One ``<job>/parity.json`` of a report folder: its result, or why it could not be read."""
+    """One ``<job>/parity.json`` of a report folder: its result, or why it could not be read.
+
+    ``current`` is False for a report left in the folder by an earlier run (listed apart, never counted in this
+    run's verdict); ``has_html`` says whether ``parity.html`` is beside it (None: look at the folder)."""
 
     path: Path
     result: JobResult | None
     error: str | None = None
+    current: bool = True
+    has_html: bool | None = None
 
     @property
     def folder(self) -> Path:
         return self.path.parent
 
 
-def find_reports(report_dir: Path) -> list[ReportEntry]:
-    """Every ``*/parity.json`` directly under ``report_dir`` (sorted by folder), loaded; unreadable ones keep their
-    error message instead of stopping the others."""
-    from parity.report.json import REPORT_FILE, load_report
+def report_files(report_dir: Path) -> list[Path]:
+    """Every ``<job>/parity.json`` directly under ``report_dir``, sorted by folder; hidden folders (a run's
+    staging and set-aside folders) are never reports."""
+    from parity.report.json import REPORT_FILE
+
+    return [p for p in sorted(report_dir.glob(f"*/{REPORT_FILE}")) if not p.parent.name.startswith(".")]
+
+
+def find_reports(report_dir: Path, skip: Collection[str] = (), current: bool = True) -> list[ReportEntry]:
+    """Every report in ``report_dir`` but those of the job folders in ``skip``, loaded; unreadable ones keep their
+    error message (which names the file) instead of stopping the others.  ``current=False`` marks them as left by
+    earlier runs."""
+    from parity.report.json import load_report
 
     entries: list[ReportEntry] = []
-    for path in sorted(report_dir.glob(f"*/{REPORT_FILE}")):
+    for path in report_files(report_dir):
+        if path.parent.name in skip:
+            continue
         try:
-            entries.append(ReportEntry(path, load_report(path)))
+            entries.append(ReportEntry(path, load_report(path), current=current))
         except ParityError as exc:
-            entries.append(ReportEntry(path, None, str(exc)))
+            entries.append(ReportEntry(path, None, str(exc), current=current))
     return entries
 
 
@@ -97,16 +113,21 @@ def _count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-def render_summary(entries: Sequence[ReportEntry], title: str = "parity") -> str:
-    """The Markdown summary of the reports in ``entries``."""
+def render_summary(entries: Sequence[ReportEntry], title: str = "parity", run_error: str | None = None) -> str:
+    """The Markdown summary of the reports in ``entries``; those not ``current`` (left by earlier runs) are only
+    listed at the end, never counted in the verdict.  ``run_error``: why the run stopped before any job ran."""
+    older = [e for e in entries if not e.current]
+    entries = [e for e in entries if e.current]
     results = [e.result for e in entries if e.result is not None]
     broken = [e for e in entries if e.result is None]
-    verdicts = [r.verdict for r in results] + ["error"] * len(broken)
+    verdicts = [r.verdict for r in results] + ["error"] * (len(broken) + (run_error is not None))
     overall = "error" if "error" in verdicts else "fail" if "fail" in verdicts else "pass" if verdicts else "none"
     n = status_counts(verdicts)
     tally = ", ".join(f"{n[v]} {v}" for v in ("pass", "fail", "error") if n.get(v)) or "no reports"
     lines = [f"## {md_text(title)}: {_mark(overall) if overall != 'none' else 'no reports'}", "",
              f"{len(entries)} job(s): {tally}.", ""]
+    if run_error is not None:
+        lines += [f"{_mark('error')}: the run stopped before any job ran: {md_text(run_error)}", ""]
     if results:
         lines += ["| job | dataset | verdict | rows SAS / Python / matched | checks |", "| --- | --- | --- | --- | --- |"]
         for r in results:
@@ -159,6 +180,16 @@ def render_summary(entries: Sequence[ReportEntry], title: str = "parity") -> str
                 where = "/".join(str(ch[k]) for k in ("job", "dataset", "check", "column") if ch.get(k))
                 lines.append(f"  - worse: {md_code(where)}: {md_text(ch.get('what', ''))}")
         lines.append("")
+    if older:
+        lines += ["### Not part of this run", "",
+                  f"{len(older)} older report(s) in this folder, left by earlier runs and not counted above:", ""]
+        for e in older[:MAX_LISTED]:
+            what = (f"{_mark(e.result.verdict)}, run started {md_text(e.result.run.get('started_at', '?'))}"
+                    if e.result else f"unreadable: {md_text(e.error)}")
+            lines.append(f"- {md_code(e.folder.name)}: {what}")
+        if len(older) > MAX_LISTED:
+            lines.append(f"- ... and {len(older) - MAX_LISTED} more (see index.html)")
+        lines.append("")
     if entries:
         lines.append("Reports: " + ", ".join(md_code(e.folder.name + "/parity.html") for e in entries if e.result))
         lines.append("")
@@ -168,12 +199,3 @@ def render_summary(entries: Sequence[ReportEntry], title: str = "parity") -> str
 def _order(status: str) -> tuple[int, str]:
     rank = {"error": 0, "fail": 1, "warn": 2, "waived": 3, "skipped": 4, "pass": 5}
     return rank.get(status, 6), status
-
-
-def write_summary(report_dir: Path, entries: Sequence[ReportEntry] | None = None) -> Path:
-    """Write ``<report_dir>/summary.md`` (atomically) for every report in the folder."""
-    from parity.report.json import write_atomic
-
-    path = report_dir / SUMMARY_FILE
-    write_atomic(path, render_summary(find_reports(report_dir) if entries is None else entries))
-    return path
