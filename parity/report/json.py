@@ -72,9 +72,40 @@ def load_report(path: Path) -> JobResult:
         raise ReportError(f"{path}: not a valid parity report: {problem} (the file was changed after parity wrote "
                           "it, or was not written by parity; re-run the job to produce a fresh report)")
     try:
-        return JobResult.from_dict(data)
+        result = JobResult.from_dict(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ReportError(f"{path}: malformed parity report ({type(exc).__name__}: {exc})") from None
+    problem = _inconsistency(result)
+    if problem is not None:
+        raise ReportError(f"{path}: not a valid parity report: {problem} (the file was changed after parity wrote "
+                          "it; re-run the job to produce a fresh report)")
+    return result
+
+
+def _inconsistency(result: JobResult) -> str | None:
+    """What no report parity writes can hold: verdicts that contradict their checks, names given twice (a
+    comparison by name would silently see only one of them)."""
+    from parity.checks import verdict_of
+    from parity.model import combine_verdicts
+
+    names = [ds.name for ds in result.datasets]
+    for ds in result.datasets:
+        if names.count(ds.name) > 1:
+            return f"two datasets named {ds.name!r}"
+        checks = [c.name for c in ds.checks]
+        twice = next((c for c in checks if checks.count(c) > 1), None)
+        if twice is not None:
+            return f"dataset {ds.name!r} has two {twice!r} checks"
+        expected = verdict_of([c.status for c in ds.checks])
+        if ds.verdict != expected:
+            return f"dataset {ds.name!r} has verdict {ds.verdict!r} but its checks give {expected!r}"
+    if result.datasets:
+        expected = combine_verdicts([ds.verdict for ds in result.datasets])
+        if result.verdict != expected:
+            return f"verdict {result.verdict!r} but its datasets give {expected!r}"
+    elif result.verdict != "error":
+        return f"verdict {result.verdict!r} for a job without datasets (a job that could not run is an error)"
+    return None
 
 
 def _no_constant(name: str) -> Any:
