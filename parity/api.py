@@ -8,47 +8,68 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from parity.errors import InputError
+from parity.errors import InputError, SpecError
 from parity.model import DatasetResult
 from parity.spec import DatasetSpec, Tolerance, parse_tolerance
 
 TableLike = Any  # str | os.PathLike | polars.DataFrame | pandas.DataFrame
+#: what errors in the keyword arguments of compare_frames / assert_parity name as their "file"
+ARGUMENTS = Path("<assert_parity arguments>")
 
 
-def _as_sas_table(obj: TableLike, where: str) -> Any:
+def _as_sas_table(obj: TableLike, where: str, spec: DatasetSpec) -> Any:
+    """The SAS side: a .sas7bdat/.xpt file read with the spec's encoding, catalog and formats, or any other table
+    (a DataFrame or a parquet/arrow/csv file) taken as SAS values in SAS units."""
     from parity.loaders import ColumnInfo, read_python_file, read_sas, table_from_frame, to_polars
 
     if isinstance(obj, str | os.PathLike):
         path = Path(obj)
         if path.suffix.lower() in (".sas7bdat", ".xpt"):
-            return read_sas(path)
-        return read_python_file(path)
-    frame = to_polars(obj, where)
-    table = table_from_frame(frame, f"<{type(obj).__module__.split('.')[0]} DataFrame>", None, "dataframe")
-    # a DataFrame standing for the SAS side: numeric columns are SAS numerics in SAS units
+            return read_sas(path, encoding=spec.encoding, catalog=spec.catalog, formats=spec.formats)
+        table = read_python_file(path)
+    else:
+        table = table_from_frame(to_polars(obj, where), f"<{type(obj).__module__.split('.')[0]} DataFrame>", None,
+                                 "dataframe")
+    for setting, value in (("encoding", spec.encoding), ("catalog", spec.catalog)):
+        if value is not None:
+            raise SpecError(ARGUMENTS, f"{setting}= applies to a .sas7bdat/.xpt file, but "
+                            f"the SAS side is {table.meta.source}; drop it", key=setting)
+    # a table standing for the SAS side: numeric columns are SAS numerics in SAS units, kinds from formats=
     import polars as pl
 
+    from parity.formats import kind_of_format
     from parity.normalize import sas_units
 
+    frame = table.frame
+    formats = {k.casefold(): v for k, v in spec.formats.items()}
+    unknown = sorted(set(formats) - {c.casefold() for c in frame.columns})
+    if unknown:
+        raise SpecError(ARGUMENTS, f"formats= names {unknown[0]!r}, which is not a column "
+                        "of the SAS side", key=f"formats.{unknown[0]}")
     cols, exprs = [], []
     for info in table.columns:
         dtype = frame.schema[info.name]
+        fmt = formats.get(info.name.casefold())
         if info.kind == "string":
-            cols.append(ColumnInfo(info.name, "character", "string"))
+            if fmt is not None and not fmt.startswith("$"):
+                raise SpecError(ARGUMENTS, f"formats= gives character column "
+                                f"{info.name!r} the numeric format {fmt!r}", key=f"formats.{info.name}")
+            cols.append(ColumnInfo(info.name, "character", "string", format=fmt))
             exprs.append(pl.col(info.name).cast(pl.String))
         else:
-            cols.append(ColumnInfo(info.name, "numeric", info.kind))
-            exprs.append(sas_units(pl.col(info.name), dtype, info.kind).alias(info.name))
+            kind = kind_of_format(fmt) if fmt is not None and info.kind == "numeric" else info.kind
+            cols.append(ColumnInfo(info.name, "numeric", kind, format=fmt))
+            exprs.append(sas_units(pl.col(info.name), dtype, kind).alias(info.name))
     table.frame = frame.select(exprs)
     table.columns = cols
     return table
 
 
-def _as_python_table(obj: TableLike, where: str) -> Any:
+def _as_python_table(obj: TableLike, where: str, sas: Any, spec: DatasetSpec) -> Any:
     from parity.loaders import read_python_file, table_from_frame, to_polars
 
     if isinstance(obj, str | os.PathLike):
-        return read_python_file(Path(obj))
+        return read_python_file(Path(obj), sas=sas, rename=spec.rename)
     frame = to_polars(obj, where)
     return table_from_frame(frame, f"<{type(obj).__module__.split('.')[0]} DataFrame>", None, "dataframe")
 
@@ -77,7 +98,7 @@ def make_spec(
         else:
             tol[col] = value
     raw["tolerance"] = tol
-    spec = _dataset(Path("<assert_parity arguments>"), Path.cwd(), name, raw, python_job=True, check_files=False)
+    spec = _dataset(ARGUMENTS, Path.cwd(), name, raw, python_job=True, check_files=False)
     return spec
 
 
@@ -86,15 +107,18 @@ def compare_frames(sas: TableLike, python: TableLike, *, name: str = "data", **o
 
     ``options`` are the dataset settings of parity.toml: ``keys``, ``tolerance`` (column -> Tolerance or
     ``{"method": ..., "criterion": ...}``; ``"default"`` for every other numeric column), ``sort_by``, ``ignore``,
-    ``rename``, ``top_n``, ``strings``, ``numbers``, ``dates``, ``severity``.
+    ``rename``, ``top_n``, ``strings``, ``numbers``, ``dates``, ``severity``, ``waivers`` (a list of tables as in
+    parity.toml), and for a .sas7bdat/.xpt SAS side ``encoding``, ``catalog`` and ``formats`` (``formats`` also
+    gives a DataFrame's numeric column its kind, e.g. ``{"visit": "DATE9."}``).  A setting that cannot apply is
+    refused with a SpecError, never ignored.
     """
     from parity.checks import build_result
     from parity.engine import compare_tables
 
     spec = make_spec(name, **options)
     started = time.perf_counter()
-    sas_table = _as_sas_table(sas, "sas")
-    py_table = _as_python_table(python, "python")
+    sas_table = _as_sas_table(sas, "sas", spec)
+    py_table = _as_python_table(python, "python", sas_table, spec)
     if sas_table is None or py_table is None:  # pragma: no cover - defensive
         raise InputError("nothing to compare")
     comp = compare_tables(spec, sas_table, py_table)

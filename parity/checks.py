@@ -74,10 +74,11 @@ def check_schema(f: Facts) -> CheckResult:
         {"column": p.name, "conflict": p.conversion.conflict}
         for p in comp.plans if p.role == "type_conflict" and p.conversion
     ]
-    notes = [
-        {"column": p.name, "note": p.conversion.note}
+    notes: list[dict[str, Any]] = [
+        {"column": p.name, "note": p.conversion.note, "changes": [c.to_dict() for c in p.conversion.changes]}
         for p in comp.plans if p.conversion and p.conversion.note and p.role in ("compare", "key")
     ]
+    changed = [n for n in notes if n["changes"]]
     details: dict[str, Any] = {
         "sas_only": sas_only, "python_only": py_only, "type_conflicts": conflicts, "conversions": notes,
         "python_longer_than_sas_length": comp.python_long_strings,
@@ -101,7 +102,12 @@ def check_schema(f: Facts) -> CheckResult:
                            f"{_plural(len(comp.python_long_strings), 'column')} (e.g. {col}: {info['count']} values "
                            f"over {info['sas_length']} bytes): SAS would truncate them", details)
     n = len([p for p in comp.plans if p.sas and p.py])
-    return CheckResult("schema", "pass", f"{_plural(n, 'column')} on both sides with compatible types", details)
+    summary = f"{_plural(n, 'column')} on both sides with compatible types"
+    if changed:
+        first = changed[0]["changes"][0]
+        summary += (f"; Python values changed by conversion in {_plural(len(changed), 'column')} (e.g. "
+                    f"{changed[0]['column']}: {_plural(first['values'], 'value')} {first['conversion']})")
+    return CheckResult("schema", "pass", summary, details)
 
 
 @check("row_count")

@@ -30,10 +30,11 @@ from parity.normalize import (
     Collation,
     Conversion,
     normalize_string,
-    plan_conversion,
+    plan_column,
     round_temporal,
     sas_units,
     truncate_to_width,
+    truncation_width,
 )
 from parity.spec import TEMPORAL_KINDS, DatasetSpec, JobSpec, SortKey, Tolerance, temporal_tolerance
 
@@ -176,7 +177,7 @@ def _match_columns(spec: DatasetSpec, job: JobSpec | None, sas: Table, py: Table
             plans.append(ColumnPlan(info.name, idx, info, None, "sas_only", info.kind))
             continue
         used_py.add(py_name)
-        conv = plan_conversion(info.kind, info.type, _dtype(py, py_info.name))
+        conv = plan_column(info, py_info, py.frame.get_column(py_info.name), spec.numbers)
         role: Role = "compare"
         if fold in ignore_fold:
             role = "ignored"
@@ -233,9 +234,8 @@ def _side_frame(table: Table, plans: list[ColumnPlan], side: Literal["sas", "py"
     if side == "py" and spec.numbers.storage == "truncate":
         updates = []
         for plan in plans:
-            width = plan.sas.length if plan.sas else None
-            if plan.py and plan.sas and plan.sas.type == "numeric" and width and 3 <= width < 8 \
-                    and plan.kind == "numeric" and frame.schema[plan.py.name].is_numeric():
+            width = truncation_width(plan.sas, plan.kind, frame.schema[plan.py.name]) if plan.py else None
+            if plan.py and width:
                 updates.append(truncate_to_width(frame.get_column(plan.py.name), width))
         if updates:
             frame = frame.with_columns(updates)

@@ -14,16 +14,28 @@ import importlib.util
 import inspect
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
 
 from parity.errors import InputError
-from parity.formats import Kind, kind_of_format
+from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS, Kind, kind_of_format
 
 SPECIAL_TAGS = frozenset([*"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "_"])
+
+
+@dataclass(frozen=True)
+class Change:
+    """A conversion that changed values on their way to comparison, and how many (shown on the column)."""
+
+    code: str  # e.g. "storage_truncation", "int_to_double", "timezone_to_wall_clock", "csv_utc_offset"
+    text: str
+    values: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"conversion": self.code, "values": self.values, "text": self.text}
 
 
 @dataclass(frozen=True)
@@ -37,10 +49,17 @@ class ColumnInfo:
     format: str | None = None
     label: str | None = None
     special_missing: tuple[str, ...] = ()
+    informat: str | None = None
+    #: why the column cannot be compared (a CSV column whose text does not convert to its SAS column's type)
+    problem: str | None = None
+    #: conversions made while loading that changed values (CSV text with a UTC offset, say)
+    changes: tuple[Change, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "type": self.type, "kind": self.kind, "length": self.length,
                                "format": self.format, "label": self.label}
+        if self.informat:
+            out["informat"] = self.informat
         if self.special_missing:
             out["special_missing"] = list(self.special_missing)
         return out
@@ -113,6 +132,42 @@ def _split_special(series: pl.Series) -> tuple[pl.Series, pl.Series | None]:
     return pl.Series(series.name, numbers, dtype=pl.Float64), pl.Series(series.name, tag_list, dtype=pl.String)
 
 
+def _read_xport(path: Path, encoding: str | None) -> tuple[Any, Any]:
+    """An XPORT file with its special missing values kept.
+
+    In XPORT a special missing value is its tag's byte (``A``-``Z``, ``_``) followed by zero bytes.  ReadStat
+    reads the tags, but pyreadstat's ``read_xport`` has no ``user_missing``; its parser entry point has, so it is
+    used.  Should that entry point ever change, the tags are read from the file's bytes instead
+    (:func:`parity.sasheader.xport_missing_tags`), so ``.A`` never silently becomes ``.``.
+    """
+    import pyreadstat
+
+    options: dict[str, Any] = {"disable_datetime_conversion": True, "output_format": "polars", "encoding": encoding}
+    try:
+        from pyreadstat._readstat_parser import parser_entry_point
+
+        raw, meta = parser_entry_point(str(path), "xport", user_missing=True, **options)
+    except (ImportError, TypeError):  # pragma: no cover - depends on pyreadstat internals
+        raw, meta = pyreadstat.read_xport(str(path), **options)
+        raw = _with_scanned_tags(path, raw, meta)
+    meta.file_format = "xport"
+    return raw, meta
+
+
+def _with_scanned_tags(path: Path, raw: pl.DataFrame, meta: Any) -> pl.DataFrame:
+    """Put the special missing tags read from the XPORT bytes into a frame read without them."""
+    from parity.sasheader import xport_missing_tags
+
+    found = xport_missing_tags(path, raw.height)
+    updates = []
+    for name, tags in zip(meta.column_names, found, strict=False):
+        if tags is not None and name in raw.columns and (tags != "").any():
+            values = raw.get_column(name).to_list()
+            mixed = [t or v for v, t in zip(values, tags.tolist(), strict=True)]
+            updates.append(pl.Series(name, mixed, dtype=pl.Object))
+    return raw.with_columns(updates) if updates else raw
+
+
 def read_sas(
     path: Path,
     *,
@@ -138,9 +193,7 @@ def read_sas(
             )
             file_format = "sas7bdat"
         elif suffix == ".xpt":
-            raw, meta = pyreadstat.read_xport(
-                str(path), disable_datetime_conversion=True, output_format="polars", encoding=encoding
-            )
+            raw, meta = _read_xport(path, encoding)
             file_format = "xport"
         else:
             raise InputError(f"{path}: not a SAS output (expected .sas7bdat or .xpt)")
@@ -154,6 +207,10 @@ def read_sas(
         raise _reader_failure(path, exc) from None
 
     overrides = {k.casefold(): v for k, v in (formats or {}).items()}
+    unknown = sorted(set(overrides) - {n.casefold() for n in meta.column_names})
+    if unknown:
+        raise InputError(f"{path}: formats names {unknown[0]!r}, which is not a column of this file "
+                         f"(columns: {', '.join(meta.column_names[:30])})")
     series: list[pl.Series] = []
     columns: list[ColumnInfo] = []
     tags: dict[str, pl.Series] = {}
@@ -164,9 +221,10 @@ def read_sas(
         fmt = overrides.get(name.casefold()) or meta.original_variable_types.get(name)
         label = meta.column_names_to_labels.get(name)
         width = meta.variable_storage_width.get(name) if hasattr(meta, "variable_storage_width") else None
+        informat = (getattr(meta, "original_variable_informats", None) or {}).get(name) or None
         if rtype == "string":
             series.append(col.cast(pl.String) if col.dtype != pl.String else col)
-            columns.append(ColumnInfo(name, "character", "string", width, fmt, label))
+            columns.append(ColumnInfo(name, "character", "string", width, fmt, label, informat=informat))
             continue
         numbers, tag = _split_special(col)
         found: tuple[str, ...] = ()
@@ -177,7 +235,7 @@ def read_sas(
             tags[name] = tag
             found = tuple(sorted(tag.drop_nulls().unique().to_list()))
         series.append(numbers)
-        columns.append(ColumnInfo(name, "numeric", kind_of_format(fmt), width, fmt, label, found))
+        columns.append(ColumnInfo(name, "numeric", kind_of_format(fmt), width, fmt, label, found, informat))
 
     extra: dict[str, Any] = {"table_name": getattr(meta, "table_name", None)}
     for attr in ("creation_time", "modification_time"):
@@ -258,14 +316,23 @@ def table_from_frame(frame: pl.DataFrame, source: str, sha256: str | None, fmt: 
     return Table(frame=frame, columns=columns, meta=meta)
 
 
-def read_python_file(path: Path, *, encoding: str | None = None) -> Table:
-    """A Python job's output written to a file (.parquet, .csv, .arrow/.feather/.ipc, or a SAS file)."""
+def read_python_file(
+    path: Path, *, encoding: str | None = None, sas: Table | None = None, rename: Mapping[str, str] | None = None
+) -> Table:
+    """A Python job's output written to a file (.parquet, .csv, .arrow/.feather/.ipc, or a SAS file).
+
+    A CSV holds only text: given the SAS side (``sas``, with the dataset's ``rename``), each CSV column is read as
+    text and converted to the type of its SAS column (:func:`read_csv_as_sas`), so ``"01234"`` stays a string for
+    a character column; without it, types are inferred.
+    """
     suffix = path.suffix.lower()
     if suffix in (".sas7bdat", ".xpt"):
         return read_sas(path, encoding=encoding)
     try:
         if suffix == ".parquet":
             frame = pl.read_parquet(path)
+        elif suffix == ".csv" and sas is not None:
+            frame = pl.read_csv(path, infer_schema=False)
         elif suffix == ".csv":
             frame = pl.read_csv(path, try_parse_dates=True, infer_schema_length=10_000)
         elif suffix in (".arrow", ".feather", ".ipc"):
@@ -276,7 +343,165 @@ def read_python_file(path: Path, *, encoding: str | None = None) -> Table:
         raise
     except Exception as exc:
         raise _reader_failure(path, exc, what=f"{suffix[1:]} file") from None
+    if suffix == ".csv" and sas is not None:
+        return read_csv_as_sas(frame, sas, rename or {}, str(path), sha256_file(path))
     return table_from_frame(frame, str(path), sha256_file(path), suffix[1:])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# CSV text in the types of the SAS columns
+
+#: SAS's missing values as text: blank, ".", ".A"-".Z", "._" (and pandas' NaN)
+_TAG_RE = r"^\.([A-Za-z_])$"
+_YEAR2 = ((r"^(\d{1,2}[A-Za-z]{3})([4-9]\d)(:|$)", "${1}19${2}${3}"),  # SAS YEARCUTOFF=1940: 40-99 are 19xx
+          (r"^(\d{1,2}[A-Za-z]{3})([0-3]\d)(:|$)", "${1}20${2}${3}"))
+_TIME_RE = r"^([-+]?)(\d+):(\d{2})(?::(\d{2}(?:\.\d*)?))?\s*([AaPp][Mm])?$"
+_OFFSET_RE = r"^(.*\d:\d\d(?::\d\d(?:\.\d*)?)?)\s*(?:Z|[+-]\d\d:?\d\d)$"
+_TEXT_FORMS = {
+    "numeric": "numbers (1234.5, 1,234.50, $1,234, (12), 12%)",
+    "date": "dates (2024-01-31, 31JAN2024, 01/31/2024, 20240131)",
+    "datetime": "datetimes (2024-01-31T13:45:00, 31JAN2024:13:45:00)",
+    "time": "times (13:45:00, 1:45 PM)",
+}
+
+
+def _when(text: pl.Expr, pattern: str, value: pl.Expr) -> pl.Expr:
+    return pl.when(text.str.contains(pattern)).then(value)
+
+
+def _year4(text: pl.Expr) -> pl.Expr:
+    for pattern, repl in _YEAR2:
+        text = text.str.replace(pattern, repl)
+    return text
+
+
+def _text_number(t: pl.Expr) -> pl.Expr:
+    """Numbers, also in SAS's COMMA/DOLLAR/NEGPAREN/PERCENT text forms (only well-formed thousands groups)."""
+    plain = t.cast(pl.Float64, strict=False)
+    grouped = r"^\(?[-+]?[$£€]?\d{1,3}(?:,\d{3})*(?:\.\d+)?%?\)?$"
+    core = t.str.strip_chars("()").str.replace_all(",", "").str.replace(r"^([-+]?)[$£€]", "${1}")
+    number = core.str.strip_suffix("%").cast(pl.Float64, strict=False)
+    number = pl.when(t.str.starts_with("(") & t.str.ends_with(")")).then(-number).otherwise(number)
+    number = pl.when(core.str.ends_with("%")).then(number / 100).otherwise(number)
+    return pl.coalesce(plain, _when(t, grouped, number))
+
+
+def _text_date(t: pl.Expr, fmt: str | None) -> pl.Expr:
+    day_first = (fmt or "").upper().startswith("DDMMYY")
+    t4 = _year4(t)
+    dmy = "%d/%m/%Y" if day_first else "%m/%d/%Y"
+    return pl.coalesce(
+        _when(t, r"^\d{4}-\d{2}-\d{2}$", t.str.to_date("%Y-%m-%d", strict=False)),
+        _when(t, r"^\d{4}-\d{2}-\d{2}[T ]00:00(?::00(?:\.0*)?)?$", t.str.slice(0, 10).str.to_date("%Y-%m-%d",
+                                                                                                  strict=False)),
+        _when(t4, r"^\d{1,2}[A-Za-z]{3}\d{4}$", t4.str.to_date("%d%b%Y", strict=False)),
+        _when(t, r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{4}$", t.str.replace_all(r"[.-]", "/").str.to_date(dmy, strict=False)),
+        _when(t, r"^\d{4}/\d{2}/\d{2}$", t.str.to_date("%Y/%m/%d", strict=False)),
+        _when(t, r"^\d{8}$", t.str.to_date("%Y%m%d", strict=False)),  # YYMMDDN8.; no SAS date has 8 digits
+        _when(t, r"^[-+]?\d{1,7}$", (t.cast(pl.Int32, strict=False) - EPOCH_SHIFT_DAYS).cast(pl.Date)),
+    )
+
+
+def _text_datetime(t: pl.Expr) -> pl.Expr:
+    t4 = _year4(t)
+    iso = t.str.replace(" ", "T")
+    return pl.coalesce(
+        _when(t, r"^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}:\d{2}(?:\.\d*)?$",
+              iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=False)),
+        _when(t, r"^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}$",
+              iso.str.to_datetime("%Y-%m-%dT%H:%M", time_unit="us", strict=False)),
+        _when(t4, r"^\d{1,2}[A-Za-z]{3}\d{4}:\d{1,2}:\d{2}:\d{2}(?:\.\d*)?$",
+              t4.str.to_datetime("%d%b%Y:%H:%M:%S%.f", time_unit="us", strict=False)),
+        _when(t4, r"^\d{1,2}[A-Za-z]{3}\d{4}:\d{1,2}:\d{2}$",
+              t4.str.to_datetime("%d%b%Y:%H:%M", time_unit="us", strict=False)),
+        _when(t, r"^[-+]?\d+(?:\.\d*)?$",
+              ((t.cast(pl.Float64, strict=False) - EPOCH_SHIFT_SECONDS) * 1e6).round().cast(pl.Int64)
+              .cast(pl.Datetime("us"))),
+        _text_date(t, None).cast(pl.Datetime("us")),  # a date alone is its midnight
+    )
+
+
+def _text_time(t: pl.Expr) -> pl.Expr:
+    parts = t.str.extract_groups(_TIME_RE)
+    hours = parts.struct.field("2").cast(pl.Float64, strict=False)
+    ampm = parts.struct.field("5").str.to_uppercase()
+    hours = pl.when(ampm.is_null()).then(hours).otherwise(hours % 12 + pl.when(ampm == "PM").then(12.0).otherwise(0.0))
+    seconds = (hours * 3600 + parts.struct.field("3").cast(pl.Float64, strict=False) * 60
+               + parts.struct.field("4").cast(pl.Float64, strict=False).fill_null(0.0))
+    seconds = pl.when(parts.struct.field("1") == "-").then(-seconds).otherwise(seconds)
+    seconds = pl.coalesce(seconds, _when(t, r"^[-+]?\d+(?:\.\d*)?$", t.cast(pl.Float64, strict=False)))
+    return (seconds * 1e6).round().cast(pl.Int64).cast(pl.Duration("us"))
+
+
+def _csv_column(text: pl.Series, info: ColumnInfo) -> tuple[pl.Series, pl.Series | None, str | None, Change | None]:
+    """One CSV column (text) in the type of its SAS numeric column: (values, tags, problem, change)."""
+    t = pl.col("t").str.strip_chars()
+    tag = t.str.extract(_TAG_RE, 1).str.to_uppercase()
+    missing = t.is_null() | t.is_in(["", ".", "NaN", "nan"]) | tag.is_not_null()
+    offset = pl.lit(False)
+    if info.kind == "numeric":
+        value = _text_number(t)
+    elif info.kind == "date":
+        value = _text_date(t, info.format)
+    elif info.kind == "datetime":
+        offset = t.str.contains(_OFFSET_RE)
+        value = _text_datetime(t.str.replace(_OFFSET_RE, "${1}"))
+    else:
+        value = _text_time(t)
+    out = pl.DataFrame([text.alias("t")]).select(
+        pl.when(missing).then(None).otherwise(value).alias("v"), tag.alias("tag"),
+        (~missing & value.is_null()).alias("bad"), (offset & ~missing).alias("offset"),
+    )
+    bad = out.get_column("bad")
+    n_bad = int(bad.sum())
+    problem = None
+    if n_bad:
+        first = int(bad.arg_true()[0])
+        problem = (f"{n_bad:,} of {text.len() - text.null_count():,} values of the CSV column {text.name!r} are not "
+                   f"SAS {info.kind} values (first: {text[first]!r} in data row {first + 1:,}); parity reads "
+                   f"{_TEXT_FORMS[info.kind]}, blank, '.' and '.A'-'.Z' for missing")
+    tags = out.get_column("tag")
+    n_offset = int(out.get_column("offset").sum())
+    change = Change("csv_utc_offset", "datetimes written with a UTC offset compared as the wall-clock time "
+                    "written (SAS datetimes carry no zone)", n_offset) if n_offset else None
+    return (out.get_column("v").alias(text.name), tags.alias(text.name) if tags.null_count() < len(tags) else None,
+            problem, change)
+
+
+def read_csv_as_sas(frame: pl.DataFrame, sas: Table, rename: Mapping[str, str], source: str,
+                    sha256: str | None) -> Table:
+    """A CSV read as text, each column converted to the type of its SAS column (matched case-insensitively, after
+    ``rename``).  Character columns stay text; a numeric column's values must all convert, else the column gets a
+    ``problem`` (a type conflict in the schema check) naming the first value that does not."""
+    renamed = {k.casefold(): v for k, v in rename.items()}
+    targets = {renamed.get(c.name.casefold(), c.name).casefold(): c for c in sas.columns}
+    series: list[pl.Series] = []
+    tags: dict[str, pl.Series] = {}
+    extra: dict[str, tuple[str | None, Change | None]] = {}
+    for text in frame.get_columns():
+        info = targets.get(text.name.casefold())
+        if info is None or info.type != "numeric":
+            series.append(text)
+            continue
+        values, tag, problem, change = _csv_column(text, info)
+        if problem is not None:
+            series.append(text)
+        else:
+            series.append(values)
+            if tag is not None:
+                tags[text.name] = tag
+        extra[text.name] = (problem, change)
+    table = table_from_frame(pl.DataFrame(series), source, sha256, "csv")
+    columns = []
+    for col in table.columns:
+        if col.name in extra:
+            problem, change = extra[col.name]
+            found = tuple(sorted(tags[col.name].drop_nulls().unique())) if col.name in tags else ()
+            col = replace(col, problem=problem, changes=(change,) if change else (), special_missing=found)
+        columns.append(col)
+    table.columns = columns
+    table.tags = tags
+    return table
 
 
 JobOutput = dict[str, pl.DataFrame]

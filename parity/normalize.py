@@ -9,13 +9,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
 
 from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS, Kind
-from parity.spec import DateRules, StringRules
+from parity.loaders import Change, ColumnInfo
+from parity.spec import DateRules, NumberRules, StringRules
 
 _PRECISION = {"us": 6, "ms": 3, "s": 0}
 #: the length of one datetime_precision unit in seconds
@@ -30,6 +31,8 @@ class Conversion:
     kind: Kind
     conflict: str | None = None
     note: str | None = None
+    #: conversions that changed Python values before comparing, each with how many values it changed
+    changes: tuple[Change, ...] = ()
 
 
 def plan_conversion(sas_kind: Kind, sas_type: str, py_dtype: pl.DataType) -> Conversion:
@@ -68,6 +71,64 @@ def plan_conversion(sas_kind: Kind, sas_type: str, py_dtype: pl.DataType) -> Con
             note = f"Python {py_dtype} compared as raw SAS {sas_kind} numbers"
         return Conversion(sas_kind, note=note)
     return Conversion(sas_kind, conflict=f"SAS numeric vs Python {py_dtype}")
+
+
+def plan_column(sas: ColumnInfo, py: ColumnInfo, values: pl.Series, numbers: NumberRules) -> Conversion:
+    """:func:`plan_conversion` for one column pair, with what converting the Python values changes, counted."""
+    conv = plan_conversion(sas.kind, sas.type, values.dtype)
+    if py.problem is not None:
+        return Conversion(conv.kind, conflict=py.problem)
+    if conv.conflict is not None:
+        return conv
+    width = truncation_width(sas, conv.kind, values.dtype) if numbers.storage == "truncate" else None
+    changes = (*py.changes, *value_changes(values, conv.kind, width))
+    if not changes:
+        return conv
+    texts = [f"{c.text}: {c.values:,} value{'s' if c.values != 1 else ''} changed" for c in changes]
+    return replace(conv, changes=changes, note="; ".join([conv.note, *texts] if conv.note else texts))
+
+
+def truncation_width(sas: ColumnInfo | None, kind: Kind, py_dtype: pl.DataType) -> int | None:
+    """The SAS LENGTH (3-7) a Python numeric column is truncated to before comparing, or None."""
+    width = sas.length if sas is not None and sas.type == "numeric" else None
+    if width and 3 <= width < 8 and kind == "numeric" and py_dtype.is_numeric():
+        return width
+    return None
+
+
+def value_changes(values: pl.Series, kind: Kind, width: int | None) -> list[Change]:
+    """The conversions of a Python column to SAS units that change values, each with how many it changes."""
+    dtype = values.dtype
+    present = values.drop_nulls()
+    found: list[tuple[str, str, pl.Series]] = []
+    if width is not None:
+        as_float = present.cast(pl.Float64).fill_nan(None).drop_nulls()
+        found.append(("storage_truncation", f"Python values truncated to the SAS LENGTH {width} storage, as SAS stored them",
+                      truncate_to_width(as_float, width) != as_float))
+    if dtype in (pl.Int64, pl.UInt64, pl.Int128) or isinstance(dtype, pl.Decimal):
+        exact = present.cast(pl.Float64).cast(dtype, strict=False)
+        found.append(("int_to_double", f"Python {dtype} values beyond 2^53 rounded to the nearest double (SAS "
+                      "numerics are doubles)", exact.ne_missing(present)))
+    if dtype.is_float():
+        found.append(("nan_as_missing", "Python NaN compared as the SAS missing value", present.is_nan()))
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            wall = present.dt.replace_time_zone(None)
+            utc = present.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            found.append(("timezone_to_wall_clock", f"time-zone-aware Python datetimes compared as their wall-clock time "
+                          f"in {dtype.time_zone} (SAS datetimes carry no zone)", wall != utc))
+        if dtype.time_unit == "ns":
+            found.append(("nanoseconds_dropped", "nanoseconds of Python datetimes dropped (SAS datetimes keep microseconds at best)",
+                          present.dt.nanosecond() % 1000 != 0))
+        if kind == "time":
+            found.append(("date_dropped", "the date part of Python datetimes dropped (the SAS column holds times "
+                          "of day)", present.is_not_null()))
+    out = []
+    for code, text, changed in found:
+        n = int(changed.sum() or 0)
+        if n:
+            out.append(Change(code, text, n))
+    return out
 
 
 def sas_units(expr: pl.Expr, dtype: pl.DataType, kind: Kind) -> pl.Expr:

@@ -50,7 +50,7 @@ def compare_dataset(job: JobSpec, ds: DatasetSpec, python_tables: dict[str, Any]
         sas_meta = sas.meta.to_dict()
         if ds.python is not None:
             progress(f"{job.name}/{ds.name}: reading {ds.python.name}")
-            py = read_python_file(ds.python)
+            py = read_python_file(ds.python, sas=sas, rename=ds.rename)
         elif python_error is not None:
             return error_result(ds.name, python_error, sas_meta)
         elif python_tables is None or ds.name not in python_tables:

@@ -23,9 +23,15 @@ import stat
 import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import BinaryIO, Final, Literal
+from typing import TYPE_CHECKING, BinaryIO, Final, Literal
 
-__all__ = ["MAX_SCAN_BYTES", "MAX_SCAN_PAGES", "XPORT_YEARCUTOFF", "Compression", "SasHeader", "read_header"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "MAX_SCAN_BYTES", "MAX_SCAN_PAGES", "XPORT_YEARCUTOFF", "Compression", "SasHeader", "XportVariable",
+    "read_header", "xport_missing_tags", "xport_variables",
+]
 
 Compression = Literal["none", "RLE", "RDC"]
 
@@ -327,3 +333,110 @@ def _xpt_datetime(raw: bytes) -> datetime | None:
         return datetime(year, month, int(day), int(hh), int(mi), int(ss))
     except ValueError:
         return None
+
+
+# --------------------------------------------------------------------------------------------- XPORT members
+
+_XPT_TAGS: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ_"
+
+
+@dataclass(frozen=True)
+class XportVariable:
+    """One variable of an XPORT member as its NAMESTR record declares it."""
+
+    name: str
+    numeric: bool
+    length: int
+    position: int  # offset of the value in an observation (ReadStat's: the lengths of the variables before it)
+
+
+def _xpt_header_name(record: bytes) -> tuple[str, int, int]:
+    """(name, num1, num2) of an ``HEADER RECORD*******<name> HEADER RECORD!!!!!!!<numbers>`` record."""
+    if not record.startswith(_XPT_HEADER_PREFIX) or len(record) < _XPT_RECORD:
+        raise ValueError("not an XPORT header record")
+    name = record[20:28].decode("latin-1").strip()
+    fields = [record[i : i + 5].decode("latin-1").strip() for i in (48, 53)]  # "%05d%05d", maybe blank-padded
+    num1, num2 = (int(text) if text.isdigit() else 0 for text in fields)
+    return name, num1, num2
+
+
+def _xpt_layout(f: BinaryIO, name: str) -> tuple[list[XportVariable], int]:
+    """The first member's variables and the file offset where its observations start."""
+    head = f.read(8 * _XPT_RECORD)
+    if len(head) < 8 * _XPT_RECORD or not head.startswith((_XPT_LIB_V5, _XPT_LIB_V8)):
+        raise ValueError(f"{name}: not an XPORT file with a member")
+    version = 8 if head.startswith(_XPT_LIB_V8) else 5
+    member = head[3 * _XPT_RECORD : 4 * _XPT_RECORD]
+    size_text = member[74:78].decode("latin-1")
+    namestr_size = int(size_text) if size_text.isdigit() else 140
+    if namestr_size not in (136, 140):
+        raise ValueError(f"{name}: corrupt XPORT member header (NAMESTR size {size_text!r})")
+    _, _, count = _xpt_header_name(head[7 * _XPT_RECORD :])
+    raw = f.read(count * namestr_size)
+    if len(raw) < count * namestr_size:
+        raise ValueError(f"{name}: truncated XPORT file (NAMESTR records of {count} variables)")
+    variables: list[XportVariable] = []
+    position = 0
+    for i in range(count):
+        rec = raw[i * namestr_size : (i + 1) * namestr_size]
+        ntype, _, length = struct.unpack_from(">hhh", rec, 0)
+        long_name = _text(rec[88:120]) if version == 8 and namestr_size == 140 else None
+        variables.append(XportVariable(long_name or _text(rec[8:16]) or f"VAR{i + 1}", ntype == 1, length, position))
+        position += length
+    _skip_to_record(f)
+    label, labels, _ = _xpt_header_name(f.read(_XPT_RECORD))
+    if label in ("LABELV8", "LABELV9"):
+        fields = 3 if label == "LABELV8" else 5
+        for _ in range(labels):
+            sizes = struct.unpack(f">{fields}H", f.read(2 * fields))
+            f.seek(sum(sizes[1:]), os.SEEK_CUR)
+        _skip_to_record(f)
+        label, _, _ = _xpt_header_name(f.read(_XPT_RECORD))
+    if label not in ("OBS", "OBSV8"):
+        raise ValueError(f"{name}: corrupt XPORT file (no OBS header record after the variables, got {label!r})")
+    return variables, f.tell()
+
+
+def _skip_to_record(f: BinaryIO) -> None:
+    rest = f.tell() % _XPT_RECORD
+    if rest:
+        f.seek(_XPT_RECORD - rest, os.SEEK_CUR)
+
+
+def xport_variables(path: str | os.PathLike[str]) -> list[XportVariable]:
+    """The variables of the first member of an XPORT file, in file order."""
+    name = os.fspath(path)
+    with open(name, "rb") as f:
+        return _xpt_layout(f, name)[0]
+
+
+def xport_missing_tags(path: str | os.PathLike[str], rows: int) -> list[np.ndarray | None]:
+    """Per variable (file order): the special missing tag of each of the first ``rows`` observations.
+
+    For a numeric variable, an array of ``"A"``-``"Z"``/``"_"`` where the value is that special missing value and
+    ``""`` elsewhere; ``None`` for a character variable.  In XPORT a missing value is its tag's byte (``.`` for
+    plain missing) followed by zero bytes.
+    """
+    import numpy as np
+
+    name = os.fspath(path)
+    with open(name, "rb") as f:
+        variables, start = _xpt_layout(f, name)
+        width = sum(v.length for v in variables)
+        f.seek(start)
+        data = f.read(rows * width) if width else b""
+    if len(data) < rows * width:
+        raise ValueError(f"{name}: truncated XPORT file ({len(data)} bytes of observations, expected {rows * width})")
+    table = np.frombuffer(data, dtype=np.uint8).reshape(rows, width) if width else np.zeros((rows, 0), np.uint8)
+    tag_bytes = np.frombuffer(_XPT_TAGS, dtype=np.uint8)
+    _TAG_TEXT = np.array([chr(b) if b in _XPT_TAGS else "" for b in range(256)])
+    out: list[np.ndarray | None] = []
+    for var in variables:
+        if not var.numeric or not 2 <= var.length <= 8:
+            out.append(None)
+            continue
+        cells = table[:, var.position : var.position + var.length]
+        first = cells[:, 0]
+        tagged = np.isin(first, tag_bytes) & ~cells[:, 1:].any(axis=1)
+        out.append(np.where(tagged, _TAG_TEXT[first], ""))
+    return out
