@@ -88,6 +88,8 @@ def make_spec(
     """A DatasetSpec from keyword arguments, validated like parity.toml (errors name the argument)."""
     from parity.spec import _dataset  # the one validator of dataset settings
 
+    if isinstance(rules.get("catalog"), os.PathLike):
+        rules["catalog"] = os.fspath(rules["catalog"])
     raw: dict[str, Any] = {"sas": "<api>", "keys": list(keys), "sort_by": list(sort_by), "ignore": list(ignore),
                            "rename": dict(rename or {}), "top_n": top_n, **rules}
     tol: dict[str, Any] = {}

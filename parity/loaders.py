@@ -184,13 +184,14 @@ def read_sas(
     suffix = path.suffix.lower()
     try:
         if suffix == ".sas7bdat":
-            kwargs: dict[str, Any] = {}
-            if catalog is not None:
-                kwargs["catalog_file"] = str(catalog)
             raw, meta = pyreadstat.read_sas7bdat(
                 str(path), user_missing=True, disable_datetime_conversion=True, output_format="polars",
-                encoding=encoding, formats_as_category=False, **kwargs,
+                encoding=encoding, formats_as_category=False,
             )
+            if catalog is not None:  # metadata only: with a catalog pyreadstat puts the labels in place of values
+                _, with_catalog = pyreadstat.read_sas7bdat(str(path), metadataonly=True, encoding=encoding,
+                                                           catalog_file=str(catalog))
+                meta.variable_to_label = with_catalog.variable_to_label
             file_format = "sas7bdat"
         elif suffix == ".xpt":
             raw, meta = _read_xport(path, encoding)
