@@ -313,6 +313,7 @@ SETTINGS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("tolerance", {"amt": [10.0, 20.0, 30.001]}, {"tolerance": {"amt": {"method": "absolute", "criterion": 0.01}}}),
     ("strings", {"name": ["ANN", "bob", "cy"]}, {"strings": {"ignore_case": True}}),
     ("numbers", {"amt": [10.0, 20.0, None]}, {"numbers": {"nomissing": True}}),
+    ("nomissing", {"amt": [10.0, 20.0, None]}, {"nomissing": True}),
     ("dates", {"ts": [dt.datetime(2024, 1, 1, 8, 0, 0, 300)] * 3}, {"dates": {"datetime_precision": "ms"}}),
     ("severity", {"amt": [10.0, 20.0, 99.0]}, {"severity": {"numeric_tolerance": "warn"}}),
     ("waivers", {"amt": [10.0, 20.0, 99.0]}, {"waivers": [WAIVER]}),
@@ -328,6 +329,13 @@ def test_each_setting_applies_to_a_sas_path(tmp_path: Path, setting: str, change
     assert compare_frames(path, py).verdict == "fail", setting
     assert compare_frames(path, py, **options).verdict == "pass", setting
     assert assert_parity(path, py, **options).verdict == "pass"
+
+
+def test_every_dataset_setting_has_an_api_test() -> None:
+    from parity.spec import DATASET_KEYS
+
+    tested_elsewhere = {"sas", "python", "sort_by", "rename", "top_n", "formats", "encoding", "catalog"}
+    assert {s[0] for s in SETTINGS} | tested_elsewhere == DATASET_KEYS
 
 
 def test_sort_by_rename_and_top_n_apply_to_a_sas_path(tmp_path: Path) -> None:
