@@ -30,10 +30,9 @@ def _as_sas_table(obj: TableLike, where: str, spec: DatasetSpec) -> Any:
     else:
         table = table_from_frame(to_polars(obj, where), f"<{type(obj).__module__.split('.')[0]} DataFrame>", None,
                                  "dataframe")
-    for setting, value in (("encoding", spec.encoding), ("catalog", spec.catalog)):
-        if value is not None:
-            raise SpecError(ARGUMENTS, f"{setting}= applies to a .sas7bdat/.xpt file, but "
-                            f"the SAS side is {table.meta.source}; drop it", key=setting)
+    if spec.catalog is not None:  # (encoding= still applies: the encoding SAS collates these values in)
+        raise SpecError(ARGUMENTS, f"catalog= applies to a .sas7bdat file, but the SAS side is {table.meta.source}; "
+                        "drop it", key="catalog")
     # a table standing for the SAS side: numeric columns are SAS numerics in SAS units, kinds from formats=
     import polars as pl
 

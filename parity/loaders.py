@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -195,6 +196,12 @@ def read_sas(
             file_format = "sas7bdat"
         elif suffix == ".xpt":
             raw, meta = _read_xport(path, encoding)
+            if catalog is not None:  # pyreadstat applies catalogs to sas7bdat only: match the format names
+                _, cat = pyreadstat.read_sas7bcat(str(catalog), encoding=encoding)
+                names = {k.upper(): k for k in cat.value_labels}
+                fmt_names = {n: re.sub(r"\d*\.?\d*$", "", (f or "").upper()) for n, f in
+                             meta.original_variable_types.items()}
+                meta.variable_to_label = {n: names[f] for n, f in fmt_names.items() if f in names}
             file_format = "xport"
         else:
             raise InputError(f"{path}: not a SAS output (expected .sas7bdat or .xpt)")

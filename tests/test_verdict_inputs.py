@@ -386,18 +386,20 @@ def test_catalog_applies_to_a_sas_path(tmp_path: Path) -> None:
         pytest.skip("corpus catalog not present")
     result = compare_frames(data, data, catalog=catalog)
     assert result.verdict == "pass"  # the values stay raw numbers: the catalog's labels are provenance only
-    assert result.sas["catalog"] == str(catalog.resolve()) and result.sas["value_labels"]
+    assert result.sas["catalog"] == str(catalog.resolve()) and result.sas["value_labels"] == {"var1": "A"}
+    import pyreadstat  # an XPORT SAS side gets the catalog's value labels matched by format name too
+
+    pyreadstat.write_xport(pd.DataFrame({"var1": [1.0], "x": [2.0]}), str(tmp_path / "c.xpt"),
+                           variable_format={"var1": "A."})
+    xpt = compare_frames(tmp_path / "c.xpt", pl.DataFrame({"var1": [1.0], "x": [2.0]}), catalog=catalog)
+    assert xpt.verdict == "pass" and xpt.sas["value_labels"] == {"var1": "A"}
 
 
-@pytest.mark.parametrize("setting", ["encoding", "catalog"])
-def test_file_settings_are_refused_for_a_dataframe_sas_side(tmp_path: Path, setting: str) -> None:
+def test_catalog_is_refused_for_a_dataframe_sas_side(tmp_path: Path) -> None:
     frame = pl.DataFrame({"a": [1.0]})
-    value = "latin1"
-    if setting == "catalog":
-        (tmp_path / "f.sas7bcat").write_bytes(b"x")
-        value = str(tmp_path / "f.sas7bcat")
-    with pytest.raises(SpecError, match=f"{setting}= applies to a .sas7bdat/.xpt file"):
-        compare_frames(frame, frame, **{setting: value})
+    (tmp_path / "f.sas7bcat").write_bytes(b"x")
+    with pytest.raises(SpecError, match=r"catalog= applies to a \.sas7bdat file"):
+        compare_frames(frame, frame, catalog=str(tmp_path / "f.sas7bcat"))
 
 
 def test_unknown_and_positional_settings_are_refused(tmp_path: Path) -> None:
