@@ -384,7 +384,8 @@ def _column_results(comp: Comparison, f: Facts) -> list[ColumnResult]:
             py_vals = rows[plan.p].to_list()
             tags = rows[plan.st].to_list() if plan.st in rows.columns else [None] * len(sas_vals)
             pairs = [Pair(s, p, t) for s, p, t in zip(sas_vals, py_vals, tags, strict=True)]
-            explanations = tuple(explain(pairs, plan.kind, plan.sas.length if plan.sas else None))
+            explanations = tuple(explain(pairs, plan.kind, plan.sas.length if plan.sas else None,
+                                         column=plan.name, sas_format=plan.sas.format if plan.sas else None))
         status = plan.role if plan.role != "compare" else "compared"
         out.append(ColumnResult(
             name=plan.name,

@@ -1,21 +1,43 @@
 """Explaining differences: the diff signatures of ../docs/sas-semantics.md turned into named diagnoses.
 
 Each rule looks at the mismatching value pairs of one column (SAS value x, Python value y, in SAS units) and says
-how many of them it explains.  Rules are pure functions over plain Python values, so they are easy to test and
-give the same answer every run.
+which of them it explains.  Rules are pure functions over plain Python values, so they are easy to test and give
+the same answer every run.
+
+An approver acts on a diagnosis, so a wrong cause is worse than none.  Hence:
+
+* a *cause* (rounding, epoch, encoding, ...) is named for a column only when it explains most (more than half) of
+  the pairs of its domain: the pairs with a value on both sides (numbers, or strings);
+* the pairs with a value on one side only are partitioned into *missing patterns* (SAS ``.`` vs Python ``inf``,
+  ``0``, a number; special missing vs null; a value vs null), each reported with its own count;
+* a *shape* (``constant_offset``, ``unit_ratio``, ``missing_in_sas``, ``missing_in_python``) only describes a
+  difference; shapes are listed after the causes, and a diagnosis whose rows an earlier one already explains is
+  dropped.
+
+docs/checks.md ("Explanations") lists every code with its exact signature.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
 
 from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS
 
 #: the first pairs (by key) analysed per column; shares are of this sample
 MAX_PAIRS = 20_000
+
+DAY = 86400.0
+#: days since 1960 of 1900-01-01 and 2100-12-31: the range in which a number is a plausible SAS date
+SAS_DAY_RANGE = (-21914.0, 51134.0)
+#: days between 1899-12-30 (Excel serial 0) and 1960-01-01
+EXCEL_SHIFT_DAYS = 21916
 
 
 @dataclass(frozen=True)
@@ -31,209 +53,629 @@ class Explanation:
     rows: int
     message: str
     hint: str
+    #: positions (in the analysed pairs) of the rows explained
+    idx: frozenset[int] = field(default=frozenset(), compare=False, repr=False)
 
     def to_dict(self, total: int) -> dict[str, object]:
         return {"code": self.code, "rows": self.rows, "share": round(self.rows / total, 6) if total else 0.0,
                 "analysed": total, "message": self.message, "hint": self.hint}
 
 
-Rule = Callable[[Sequence[Pair], str, int | None], Explanation | None]
+def _exp(code: str, idx: Iterable[int], message: str, hint: str) -> Explanation:
+    rows = frozenset(idx)
+    return Explanation(code, len(rows), message, hint, rows)
 
 
-def _numbers(pairs: Sequence[Pair]) -> list[tuple[float, float]]:
-    return [
-        (float(p.sas), float(p.python))
-        for p in pairs
-        if isinstance(p.sas, int | float) and isinstance(p.python, int | float)
-        and math.isfinite(p.sas) and math.isfinite(p.python)
-    ]
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _missing(v: object) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column's mismatching pairs with what the rules need to know about it."""
+
+    pairs: Sequence[Pair]
+    kind: str
+    length: int | None = None
+    name: str | None = None
+    sas_format: str | None = None
+
+    @cached_property
+    def values(self) -> list[tuple[int, float, float]]:
+        """(position, SAS, Python) of the pairs with a finite number on both sides: the domain of number causes."""
+        out = []
+        for i, p in enumerate(self.pairs):
+            if _is_number(p.sas) and _is_number(p.python):
+                s, y = float(p.sas), float(p.python)  # type: ignore[arg-type]
+                if math.isfinite(s) and math.isfinite(y) and s != y:
+                    out.append((i, s, y))
+        return out
+
+    @cached_property
+    def strings(self) -> list[tuple[int, str, str]]:
+        """(position, SAS, Python) of the pairs with a string on both sides: the domain of string causes."""
+        return [(i, p.sas, p.python) for i, p in enumerate(self.pairs)
+                if isinstance(p.sas, str) and isinstance(p.python, str)]
+
+    @property
+    def label(self) -> str:
+        return self.name if self.name else "<column>"
+
+
+def most(n: int, total: int) -> bool:
+    """The majority rule: a cause is named only when it explains more than half of its domain."""
+    return total > 0 and 2 * n > total
 
 
 def _close(a: float, b: float, rel: float = 1e-9) -> bool:
     return abs(a - b) <= rel * max(abs(a), abs(b), 1e-300)
 
 
-def rounding_mode(pairs: Sequence[Pair], kind: str, length: int | None) -> Explanation | None:
-    """|diff| is exactly one unit in the last decimal and SAS is farther from zero: half-away vs half-even."""
-    if kind != "numeric":
-        return None
-    hits = Counter[int]()
-    for s, p in _numbers(pairs):
-        d = abs(p - s)
-        if d == 0 or abs(s) <= abs(p):
-            continue
-        for k in range(0, 7):
-            unit = 10.0**-k
-            if _close(d, unit, 1e-6) and _close(round(s / unit), s / unit, 1e-9) and \
-                    _close(abs(s) - unit / 2, abs((s + p) / 2), 1e-6):
-                hits[k] += 1
-                break
-    if not hits:
-        return None
-    k, n = hits.most_common(1)[0]
-    n = sum(hits.values())
-    return Explanation(
-        "rounding_half_even", n,
-        f"{n} value(s) differ by exactly one unit in decimal place {k} with SAS farther from zero: SAS ROUND "
-        "rounds halves away from zero, Python (round, numpy, pandas, polars) rounds half to even",
-        f"in the port use polars .round({k}, mode='half_away_from_zero') or Decimal(...).quantize(ROUND_HALF_UP)",
-    )
+def _scaled(x: float, k: int) -> int | None:
+    """x in units of 10^-k, when x is (within float precision) a whole number of them."""
+    v = x * 10.0**k if k >= 0 else x / 10.0 ** (-k)
+    n = round(v)
+    return n if abs(v - n) <= max(1e-6, 1e-12 * abs(v)) else None
 
 
-def float_noise(pairs: Sequence[Pair], kind: str, length: int | None) -> Explanation | None:
-    n = sum(1 for s, p in _numbers(pairs) if s != p and abs(p - s) <= 1e-12 * max(abs(s), abs(p)))
-    if not n:
-        return None
-    return Explanation(
-        "float_noise", n, f"{n} value(s) differ by less than 1e-12 relative: floating-point summation order noise",
-        "set tolerance method = 'relative', criterion = 1e-12 (or PROC COMPARE's criterion = -1000)",
-    )
+Rule = Callable[[Column], list[Explanation]]
 
 
-def storage_truncation(pairs: Sequence[Pair], kind: str, length: int | None) -> Explanation | None:
-    if kind != "numeric" or not length or length >= 8:
-        return None
-    bound = 2.0 ** -(8 * length - 12)
-    n = sum(1 for s, p in _numbers(pairs) if abs(s) <= abs(p) and abs(p - s) <= bound * abs(p))
-    if not n:
-        return None
-    return Explanation(
-        "storage_truncation", n,
-        f"{n} value(s) match once the Python value is truncated to SAS's {length}-byte storage (LENGTH {length})",
-        "keep numbers.storage = 'truncate' (the default) or give the SAS variable LENGTH 8",
-    )
+# ---- missing patterns: the pairs with a value on one side only, each reported with its count
 
 
-def missing_patterns(pairs: Sequence[Pair], kind: str, length: int | None) -> Explanation | None:
-    if kind == "string":
-        return None
-    inf = sum(1 for p in pairs if p.sas is None and isinstance(p.python, float) and math.isinf(p.python))
+#: texts a program writes for a missing value (pandas astype(str), str(None), SAS PUT of .)
+MISSING_TEXTS = frozenset({"nan", "NaN", "None", "<NA>", "NaT", "null", "NULL", "."})
+
+
+def missing_patterns(col: Column) -> list[Explanation]:
+    inf: list[int] = []
+    zero: list[int] = []
+    special: list[int] = []
+    sas_missing: list[int] = []
+    py_missing: list[int] = []
+    as_text: list[int] = []
+    string = col.kind == "string"
+    for i, p in enumerate(col.pairs):
+        s_miss, p_miss = _missing(p.sas), _missing(p.python)
+        if s_miss and p_miss:
+            if p.sas_tag:
+                special.append(i)
+        elif s_miss:
+            if string and p.python in MISSING_TEXTS:
+                as_text.append(i)
+            elif _is_number(p.python) and math.isinf(p.python):  # type: ignore[arg-type]
+                inf.append(i)
+            elif p.python == 0 and p.sas_tag is None and not string:
+                zero.append(i)
+            else:
+                sas_missing.append(i)
+        elif p_miss:
+            if string and p.sas in MISSING_TEXTS:
+                as_text.append(i)
+            else:
+                py_missing.append(i)
+    # SAS . vs Python 0 is SUM() of all-missing when it is most of the SAS-missing/Python-number pairs; a stray 0
+    # among many numbers is one more value the port has where SAS has none
+    if zero and not most(len(zero), len(zero) + len(sas_missing)):
+        sas_missing = sorted(sas_missing + zero)
+        zero = []
+    out = []
     if inf:
-        return Explanation("division_by_zero", inf,
-                           f"{inf} value(s) are missing in SAS but infinite in Python: division by zero",
-                           "SAS gives . for x/0; in the port map inf to null (e.g. .replace(inf, None))")
-    zero = sum(1 for p in pairs if p.sas is None and p.sas_tag is None and p.python == 0)
+        out.append(_exp("division_by_zero", inf,
+                        f"{len(inf)} value(s) are missing in SAS but infinite in Python: division by zero",
+                        "SAS gives . for x/0; in the port map inf to null (e.g. .replace(inf, None))"))
     if zero:
-        return Explanation("sum_of_missing", zero,
-                           f"{zero} value(s) are missing in SAS but 0 in Python: SAS SUM() of all-missing is .",
-                           "use min_count=1 (pandas) or null when all inputs are null (polars)")
-    special = sum(1 for p in pairs if p.sas_tag and p.python is None)
+        out.append(_exp("sum_of_missing", zero,
+                        f"{len(zero)} value(s) are missing in SAS but 0 in Python: SAS SUM() of all-missing is .",
+                        "use min_count=1 (pandas) or null when all inputs are null (polars)"))
     if special:
-        return Explanation("special_missing", special,
-                           f"{special} SAS special missing value(s) (.A-.Z, ._) are plain missing in Python",
-                           "set numbers.special_missing = 'as_missing' if the port cannot keep them")
+        out.append(_exp("special_missing", special,
+                        f"{len(special)} SAS special missing value(s) (.A-.Z, ._) are plain missing in Python",
+                        "set numbers.special_missing = 'as_missing' if the port cannot keep them"))
+    if as_text:
+        out.append(_exp("missing_as_text", as_text,
+                        f"{len(as_text)} value(s) are missing on one side and a missing marker written as text "
+                        "('nan', 'None', '.', ...) on the other",
+                        "keep missing values null instead of converting them to text (pandas astype(str), "
+                        "str(None), SAS PUT of a missing number)"))
+    what = "blank" if string else "missing"
+    if sas_missing:
+        out.append(_exp("missing_in_sas", sas_missing,
+                        f"{len(sas_missing)} value(s) are {what} in SAS but present in Python",
+                        "where SAS yields missing the port computes a value: SAS + and most functions propagate "
+                        "missing, invalid data and failed lookups give missing, and missing is smallest in "
+                        "comparisons (if x < 5 is true for x = .)"))
+    if py_missing:
+        out.append(_exp("missing_in_python", py_missing,
+                        f"{len(py_missing)} value(s) are present in SAS but {what} in Python",
+                        "the port loses values SAS keeps: SUM(a, b) ignores missing where Python a + b gives "
+                        "null, a join or lookup that did not match, a parse or cast that failed to null"))
+    return out
+
+
+# ---- numbers
+
+
+def rounding_mode(col: Column) -> list[Explanation]:
+    """SAS ROUND (half away from zero) vs Python's half-to-even rounding.
+
+    From rounded values alone a half-way case cannot always be seen.  A pair is *shaped* like one when the values
+    differ by exactly one unit 10^-k of a decimal place k at which both are whole, with SAS farther from zero
+    (same sign).  Truncation (1.24 vs 1.23), CEIL vs FLOOR or swapped values make such pairs too, so the column
+    must also show one of the two half-to-even fingerprints over its shaped pairs:
+
+    * numpy / pandas / polars (which scale and round half to even): the Python digit at place k is even in at
+      least 85% of them (about 94% on real data; truncation gives 50%);
+    * builtin round() (correctly rounded on the double): in at least 95% of them the double nearest the half-way
+      point lies on Python's side of it (2.675 is 2.67499999...), or is exactly the half-way point and Python's
+      digit is even (truncation gives about 50%).
+
+    And the shaped pairs must be most of the column's value pairs.  Then all shaped pairs are explained.
+    """
+    if col.kind != "numeric":
+        return []
+    values = col.values
+    shaped: list[int] = []
+    places: Counter[int] = Counter()
+    even = builtin = 0
+    for i, s, p in values:
+        if abs(s) <= abs(p) or (p != 0 and (s > 0) != (p > 0)):
+            continue
+        d = abs(s - p)
+        k = -math.floor(math.log10(d) + 1e-9)
+        if not _close(d, 10.0**-k, 1e-6):
+            continue
+        s_int, p_int = _scaled(abs(s), k), _scaled(abs(p), k)
+        if s_int is None or p_int is None or s_int - p_int != 1:
+            continue
+        shaped.append(i)
+        places[k] += 1
+        even += p_int % 2 == 0
+        half = Decimal(s_int + p_int) / 2 * Decimal(10) ** -k
+        nearest = Decimal(float(half))
+        builtin += nearest < half or (nearest == half and p_int % 2 == 0)
+    n = len(shaped)
+    if not most(n, len(values)) or (even < 0.85 * n and builtin < 0.95 * n):
+        return []
+    k = min(places, key=lambda place: (-places[place], place))
+    where = ", ".join(f"{10.0 ** -place:g}" for place in sorted(places, key=lambda place: (-places[place], place)))
+    which = "even" if even >= 0.85 * n else "binary-nearer"
+    return [_exp(
+        "rounding_half_even", shaped,
+        f"{n} value(s) differ by one rounding unit ({where}) with SAS farther from zero and Python on the {which} "
+        "neighbour: SAS ROUND rounds halves away from zero, Python (round, numpy, pandas, polars) rounds half to "
+        "even",
+        f"in the port use polars .round({k}, mode='half_away_from_zero') or "
+        "Decimal(repr(x)).quantize(..., ROUND_HALF_UP)",
+    )]
+
+
+def _round_sig(x: float, n: int) -> float:
+    return float(f"{x:.{n - 1}e}")
+
+
+def _sig_digits(x: float) -> int:
+    """Significant digits of the shortest text of x (0.333 -> 3, 2.0 -> 1, 1e-05 -> 1)."""
+    return max(len(repr(abs(x)).split("e")[0].replace(".", "").strip("0")), 1)
+
+
+def significant_digits(col: Column) -> list[Explanation]:
+    """One side is the other rounded to N significant digits (N <= 15): an export such as CSV or Dataset-JSON.
+
+    N is the precision at which most pairs match, the largest such N on ties; 16-17 digits is float noise."""
+    if col.kind != "numeric":
+        return []
+    values = col.values
+    fit: dict[int, list[int]] = {}
+    py_rounded: Counter[int] = Counter()
+    for i, s, p in values:
+        if s == 0 or p == 0:
+            continue
+        rel = abs(s - p) / max(abs(s), abs(p))
+        if not 0 < rel <= 5e-3:
+            continue
+        top = min(17, math.floor(math.log10(5 / rel)) + 1)
+        for exact, rounded, python_side in ((s, p, True), (p, s, False)):
+            for n in range(_sig_digits(rounded), top + 1):
+                if _round_sig(exact, n) == rounded:
+                    fit.setdefault(n, []).append(i)
+                    py_rounded[n] += python_side
+    if not fit:
+        return []
+    n_best = max(sorted(fit, reverse=True), key=lambda n: len(set(fit[n])))
+    rows = sorted(set(fit[n_best]))
+    if n_best > 15 or not most(len(rows), len(values)):
+        return []
+    side = "Python" if 2 * py_rounded[n_best] >= len(fit[n_best]) else "SAS"
+    return [_exp(
+        "significant_digits", rows,
+        f"{len(rows)} value(s) match once rounded to {n_best} significant digits ({side} side): the data went "
+        "through a text export (CSV, Dataset-JSON, ...) that kept only that many digits",
+        f"compare with tolerance method = 'relative', criterion = 1e-{n_best - 1}, or read the original "
+        "SAS/Python values instead of the export",
+    )]
+
+
+def float_noise(col: Column) -> list[Explanation]:
+    """Relative differences of at most 1e-12 between plain numbers (not dates: there they are real shifts)."""
+    if col.kind != "numeric":
+        return []
+    values = col.values
+    idx = [i for i, s, p in values if s != p and abs(p - s) <= 1e-12 * max(abs(s), abs(p))]
+    if not most(len(idx), len(values)):
+        return []
+    return [_exp(
+        "float_noise", idx,
+        f"{len(idx)} value(s) differ by less than 1e-12 relative: floating-point summation order noise",
+        "set tolerance method = 'relative', criterion = 1e-12 (or PROC COMPARE's criterion = -1000)",
+    )]
+
+
+def storage_truncation(col: Column) -> list[Explanation]:
+    """The SAS value is exactly the Python double with its low 8 * (8 - LENGTH) bits zeroed."""
+    import struct
+
+    if col.kind != "numeric" or not col.length or not 3 <= col.length < 8:
+        return []
+    mask = ((1 << 64) - 1) ^ ((1 << (64 - 8 * col.length)) - 1)
+
+    def truncated(x: float) -> float:
+        bits = struct.unpack("<Q", struct.pack("<d", x))[0] & mask
+        return float(struct.unpack("<d", struct.pack("<Q", bits))[0])
+
+    values = col.values
+    idx = [i for i, s, p in values if truncated(p) == s]
+    if not most(len(idx), len(values)):
+        return []
+    return [_exp(
+        "storage_truncation", idx,
+        f"{len(idx)} value(s) match once the Python value is truncated to SAS's {col.length}-byte storage "
+        f"(LENGTH {col.length})",
+        "keep numbers.storage = 'truncate' (the default) or give the SAS variable LENGTH 8",
+    )]
+
+
+def floor_vs_trunc(col: Column) -> list[Explanation]:
+    """Integers one apart on the negative side only, all in one direction: INT (toward zero) vs floor."""
+    if col.kind != "numeric":
+        return []
+    values = col.values
+    py_floor = [i for i, s, p in values if s.is_integer() and p == s - 1 and p < 0]
+    sas_floor = [i for i, s, p in values if s.is_integer() and s == p - 1 and s < 0]
+    out = []
+    if most(len(py_floor), len(values)):
+        out.append(_exp("floor_vs_trunc", py_floor,
+                        f"{len(py_floor)} negative integer(s) one lower in Python: SAS INT truncates toward "
+                        "zero, floor rounds down", "use trunc (np.trunc / polars .truncate) instead of floor"))
+    if most(len(sas_floor), len(values)):
+        out.append(_exp("floor_vs_trunc", sas_floor,
+                        f"{len(sas_floor)} negative integer(s) one higher in Python: SAS FLOOR rounds down, "
+                        "Python int() / astype(int) truncates toward zero", "use floor (np.floor / polars "
+                        ".floor) in the port where SAS uses FLOOR"))
+    return out
+
+
+# ---- dates and times
+
+
+def _constant_shift(col: Column, shifts: tuple[float, ...], near: float) -> tuple[float, list[int]] | None:
+    """The one constant of ``shifts`` that most value pairs differ by, when no pair differs by a nearby amount.
+
+    An epoch is one constant: 3653, 3653 and 3652 days is a calendar "+10 years", not the 1960/1970 epoch."""
+    values = col.values
+    for shift in shifts:
+        exact = [abs(p - s - shift) <= 1e-6 for _, s, p in values]
+        idx = [i for (i, _, _), hit in zip(values, exact, strict=True) if hit]
+        if not most(len(idx), len(values)):
+            continue
+        if any(not hit and abs(p - s - shift) <= near for (_, s, p), hit in zip(values, exact, strict=True)):
+            return None
+        return shift, idx
     return None
 
 
-def integer_off_by_one(pairs: Sequence[Pair], kind: str, length: int | None) -> Explanation | None:
-    if kind != "numeric":
-        return None
-    nums = [(s, p) for s, p in _numbers(pairs) if s.is_integer() and p.is_integer() and abs(p - s) == 1]
-    if not nums:
-        return None
-    neg = sum(1 for s, p in nums if min(s, p) < 0)
-    if neg == len(nums):
-        return Explanation("floor_vs_trunc", neg,
-                           f"{neg} integer value(s) off by one, all negative: SAS INT truncates toward zero, "
-                           "floor rounds down", "use trunc (np.trunc / polars .truncate) instead of floor")
-    return None
+def date_rules(col: Column) -> list[Explanation]:
+    out: list[Explanation] = []
+    kind = col.kind
+    if kind in ("date", "datetime"):
+        unit, what = (1.0, "days") if kind == "date" else (DAY, "s")
+        epoch = float(EPOCH_SHIFT_DAYS if kind == "date" else EPOCH_SHIFT_SECONDS)
+        hit = _constant_shift(col, (epoch, -epoch), 400 * unit)
+        if hit:
+            shift, idx = hit
+            start = "date(1960,1,1) + timedelta(days=x)" if kind == "date" else \
+                "datetime(1960,1,1) + timedelta(seconds=x)"
+            out.append(_exp("epoch_shift", idx, f"{len(idx)} {kind}(s) shifted by exactly {shift:+g} {what}: 1960 "
+                            "(SAS) vs 1970 (Unix) epoch", f"convert with the 1960 epoch: {start}"))
+        excel = EXCEL_SHIFT_DAYS * unit
+        hit = _constant_shift(col, (excel, -excel), 400 * unit)
+        if hit:
+            shift, idx = hit
+            out.append(_exp("excel_serial", idx, f"{len(idx)} {kind}(s) shifted by exactly {shift:+g} {what}: "
+                            "Excel 1899-12-30 serial dates", "convert Excel serials with date(1899,12,30) + days"))
+    if kind == "datetime":
+        out += _timezone(col)
+        out += _date_without_format(col)
+    if kind == "time":
+        out += _time_wrap(col)
+    if kind in ("datetime", "time"):
+        out += _subsecond(col)
+    if kind == "date":
+        out += _datetime_without_format(col)
+    return out
 
 
-def constant_offset(pairs: Sequence[Pair], kind: str, length: int | None) -> Explanation | None:
-    nums = _numbers(pairs)
-    if not nums:
-        return None
-    diffs = Counter(round(p - s, 6) for s, p in nums)
-    ratios = Counter(round(p / s, 9) for s, p in nums if s != 0)
-    shift, n_shift = diffs.most_common(1)[0]
-    if kind == "date" and shift in (EPOCH_SHIFT_DAYS, -EPOCH_SHIFT_DAYS):
-        return Explanation("epoch_shift", n_shift, f"{n_shift} date(s) shifted by {shift:+g} days: 1960 (SAS) vs "
-                           "1970 (Unix) epoch", "convert with the 1960 epoch: date(1960,1,1) + timedelta(days=x)")
-    if kind in ("datetime",) and shift in (EPOCH_SHIFT_SECONDS, -EPOCH_SHIFT_SECONDS):
-        return Explanation("epoch_shift", n_shift, f"{n_shift} datetime(s) shifted by {shift:+g} s: 1960 (SAS) vs "
-                           "1970 (Unix) epoch", "convert with the 1960 epoch: datetime(1960,1,1) + timedelta(seconds=x)")
-    if kind == "date" and abs(shift) == 21916:
-        return Explanation("excel_serial", n_shift, f"{n_shift} date(s) shifted by {shift:+g} days: an Excel "
-                           "1899-12-30 serial date", "convert Excel serials with date(1899,12,30) + days")
-    if kind == "datetime" and shift and shift % 3600 == 0 and abs(shift) <= 14 * 3600:
-        hours = {d for d in diffs if d and d % 3600 == 0 and abs(d) <= 14 * 3600}
-        n = sum(diffs[d] for d in hours)
-        what = "a time-zone offset" if len(hours) == 1 else "local time / daylight saving (offset varies)"
-        return Explanation("timezone", n, f"{n} datetime(s) off by whole hours ({sorted(hours)} s): {what}",
-                           "SAS datetimes have no time zone: use naive wall-clock times in the port")
-    if kind == "time" and all(d and d % 86400 == 0 for d in diffs):
-        return Explanation("time_wrap", len(nums), f"{len(nums)} time(s) differ by whole days: durations of 24h "
-                           "or more wrapped modulo a day", "keep times >= 24h as durations, not time-of-day")
-    if kind == "datetime" and all(abs(d) < 1e-3 for d in diffs):
-        return Explanation("subsecond_precision", len(nums), f"{len(nums)} datetime(s) differ by under 1 ms",
-                           "set dates.datetime_precision = 'ms' (or 's') if the port rounds times")
-    for ratio, label in ((86400.0, "date vs datetime units (days vs seconds)"), (1000.0, "a unit of 10^3"),
+def _timezone(col: Column) -> list[Explanation]:
+    """Whole hours (up to 14): one constant (a time-zone offset), or two adjacent ones (daylight saving)."""
+    values = col.values
+    diffs = [(i, round(p - s, 3)) for i, s, p in values]
+    hours = Counter(d for _, d in diffs if d and d % 3600 == 0 and abs(d) <= 14 * 3600)
+    if not hours:
+        return []
+    offsets = sorted(hours)
+    if len(offsets) > 2 or (len(offsets) == 2 and (offsets[1] - offsets[0] != 3600 or offsets[0] * offsets[1] < 0)):
+        return []
+    idx = [i for i, d in diffs if d in hours]
+    if not most(len(idx), len(values)):
+        return []
+    what = (f"a time-zone offset of {offsets[0] / 3600:+g} h" if len(offsets) == 1 else
+            f"local time with daylight saving ({offsets[0] / 3600:+g} h / {offsets[1] / 3600:+g} h)")
+    return [_exp("timezone", idx, f"{len(idx)} datetime(s) off by whole hours: {what}",
+                 "SAS datetimes have no time zone: use naive wall-clock times in the port")]
+
+
+def _time_wrap(col: Column) -> list[Explanation]:
+    """A SAS time of 24h or more (or negative) that Python holds modulo a day."""
+    values = col.values
+    idx = [i for i, s, p in values if not 0 <= s < DAY and 0 <= p < DAY and _close(p, s % DAY, 1e-12)]
+    if not most(len(idx), len(values)):
+        return []
+    return [_exp("time_wrap", idx, f"{len(idx)} time(s) of 24h or more (or negative) in SAS are wrapped to a "
+                 "time of day in Python", "keep times >= 24h as durations (timedelta), not time-of-day")]
+
+
+def _subsecond(col: Column) -> list[Explanation]:
+    """One side is the other rounded or truncated to the millisecond or the second (not a constant shift)."""
+    values = col.values
+    found: dict[tuple[str, str], list[int]] = {}
+    for i, s, p in values:
+        for per_second, name in ((1000.0, "ms"), (1.0, "s")):
+            if abs(p - s) * per_second >= 1:
+                continue
+            side = _coarser(s, p, per_second)
+            if side:
+                found.setdefault((name, side), []).append(i)
+                break
+    if not found:
+        return []
+    (name, side), idx = max(sorted(found.items()), key=lambda item: len(item[1]))
+    if not most(len(idx), len(values)):
+        return []
+    chosen = set(idx)
+    if len(idx) > 1 and len({round(p - s, 6) for i, s, p in values if i in chosen}) == 1:
+        return []  # every difference the same: a shift (constant_offset), not a precision
+    return [_exp("subsecond_precision", idx, f"{len(idx)} {col.kind}(s) differ by under 1 {name}: the {side} "
+                 f"values are rounded or truncated to the {name}",
+                 f"set dates.datetime_precision = '{name}' if that precision is enough, or keep full precision "
+                 "in the port")]
+
+
+def _coarser(s: float, p: float, per_second: float) -> str:
+    """'Python' or 'SAS': the side that is the other rounded / truncated / floored to 1 / per_second s, or ''."""
+    for exact, coarse, side in ((s, p, "Python"), (p, s, "SAS")):
+        steps = exact * per_second
+        for cut in (round(steps), math.trunc(steps), math.floor(steps)):
+            if abs(coarse - cut / per_second) <= 5e-7:
+                return side
+    return ""
+
+
+def _date_without_format(col: Column) -> list[Explanation]:
+    """Datetime column whose SAS values are day counts (1900-2100) and Python's are that day in seconds."""
+    values = col.values
+    lo, hi = SAS_DAY_RANGE
+    idx = [i for i, s, p in values if s.is_integer() and lo <= s <= hi and 0 <= p / DAY - s < 1]
+    if not most(len(idx), len(values)):
+        return []
+    fmt = (col.sas_format or "").strip()
+    why = (f"the SAS column has the datetime format {fmt} on day counts" if fmt else
+           "the SAS column has no date format, so its day counts were taken as datetimes")
+    return [_exp("date_without_format", idx,
+                 f"{len(idx)} SAS value(s) are day counts (dates 1900-2100) where Python has that day as a "
+                 f"datetime: {why}",
+                 f'declare the SAS format in the dataset\'s spec: formats = {{ {col.label} = "DATE9." }} '
+                 "(or give the variable a DATE format in the SAS program)")]
+
+
+def _datetime_without_format(col: Column) -> list[Explanation]:
+    """Date column whose SAS values are seconds (1900-2100) and Python's the day of them."""
+    values = col.values
+    lo, hi = SAS_DAY_RANGE
+    idx = [i for i, s, p in values if lo * DAY <= s <= (hi + 1) * DAY and abs(s) >= DAY
+           and p.is_integer() and 0 <= s / DAY - p < 1]
+    if not most(len(idx), len(values)):
+        return []
+    return [_exp("date_without_format", idx,
+                 f"{len(idx)} SAS value(s) are datetimes in seconds where Python has their date: the SAS column "
+                 "has no datetime format",
+                 f'declare the SAS format in the dataset\'s spec: formats = {{ {col.label} = "DATETIME20." }} '
+                 "(or give the variable a DATETIME format in the SAS program)")]
+
+
+# ---- shapes
+
+
+def shapes(col: Column) -> list[Explanation]:
+    values = col.values
+    if not values or col.kind == "string":
+        return []
+    out = []
+    for ratio, label in ((DAY, "date vs datetime units (days vs seconds)"), (1000.0, "a unit of 10^3"),
                          (1e6, "a unit of 10^6"), (1e9, "a unit of 10^9"), (100.0, "percent vs fraction")):
         for r in (ratio, 1 / ratio):
-            n = sum(c for q, c in ratios.items() if _close(q, r, 1e-6))
-            if n and n >= len(nums) // 2:
-                return Explanation("unit_ratio", n, f"{n} value(s) differ by a factor {r:g}: {label}",
-                                   "convert units in the port")
-    if n_shift == len(nums) and len(nums) > 1 and shift != 0:
-        return Explanation("constant_offset", n_shift, f"all {n_shift} differences are exactly {shift:+g}",
-                           "look for a constant added or subtracted in one of the programs")
-    return None
+            idx = [i for i, s, p in values if s != 0 and _close(p / s, r, 1e-6)]
+            if most(len(idx), len(values)):
+                out.append(_exp("unit_ratio", idx, f"{len(idx)} value(s) differ by a factor {r:g}: {label}",
+                                "convert units in the port"))
+    diffs = Counter(round(p - s, 6) for _, s, p in values)
+    shift, n_shift = diffs.most_common(1)[0]
+    if n_shift == len(values) > 1 and shift != 0:
+        out.append(_exp("constant_offset", (i for i, _, _ in values), f"all {n_shift} differences are exactly "
+                        f"{shift:+g}", "look for a constant added or subtracted in one of the programs"))
+    return out
 
 
 # ---- strings
 
 
-def string_rules(pairs: Sequence[Pair], kind: str, length: int | None) -> Explanation | None:
-    if kind != "string":
+def length_truncation(col: Column) -> list[Explanation]:
+    """The Python value cut to the SAS LENGTH in bytes is the SAS value.
+
+    In UTF-8 the cut may fall inside a character, which SAS drops (so the SAS value is up to 3 bytes short of the
+    length); in single-byte encodings a character is a byte.  'Mr' (LENGTH 4) vs 'Mrs' is not a truncation."""
+    if col.kind != "string" or not col.length:
+        return []
+    length = col.length
+    strs = col.strings
+    idx = [i for i, s, p in strs if s != p and any(_cut(p, length, enc) == s for enc in ("utf-8", "cp1252", "latin-1"))]
+    if not most(len(idx), len(strs)):
+        return []
+    return [_exp("length_truncation", idx,
+                 f"{len(idx)} Python value(s) cut to the SAS LENGTH of {length} bytes give the SAS value: SAS "
+                 "truncated them (length fixed at first assignment)",
+                 "declare a LENGTH in the SAS program, or truncate in the port if SAS is right")]
+
+
+def _cut(text: str, length: int, encoding: str) -> str | None:
+    try:
+        raw = text.encode(encoding)
+    except UnicodeEncodeError:
         return None
-    strs = [(p.sas, p.python) for p in pairs if isinstance(p.sas, str) and isinstance(p.python, str)]
-    if length:
-        trunc = sum(1 for s, p in strs if len(p) > len(s) and p.startswith(s)
-                    and len(s.encode("utf-8", "replace")) >= length - 3)
-        if trunc:
-            return Explanation("length_truncation", trunc,
-                               f"{trunc} Python value(s) start with the SAS value, which fills its LENGTH "
-                               f"{length}: SAS truncated them (length fixed at first assignment)",
-                               "declare a LENGTH in the SAS program, or truncate in the port if SAS is right")
-    checks: list[tuple[str, Callable[[str, str], bool], str, str]] = [
-        ("case", lambda s, p: s.lower() == p.lower(), "differ only in letter case",
-         "set strings.ignore_case = true if case is not meaningful, or fix UPCASE/PROPCASE in the port"),
-        ("leading_blanks", lambda s, p: s.lstrip(" ") == p.lstrip(" "), "differ only in leading blanks "
-         "(which count in SAS)", "strip leading blanks in the port (SAS LEFT/STRIP), or set strings.strip = 'both'"),
-        ("encoding", lambda s, p: any(m in s + p for m in ("Ã", "â€", "\ufffd")), "show mojibake (UTF-8 bytes read "
-         "as latin1/cp1252, or a lossy transcode)", "set encoding = '<codec>' for the dataset"),
-        ("number_format", _same_number, "hold the same number in another text form (BEST12. conversion)",
-         "format numbers the way SAS's automatic conversion does (BEST12., right-aligned)"),
-    ]
-    for code, test, what, hint in checks:
-        n = sum(1 for s, p in strs if test(s, p))
-        if n:
-            return Explanation(code, n, f"{n} value(s) {what}", hint)
-    return None
+    if len(raw) <= length:
+        return None
+    return raw[:length].decode(encoding, "ignore").rstrip(" ")
+
+
+def _misread(text: str) -> list[str]:
+    """``text`` repaired by a round trip: its characters taken back to the bytes cp1252 / latin-1 show them as,
+    decoded as UTF-8 (one or two rounds: double mojibake); and cp1252 <-> latin-1 confusions of single bytes."""
+    out: list[str] = []
+    current = text
+    for _ in range(2):
+        raw = bytearray()
+        for ch in current:
+            try:
+                raw += ch.encode("cp1252")
+            except UnicodeEncodeError:
+                if ord(ch) > 255:
+                    return out
+                raw.append(ord(ch))
+        try:
+            current = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            break
+        if current == text or current in out:
+            break
+        out.append(current)
+    for a, b in (("cp1252", "latin-1"), ("latin-1", "cp1252")):
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+            out.append(text.encode(a).decode(b))
+    return out
+
+
+def _lossy(s: str, p: str) -> bool:
+    """Same text except where one side has a replacement character ('\\ufffd' or '?') for a non-ASCII one."""
+    if len(s) != len(p):
+        return False
+    diffs = [(a, b) for a, b in zip(s, p, strict=True) if a != b]
+    return bool(diffs) and all((a in "\ufffd?" and ord(b) > 127) or (b in "\ufffd?" and ord(a) > 127)
+                               for a, b in diffs)
+
+
+def encoding(col: Column) -> list[Explanation]:
+    """Mojibake proven by round trip: one side re-encoded as cp1252/latin-1 and decoded as UTF-8 is the other;
+    or a lossy transcode that replaced the non-ASCII characters.  'SÃO PAULO' vs 'SAO PAULO' is neither."""
+    if col.kind != "string":
+        return []
+    strs = col.strings
+    mojibake = [i for i, s, p in strs if p in _misread(s) or s in _misread(p)]
+    lossy = [i for i, s, p in strs if _lossy(s, p)]
+    idx = sorted(set(mojibake) | set(lossy))
+    if not most(len(idx), len(strs)):
+        return []
+    parts = [f"{len(mojibake)} mojibake (text encoded in one code page and decoded in another, e.g. UTF-8 read "
+             "as latin1/cp1252)"] if mojibake else []
+    if lossy:
+        parts.append(f"{len(lossy)} lossy transcode (characters replaced by ? or \ufffd)")
+    return [_exp("encoding", idx, f"{len(idx)} value(s) differ by encoding: " + "; ".join(parts),
+                 "set encoding = '<codec>' for the dataset (the SAS file's session encoding), or fix the "
+                 "port's read/write encoding")]
+
+
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
 
 
 def _same_number(s: str, p: str) -> bool:
-    try:
-        return float(s) == float(p)
-    except ValueError:
+    """The same number in another text form; or SAS's BEST12. text (11-12 characters) of the Python number."""
+    if not (_NUMBER.fullmatch(s) and _NUMBER.fullmatch(p)):
         return False
+    x, y = float(s), float(p)
+    if x == y:
+        return True
+    text = s.strip()
+    if len(text) < 11:
+        return False
+    digits = len(text.upper().split("E")[0].lstrip("-+").replace(".", "").lstrip("0")) or 1
+    return _round_sig(y, digits) == x
 
 
-#: in order of specificity: where two rules explain as many rows, the earlier one is listed first
+def string_rules(col: Column) -> list[Explanation]:
+    if col.kind != "string":
+        return []
+    strs = col.strings
+    checks: list[tuple[str, Callable[[str, str], bool], str, str]] = [
+        ("number_format", _same_number, "hold the same number in another text form (BEST12. conversion)",
+         "format numbers the way SAS's automatic conversion does (BEST12., right-aligned)"),
+        ("case", lambda s, p: s.casefold() == p.casefold(), "differ only in letter case",
+         "set strings.ignore_case = true if case is not meaningful, or fix UPCASE/PROPCASE in the port"),
+        ("leading_blanks", lambda s, p: s.lstrip(" ") == p.lstrip(" "), "differ only in leading blanks "
+         "(which count in SAS)", "strip leading blanks in the port (SAS LEFT/STRIP), or set strings.strip = 'both'"),
+    ]
+    out = []
+    for code, test, what, hint in checks:
+        idx = [i for i, s, p in strs if test(s, p)]
+        if most(len(idx), len(strs)):
+            out.append(_exp(code, idx, f"{len(idx)} value(s) {what}", hint))
+    return out
+
+
+#: in order of specificity: a diagnosis whose rows an earlier one explains is dropped; where two explain as many
+#: rows, the earlier one is listed first
 RULES: tuple[Rule, ...] = (
-    missing_patterns, rounding_mode, storage_truncation, constant_offset, integer_off_by_one, float_noise,
-    string_rules,
+    missing_patterns, rounding_mode, significant_digits, storage_truncation, floor_vs_trunc, date_rules,
+    float_noise, length_truncation, encoding, string_rules, shapes,
 )
 #: diagnoses that only describe the shape of a difference, not its cause: listed after any cause
-GENERIC = frozenset({"constant_offset", "unit_ratio"})
+GENERIC = frozenset({"constant_offset", "unit_ratio", "missing_in_sas", "missing_in_python"})
 
 
-def explain(pairs: Sequence[Pair], kind: str, length: int | None) -> list[dict[str, object]]:
-    """Named diagnoses for one column's mismatching pairs, most rows first."""
+def explain(pairs: Sequence[Pair], kind: str, length: int | None, *, column: str | None = None,
+            sas_format: str | None = None) -> list[dict[str, object]]:
+    """Named diagnoses for one column's mismatching pairs: causes (most rows first), then shapes."""
     pairs = pairs[:MAX_PAIRS]
-    found = [e for rule in RULES if (e := rule(pairs, kind, length)) is not None]
-    causes = max((e.rows for e in found if e.code not in GENERIC), default=0)
-    # a shape ("all differences are +0.01") adds nothing where a cause already explains as many rows
-    found = [e for e in found if e.code not in GENERIC or e.rows > causes]
-    found.sort(key=lambda e: (e.code in GENERIC, -e.rows))  # stable: ties keep RULES order
-    return [e.to_dict(len(pairs)) for e in found]
+    col = Column(pairs, kind, length, column, sas_format)
+    found = [e for rule in RULES for e in rule(col)]
+    kept: list[Explanation] = []
+    covered: set[int] = set()
+    for e in sorted(found, key=lambda e: e.code in GENERIC):  # stable: causes first, in RULES order
+        if e.idx <= covered:
+            continue
+        kept.append(e)
+        covered |= e.idx
+    kept.sort(key=lambda e: (e.code in GENERIC, -e.rows))  # stable: ties keep RULES order
+    return [e.to_dict(len(pairs)) for e in kept]
