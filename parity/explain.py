@@ -250,8 +250,7 @@ def rounding_mode(col: Column) -> list[Explanation]:
         f"{n} value(s) differ by one rounding unit ({where}) with SAS farther from zero and Python on the {which} "
         "neighbour: SAS ROUND rounds halves away from zero, Python (round, numpy, pandas, polars) rounds half to "
         "even",
-        f"in the port use polars .round({k}, mode='half_away_from_zero') or "
-        "Decimal(repr(x)).quantize(..., ROUND_HALF_UP)",
+        f"in the port use polars .round({k}, mode='half_away_from_zero') or Decimal(...).quantize(ROUND_HALF_UP)",
     )]
 
 
@@ -265,33 +264,35 @@ def _sig_digits(x: float) -> int:
 
 
 def significant_digits(col: Column) -> list[Explanation]:
-    """One side is the other rounded to N significant digits (N <= 15): an export such as CSV or Dataset-JSON.
+    """One side is the other rounded to N significant digits (3 <= N <= 15): a text export such as CSV or
+    Dataset-JSON.
 
-    N is the precision at which most pairs match, the largest such N on ties; 16-17 digits is float noise."""
+    N is the most common digit count of the rounded side among the pairs where it is the other side rounded to
+    that many digits (the larger N on ties).  Float noise (0.1 + 0.2 vs 0.3) is told apart by the size of the
+    differences: rounding to N digits leaves relative differences of the order of 10^-N, so their median must be
+    at least 10^-(N+3)."""
     if col.kind != "numeric":
         return []
     values = col.values
-    fit: dict[int, list[int]] = {}
-    py_rounded: Counter[int] = Counter()
+    rel = {i: abs(s - p) / max(abs(s), abs(p)) for i, s, p in values}
+    digits: Counter[int] = Counter()
     for i, s, p in values:
-        if s == 0 or p == 0:
+        if not 0 < rel[i] <= 5e-3:
             continue
-        rel = abs(s - p) / max(abs(s), abs(p))
-        if not 0 < rel <= 5e-3:
-            continue
-        top = min(17, math.floor(math.log10(5 / rel)) + 1)
-        for exact, rounded, python_side in ((s, p, True), (p, s, False)):
-            for n in range(_sig_digits(rounded), top + 1):
-                if _round_sig(exact, n) == rounded:
-                    fit.setdefault(n, []).append(i)
-                    py_rounded[n] += python_side
-    if not fit:
+        for exact, rounded in ((s, p), (p, s)):
+            n = _sig_digits(rounded)
+            if 3 <= n <= 15 and _round_sig(exact, n) == rounded:
+                digits[n] += 1
+                break
+    if not digits:
         return []
-    n_best = max(sorted(fit, reverse=True), key=lambda n: len(set(fit[n])))
-    rows = sorted(set(fit[n_best]))
-    if n_best > 15 or not most(len(rows), len(values)):
+    n_best = max(sorted(digits, reverse=True), key=lambda n: digits[n])
+    rows = [i for i, s, p in values if _round_sig(s, n_best) == p or _round_sig(p, n_best) == s]
+    py_rounded = sum(1 for _, s, p in values if _round_sig(s, n_best) == p)
+    diffs = sorted(rel[i] for i in rows)
+    if not most(len(rows), len(values)) or diffs[len(diffs) // 2] < 10.0 ** -(n_best + 3):
         return []
-    side = "Python" if 2 * py_rounded[n_best] >= len(fit[n_best]) else "SAS"
+    side = "Python" if 2 * py_rounded >= len(rows) else "SAS"
     return [_exp(
         "significant_digits", rows,
         f"{len(rows)} value(s) match once rounded to {n_best} significant digits ({side} side): the data went "
@@ -445,14 +446,12 @@ def _subsecond(col: Column) -> list[Explanation]:
     found: dict[tuple[str, str], list[int]] = {}
     for i, s, p in values:
         for per_second, name in ((1000.0, "ms"), (1.0, "s")):
-            if abs(p - s) * per_second >= 1:
-                continue
-            side = _coarser(s, p, per_second)
+            side = _coarser(s, p, per_second) if abs(p - s) * per_second < 1 else ""
             if side:
                 found.setdefault((name, side), []).append(i)
-                break
     if not found:
         return []
+    # the unit and side most pairs fit (a whole second is also a whole millisecond); ties: ms, then Python
     (name, side), idx = max(sorted(found.items()), key=lambda item: len(item[1]))
     if not most(len(idx), len(values)):
         return []
@@ -565,16 +564,22 @@ def _misread(text: str) -> list[str]:
     """``text`` repaired by a round trip: its characters taken back to the bytes cp1252 / latin-1 show them as,
     decoded as UTF-8 (one or two rounds: double mojibake); and cp1252 <-> latin-1 confusions of single bytes."""
     out: list[str] = []
+    if text.isascii():
+        return out
     current = text
     for _ in range(2):
-        raw = bytearray()
-        for ch in current:
-            try:
-                raw += ch.encode("cp1252")
-            except UnicodeEncodeError:
-                if ord(ch) > 255:
-                    return out
-                raw.append(ord(ch))
+        try:
+            raw = current.encode("cp1252")
+        except UnicodeEncodeError:  # latin-1 for the bytes cp1252 leaves undefined (0x81, 0x8D, ...)
+            mixed = bytearray()
+            for ch in current:
+                try:
+                    mixed += ch.encode("cp1252")
+                except UnicodeEncodeError:
+                    if ord(ch) > 255:
+                        return out
+                    mixed.append(ord(ch))
+            raw = bytes(mixed)
         try:
             current = raw.decode("utf-8")
         except UnicodeDecodeError:
