@@ -263,43 +263,107 @@ def _sig_digits(x: float) -> int:
     return max(len(repr(abs(x)).split("e")[0].replace(".", "").strip("0")), 1)
 
 
-def significant_digits(col: Column) -> list[Explanation]:
-    """One side is the other rounded to N significant digits (3 <= N <= 15): a text export such as CSV or
-    Dataset-JSON.
+def _decimals(x: float) -> int:
+    """Decimal places of the shortest text of x (123.45 -> 2, 2.0 -> 0, 1e-05 -> 5)."""
+    text = repr(abs(x))
+    if "e" in text or "n" in text:  # 1e-05, inf, nan
+        exponent = Decimal(text).normalize().as_tuple().exponent
+        return max(-exponent, 0) if isinstance(exponent, int) else 0
+    return len(text.partition(".")[2].rstrip("0"))
 
-    N is the most common digit count of the rounded side among the pairs where it is the other side rounded to
-    that many digits (the larger N on ties).  Float noise (0.1 + 0.2 vs 0.3) is told apart by the size of the
-    differences: rounding to N digits leaves relative differences of the order of 10^-N, so their median must be
-    at least 10^-(N+3)."""
+
+def _rounded_fit(values: list[tuple[int, float, float]], places: Callable[[float], int],
+                 rounds: Callable[[float, float, int], bool], lo: int, hi: int
+                 ) -> tuple[int, list[int], str, float] | None:
+    """The precision n (in lo..hi) at which most pairs have one side the other rounded: the most common precision
+    of the rounded side among the fitting pairs (the larger on ties).  Returns n, the pairs that fit it, the side
+    that is rounded and the median relative difference of those pairs."""
+    counts: Counter[int] = Counter()
+    for _, s, p in values:
+        for exact, rounded in ((s, p), (p, s)):
+            n = places(rounded)
+            if lo <= n <= hi and rounds(exact, rounded, n):
+                counts[n] += 1
+                break
+    if not counts:
+        return None
+    n = max(sorted(counts, reverse=True), key=lambda c: counts[c])
+    rows, py_side, rel = [], 0, []
+    for i, s, p in values:
+        py_rounded = rounds(s, p, n) and places(p) <= n
+        if py_rounded or (rounds(p, s, n) and places(s) <= n):
+            rows.append(i)
+            py_side += py_rounded
+            rel.append(abs(s - p) / max(abs(s), abs(p)))
+    if not rows:
+        return None
+    return n, rows, "Python" if 2 * py_side >= len(rows) else "SAS", sorted(rel)[len(rel) // 2]
+
+
+def _sig_rounds(exact: float, rounded: float, n: int) -> bool:
+    return _round_sig(exact, n) == rounded
+
+
+def _dec_rounds(exact: float, rounded: float, n: int) -> bool:
+    return abs(exact - rounded) < 0.5 * 10.0**-n * (1 - 1e-9) and _decimals(exact) > n  # ties: rounding_mode
+
+
+def _constant_difference(values: list[tuple[int, float, float]], atol: float = 0.0) -> bool:
+    """Two or more pairs, all differing by the same amount (within 1e-9 of it, or atol): a shift, not a
+    rounding."""
+    if len(values) < 2:
+        return False
+    d0 = values[0][2] - values[0][1]
+    return all(abs(p - s - d0) <= max(1e-9 * abs(d0), atol) for _, s, p in values)
+
+
+def rounded_side(col: Column) -> list[Explanation]:
+    """One side is the other rounded: to N significant digits (3-15: a text export such as CSV or Dataset-JSON
+    keeps N digits) or to k decimal places (0-9: a ROUND or a format in one program only).
+
+    The precision is the most common one of the rounded side among the pairs that fit it.  Float noise (0.1 + 0.2
+    vs 0.3) is told apart by the size of the differences: rounding leaves relative differences of about 10^-N
+    (absolute 10^-k), so their median must be at least 10^-(N+3) (the rounded value times 10^-(k+3)).  Where both
+    fit, the one explaining more pairs wins; on a tie (values of one magnitude) N >= 10 digits is an export."""
     if col.kind != "numeric":
         return []
-    values = col.values
-    rel = {i: abs(s - p) / max(abs(s), abs(p)) for i, s, p in values}
-    digits: Counter[int] = Counter()
-    for i, s, p in values:
-        if not 0 < rel[i] <= 5e-3:
-            continue
-        for exact, rounded in ((s, p), (p, s)):
-            n = _sig_digits(rounded)
-            if 3 <= n <= 15 and _round_sig(exact, n) == rounded:
-                digits[n] += 1
-                break
-    if not digits:
-        return []
-    n_best = max(sorted(digits, reverse=True), key=lambda n: digits[n])
-    rows = [i for i, s, p in values if _round_sig(s, n_best) == p or _round_sig(p, n_best) == s]
-    py_rounded = sum(1 for _, s, p in values if _round_sig(s, n_best) == p)
-    diffs = sorted(rel[i] for i in rows)
-    if not most(len(rows), len(values)) or diffs[len(diffs) // 2] < 10.0 ** -(n_best + 3):
-        return []
-    side = "Python" if 2 * py_rounded >= len(rows) else "SAS"
-    return [_exp(
-        "significant_digits", rows,
-        f"{len(rows)} value(s) match once rounded to {n_best} significant digits ({side} side): the data went "
-        "through a text export (CSV, Dataset-JSON, ...) that kept only that many digits",
-        f"compare with tolerance method = 'relative', criterion = 1e-{n_best - 1}, or read the original "
-        "SAS/Python values instead of the export",
-    )]
+    values = [(i, s, p) for i, s, p in col.values if s != 0 and p != 0 and abs(s - p) <= 5e-3 * max(abs(s), abs(p))]
+    sig = _rounded_fit(values, _sig_digits, _sig_rounds, 3, 15)
+    dec = _rounded_fit([(i, s, p) for i, s, p in col.values if s != 0 or p != 0], _decimals, _dec_rounds, 0, 9)
+    if sig and sig[3] < 10.0 ** -(sig[0] + 3):
+        sig = None
+    if dec:
+        chosen = set(dec[1])
+        typical = sorted(max(abs(s), abs(p)) for i, s, p in col.values if i in chosen)[len(chosen) // 2]
+        if dec[3] * typical < 10.0 ** -(dec[0] + 3):
+            dec = None
+    total = len(col.values)
+    if _constant_difference(col.values):
+        return []  # a shift (constant_offset), not a rounding
+    if sig and most(len(sig[1]), total) and (
+            not dec or len(sig[1]) > len(dec[1]) or (len(sig[1]) == len(dec[1]) and sig[0] >= 10)):
+        n, rows, side, _ = sig
+        return [_exp(
+            "significant_digits", rows,
+            f"{len(rows)} value(s) match once rounded to {n} significant digits ({side} side): the data went "
+            "through a text export (CSV, Dataset-JSON, ...) that kept only that many digits",
+            f"compare with tolerance method = 'relative', criterion = 1e-{n - 1}, or read the original "
+            "SAS/Python values instead of the export",
+        )]
+    if dec and most(len(dec[1]), total):
+        k, rows, side, _ = dec
+        other = "SAS" if side == "Python" else "Python"
+        unit = f"{10.0 ** -k:g}"
+        return [_exp(
+            "decimal_places", rows,
+            f"{len(rows)} value(s) match once the {other} value is rounded to {k} decimal place(s): the {side} "
+            f"values are rounded (ROUND(x, {unit}), a format or a fixed-decimal export) and the {other} values "
+            "are not",
+            f"round in the {other} program too (SAS ROUND(x, {unit}) rounds halves away from zero: polars "
+            f".round({k}, mode='half_away_from_zero')), or compare with tolerance method = 'absolute', "
+            f"criterion = {0.5 * 10.0 ** -k:g} if the rounding is only for display",
+        )]
+    return []
 
 
 def float_noise(col: Column) -> list[Explanation]:
@@ -456,8 +520,8 @@ def _subsecond(col: Column) -> list[Explanation]:
     if not most(len(idx), len(values)):
         return []
     chosen = set(idx)
-    if len(idx) > 1 and len({round(p - s, 6) for i, s, p in values if i in chosen}) == 1:
-        return []  # every difference the same: a shift (constant_offset), not a precision
+    if _constant_difference([v for v in values if v[0] in chosen], atol=1e-6):  # datetimes are kept to the us
+        return []  # a shift (constant_offset), not a precision
     return [_exp("subsecond_precision", idx, f"{len(idx)} {col.kind}(s) differ by under 1 {name}: the {side} "
                  f"values are rounded or truncated to the {name}",
                  f"set dates.datetime_precision = '{name}' if that precision is enough, or keep full precision "
@@ -514,10 +578,11 @@ def shapes(col: Column) -> list[Explanation]:
     if not values or col.kind == "string":
         return []
     out = []
+    quotients = [(i, p / s) for i, s, p in values if s != 0]
     for ratio, label in ((DAY, "date vs datetime units (days vs seconds)"), (1000.0, "a unit of 10^3"),
                          (1e6, "a unit of 10^6"), (1e9, "a unit of 10^9"), (100.0, "percent vs fraction")):
         for r in (ratio, 1 / ratio):
-            idx = [i for i, s, p in values if s != 0 and _close(p / s, r, 1e-6)]
+            idx = [i for i, q in quotients if abs(q - r) <= 1e-6 * r]
             if most(len(idx), len(values)):
                 out.append(_exp("unit_ratio", idx, f"{len(idx)} value(s) differ by a factor {r:g}: {label}",
                                 "convert units in the port"))
@@ -662,8 +727,16 @@ def string_rules(col: Column) -> list[Explanation]:
 #: in order of specificity: a diagnosis whose rows an earlier one explains is dropped; where two explain as many
 #: rows, the earlier one is listed first
 RULES: tuple[Rule, ...] = (
-    missing_patterns, rounding_mode, significant_digits, storage_truncation, floor_vs_trunc, date_rules,
+    missing_patterns, rounding_mode, rounded_side, storage_truncation, floor_vs_trunc, date_rules,
     float_noise, length_truncation, encoding, string_rules, shapes,
+)
+#: every diagnosis code, as documented in docs/checks.md
+CODES = (
+    "division_by_zero", "sum_of_missing", "special_missing", "missing_as_text", "missing_in_sas", "missing_in_python",
+    "rounding_half_even", "significant_digits", "decimal_places", "storage_truncation", "floor_vs_trunc",
+    "epoch_shift", "excel_serial", "timezone", "time_wrap", "subsecond_precision", "date_without_format",
+    "float_noise", "length_truncation", "encoding", "number_format", "case", "leading_blanks", "unit_ratio",
+    "constant_offset",
 )
 #: diagnoses that only describe the shape of a difference, not its cause: listed after any cause
 GENERIC = frozenset({"constant_offset", "unit_ratio", "missing_in_sas", "missing_in_python"})

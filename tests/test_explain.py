@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from parity.api import compare_frames
-from parity.explain import MAX_PAIRS, Pair, explain
+from parity.explain import CODES, MAX_PAIRS, Pair, explain
 from parity.formats import EPOCH_SHIFT_SECONDS
 from tests.helpers import Column, write_sas7bdat
 
@@ -121,6 +121,24 @@ def test_significant_digits_15_on_the_sas_side_replaces_float_noise() -> None:
     assert "15 significant digits (SAS side)" in messages(pairs)["significant_digits"]
 
 
+def test_decimal_places_one_side_rounded_and_the_other_not() -> None:
+    for lo, hi in ((100, 999), (1, 100_000)):
+        values = [RNG.uniform(lo, hi) for _ in range(300)]
+        pairs = mismatches([sas_round(x) for x in values], values)
+        out = messages(pairs)
+        assert diagnose(pairs) == {"decimal_places": len(pairs)}  # not "5 significant digits"
+        assert "the SAS values are rounded" in out["decimal_places"] and "2 decimal" in out["decimal_places"]
+    py_side = mismatches([x / 7 for x in range(1, 40)], [round(x / 7, 3) for x in range(1, 40)])
+    assert diagnose(py_side) == {"decimal_places": len(py_side)}
+    assert "the Python values are rounded" in messages(py_side)["decimal_places"]
+
+
+def test_decimal_places_negatives() -> None:
+    assert diagnose(nums([1.0, 7.0, 10.0], [1.5, 7.5, 10.5])) == {"constant_offset": 3}  # halves: a shift
+    assert "decimal_places" not in diagnose(nums([1.25, 2.5, 3.75], [1.2, 2.0, 3.1]))  # not the nearest
+    assert "decimal_places" not in diagnose(nums([0.13, 0.38], [0.12, 0.37]))  # both rounded: one unit apart
+
+
 def test_float_noise_from_summation_order() -> None:
     sas, py = [], []
     for _ in range(300):
@@ -139,6 +157,8 @@ def test_float_noise_not_for_larger_differences_or_dates() -> None:
     assert diagnose(shift, "datetime") == {"constant_offset": 5}
     whole = nums([T0 + k for k in range(5)], [T0 + k + 0.0004 for k in range(5)])
     assert diagnose(whole, "datetime") == {"constant_offset": 5}
+    kept_to_us = nums([T0 + k * 7919.0 for k in range(5)], [round(T0 + k * 7919.0 + 0.0004, 6) for k in range(5)])
+    assert diagnose(kept_to_us, "datetime") == {"constant_offset": 5}
 
 
 def test_float_noise_not_named_for_a_minority() -> None:
@@ -192,6 +212,7 @@ def test_special_missing_positive_and_negative() -> None:
     assert diagnose([Pair(None, None, "A"), Pair(None, None, "_"), Pair(None, 1.0)]) == \
         {"special_missing": 2, "missing_in_sas": 1}
     assert diagnose([Pair(None, 3.0, "Z")]) == {"missing_in_sas": 1}
+    assert "special_missing" not in diagnose([Pair(None, None), Pair(2.0, None)])
 
 
 def test_missing_in_python_numeric_and_character() -> None:
@@ -206,6 +227,7 @@ def test_missing_in_python_numeric_and_character() -> None:
 def test_missing_as_text() -> None:
     assert diagnose([Pair(None, "nan"), Pair(None, "None"), Pair(".", None)], "string") == {"missing_as_text": 3}
     assert diagnose([Pair(None, "NA")], "string") == {"missing_in_sas": 1}  # 'NA' may be a real value
+    assert "missing_as_text" not in diagnose([Pair(None, "nan")], "numeric")
     assert diagnose([Pair(None, 1.0)]) == {"missing_in_sas": 1}
 
 
@@ -253,6 +275,7 @@ def test_excel_serial_positive_and_negative() -> None:
     days = [23000.0, 23001.0, 5.0]
     assert diagnose(nums(days, [d + 21916 for d in days]), "date") == {"excel_serial": 3}
     assert "excel_serial" not in diagnose(nums(days, [days[0] + 21916, days[1] + 21916, days[2] + 21915]), "date")
+    assert "excel_serial" not in diagnose(nums(days, [d + 21916 for d in days]), "numeric")
 
 
 def test_timezone_constant_and_daylight_saving() -> None:
@@ -357,11 +380,13 @@ def test_length_truncation_negatives() -> None:
 def test_case_positive_and_negative() -> None:
     assert diagnose([Pair("SMITH", "Smith"), Pair("straße", "STRASSE")], "string") == {"case": 2}
     assert diagnose([Pair("Smith", "Smyth")], "string") == {}
+    assert "case" not in diagnose([Pair("SMITH", "Smith")], "numeric")
 
 
 def test_leading_blanks_positive_and_negative() -> None:
     assert diagnose([Pair(" fox", "fox"), Pair("dog", "  dog")], "string") == {"leading_blanks": 2}
     assert diagnose([Pair("\tfox", "fox")], "string") == {}
+    assert "leading_blanks" not in diagnose([Pair(" fox", "fox "), Pair("a", "b"), Pair("c", "d")], "string")
 
 
 def test_encoding_mojibake_by_round_trip() -> None:
@@ -386,7 +411,7 @@ def test_number_format_positive_and_negative() -> None:
     pairs = [Pair("          12", "12"), Pair("1.5E3", "1500"), Pair("0.1234567890", "0.12345678901234")]
     assert diagnose(pairs, "string") == {"number_format": 3}
     assert diagnose([Pair("12", "12.4")], "string") == {}
-    assert diagnose([Pair("1,234", "1234")], "string") == {}
+    assert "number_format" not in diagnose([Pair("1,234", "1234")], "string")
     assert diagnose([Pair("1E3", "1e3")], "string") == {"number_format": 1}  # not also 'case'
 
 
@@ -421,3 +446,14 @@ def test_date_without_format_through_compare_frames(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", ["numeric", "date", "datetime", "time", "string"])
 def test_no_pairs_no_diagnosis(kind: str) -> None:
     assert explain([], kind, 8) == []
+
+
+def test_every_code_is_documented_and_tested() -> None:
+    root = Path(__file__).resolve().parent.parent
+    docs = (root / "docs" / "checks.md").read_text(encoding="utf-8")
+    source = (root / "parity" / "explain.py").read_text(encoding="utf-8")
+    tests = Path(__file__).read_text(encoding="utf-8")
+    for code in CODES:
+        assert f"`{code}`" in docs, code
+        assert source.count(f'"{code}"') >= 2, code  # listed in CODES and emitted by a rule
+        assert tests.count(f'"{code}"') >= 2, code  # a positive and a negative test
