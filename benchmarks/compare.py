@@ -43,13 +43,13 @@ MIN_COLUMNS = 12  # id, 4 strings, a date, a count and at least 5 float columns
 # data
 
 
-def data_paths(rows: int, seed: int, columns: int) -> tuple[Path, Path, Path]:
+def data_paths(rows: int, seed: int, columns: int, data_dir: Path = DATA_DIR) -> tuple[Path, Path, Path]:
     stem = f"bench_n{rows}_s{seed}_c{columns}"
-    return DATA_DIR / f"{stem}_sas.parquet", DATA_DIR / f"{stem}_py.parquet", DATA_DIR / f"{stem}.json"
+    return data_dir / f"{stem}_sas.parquet", data_dir / f"{stem}_py.parquet", data_dir / f"{stem}.json"
 
 
-def generate(rows: int, seed: int, columns: int) -> dict[str, Any]:
-    """Write the SAS and Python parquet files; return the manifest (the injected ground truth)."""
+def generate(rows: int, seed: int, columns: int, data_dir: Path = DATA_DIR) -> dict[str, Any]:
+    """Write the SAS and Python parquet files to ``data_dir``; return the manifest (the injected ground truth)."""
     import numpy as np
     import polars as pl
 
@@ -156,8 +156,8 @@ def generate(rows: int, seed: int, columns: int) -> dict[str, Any]:
     ).rename(str.lower)
     py = py[rng.permutation(py.height)]
 
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    sas_path, py_path, manifest_path = data_paths(rows, seed, columns)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sas_path, py_path, manifest_path = data_paths(rows, seed, columns, data_dir)
     sas_df.write_parquet(sas_path)
     py.write_parquet(py_path)
     expected_cols = {c.lower(): 0 for c in order if c != "ID"}
@@ -174,15 +174,15 @@ def generate(rows: int, seed: int, columns: int) -> dict[str, Any]:
     return manifest
 
 
-def ensure_data(rows: int, seed: int, columns: int, regenerate: bool) -> dict[str, Any]:
-    sas_path, py_path, manifest_path = data_paths(rows, seed, columns)
+def ensure_data(rows: int, seed: int, columns: int, regenerate: bool, data_dir: Path = DATA_DIR) -> dict[str, Any]:
+    sas_path, py_path, manifest_path = data_paths(rows, seed, columns, data_dir)
     if not regenerate and sas_path.exists() and py_path.exists() and manifest_path.exists():
         manifest: dict[str, Any] = json.loads(manifest_path.read_text())
         if manifest.get("generator_version") == GENERATOR_VERSION:
-            print(f"data: reusing {sas_path.name}, {py_path.name} (benchmarks/data/)")
+            print(f"data: reusing {sas_path.name}, {py_path.name} ({data_dir})")
             return manifest
     started = time.perf_counter()
-    manifest = generate(rows, seed, columns)
+    manifest = generate(rows, seed, columns, data_dir)
     print(f"data: generated {sas_path.name} ({manifest['sas_rows']:,} rows) and {py_path.name} "
           f"({manifest['python_rows']:,} rows) in {time.perf_counter() - started:.1f} s")
     return manifest
@@ -380,6 +380,20 @@ def check_counts(expected: dict[str, Any], results: dict[str, dict[str, Any]]) -
     return ok
 
 
+def print_verdict(expected: dict[str, Any], results: dict[str, dict[str, Any]], failed: list[str]) -> bool:
+    """Print the counts table and AGREE or DISAGREE; True when every tool ran and reported the injected counts."""
+    agree = check_counts(expected, results) if results else False
+    if failed:
+        agree = False
+    compared = ", ".join(results) or "nothing"
+    if agree:
+        print(f"\nAGREE: {compared} report the same rows and per-column mismatch counts as the injected differences")
+    else:
+        print(f"\nDISAGREE: {compared} do not all report the injected counts"
+              + (f" (failed: {', '.join(failed)})" if failed else ""))
+    return agree
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -444,15 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             results[tool] = res
 
-    agree = check_counts(manifest["expected"], results) if results else False
-    if failed:
-        agree = False
-    compared = ", ".join(results) or "nothing"
-    if agree:
-        print(f"\nAGREE: {compared} report the same rows and per-column mismatch counts as the injected differences")
-    else:
-        print(f"\nDISAGREE: {compared} do not all report the injected counts"
-              + (f" (failed: {', '.join(failed)})" if failed else ""))
+    agree = print_verdict(manifest["expected"], results, failed)
 
     base = results.get("datacompy-polars")
     par = results.get("parity")
