@@ -50,6 +50,7 @@ E2E_VERSION = 1  # bump when the built files (.sas7bdat, parquet, job folder) ch
 SAS_NAME = "bench.sas7bdat"
 PY_NAME = "python.parquet"
 JOB_DATASET = "bench"
+JOB_NAME = "bench"  # the job folder: <root>/jobs/bench; parity writes <root>/reports/bench/
 DATE_COLUMNS = ("VISITDT",)  # SAS dates in the generated SAS table (days since 1960-01-01)
 DATE_FORMAT = "DATE9"
 SAS_EPOCH_OFFSET_DAYS = 3653  # 1960-01-01 -> 1970-01-01
@@ -278,23 +279,28 @@ def _resolve_writer(sas_writer: str, rows: int) -> tuple[str, str | None]:
     return sas_writer, readstat
 
 
-def build_inputs(folder: Path, rows: int, seed: int, columns: int, sas_writer: str, chunk_rows: int,
+def job_folder(root: Path) -> Path:
+    return root / "jobs" / JOB_NAME
+
+
+def build_inputs(root: Path, rows: int, seed: int, columns: int, sas_writer: str, chunk_rows: int,
                  reuse: bool) -> dict[str, Any]:
-    """Build the job folder ``folder`` (SAS_NAME, PY_NAME, parity.toml) and write ``built.json`` last: what was
-    built, with the generator's manifest (the injected ground truth). Returns that."""
-    stamp = folder / "built.json"
+    """Build the job folder (SAS_NAME, PY_NAME, parity.toml) under ``root`` and write ``root/built.json`` last:
+    what was built, with the generator's manifest (the injected ground truth). Returns that."""
+    folder = job_folder(root)
+    stamp = root / "built.json"
     key = {"e2e_version": E2E_VERSION, "generator_version": compare.GENERATOR_VERSION, "rows": rows, "seed": seed,
            "columns": columns}
     if reuse and stamp.exists():
         built: dict[str, Any] = json.loads(stamp.read_text())
         if (all(built.get(k) == v for k, v in key.items()) and (folder / SAS_NAME).exists()
                 and sas_writer in ("auto", built.get("sas_writer"))):
-            print(f"inputs: reusing {folder} (built with the {built['sas_writer']} writer)")
+            print(f"inputs: reusing {root} (built with the {built['sas_writer']} writer)")
             return built
     sas_writer, readstat = _resolve_writer(sas_writer, rows)
     folder.mkdir(parents=True, exist_ok=True)
     stamp.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".gen-", dir=folder) as gen:
+    with tempfile.TemporaryDirectory(prefix=".gen-", dir=root) as gen:
         manifest = compare.ensure_data(rows, seed, columns, regenerate=True, data_dir=Path(gen))
         sas_parquet, py_parquet, _ = compare.data_paths(rows, seed, columns, Path(gen))
         started = time.perf_counter()
@@ -384,12 +390,12 @@ def _parity_command() -> list[str]:
     return [found]
 
 
-def run_parity(folder: Path, timeout: float | None) -> tuple[Measured, dict[str, Any] | None]:
-    reports = folder / "reports"
+def run_parity(root: Path, timeout: float | None) -> tuple[Measured, dict[str, Any] | None]:
+    reports = root / "reports"
     shutil.rmtree(reports, ignore_errors=True)
-    cmd = [*_parity_command(), "run", folder.name, "--jobs-dir", str(folder.parent), "--report-dir", str(reports)]
-    measured = run_measured(cmd, folder, timeout)
-    report_path = reports / folder.name / "parity.json"
+    cmd = [*_parity_command(), "run", JOB_NAME, "--jobs-dir", str(root / "jobs"), "--report-dir", str(reports)]
+    measured = run_measured(cmd, root, timeout)
+    report_path = reports / JOB_NAME / "parity.json"
     if measured.returncode not in (0, 1) or not report_path.exists():
         return measured, None
     report = json.loads(report_path.read_text())
@@ -437,9 +443,9 @@ def datacompy_child(sas_path: Path, py_path: Path, report_path: Path) -> dict[st
     return {"counts": compare._datacompy_counts(cmp), "phases": phases}
 
 
-def run_datacompy(folder: Path, timeout: float | None) -> tuple[Measured, dict[str, Any] | None]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--datacompy-child", str(folder)]
-    measured = run_measured(cmd, folder, timeout)
+def run_datacompy(root: Path, timeout: float | None) -> tuple[Measured, dict[str, Any] | None]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--datacompy-child", str(root)]
+    measured = run_measured(cmd, root, timeout)
     for line in measured.stdout.splitlines():
         if line.startswith(RESULT_MARK):
             result: dict[str, Any] = json.loads(line[len(RESULT_MARK):])
@@ -486,8 +492,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.datacompy_child:
-        folder = Path(args.datacompy_child)
-        result = datacompy_child(folder / SAS_NAME, folder / PY_NAME, folder / "datacompy_report.txt")
+        root = Path(args.datacompy_child)
+        result = datacompy_child(job_folder(root) / SAS_NAME, job_folder(root) / PY_NAME,
+                                 root / "datacompy_report.txt")
         print(RESULT_MARK + json.dumps(result), flush=True)
         return 0
 
@@ -510,17 +517,17 @@ def main(argv: list[str] | None = None) -> int:
     stem = f"e2e_n{args.rows}_s{args.seed}_c{args.columns}"
     with contextlib.ExitStack() as stack:
         if args.keep:
-            folder = compare.DATA_DIR / stem
+            root = compare.DATA_DIR / stem
         else:
-            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f".{stem}-", dir=compare.DATA_DIR)))
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f".{stem}-", dir=compare.DATA_DIR)))
         # built in a child process, so that this one stays small and the generator's memory is returned
         started = time.perf_counter()
         build = subprocess.run([sys.executable, str(Path(__file__).resolve()), *(argv or sys.argv[1:]),
-                                "--build-into", str(folder)])
+                                "--build-into", str(root)])
         if build.returncode != 0:
             print(f"error: building the inputs failed (exit {build.returncode})")
             return 2
-        built = json.loads((folder / "built.json").read_text())
+        built = json.loads((root / "built.json").read_text())
         print(f"inputs ready in {time.perf_counter() - started:.1f} s")
         manifest = built["manifest"]
         load = os.getloadavg()
@@ -535,9 +542,9 @@ def main(argv: list[str] | None = None) -> int:
         for tool in tools:
             print(f"running {tool} ...", flush=True)
             if tool == "parity":
-                m, res = run_parity(folder, args.timeout)
+                m, res = run_parity(root, args.timeout)
             else:
-                m, res = run_datacompy(folder, args.timeout)
+                m, res = run_datacompy(root, args.timeout)
             measured[tool] = m
             if m.returncode is None:
                 print(f"  {tool}: timed out after {args.timeout:.0f} s")

@@ -37,14 +37,15 @@ def test_both_sas_writers_build_the_same_sas7bdat_content(tmp_path: Path) -> Non
     built = {}
     for writer in ("auto", "readstat-lib"):
         info = end_to_end.build_inputs(tmp_path / writer, 2000, 7, 19, writer, 700, reuse=False)
-        df, meta = pyreadstat.read_sas7bdat(str(tmp_path / writer / end_to_end.SAS_NAME),
+        job = end_to_end.job_folder(tmp_path / writer)
+        df, meta = pyreadstat.read_sas7bdat(str(job / end_to_end.SAS_NAME),
                                             disable_datetime_conversion=True)
         assert meta.number_rows == info["manifest"]["sas_rows"] == 2000
         assert meta.original_variable_types["VISITDT"] == "DATE9"  # parity classifies dates by SAS format
         assert {k for k, v in meta.original_variable_types.items() if v} == {"VISITDT"}
         assert int(df["VAL03"].isna().sum()) == info["manifest"]["not_differences"]["val03_missing_both"]
         built[writer] = pl.from_pandas(df)
-        assert (tmp_path / writer / "parity.toml").exists() and (tmp_path / writer / end_to_end.PY_NAME).exists()
+        assert (job / "parity.toml").exists() and (job / end_to_end.PY_NAME).exists()
     assert built["auto"].equals(built["readstat-lib"])
 
 
