@@ -341,7 +341,7 @@ def _waived_count(f: Facts, plan: ColumnPlan, rows: pl.DataFrame) -> int:
     """Mismatching rows of one column accepted by its active waivers; counts each waiver's matches."""
     import polars as pl
 
-    from parity.values import sas_key_value
+    from parity.values import waiver_key_match
 
     comp = f.comp
     every = pl.col(plan.neq)  # all rows here mismatch: a per-row True (a bare literal would not broadcast in sum)
@@ -357,7 +357,7 @@ def _waived_count(f: Facts, plan: ColumnPlan, rows: pl.DataFrame) -> int:
                 one = pl.lit(True)
                 for name, value in key.items():
                     kp = by_key[name]
-                    one = one & (pl.col(kp.s) == sas_key_value(kp.kind, value)).fill_null(False)
+                    one = one & waiver_key_match(kp, value, comp.spec)
                 any_key = any_key | one
             cond = cond & any_key
         if waiver.max_abs_diff is not None and plan.kind != "string":

@@ -36,7 +36,15 @@ from parity.normalize import (
     truncate_to_width,
     truncation_width,
 )
-from parity.spec import TEMPORAL_KINDS, DatasetSpec, JobSpec, SortKey, Tolerance, temporal_tolerance
+from parity.spec import (
+    TEMPORAL_KINDS,
+    TOLERANCE_DEFAULT_KEYS,
+    DatasetSpec,
+    JobSpec,
+    SortKey,
+    Tolerance,
+    temporal_tolerance,
+)
 
 #: polars engine for the join pass (its output is small: only unmatched and differing rows)
 ENGINE: Literal["auto", "in-memory", "streaming"] = "streaming"
@@ -212,7 +220,8 @@ def _match_columns(spec: DatasetSpec, job: JobSpec | None, sas: Table, py: Table
             raise SpecError(spec_file, f"ignores {name!r}, which is on neither side", key=f"{where}.ignore")
     for name in spec.tolerance:
         if name not in sas_fold:
-            raise SpecError(spec_file, f"sets a tolerance for {name!r}, which is not a SAS column",
+            hint = f" (the default is written {name!r} in lower case)" if name in TOLERANCE_DEFAULT_KEYS else ""
+            raise SpecError(spec_file, f"sets a tolerance for {name!r}, which is not a SAS column{hint}",
                             key=f"{where}.tolerance.{name}")
         if sas_fold[name].type == "character":
             raise SpecError(spec_file, f"sets a numeric tolerance for character column {name!r}",
@@ -221,7 +230,29 @@ def _match_columns(spec: DatasetSpec, job: JobSpec | None, sas: Table, py: Table
         if plan.role == "key" and plan.conversion and plan.conversion.conflict:
             raise SpecError(spec_file, f"key {plan.name!r} has different types: {plan.conversion.conflict}",
                             key=f"{where}.keys")
+    _check_waiver_keys(spec, spec_file, where, {p.name.casefold(): p for p in plans})
     return plans
+
+
+def _check_waiver_keys(spec: DatasetSpec, spec_file: Path, where: str, by_fold: dict[str, ColumnPlan]) -> None:
+    """Every key value a waiver names must be a value of that key's kind (a missing key is '.', '.A', '._')."""
+    from parity.values import missing_key_tag, sas_key_value
+
+    for i, waiver in enumerate(spec.waivers):
+        for key in waiver.keys:
+            for name, value in key.items():
+                plan = by_fold.get(name.casefold())
+                if plan is None or missing_key_tag(plan.kind, value) is not None:
+                    continue
+                try:
+                    sas_key_value(plan.kind, value)
+                except (TypeError, ValueError, OverflowError):
+                    what = {"string": "a string", "numeric": "a number", "date": "a TOML date (2024-03-01)",
+                            "datetime": "a TOML datetime (2024-03-01T08:30:00)", "time": "a TOML time (08:30:00)"}
+                    missing = "" if plan.kind == "string" else ", or '.', '.A'-'.Z', '._' for a missing key"
+                    raise SpecError(spec_file, f"names {plan.name} = {value!r}, which is not a value of this "
+                                    f"{plan.kind} key: write {what[plan.kind]}{missing}",
+                                    key=f"{where}.waivers[{i}].keys") from None
 
 
 def _dtype(table: Table, name: str) -> pl.DataType:
@@ -235,8 +266,10 @@ def _side_frame(table: Table, plans: list[ColumnPlan], side: Literal["sas", "py"
         updates = []
         for plan in plans:
             width = truncation_width(plan.sas, plan.kind, frame.schema[plan.py.name]) if plan.py else None
-            if plan.py and width:
-                updates.append(truncate_to_width(frame.get_column(plan.py.name), width))
+            if plan.py and width:  # dates, datetimes and times too, in SAS units (LENGTH 7 keeps about 0.1 ms)
+                dtype = frame.schema[plan.py.name]
+                units = frame.select(sas_units(pl.col(plan.py.name), dtype, plan.kind)).to_series()
+                updates.append(truncate_to_width(units, width))
         if updates:
             frame = frame.with_columns(updates)
     exprs: list[pl.Expr] = []

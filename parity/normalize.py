@@ -61,6 +61,10 @@ def plan_conversion(sas_kind: Kind, sas_type: str, py_dtype: pl.DataType) -> Con
                 py_temporal, note=f"the SAS column has no {py_temporal} format; compared as SAS {py_temporal} values"
             )
         if sas_kind != py_temporal:
+            if py_temporal == "time" or (sas_kind, py_temporal) == ("time", "date"):
+                # seconds since midnight against days or seconds since 1960: equal numbers would be a false pass
+                return Conversion(sas_kind, conflict=f"SAS {sas_kind} vs Python {py_dtype}: a time of day or "
+                                  "duration is not comparable with a date or datetime")
             return Conversion(sas_kind, note=f"SAS {sas_kind} vs Python {py_dtype}: Python values converted")
         return Conversion(sas_kind)
     if py_is_number:
@@ -89,9 +93,9 @@ def plan_column(sas: ColumnInfo, py: ColumnInfo, values: pl.Series, numbers: Num
 
 
 def truncation_width(sas: ColumnInfo | None, kind: Kind, py_dtype: pl.DataType) -> int | None:
-    """The SAS LENGTH (3-7) a Python numeric column is truncated to before comparing, or None."""
+    """The SAS LENGTH (3-7) a Python numeric (or date/time) column is truncated to before comparing, or None."""
     width = sas.length if sas is not None and sas.type == "numeric" else None
-    if width and 3 <= width < 8 and kind == "numeric" and py_dtype.is_numeric():
+    if width and 3 <= width < 8 and kind != "string" and (py_dtype.is_numeric() or py_dtype.is_temporal()):
         return width
     return None
 
@@ -102,7 +106,7 @@ def value_changes(values: pl.Series, kind: Kind, width: int | None) -> list[Chan
     present = values.drop_nulls()
     found: list[tuple[str, str, pl.Series]] = []
     if width is not None:
-        as_float = present.cast(pl.Float64).fill_nan(None).drop_nulls()
+        as_float = present.to_frame().select(sas_units(pl.col(present.name), dtype, kind)).to_series().drop_nulls()
         found.append(("storage_truncation", f"Python values truncated to the SAS LENGTH {width} storage, as SAS stored them",
                       truncate_to_width(as_float, width) != as_float))
     if dtype in (pl.Int64, pl.UInt64, pl.Int128) or isinstance(dtype, pl.Decimal):

@@ -1,0 +1,181 @@
+"""Hostile variants of the issue-7 verdict items: each test is a false pass, false fail or crash found by trying
+the items the way users hit them (parity run on job folders with real .sas7bdat files, compare_frames with polars
+and pandas frames)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from parity.api import compare_frames
+from parity.cli import main
+from parity.errors import SpecError
+from parity.testing.sas7bdat_writer import sas_date, sas_datetime, sas_time
+from tests.helpers import Column, SpecialMissing, make_job, write_sas7bdat
+from tests.test_verdict_engine import column, status
+
+FUTURE = (dt.date.today() + dt.timedelta(days=365)).isoformat()
+
+
+def run_job(tmp_path: Path, toml: str, sas: list[Column], py: list[Column]) -> tuple[int, dict[str, Any]]:
+    """`parity run` on a job folder whose SAS and Python sides are both .sas7bdat files."""
+    jobs = tmp_path / "jobs"
+    folder = make_job(jobs, "j", toml)
+    write_sas7bdat(folder / "sas.sas7bdat", sas)
+    write_sas7bdat(folder / "py.sas7bdat", py)
+    out = tmp_path / "reports"
+    code = main(["run", "j", "--jobs-dir", str(jobs), "--report-dir", str(out)])
+    report = out / "j" / "parity.json"
+    return code, (json.loads(report.read_text()) if report.is_file() else {})
+
+
+def report_column(data: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in data["datasets"][0]["columns"] if c["name"].casefold() == name.casefold())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 1. waivers keyed on special missing rows (crashed: float('.'))
+
+A, B = SpecialMissing("A"), SpecialMissing("B")
+
+
+@pytest.mark.parametrize(("special", "key", "waived"), [
+    ("strict", '"."', 1),  # the '.' row only
+    ("strict", '".A"', 1),  # the .A row only
+    ("strict", '".a"', 1),  # tags are case-insensitive
+    ("strict", '".B"', 0),  # no .B row differs: the waiver is stale
+    ("strict", '"._"', 0),
+    ("as_missing", '"."', 2),  # every missing kind is one key value
+    ("as_missing", '".A"', 2),
+])
+def test_waiver_keyed_on_a_special_missing_row(tmp_path: Path, special: str, key: str, waived: int) -> None:
+    toml = f"""
+        [datasets.d]
+        sas = "sas.sas7bdat"
+        python = "py.sas7bdat"
+        keys = ["id"]
+        numbers.special_missing = "{special}"
+        [[datasets.d.waivers]]
+        column = "v"
+        keys = [{{ id = {key} }}]
+        reason = "accepted"
+        approver = "R. Owner"
+        expires = {FUTURE}
+    """
+    sas = [Column("ID", "numeric", [1, A, None]), Column("V", "numeric", [1, 2, 3])]
+    py = [Column("ID", "numeric", [1, A, None]), Column("V", "numeric", [1, 20, 30])]
+    code, data = run_job(tmp_path, toml, sas, py)
+    v = report_column(data, "v")
+    assert v["mismatches"] == 2 and v["waived"] == waived
+    assert code == (0 if waived == 2 else 1)
+
+
+def test_waiver_key_of_the_wrong_kind_is_a_spec_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    toml = f"""
+        [datasets.d]
+        sas = "sas.sas7bdat"
+        python = "py.sas7bdat"
+        keys = ["id"]
+        [[datasets.d.waivers]]
+        column = "v"
+        keys = [{{ id = "seventeen" }}]
+        reason = "accepted"
+        approver = "R. Owner"
+        expires = {FUTURE}
+    """
+    cols = [Column("ID", "numeric", [1]), Column("V", "numeric", [1])]
+    code, _ = run_job(tmp_path, toml, cols, cols)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "waivers[0].keys" in err and "'seventeen'" in err and "Traceback" not in err
+
+
+def test_waiver_keys_are_normalised_like_the_keys(tmp_path: Path) -> None:
+    # a LENGTH 4 key holds a truncated double; date keys may be ISO text; string keys follow the string rules
+    path = tmp_path / "s.sas7bdat"
+    write_sas7bdat(path, [Column("ID", "numeric", [1234567.89, 2], length=4),
+                          Column("D", "numeric", [sas_date(dt.date(2024, 3, 1))] * 2, format="DATE9"),
+                          Column("S", "string", ["Ab", "c"]), Column("V", "numeric", [1, 2])])
+    py = pl.DataFrame({"id": [1234567.89, 2.0], "d": [dt.date(2024, 3, 1)] * 2, "s": ["ab", "c"], "v": [9, 2]})
+
+    def waived(key: dict[str, Any]) -> int:
+        waiver = {"column": "v", "keys": [key], "reason": "r", "approver": "a", "expires": dt.date(2099, 1, 1)}
+        result = compare_frames(path, py, keys=["id", "d", "s"], strings={"ignore_case": True}, waivers=[waiver])
+        assert column(result, "v").mismatches == 1
+        return column(result, "v").waived
+
+    assert waived({"id": 1234567.89, "d": dt.date(2024, 3, 1), "s": "AB"}) == 1
+    assert waived({"id": 1234567.89, "d": "2024-03-01", "s": "ab "}) == 1
+    assert waived({"id": 1234567.89, "d": "2024-03-02", "s": "ab"}) == 0
+    with pytest.raises(SpecError, match=r"waivers\[0\]\.keys"):
+        waived({"id": 1234567.89, "d": "March 1st", "s": "ab"})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# neighbour of 2/4: dates, datetimes and times stored with LENGTH 3-7 (false fail: only plain numbers were truncated)
+
+
+def test_short_length_dates_datetimes_and_times_are_truncated_like_sas(tmp_path: Path) -> None:
+    stamps = [dt.datetime(2024, 3, 1, 8, 0, 0, 123457), dt.datetime(2031, 12, 2, 9, 30, 59, 999999)]
+    days = [dt.date(2024, 3, 1), dt.date(1985, 7, 4)]  # LENGTH 3 holds whole days only up to 1982-06-05
+    times = [dt.time(8, 0, 0, 250001), dt.time(23, 59, 59, 999999)]
+    path = tmp_path / "short.sas7bdat"
+    write_sas7bdat(path, [
+        Column("ID", "numeric", [1, 2]),
+        Column("TS7", "numeric", [sas_datetime(t) for t in stamps], format="DATETIME26.6", length=7),
+        Column("TS5", "numeric", [sas_datetime(t) for t in stamps], format="DATETIME20", length=5),
+        Column("D3", "numeric", [sas_date(d) for d in days], format="DATE9", length=3),
+        Column("T4", "numeric", [sas_time(t) for t in times], format="TIME15.6", length=4),
+    ])
+    py = pl.DataFrame({"id": [1, 2], "ts7": stamps, "ts5": stamps, "d3": days, "t4": times})
+    result = compare_frames(path, py, keys=["id"])
+    for name in ("TS7", "TS5", "D3", "T4"):
+        assert column(result, name).mismatches == 0, name
+    assert status(result, "date_equivalence") == "pass"
+    # pandas datetime64 columns alike
+    assert compare_frames(path, py.to_pandas(), keys=["id"]).verdict == "pass"
+    # a shift larger than what the LENGTH keeps is still found
+    moved = py.with_columns(pl.col("ts7") + pl.duration(seconds=1), pl.col("ts5") + pl.duration(minutes=1),
+                            pl.col("d3") + pl.duration(days=8),
+                            pl.Series("t4", [dt.time(8, 0, 1, 250001), dt.time(23, 59, 58, 999999)]))
+    shifted = compare_frames(path, moved, keys=["id"])
+    for name in ("TS7", "TS5", "D3", "T4"):
+        assert column(shifted, name).mismatches == 2, name
+    exact = compare_frames(path, py, keys=["id"], numbers={"storage": "exact"})
+    assert column(exact, "TS7").mismatches == 2  # storage = "exact" compares the Python value as it is
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 4. a time of day against a date or datetime: seconds since midnight are not days (false pass)
+
+
+def test_time_against_date_or_datetime_is_a_type_conflict(tmp_path: Path) -> None:
+    path = tmp_path / "t.sas7bdat"
+    day = 23000  # 2022-12-21 as a SAS date; 23000 seconds is 06:23:20
+    write_sas7bdat(path, [Column("ID", "numeric", [1]), Column("D", "numeric", [day], format="DATE9"),
+                          Column("TS", "numeric", [23000.0], format="DATETIME20"),
+                          Column("T", "numeric", [23000.0], format="TIME8")])
+    six = dt.time(6, 23, 20)
+    py = pl.DataFrame({"id": [1], "d": [six], "ts": [dt.timedelta(seconds=23000)], "t": [dt.date(2022, 12, 21)]})
+    result = compare_frames(path, py, keys=["id"])
+    assert status(result, "schema") == "fail" and result.verdict == "fail"
+    for name in ("D", "TS", "T"):
+        assert column(result, name).status == "type_conflict", name
+        assert "not comparable" in (column(result, name).note or "")
+    # a time of day taken from a Python datetime is still compared (SAS time vs Python Datetime)
+    ok = compare_frames(path, pl.DataFrame({"id": [1], "t": [dt.datetime(2024, 1, 1, 6, 23, 20)]}), keys=["id"],
+                        ignore=["d", "ts"])
+    assert column(ok, "T").mismatches == 0 and column(ok, "T").status == "compared"
+    with pytest.raises(SpecError, match="not comparable"):  # as a key it is a spec error
+        compare_frames(path, py, keys=["d"])
+
+
+def test_default_tolerance_key_in_another_case_says_so() -> None:
+    sas = pl.DataFrame({"id": [1], "d": [dt.date(2024, 1, 1)]})
+    with pytest.raises(SpecError, match="'default_date' in lower case"):
+        compare_frames(sas, sas, keys=["id"], tolerance={"DEFAULT_DATE": {"method": "absolute", "criterion": 1}})
