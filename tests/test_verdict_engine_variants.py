@@ -179,3 +179,39 @@ def test_default_tolerance_key_in_another_case_says_so() -> None:
     sas = pl.DataFrame({"id": [1], "d": [dt.date(2024, 1, 1)]})
     with pytest.raises(SpecError, match="'default_date' in lower case"):
         compare_frames(sas, sas, keys=["id"], tolerance={"DEFAULT_DATE": {"method": "absolute", "criterion": 1}})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 1 and 5 with .xpt: special missing values were lost (read_xport has no user_missing), so .A equalled '.'
+
+
+def write_xpt(path: Path, ids: list[float], values: list[float | str | None]) -> None:
+    """An XPORT file with ID and X; a string in ``values`` is a special missing tag ('A'-'Z', '_')."""
+    import pandas as pd
+    import pyreadstat
+
+    frame = pd.DataFrame({"ID": ids, "X": [v if isinstance(v, float) else float("nan") for v in values]})
+    pyreadstat.write_xport(frame, str(path))
+    data = bytearray(path.read_bytes())
+    start = data.index(b"HEADER RECORD*******OBS") + 80
+    for row, value in enumerate(values):  # rows of two 8-byte IBM doubles; a missing value is its tag + 7 zeros
+        if isinstance(value, str):
+            cell = start + row * 16 + 8
+            assert data[cell:cell + 8] == b"." + bytes(7)
+            data[cell] = ord(value)
+    path.write_bytes(bytes(data))
+
+
+def test_xpt_special_missing_values_are_kept(tmp_path: Path) -> None:
+    sas = tmp_path / "sas.xpt"
+    write_xpt(sas, [1.0, 2.0, 3.0, 4.0], ["A", None, "_", 5.0])
+    py = pl.DataFrame({"id": [1, 2, 3, 4], "x": [None, None, None, 5.0]})
+    strict = compare_frames(sas, py, keys=["id"])
+    assert column(strict, "X").mismatches == 2  # .A and ._ vs null; . vs null is equal
+    assert compare_frames(sas, py, keys=["id"], numbers={"special_missing": "as_missing"}).verdict == "pass"
+    other = tmp_path / "py.xpt"  # both sides XPORT: .A vs .B differ, and they are distinct keys
+    write_xpt(other, [1.0, 2.0, 3.0, 4.0], ["B", None, "_", 5.0])
+    assert column(compare_frames(sas, other, keys=["id"]), "X").mismatches == 1
+    keyed = compare_frames(sas, other, keys=["x"])
+    assert keyed.rows["matched"] == 3 and keyed.rows["only_in_sas"] == 1 and keyed.rows["only_in_python"] == 1
+    assert status(keyed, "key_uniqueness") == "pass"
