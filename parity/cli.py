@@ -154,9 +154,9 @@ def diff_cmd(base: str, head: str, markdown_out: str | None) -> None:
         if markdown_out == "-":
             click.echo(text)
         else:
-            from parity.report.json import write_atomic
+            from parity.report.json import write_output
 
-            write_atomic(Path(markdown_out), text)
+            write_output(Path(markdown_out), text)
     click.get_current_context().exit(EXIT_PARITY_FAILED if counts(changes)["worse"] else EXIT_OK)
 
 

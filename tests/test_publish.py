@@ -45,6 +45,8 @@ FIXTURES = ROOT / "fixtures"
 JOBS = ("claims_monthly", "premium_rounding")
 HIDDEN = (pub.NEW, pub.OLD, pub.JOURNAL)
 
+pytest_plugins = ["pytester"]
+
 
 def _job_copy(dest: Path, job: str, description: str, criterion: str | None = None) -> Path:
     folder = dest / job
@@ -375,6 +377,39 @@ def test_publish_refuses_job_names_that_are_not_folders(runs: dict[str, list[Job
             pub.publish(tmp_path / "r", [replace(runs["NEW"][0], job=name)])
     with pytest.raises(ReportError, match="two reports of one job"):
         pub.publish(tmp_path / "r", [runs["NEW"][0], runs["OLD"][0]])
+
+
+def test_pytest_publishes_its_session_through_the_same_service(runs: dict[str, list[JobResult]],
+                                                               pytester: pytest.Pytester) -> None:
+    """A session whose job errors replaces that job's report and the pages; the other job is listed apart.
+    (``runs`` imports the engine before pytester snapshots the modules: numpy cannot be imported twice.)"""
+    for job in JOBS:
+        shutil.copytree(FIXTURES / job, pytester.path / "fixtures" / job, ignore=shutil.ignore_patterns("__pycache__"))
+    reports = pytester.path / "reports"
+    assert main(["run", "--all", "--jobs-dir", str(pytester.path / "fixtures"), "--report-dir", str(reports)]) == 1
+    port = pytester.path / "fixtures" / "claims_monthly" / "port.py"
+    port.write_text(port.read_text() + "\n\ndef run(**params):\n    raise RuntimeError('the port broke')\n")
+    (reports / f"{pub.NEW}0badc0de-claims_monthly").mkdir()  # left by a killed run
+    result = pytester.runpytest_subprocess("--parity", "claims_monthly", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    data = json.loads((reports / "claims_monthly" / REPORT_FILE).read_text())
+    assert data["verdict"] == "error" and "the port broke" in json.dumps(data)
+    assert "the port broke" in (reports / "claims_monthly" / "parity.html").read_text()
+    summary = (reports / "summary.md").read_text(encoding="utf-8")
+    assert summary.startswith("## parity: 🛑 error") and "1 job(s): 1 error." in summary
+    assert "Not part of this run" in summary and "`premium_rounding`: ❌ fail" in summary
+    assert not list(reports.glob(".parity-new-*"))
+
+
+def test_render_and_diff_outputs_that_cannot_be_written_are_exit_2(valid_report: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "blocked"
+    blocker.write_text("a file")
+    for argv in (["render", str(valid_report), "-o", str(blocker / "out.html")],
+                 ["diff", str(valid_report), str(valid_report), "--markdown", str(blocker / "sub" / "d.md")]):
+        assert main(argv) == 2, argv
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"{blocker} is a file, not a folder" in err and "Traceback" not in err
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -457,7 +457,7 @@ def render_index(entries: Iterable[ReportEntry], title: str = "parity reports", 
 
 
 def write_html(result: JobResult, path: Path) -> Path:
-    from parity.report.json import write_atomic
+    from parity.report.json import write_output
 
-    write_atomic(path, render_job(result))
+    write_output(path, render_job(result))
     return path

@@ -39,6 +39,16 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def write_output(path: Path, text: str) -> None:
+    """:func:`write_atomic` for a file the user named: a path that cannot be written is a ReportError (exit 2)."""
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker else exc.strerror or str(exc)
+        raise ReportError(f"cannot write {path}: {why}; choose another output path") from None
+
+
 def load_report(path: Path) -> JobResult:
     """Read a saved report, validated against the report schema: anything else (not JSON, not a parity report,
     another schema_version, a tampered or truncated file) is a :class:`ReportError` naming the file."""

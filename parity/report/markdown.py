@@ -191,7 +191,8 @@ def render_summary(entries: Sequence[ReportEntry], title: str = "parity", run_er
             lines.append(f"- ... and {len(older) - MAX_LISTED} more (see index.html)")
         lines.append("")
     if entries:
-        lines.append("Reports: " + ", ".join(md_code(e.folder.name + "/parity.html") for e in entries if e.result))
+        lines.append("Reports: " + ", ".join(md_code(e.folder.name + "/parity.html") for e in entries
+                                        if e.result and e.has_html is not False))
         lines.append("")
     return "\n".join(lines)
 
