@@ -148,8 +148,17 @@ class Comparison:
 # planning
 
 
+def _spec_file(spec: DatasetSpec, job: JobSpec | None) -> Path:
+    """Where spec errors point: the job's parity.toml, or the API's arguments (a spec without a job)."""
+    if job is not None:
+        return job.spec_file
+    from parity.api import ARGUMENTS
+
+    return ARGUMENTS
+
+
 def _match_columns(spec: DatasetSpec, job: JobSpec | None, sas: Table, py: Table) -> list[ColumnPlan]:
-    spec_file = job.spec_file if job else spec.sas
+    spec_file = _spec_file(spec, job)
     where = f"datasets.{spec.name}"
     rename = {k.casefold(): v for k, v in spec.rename.items()}
     py_by_fold: dict[str, ColumnInfo] = {}
@@ -489,7 +498,7 @@ def compare_tables(spec: DatasetSpec, sas: Table, py: Table, job: JobSpec | None
         order_plans = list({by_name[k.column.casefold()].idx: by_name[k.column.casefold()] for k in order_by}
                            .values())
         collation = Collation.of(spec.encoding or sas.meta.encoding)
-        spec_file = job.spec_file if job else spec.sas
+        spec_file = _spec_file(spec, job)
         where = f"datasets.{spec.name}.{'sort_by' if spec.sort_by else 'keys'}"
         s_order, unencodable["sas"] = _order_frame(sas, "sas", order_plans, collation, spec_file, where)
         p_order, unencodable["py"] = _order_frame(py, "py", order_plans, collation, spec_file, where)

@@ -255,8 +255,9 @@ def temporal_tolerance(file: Path, where: str, value: Any, kind: str, what: str 
     tol = value if isinstance(value, Tolerance) else parse_tolerance(file, where, value)
     if tol.method not in ("exact", "absolute"):
         unit = "days" if kind == "date" else "seconds"
+        origin = "midnight" if kind == "time" else "the SAS epoch"
         raise SpecError(file, f"method {tol.method!r} cannot apply to {what or kind + ' values'}: it would measure "
-                        "a shift against the distance from the SAS epoch; use method 'absolute' with a criterion "
+                        f"a shift against the distance from {origin}; use method 'absolute' with a criterion "
                         f"in {unit}", key=where)
     return tol
 

@@ -215,3 +215,59 @@ def test_xpt_special_missing_values_are_kept(tmp_path: Path) -> None:
     keyed = compare_frames(sas, other, keys=["x"])
     assert keyed.rows["matched"] == 3 and keyed.rows["only_in_sas"] == 1 and keyed.rows["only_in_python"] == 1
     assert status(keyed, "key_uniqueness") == "pass"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# neighbours: key semantics a SAS MERGE/BY would apply (locked down; all held)
+
+
+def test_key_values_match_as_sas_matches_them(tmp_path: Path) -> None:
+    path = tmp_path / "k.sas7bdat"
+    write_sas7bdat(path, [
+        Column("N", "numeric", [1, 2, 8193, 4]),  # LENGTH 3 stores 8193 as 8192
+        Column("S", "string", ["a", " b", None, "d"]),  # a blank key is the character missing value
+        Column("V", "numeric", [1, 2, 3, 4]),
+    ])
+    table = {"n": [1, 2, 8193, 4], "s": ["a  ", " b", "", "d"], "v": [1, 2, 3, 4]}
+    path3 = tmp_path / "k3.sas7bdat"
+    write_sas7bdat(path3, [Column("N", "numeric", [1, 2, 8193, 4], length=3),
+                           Column("S", "string", ["a", " b", None, "d"]), Column("V", "numeric", [1, 2, 3, 4])])
+    for sas in (path, path3):
+        result = compare_frames(sas, pl.DataFrame(table), keys=["n", "s"])
+        assert result.rows["matched"] == 4 and result.verdict == "pass"  # trailing blanks never count
+        assert compare_frames(sas, pl.DataFrame({**table, "s": ["a", " b", None, "d"]}), keys=["n", "s"]).verdict \
+            == "pass"  # None = '' (blank is missing)
+    leading = compare_frames(path, pl.DataFrame({**table, "s": ["a", "b", "", "d"]}), keys=["n", "s"])
+    assert leading.rows["only_in_sas"] == 1  # leading blanks count: ' b' is not 'b'
+    fuzzy = compare_frames(path, pl.DataFrame({**table, "n": [1.0000000001, 2, 8193, 4]}), keys=["n", "s"])
+    assert fuzzy.rows["only_in_sas"] == 1  # BY values match exactly: no fuzz on keys
+
+
+def test_temporal_tolerance_error_names_the_right_origin() -> None:
+    sas = pl.DataFrame({"id": [1], "t": [dt.time(1)], "d": [dt.date(2024, 1, 1)]})
+    with pytest.raises(SpecError, match="distance from midnight") as info:
+        compare_frames(sas, sas, keys=["id"], tolerance={"T": {"method": "percent", "criterion": 1}})
+    assert str(info.value).startswith("<assert_parity arguments>: ")  # the API's errors name its arguments
+    with pytest.raises(SpecError, match=r"distance from the SAS epoch.*in days"):
+        compare_frames(sas, sas, keys=["id"], tolerance={"default_date": {"method": "relative", "criterion": 1e-5}})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 3. signed zeros, subnormals, pandas NaN and infinities under every method
+
+
+@pytest.mark.parametrize("tolerance", [
+    {}, {"method": "absolute", "criterion": 1e300}, {"method": "relative", "criterion": 0.9, "delta": 1.0},
+    {"method": "percent", "criterion": 1e6}, {"method": "relative", "criterion": -1000},
+])
+def test_zeros_nan_and_infinities_from_pandas(tolerance: dict[str, Any]) -> None:
+    import pandas as pd
+
+    inf, nan = float("inf"), float("nan")
+    sas = pd.DataFrame({"id": range(7), "x": [0.0, -0.0, nan, inf, -inf, 1e308, 5e-324]})
+    py = pd.DataFrame({"id": range(7), "x": [-0.0, 0.0, nan, inf, -inf, inf, 5e-324]})
+    result = compare_frames(sas, py, keys=["id"], tolerance={"default": tolerance} if tolerance else None)
+    # 0 = -0 and NaN = NaN (both missing); an infinity equals nothing, not even the same infinity (SAS has none)
+    assert column(result, "x").mismatches == 3
+    assert result.verdict == "fail"
+    json.dumps(result.to_dict(), allow_nan=False)
