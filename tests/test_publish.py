@@ -355,6 +355,39 @@ def test_a_failed_write_leaves_the_previous_run(runs: dict[str, list[JobResult]]
     assert_whole(reports, "OLD")
 
 
+def test_a_folder_where_a_page_goes_is_refused_before_anything_changes(runs: dict[str, list[JobResult]],
+                                                                      tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    publish_saved(reports, runs["OLD"])
+    (reports / "summary.md").unlink()
+    (reports / "summary.md").mkdir()
+    with pytest.raises(ReportError, match=r"summary\.md is a folder, where parity writes the run's summary\.md"):
+        publish_saved(reports, runs["NEW"])
+    assert {tag_of_folder(reports / job) for job in JOBS} == {"OLD"}
+    assert not [p for p in reports.iterdir() if p.name.startswith((pub.NEW, pub.OLD, pub.JOURNAL))]
+
+
+def test_a_publication_that_fails_after_its_commit_is_completed_by_the_next_run(
+        runs: dict[str, list[JobResult]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reports = tmp_path / "reports"
+    publish_saved(reports, runs["OLD"])
+    real = Path.rename
+
+    def busy(self: Path, target: Any) -> Path:
+        if self.name.startswith(pub.NEW) and self.name.endswith("premium_rounding"):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "rename", busy)
+    with pytest.raises(ReportError, match=r"could not finish publishing into .*Permission denied.*the next run"):
+        publish_saved(reports, runs["NEW"])
+    with pytest.raises(ReportError, match=r"cannot finish or undo what an earlier run left there.*Permission"):
+        pub.prepare(reports)  # still failing: an error naming the folder, never a traceback
+    monkeypatch.undo()
+    pub.prepare(reports)  # the cause is gone: the committed run is completed
+    assert_whole(reports, "NEW")
+
+
 def test_runs_into_one_folder_take_turns(runs: dict[str, list[JobResult]], tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     import fcntl

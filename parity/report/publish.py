@@ -138,7 +138,16 @@ def prepare(report_dir: Path) -> None:
             raise _not_writable(report_dir, exc) from None
         os.close(fd)
         os.unlink(probe)
+        _recover(report_dir)
+
+
+def _recover(report_dir: Path) -> None:
+    try:
         recover(report_dir)
+    except OSError as exc:
+        raise ReportError(f"report folder {report_dir}: cannot finish or undo what an earlier run left there "
+                          f"({exc.strerror or exc}: {exc.filename}); fix that, or delete the folder's .parity-* "
+                          "entries, and run again") from None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -302,11 +311,15 @@ def publish(report_dir: Path, results: Sequence[JobResult], run_error: str | Non
     if len(set(names)) != len(names):
         raise ReportError(f"a run cannot publish two reports of one job ({', '.join(sorted(names))})")
     _make_dir(report_dir)
+    for page in (INDEX_FILE, SUMMARY_FILE):
+        if (report_dir / page).exists() and not (report_dir / page).is_file():
+            raise ReportError(f"{report_dir / page} is a folder, where parity writes the run's {page}; remove it "
+                              "or choose another report folder")
     token = secrets.token_hex(6)
     problems: dict[str, str] = {}
     html_ok: dict[str, bool] = {}
     with _locked(report_dir):
-        recover(report_dir)
+        _recover(report_dir)
         try:
             for result in results:
                 stage = report_dir / f"{NEW}{token}-{result.job}"
@@ -326,10 +339,15 @@ def publish(report_dir: Path, results: Sequence[JobResult], run_error: str | Non
             write_atomic(report_dir / JOURNAL, json.dumps({"token": token, "jobs": names, "pages": list(pages)}))
             _fsync_dir(report_dir)
         except OSError as exc:
-            recover(report_dir)  # nothing is committed: drop the staging
+            with contextlib.suppress(OSError):
+                recover(report_dir)  # nothing is committed: drop the staging
             raise ReportError(f"could not write the reports into {report_dir} ({exc.strerror or exc}); the "
                               "previous reports are unchanged") from None
         _checkpoint("committed")
-        _apply(report_dir, {"token": token, "jobs": names, "pages": list(pages)})
+        try:
+            _apply(report_dir, {"token": token, "jobs": names, "pages": list(pages)})
+        except OSError as exc:
+            raise ReportError(f"could not finish publishing into {report_dir} ({exc.strerror or exc}: "
+                              f"{exc.filename}); the next run into the folder completes it") from None
     return Publication(report_dir, {n: report_dir / n / REPORT_FILE for n in names}, report_dir / INDEX_FILE,
                        report_dir / SUMMARY_FILE, problems, older)
