@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,7 +82,8 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
 
             base_reports = load_reports(base_path)  # a bad baseline is an error before any work
     except ParityError as exc:  # this run ran nothing: its pages say so instead of showing an older run's
-        publish(reports_path, [], run_error=str(exc))
+        with contextlib.suppress(ParityError):
+            publish(reports_path, [], run_error=str(exc))
         raise
     results = []
     with err.status("starting", spinner="dots") as status:

@@ -17,6 +17,7 @@ Design (see ``docs/pytest.md``):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import traceback
 import warnings
@@ -306,10 +307,18 @@ def pytest_configure(config: pytest.Config) -> None:
             prepare(state.settings.report_dir)  # an unusable report folder is an error before any test runs
         except ParityError as exc:
             raise pytest.UsageError(f"parity: {exc}") from None
-    if state.settings.baseline is not None:
-        state.load_baseline()
-    config.addinivalue_line("markers", "parity: a parity check item (added by --parity)")
-    state.select()
+    try:
+        if state.settings.baseline is not None:
+            state.load_baseline()
+        config.addinivalue_line("markers", "parity: a parity check item (added by --parity)")
+        state.select()
+    except pytest.UsageError as exc:  # no job will run: the pages say so instead of showing an older run's
+        if not state.is_worker:
+            from parity.report.publish import publish
+
+            with contextlib.suppress(ParityError):
+                publish(state.settings.report_dir, [], run_error=str(exc))
+        raise
     config.pluginmanager.register(ParityCollector(state), "parity-collector")
 
 

@@ -276,6 +276,15 @@ def test_a_run_stopped_before_any_job_says_so(runs: dict[str, list[JobResult]], 
     index = (reports / "index.html").read_text(encoding="utf-8")
     assert '<header class="banner st-error"' in index and "stopped before any job ran" in index
     assert tag_of_folder(reports / "claims_monthly") == "OLD"  # the reports stay, listed as not of this run
+    # a bad baseline stops the run before any job too
+    publish_saved(reports, runs["OLD"])
+    bad = tmp_path / "baseline" / "claims_monthly" / REPORT_FILE
+    bad.parent.mkdir(parents=True)
+    bad.write_text("{}", encoding="utf-8")
+    argv = ["run", "claims_monthly", "--jobs-dir", str(FIXTURES), "--report-dir", str(reports)]
+    assert main([*argv, "--baseline", str(bad.parent.parent)]) == 2
+    summary = (reports / "summary.md").read_text(encoding="utf-8")
+    assert summary.startswith("## parity: 🛑 error") and "not a parity report" in summary
 
 
 def test_recovery_sweeps_what_killed_runs_left(runs: dict[str, list[JobResult]], tmp_path: Path) -> None:
@@ -432,6 +441,12 @@ def test_pytest_publishes_its_session_through_the_same_service(runs: dict[str, l
     assert summary.startswith("## parity: 🛑 error") and "1 job(s): 1 error." in summary
     assert "Not part of this run" in summary and "`premium_rounding`: ❌ fail" in summary
     assert not list(reports.glob(".parity-new-*"))
+    # a session stopped before any test (an unknown job) says so too
+    stopped = pytester.runpytest_subprocess("--parity", "no_such_job", "-p", "no:cacheprovider")
+    assert stopped.ret == pytest.ExitCode.USAGE_ERROR
+    summary = (reports / "summary.md").read_text(encoding="utf-8")
+    assert summary.startswith("## parity: 🛑 error") and "stopped before any job ran" in summary
+    assert "no_such_job" in summary and "No job ran." in summary
 
 
 def test_render_and_diff_outputs_that_cannot_be_written_are_exit_2(valid_report: Path, tmp_path: Path,

@@ -125,7 +125,7 @@ def render_summary(entries: Sequence[ReportEntry], title: str = "parity", run_er
     n = status_counts(verdicts)
     tally = ", ".join(f"{n[v]} {v}" for v in ("pass", "fail", "error") if n.get(v)) or "no reports"
     lines = [f"## {md_text(title)}: {_mark(overall) if overall != 'none' else 'no reports'}", "",
-             f"{len(entries)} job(s): {tally}.", ""]
+             f"{len(entries)} job(s): {tally}." if entries or run_error is None else "No job ran.", ""]
     if run_error is not None:
         lines += [f"{_mark('error')}: the run stopped before any job ran: {md_text(run_error)}", ""]
     if results:
