@@ -48,6 +48,8 @@ class Facts:
     top_diffs: dict[str, Any] = field(default_factory=dict)
     only_sas_sample: list[dict[str, Any]] = field(default_factory=list)
     only_py_sample: list[dict[str, Any]] = field(default_factory=list)
+    only_sas_keys: dict[str, Any] | None = None  # the sets of unmatched keys (parity.delta.key_set)
+    only_py_keys: dict[str, Any] | None = None
     #: per waiver (in spec order): how many mismatches (or failing checks) it matched
     waiver_matches: list[int] = field(default_factory=list)
     today: dt.date = field(default_factory=dt.date.today)
@@ -127,8 +129,8 @@ def check_key_uniqueness(f: Facts) -> CheckResult:
     ds, dp = comp.dup_sas, comp.dup_py
     details = {
         "keys": [k.name for k in comp.keys],
-        "sas": {"rows": ds.rows, "keys": ds.keys, "sample": ds.sample},
-        "python": {"rows": dp.rows, "keys": dp.keys, "sample": dp.sample},
+        "sas": {"rows": ds.rows, "keys": ds.keys, "sample": ds.sample, "key_set": ds.key_set},
+        "python": {"rows": dp.rows, "keys": dp.keys, "sample": dp.sample, "key_set": dp.key_set},
     }
     key_text = ", ".join(k.name for k in comp.keys)
     if not ds.keys and not dp.keys:
@@ -147,6 +149,7 @@ def check_key_match(f: Facts) -> CheckResult:
     details = {
         "matched": comp.matched, "only_in_sas": comp.only_sas, "only_in_python": comp.only_py,
         "sample_only_in_sas": f.only_sas_sample, "sample_only_in_python": f.only_py_sample,
+        "only_in_sas_keys": f.only_sas_keys, "only_in_python_keys": f.only_py_keys,
         "paired_by": "key" if comp.keys else "position",
     }
     how = "by key" if comp.keys else "by position"
@@ -368,6 +371,7 @@ def _waived_count(f: Facts, plan: ColumnPlan, rows: pl.DataFrame) -> int:
 
 
 def _column_results(comp: Comparison, f: Facts) -> list[ColumnResult]:
+    from parity.delta import key_set, row_key_columns
     from parity.explain import MAX_PAIRS, Pair, explain
 
     out = []
@@ -376,9 +380,11 @@ def _column_results(comp: Comparison, f: Facts) -> list[ColumnResult]:
         tol = plan.tolerance if plan.role == "compare" and plan.kind != "string" else None
         explanations: tuple[dict[str, Any], ...] = ()
         waived = 0
+        mismatch_keys = None
         if stats and stats.mismatches:
             unequal = comp.diffs.filter(comp.diffs[plan.neq])
             waived = _waived_count(f, plan, unequal)
+            mismatch_keys = key_set(unequal, row_key_columns(comp))
             rows = unequal.head(MAX_PAIRS)
             sas_vals = rows[plan.s].to_list()
             py_vals = rows[plan.p].to_list()
@@ -404,7 +410,7 @@ def _column_results(comp: Comparison, f: Facts) -> list[ColumnResult]:
             python_type=str(comp.py.frame.schema[plan.py.name]) if plan.py else None,
             explanations=explanations,
             note=(plan.conversion.conflict or plan.conversion.note) if plan.conversion else None,
-            waived=waived,
+            waived=waived, mismatch_keys=mismatch_keys,
         ))
     return out
 
@@ -443,6 +449,7 @@ def _cell(comp: Comparison, plan: ColumnPlan, row: dict[str, Any]) -> dict[str, 
 def _samples(f: Facts) -> None:
     import polars as pl
 
+    from parity.delta import key_set, row_key_columns
     from parity.engine import ROW_P, ROW_S
 
     comp = f.comp
@@ -452,6 +459,8 @@ def _samples(f: Facts) -> None:
                          .iter_rows(named=True)]
     f.only_py_sample = [_row_key(comp, r) for r in diffs.filter(pl.col(ROW_S).is_null()).head(SAMPLE)
                         .iter_rows(named=True)]
+    f.only_sas_keys = key_set(diffs.filter(pl.col(ROW_P).is_null()), row_key_columns(comp))
+    f.only_py_keys = key_set(diffs.filter(pl.col(ROW_S).is_null()), row_key_columns(comp))
     bad = [p for p in comp.compared_plans if comp.stats[p.name].mismatches]
     if not bad or n == 0:
         f.top_diffs = {"by_abs": [], "by_rel": [], "first_by_key": []}

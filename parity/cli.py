@@ -35,6 +35,10 @@ def _config(jobs_dir: str | None, report_dir: str | None) -> tuple[Path, Path]:
 
 jobs_dir_option = click.option("--jobs-dir", type=click.Path(file_okay=False), default=None,
                                help="Folder of job folders (default: [tool.parity] jobs_dir, else fixtures/).")
+accept_relaxed_option = click.option(
+    "--accept-relaxed", is_flag=True,
+    help="Approve a relaxed spec (ignored columns, wider tolerances, lower severities, new waivers, removed "
+         "datasets or jobs): without it a relaxation against the baseline exits 1.")
 report_dir_option = click.option("--report-dir", type=click.Path(file_okay=False), default=None,
                                  help="Where reports are written (default: [tool.parity] report_dir, else reports/).")
 
@@ -52,10 +56,13 @@ def cli() -> None:
 @report_dir_option
 @click.option("--baseline", type=click.Path(), default=None,
               help="Accepted baseline report (file or folder): fail only on regressions against it.")
+@accept_relaxed_option
 def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_dir: str | None,
-            baseline: str | None) -> None:
+            baseline: str | None, accept_relaxed: bool) -> None:
     """Compare JOB's SAS outputs with its Python outputs and write reports/<job>/parity.json and parity.html,
     then reports/index.html and reports/summary.md for this run (all published together)."""
+    from rich.markup import escape
+
     from parity.report.publish import failed_job, prepare, publish
     from parity.report.terminal import render_summary
     from parity.runner import run_job
@@ -98,12 +105,10 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
                 from parity.delta import delta_dict, diff_job
 
                 changes = diff_job(base_reports.get(result.job), result)
-                result = replace(result, delta=delta_dict(changes, str(base_path)))
+                result = replace(result, delta=delta_dict(changes, str(base_path), accept_relaxed))
             results.append(result)
     published = publish(reports_path, results)
     for job, problem in published.problems.items():
-        from rich.markup import escape
-
         err.print(f"[bold red]error:[/] {escape(job)}: {escape(problem)}")
     render_summary(out, [(r, published.reports[r.job]) for r in results])
     verdicts = {r.verdict for r in results}
@@ -111,8 +116,16 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
     if "error" in verdicts:
         ctx.exit(EXIT_USAGE)
     if base_reports is not None:
-        worse = sum(int(r.delta["worse"]) for r in results if r.delta)
-        ctx.exit(EXIT_PARITY_FAILED if worse else EXIT_OK)
+        from parity.delta import delta_fails, diff_job, gate_fails
+
+        # with --all, a job of the baseline that no longer runs (its folder or parity.toml is gone) needs approval
+        gone = [c for name in sorted(set(base_reports) - set(names)) if run_all
+                for c in diff_job(base_reports[name], None)]
+        for change in gone:
+            err.print(f"[bold red]REMOVED[/] {escape(change.job)}: {escape(change.what)}"
+                      + (" (accepted: --accept-relaxed)" if accept_relaxed else " (use --accept-relaxed to approve)"))
+        failed = any(delta_fails(r.delta) for r in results) or gate_fails(gone, accept_relaxed)
+        ctx.exit(EXIT_PARITY_FAILED if failed else EXIT_OK)
     ctx.exit(EXIT_PARITY_FAILED if "fail" in verdicts else EXIT_OK)
 
 
@@ -142,24 +155,26 @@ def _config_baseline() -> Path | None:
 @click.argument("head", type=click.Path())
 @click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False), default=None,
               help="Also write the delta as Markdown to this file ('-' for stdout).")
-def diff_cmd(base: str, head: str, markdown_out: str | None) -> None:
-    """What got worse, better or is new from BASE to HEAD (parity.json files or report folders).
+@accept_relaxed_option
+def diff_cmd(base: str, head: str, markdown_out: str | None, accept_relaxed: bool) -> None:
+    """What got worse, better, is new or relaxed from BASE to HEAD (parity.json files or report folders).
 
-    Exit 1 when anything got worse, 0 otherwise, 2 on bad input."""
-    from parity.delta import counts, diff_reports, load_reports, markdown
+    Exit 1 when anything got worse or the spec was relaxed (unless --accept-relaxed), 0 otherwise, 2 on bad
+    input."""
+    from parity.delta import diff_reports, gate_fails, load_reports, markdown
     from parity.report.terminal import render_delta
 
     changes = diff_reports(load_reports(Path(base)), load_reports(Path(head)))
-    render_delta(_console(), changes, base, head)
+    render_delta(_console(), changes, base, head, accept_relaxed)
     if markdown_out:
-        text = markdown(changes, base, head)
+        text = markdown(changes, base, head, accept_relaxed)
         if markdown_out == "-":
             click.echo(text)
         else:
             from parity.report.json import write_output
 
             write_output(Path(markdown_out), text)
-    click.get_current_context().exit(EXIT_PARITY_FAILED if counts(changes)["worse"] else EXIT_OK)
+    click.get_current_context().exit(EXIT_PARITY_FAILED if gate_fails(changes, accept_relaxed) else EXIT_OK)
 
 
 @cli.command("render")

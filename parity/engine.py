@@ -110,6 +110,7 @@ class DupInfo:
     rows: int = 0
     keys: int = 0
     sample: list[dict[str, Any]] = field(default_factory=list)
+    key_set: dict[str, Any] | None = None  # the duplicated keys (parity.delta.key_set)
 
 
 @dataclass
@@ -239,6 +240,7 @@ def _match_columns(spec: DatasetSpec, job: JobSpec | None, sas: Table, py: Table
         if plan.role == "key" and plan.conversion and plan.conversion.conflict:
             raise SpecError(spec_file, f"key {plan.name!r} has different types: {plan.conversion.conflict}",
                             key=f"{where}.keys")
+    _check_column_rules(spec, spec_file, where, plans, sas_fold)
     _check_waiver_keys(spec, spec_file, where, {p.name.casefold(): p for p in plans})
     return plans
 
@@ -262,6 +264,41 @@ def _check_waiver_keys(spec: DatasetSpec, spec_file: Path, where: str, by_fold: 
                     raise SpecError(spec_file, f"names {plan.name} = {value!r}, which is not a value of this "
                                     f"{plan.kind} key: write {what[plan.kind]}{missing}",
                                     key=f"{where}.waivers[{i}].keys") from None
+
+
+def _check_column_rules(spec: DatasetSpec, spec_file: object, where: str, plans: list[ColumnPlan],
+                        sas_fold: dict[str, ColumnInfo]) -> None:
+    """Spec rules that only make sense for some columns: each mistake is a SpecError naming the key."""
+    by_py: dict[str, ColumnPlan] = {}
+    for plan in plans:
+        if plan.sas is None or plan.py is None:
+            continue
+        other = by_py.setdefault(plan.py.name.casefold(), plan)
+        if other is not plan:
+            raise SpecError(spec_file, f"SAS columns {other.name!r} and {plan.name!r} would both be compared with "
+                            f"Python column {plan.py.name!r} (a rename target that is another SAS column's own "
+                            "name); rename the other one too, or ignore one", key=f"{where}.rename")
+    for name in spec.formats:
+        info = sas_fold.get(name)
+        if info is None:
+            raise SpecError(spec_file, f"sets a format for {name!r}, which is not a column of {spec.sas.name}",
+                            key=f"{where}.formats.{name}")
+        if info.type == "character":
+            raise SpecError(spec_file, f"sets a format for character column {info.name!r}; a format override "
+                            "applies to numeric columns (dates stored without a date format)",
+                            key=f"{where}.formats.{name}")
+    by_name = {p.name.casefold(): p for p in plans}
+    for i, waiver in enumerate(spec.waivers):
+        if waiver.column is None:
+            continue
+        w = f"{where}.waivers[{i}]"
+        target = by_name.get(waiver.column.casefold())
+        if target is None or target.sas is None or target.py is None:
+            side = "on neither side" if target is None else f"only on one side ({target.role})"
+            raise SpecError(spec_file, f"waives column {waiver.column!r}, which is {side}", key=f"{w}.column")
+        if waiver.max_abs_diff is not None and target.kind == "string":
+            raise SpecError(spec_file, f"max_abs_diff applies to numeric and date/time columns; {target.name!r} is "
+                            "a character column (use keys to limit the waiver)", key=f"{w}.max_abs_diff")
 
 
 def _dtype(table: Table, name: str) -> pl.DataType:
@@ -642,7 +679,9 @@ def _dups(groups: pl.DataFrame, cols: list[str], keys: list[ColumnPlan], sample:
         {"key": key_dict(keys, row, cols), "count": int(row["#n"])}
         for row in ordered.head(sample).iter_rows(named=True)
     ]
-    return DupInfo(rows=int(groups["#n"].sum()), keys=groups.height, sample=samples)
+    from parity.delta import key_set
+
+    return DupInfo(rows=int(groups["#n"].sum()), keys=groups.height, sample=samples, key_set=key_set(ordered, cols))
 
 
 def _string_length_queries(comp: Comparison, compare: list[ColumnPlan]) -> dict[str, pl.LazyFrame]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: spec.rules, columns' mismatch_keys, key sets in key_match/key_uniqueness
 
 Status = Literal["pass", "fail", "warn", "waived", "error", "skipped"]
 Verdict = Literal["pass", "fail", "error"]
@@ -45,6 +45,7 @@ class ColumnResult:
     explanations: tuple[dict[str, Any], ...] = ()
     note: str | None = None
     waived: int = 0  # mismatches accepted by a waiver (still counted in mismatches, never hidden)
+    mismatch_keys: dict[str, Any] | None = None  # the set of mismatching keys: parity.delta.key_set
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,7 @@ class ColumnResult:
             "mismatches": self.mismatches, "max_abs_diff": self.max_abs_diff, "max_rel_diff": self.max_rel_diff,
             "status": self.status, "sas_type": self.sas_type, "python_type": self.python_type,
             "explanations": list(self.explanations), "note": self.note, "waived": self.waived,
+            "mismatch_keys": self.mismatch_keys,
         }
 
 

@@ -64,6 +64,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--parity-baseline", default=None, metavar="PATH",
                     help="Accepted baseline report (a parity.json or a report folder): a failing check fails its item only "
                          "when it got worse than in the baseline.")
+    group.addoption("--parity-accept-relaxed", action="store_true", default=False,
+                    help="With --parity-baseline: approve a relaxed spec (ignored columns, wider tolerances, lower "
+                         "severities, new waivers, removed datasets); without it a relaxation fails its item.")
     parser.addini("parity_jobs_dir", "parity: folder of job folders (relative to the ini file)", default="")
     parser.addini("parity_report_dir", "parity: folder the JSON reports are written to (relative to the ini file)",
                   default="")
@@ -187,7 +190,8 @@ class ParityState:
                 from parity.delta import delta_dict, diff_job
 
                 changes = diff_job(self.baseline.get(key), run.result)
-                run.result = replace(run.result, delta=delta_dict(changes, str(self.settings.baseline)))
+                run.result = replace(run.result, delta=delta_dict(
+                    changes, str(self.settings.baseline), bool(self.config.getoption("parity_accept_relaxed"))))
         except ParityError as exc:
             run.error = str(exc)
         except Exception as exc:  # a bug in parity (or a dependency): keep the traceback for the report
@@ -359,12 +363,14 @@ class ParityReporter:
                 tr.write_line(f"{''.ljust(width)}  {run.report_error}", red=True)
             delta = run.result.delta
             if delta is not None:
-                tr.write_line(f"{''.ljust(width)}  delta vs baseline: {delta['worse']} worse, {delta['better']} "
-                              f"better, {delta['new']} new", red=bool(delta["worse"]), green=not delta["worse"])
-                for change in delta["changes"]:
-                    if change["kind"] == "worse":
-                        where = "/".join(p for p in (change["dataset"], change["check"], change["column"]) if p)
-                        tr.write_line(f"{''.ljust(width)}    WORSE {where}: {change['what']}", red=True)
+                from parity.delta import delta_changes, delta_fails, tally
+
+                fails = delta_fails(delta)
+                tr.write_line(f"{''.ljust(width)}  delta vs baseline: {tally(delta)}", red=fails, green=not fails)
+                for change in delta_changes(delta):
+                    if change.kind in ("worse", "relaxed", "removed"):
+                        where = "/".join(p for p in (change.dataset, change.check, change.column) if p)
+                        tr.write_line(f"{''.ljust(width)}    {change.kind.upper()} {where}: {change.what}", red=True)
         if state.run_pages_error:
             tr.write_line(state.run_pages_error, red=True)
 
@@ -555,8 +561,20 @@ class ParityCheck(pytest.Item):
             if ds.top_diffs and any(ds.top_diffs.values()):
                 self.add_report_section("call", "parity", check_text(ds, res, job=self.job, title=False))
             return
+        if run.result.delta is not None:
+            from parity.delta import gating_changes
+
+            gating = gating_changes(run.result.delta, run.result, ds, self.check, res.status in ("fail", "error"))
+            if gating:
+                lines = [f"{self.job}/{self.dataset} {self.check} against the baseline "
+                         f"{run.result.delta.get('baseline')}:"]
+                lines += [f"  {c.kind.upper()}{' (needs approval: --parity-accept-relaxed)' if c.kind != 'worse' else ''}"
+                          f" {c.where}: {c.what}" for c in gating]
+                self.user_properties.append(("baseline", "worse"))
+                raise CheckFailed("\n".join(lines) + "\n" + check_text(ds, res, job=self.job, report=report,
+                                                                      title=False))
         if res.status in ("fail", "error"):
-            if run.result.delta is not None and not _worse(run.result.delta, ds, self.check):
+            if run.result.delta is not None:
                 self.user_properties.append(("baseline", "known"))
                 warnings.warn_explicit(ParityWarning(
                     f"{self.job}/{self.dataset} {self.check} fails as in the baseline (not a regression): "
@@ -579,23 +597,6 @@ class ParityCheck(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, self.line - 1, f"{self.job}::{self.dataset}::{self.check}"
-
-
-_CHECK_KINDS = {"numeric_tolerance": ("numeric",), "date_equivalence": ("date", "datetime", "time"),
-                "string_equality": ("string",)}
-
-
-def _worse(delta: dict[str, Any], ds: DatasetResult, check: str) -> bool:
-    """Did this dataset's check get worse than in the baseline (or is it new and failing)?"""
-    kinds = {c.name: c.kind for c in ds.columns}
-    for change in delta.get("changes", []):
-        if change["kind"] != "worse" or change["dataset"] not in (None, ds.name):
-            continue
-        if change["check"] == check or (change["check"] is None and change["column"] is None):
-            return True
-        if change["check"] is None and kinds.get(change["column"]) in _CHECK_KINDS.get(check, ()):
-            return True
-    return False
 
 
 def _dataset(result: JobResult, name: str) -> DatasetResult | None:

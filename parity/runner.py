@@ -15,7 +15,7 @@ from typing import Any
 from parity import __version__
 from parity.errors import InputError, ParityError, SpecError
 from parity.model import DatasetResult, JobResult, combine_verdicts
-from parity.spec import DatasetSpec, JobSpec, load_job
+from parity.spec import DatasetSpec, JobSpec, job_rules, load_job
 
 Progress = Callable[[str], None]
 
@@ -97,7 +97,7 @@ def run_job(job: JobSpec, progress: Progress = _quiet) -> JobResult:
         job=job.name,
         verdict=combine_verdicts([r.verdict for r in results]),
         description=job.description,
-        spec={"path": str(job.spec_file), "sha256": job.spec_sha256},
+        spec={"path": str(job.spec_file), "sha256": job.spec_sha256, "rules": job_rules(job)},
         datasets=results,
         tool=tool_info(),
         run=run,

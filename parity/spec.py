@@ -225,6 +225,39 @@ def _bool(file: Path, where: str, value: Any) -> bool:
     return value
 
 
+#: codecs Python knows that are not character sets of data files (transforms and pseudo-encodings)
+NOT_CHARSETS = frozenset({"idna", "punycode", "undefined", "raw-unicode-escape", "unicode-escape", "utf-7"})
+
+
+def _text_encoding(file: Path, where: str, value: Any) -> str:
+    """A real text encoding (a character set): rot13, hex, base64, zlib ... are Python codecs but not charsets."""
+    import codecs
+
+    name = _str(file, where, value)
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        info = None
+    if info is None or not info._is_text_encoding or info.name in NOT_CHARSETS:
+        what = "unknown encoding" if info is None else "not a text encoding (a character set)"
+        raise SpecError(file, f"{name!r} is {what}: use a character set such as 'utf-8', 'latin1' or 'cp1252'",
+                        key=where)
+    return name
+
+
+def _names_table(file: Path, where: str, value: Any) -> dict[str, Any]:
+    """A table keyed by column names: two keys that are the same name to SAS (case-insensitive) are an error."""
+    table = _table(file, where, value)
+    seen: dict[str, str] = {}
+    for key in table:
+        fold = str(key).casefold()
+        if fold in seen:
+            raise SpecError(file, f"names column {seen[fold]!r} twice ({seen[fold]!r} and {key!r}: SAS names are "
+                            "case-insensitive); keep one", key=f"{where}.{key}")
+        seen[fold] = str(key)
+    return table
+
+
 def parse_tolerance(file: Path, where: str, value: Any) -> Tolerance:
     if isinstance(value, str):  # shorthand: tolerance.x = "exact"
         value = {"method": value}
@@ -284,6 +317,8 @@ def _sort_keys(file: Path, where: str, value: Any) -> tuple[SortKey, ...]:
             out.append(SortKey(item))  # a name may hold blanks (VALIDVARNAME=ANY), as in rename
         else:
             raise SpecError(file, f"{item!r}: write a column name, 'DESCENDING name' or '-name'", key=where)
+        if any(k.column.casefold() == out[-1].column.casefold() for k in out[:-1]):
+            raise SpecError(file, f"names column {out[-1].column!r} twice", key=where)
     return tuple(out)
 
 
@@ -305,6 +340,7 @@ DATASET_KEYS = {
     "severity", "encoding", "catalog", "formats", "waivers", "nomissing",
 }
 WAIVER_KEYS = {"column", "check", "keys", "max_abs_diff", "reason", "approver", "expires"}
+UNWAIVABLE_CHECKS = ("waivers", "top_n_diffs")
 
 
 def _waivers(file: Path, where: str, raw: Any, key_names: tuple[str, ...]) -> tuple[Waiver, ...]:
@@ -330,6 +366,9 @@ def _waivers(file: Path, where: str, raw: Any, key_names: tuple[str, ...]) -> tu
                             "check's failure)", key=w)
         if check is not None:
             _choice(file, f"{w}.check", check, CHECK_NAMES)
+            if check in UNWAIVABLE_CHECKS:
+                raise SpecError(file, f"check {check!r} cannot be waived (it never fails on data; an expired "
+                                "waiver must fail)", key=f"{w}.check")
             if "keys" in table or "max_abs_diff" in table:
                 raise SpecError(file, "'keys' and 'max_abs_diff' apply to a column waiver only", key=w)
         keys_raw = table.get("keys", [])
@@ -371,19 +410,28 @@ def _dataset(file: Path, folder: Path, name: str, raw: Any, python_job: bool, ch
             "has no Python side: give [job] python = 'module:function' or this dataset's python = 'file'",
             key=where,
         )
+    if python is not None and python == sas:
+        raise SpecError(file, f"python names the SAS file {table['python']!r} itself: a file compared with itself "
+                        "always passes", key=f"{where}.python")
     keys = _str_list(file, f"{where}.keys", table.get("keys", []))
     sort_by = _sort_keys(file, f"{where}.sort_by", table.get("sort_by", []))
     ignore = _str_list(file, f"{where}.ignore", table.get("ignore", []))
     overlap = {k.casefold() for k in keys} & {i.casefold() for i in ignore}
     if overlap:
         raise SpecError(file, f"column {sorted(overlap)[0]!r} is both a key and ignored", key=f"{where}.ignore")
-    rename_raw = _table(file, f"{where}.rename", table.get("rename", {}))
+    rename_raw = _names_table(file, f"{where}.rename", table.get("rename", {}))
     rename = {str(k): _str(file, f"{where}.rename.{k}", v) for k, v in rename_raw.items()}
+    targets: dict[str, str] = {}
+    for old_name, new_name in rename.items():
+        if new_name.casefold() in targets:
+            raise SpecError(file, f"renames both {targets[new_name.casefold()]!r} and {old_name!r} to {new_name!r}: "
+                            "two SAS columns cannot be compared with one Python column", key=f"{where}.rename")
+        targets[new_name.casefold()] = old_name
     top_n = table.get("top_n", 20)
     if isinstance(top_n, bool) or not isinstance(top_n, int) or not 0 <= top_n <= 10_000:
         raise SpecError(file, f"must be a whole number from 0 to 10000, got {top_n!r}", key=f"{where}.top_n")
 
-    tol_raw = _table(file, f"{where}.tolerance", table.get("tolerance", {}))
+    tol_raw = _names_table(file, f"{where}.tolerance", table.get("tolerance", {}))
     default = parse_tolerance(file, f"{where}.tolerance.default", tol_raw.get("default", {"method": "exact"}))
     tolerance = {
         col.casefold(): parse_tolerance(file, f"{where}.tolerance.{col}", val)
@@ -394,6 +442,12 @@ def _dataset(file: Path, folder: Path, name: str, raw: Any, python_job: bool, ch
     for key, kind in TEMPORAL_DEFAULTS.items():
         if key in tol_raw:
             temporal[kind] = temporal_tolerance(file, f"{where}.tolerance.{key}", tol_raw[key], kind)
+    for col in tol_raw:
+        role = "a key" if col.casefold() in {k.casefold() for k in keys} else (
+            "ignored" if col.casefold() in {i.casefold() for i in ignore} else None)
+        if col not in TOLERANCE_DEFAULT_KEYS and role:
+            raise SpecError(file, f"sets a tolerance for {col!r}, which is {role} (its values are not compared "
+                            "under a tolerance); remove it", key=f"{where}.tolerance.{col}")
 
     s_raw = _table(file, f"{where}.strings", table.get("strings", {}))
     _unknown_keys(file, f"{where}.strings", s_raw, {"strip", "blank_is_missing", "ignore_case"})
@@ -427,19 +481,20 @@ def _dataset(file: Path, folder: Path, name: str, raw: Any, python_job: bool, ch
     }
     encoding = table.get("encoding")
     if encoding is not None:
-        encoding = _str(file, f"{where}.encoding", encoding)
-        import codecs
-
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise SpecError(file, f"unknown encoding {encoding!r}", key=f"{where}.encoding") from None
+        encoding = _text_encoding(file, f"{where}.encoding", encoding)
     catalog = None
     if "catalog" in table:
         catalog = _existing_file(file, f"{where}.catalog", folder, table["catalog"], (".sas7bcat",))
-    f_raw = _table(file, f"{where}.formats", table.get("formats", {}))
+    f_raw = _names_table(file, f"{where}.formats", table.get("formats", {}))
     formats = {str(k).casefold(): _str(file, f"{where}.formats.{k}", v) for k, v in f_raw.items()}
     waivers = _waivers(file, f"{where}.waivers", table.get("waivers", []), keys)
+    for i, waiver in enumerate(waivers):
+        col = (waiver.column or "").casefold()
+        role = "a key" if col in {k.casefold() for k in keys} else (
+            "ignored" if col in {c.casefold() for c in ignore} else None)
+        if role:
+            raise SpecError(file, f"waives column {waiver.column!r}, which is {role}: its values are not compared",
+                            key=f"{where}.waivers[{i}].column")
     return DatasetSpec(
         name=name, sas=sas, python=python, keys=keys, sort_by=sort_by, ignore=ignore, rename=rename, top_n=top_n,
         tolerance=tolerance, default_tolerance=default, temporal_tolerance=temporal, strings=strings,
@@ -485,6 +540,70 @@ def load_job(folder: Path, name: str | None = None) -> JobSpec:
         spec_sha256=hashlib.sha256(raw_bytes).hexdigest(), description=description, python=python,
         params=params, datasets=datasets,
     )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the normalised rules a report carries (so that a delta can tell which rules a new spec relaxed)
+
+
+def _plain(value: Any) -> Any:
+    """A TOML value as JSON: dates and times as ISO text, tables with sorted keys."""
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _rel(path: Path | None, folder: Path) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def tolerance_rule(tol: Tolerance) -> dict[str, Any]:
+    return {"method": tol.method, "criterion": tol.gamma, "delta": tol.delta}
+
+
+def dataset_rules(ds: DatasetSpec, folder: Path) -> dict[str, Any]:
+    """One dataset's comparison rules, normalised: names case-folded, defaults filled in, tables sorted."""
+    from parity.checks import CHECK_NAMES
+
+    return {
+        "sas": _rel(ds.sas, folder), "python": _rel(ds.python, folder),
+        "keys": [k.casefold() for k in ds.keys],
+        "sort_by": [SortKey(k.column.casefold(), k.descending).describe() for k in ds.sort_by],
+        "ignore": sorted(c.casefold() for c in ds.ignore),
+        "rename": {k.casefold(): v.casefold() for k, v in sorted(ds.rename.items(), key=lambda kv: kv[0].casefold())},
+        "top_n": ds.top_n,
+        "tolerance": {"default": tolerance_rule(ds.default_tolerance),
+                      **{key: tolerance_rule(ds.temporal_tolerance.get(kind, Tolerance()))
+                         for key, kind in TEMPORAL_DEFAULTS.items()},
+                      **{c: tolerance_rule(t) for c, t in sorted(ds.tolerance.items())}},
+        "strings": {"strip": ds.strings.strip, "blank_is_missing": ds.strings.blank_is_missing,
+                    "ignore_case": ds.strings.ignore_case},
+        "numbers": {"storage": ds.numbers.storage, "special_missing": ds.numbers.special_missing,
+                    "nomissing": ds.numbers.nomissing},
+        "dates": {"datetime_precision": ds.dates.datetime_precision},
+        "severity": {name: ds.severity.get(name, "fail") for name in CHECK_NAMES},
+        "encoding": ds.encoding, "formats": dict(sorted(ds.formats.items())),
+        "waivers": [
+            {"column": w.column.casefold() if w.column else None, "check": w.check,
+             "keys": [_plain(k) for k in w.keys], "max_abs_diff": w.max_abs_diff,
+             "expires": w.expires.isoformat(), "reason": w.reason, "approver": w.approver}
+            for w in ds.waivers
+        ],
+    }
+
+
+def job_rules(job: JobSpec) -> dict[str, Any]:
+    """The rules of a job's spec as its report records them (``spec.rules``)."""
+    return {"python": job.python, "datasets": {ds.name: dataset_rules(ds, job.folder) for ds in job.datasets}}
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -25,13 +25,20 @@ import jinja2
 
 from parity import __version__
 from parity.model import ColumnResult, DatasetResult, JobResult
-from parity.report.markdown import ReportEntry, status_counts, top_explanation, unwaived
+from parity.report.markdown import (
+    ReportEntry,
+    job_verdict_label,
+    status_counts,
+    top_explanation,
+    unwaived,
+    verdict_label,
+)
 
 HTML_FILE = "parity.html"
 INDEX_FILE = "index.html"
 KNOWN_STATUSES = ("pass", "fail", "warn", "waived", "error", "skipped")
 KNOWN_VERDICTS = ("pass", "fail", "error")
-KNOWN_CHANGES = ("worse", "better", "new", "removed")
+KNOWN_CHANGES = ("worse", "relaxed", "better", "new", "removed")
 STATUS_ORDER = {"error": 0, "fail": 1, "warn": 2, "waived": 3, "skipped": 4, "pass": 5}
 #: columns of the data set summary taken from each side's metadata, in PROC CONTENTS order
 SIDE_FIELDS = ("format", "table_name", "label", "created", "modified", "encoding", "sas_release", "host",
@@ -64,6 +71,7 @@ def sas_format(fmt: object) -> str | None:
 def status_class(status: object) -> str:
     """The CSS class of a check status or verdict; unknown values get the neutral class."""
     s = str(status)
+    s = "waived" if s == "pass (waived)" else s  # a pass that needed waivers (markdown.verdict_label)
     return f"st-{s}" if s in KNOWN_STATUSES or s in KNOWN_VERDICTS else "st-other"
 
 
@@ -295,8 +303,9 @@ def _dataset_view(ds: DatasetResult) -> dict[str, Any]:
     statuses = status_counts([c.status for c in ds.columns])
     key_match = ds.check("key_match")
     return {
-        "name": ds.name, "verdict": ds.verdict, "cls": status_class(ds.verdict), "error": ds.error,
-        "keys": list(ds.keys), "anchor": anchor("ds", ds.name), "checks": checks,
+        "name": ds.name, "verdict": verdict_label(ds.verdict, [c.status for c in ds.checks]),
+        "cls": status_class(ds.verdict), "error": ds.error, "keys": list(ds.keys), "anchor": anchor("ds", ds.name),
+        "checks": checks,
         "check_counts": sorted(by_status.items(), key=lambda kv: STATUS_ORDER.get(kv[0], 9)),
         "sides": [_side_view("SAS (base)", ds.sas), _side_view("Python (compare)", ds.python)],
         "columns": cols, "unequal": unequal, "rows": ds.rows, "duplicates": ds.duplicates,
@@ -349,9 +358,11 @@ def _provenance(result: JobResult) -> dict[str, Any]:
 
 
 def _delta_view(delta: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    from parity.delta import delta_fails
+
     if not isinstance(delta, Mapping):
         return None
-    order = {"worse": 0, "removed": 1, "new": 2, "better": 3}
+    order = {"worse": 0, "relaxed": 1, "removed": 2, "new": 3, "better": 4}
     changes = [dict(c) for c in delta.get("changes", []) if isinstance(c, Mapping)] \
         if isinstance(delta.get("changes"), list) else []
     for c in changes:
@@ -359,9 +370,9 @@ def _delta_view(delta: Mapping[str, Any] | None) -> dict[str, Any] | None:
         c["cls"] = change_class(c.get("kind"))
     changes.sort(key=lambda c: (order.get(str(c.get("kind")), 9), c["where"]))
     counts = [(k, delta.get(k)) for k in KNOWN_CHANGES if k in delta]
-    extra = {k: v for k, v in delta.items() if k not in {"baseline", "changes", *KNOWN_CHANGES}}
+    extra = {k: v for k, v in delta.items() if k not in {"baseline", "changes", "gate", *KNOWN_CHANGES}}
     return {"baseline": delta.get("baseline"), "counts": counts, "changes": changes,
-            "worse": bool(delta.get("worse")), "extra": pretty_json(extra) if extra else ""}
+            "worse": delta_fails(delta), "extra": pretty_json(extra) if extra else ""}
 
 
 def job_view(result: JobResult) -> dict[str, Any]:
@@ -374,8 +385,10 @@ def job_view(result: JobResult) -> dict[str, Any]:
     problems.sort(key=lambda p: STATUS_ORDER.get(str(p["status"]), 9))
     tops = [{"dataset": v["name"], **v["top"]} for v in datasets if v["top"] and v["verdict"] != "pass"]
     return {
-        "job": result.job, "description": result.description, "verdict": result.verdict,
-        "cls": status_class(result.verdict), "verdict_text": VERDICT_TEXT.get(result.verdict, ""),
+        "job": result.job, "description": result.description, "verdict": job_verdict_label(result),
+        "cls": status_class(result.verdict), "verdict_text": VERDICT_TEXT.get(result.verdict, "") + (
+            " Some differences are accepted by waivers (see the waivers check)."
+            if job_verdict_label(result) != result.verdict else ""),
         "error": result.error, "datasets": datasets, "problems": problems, "tops": tops,
         "check_counts": sorted(status_counts([c.status for c in all_checks]).items(),
                                key=lambda kv: STATUS_ORDER.get(kv[0], 9)),
@@ -428,9 +441,9 @@ def _index_row(e: ReportEntry) -> dict[str, Any]:
                 and (t := top_explanation(ds)) is not None), None)
     has_html = (e.folder / HTML_FILE).is_file() if e.has_html is None else e.has_html
     return {
-        "job": r.job, "description": r.description, "verdict": r.verdict, "cls": status_class(r.verdict),
-        "error": r.error, "datasets": [{"name": ds.name, "verdict": ds.verdict, "cls": status_class(ds.verdict)}
-                                       for ds in r.datasets],
+        "job": r.job, "description": r.description, "verdict": job_verdict_label(r), "cls": status_class(r.verdict),
+        "error": r.error, "datasets": [{"name": ds.name, "verdict": verdict_label(ds.verdict, [c.status for c in
+                                        ds.checks]), "cls": status_class(ds.verdict)} for ds in r.datasets],
         "failing": failing,
         "top": {"dataset": top[0], "column": top[1][0].name, **top[1][1]} if top else None,
         "started_at": r.run.get("started_at") if isinstance(r.run, Mapping) else None,
@@ -446,6 +459,7 @@ def index_view(entries: Iterable[ReportEntry], title: str, run_error: str | None
     older = [_index_row(e) for e in listed if not e.current]
     verdicts = [row["verdict"] for row in rows] + (["error"] if run_error is not None else [])
     overall = "error" if "error" in verdicts else "fail" if "fail" in verdicts else "pass" if rows else "none"
+    overall = verdict_label(overall, ["waived"] if "pass (waived)" in verdicts else [])
     return {"title": title, "rows": rows, "older": older, "run_error": run_error, "verdict": overall,
             "cls": status_class(overall),
             "counts": sorted(status_counts([str(v) for v in verdicts]).items(),

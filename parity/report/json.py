@@ -72,6 +72,13 @@ def load_report(path: Path) -> JobResult:
     if not isinstance(tool, dict) or tool.get("name") != "parity":
         raise ReportError(f"{path}: not a parity report (no tool.name = 'parity')")
     version = data.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version < SCHEMA_VERSION:
+        raise ReportError(
+            f"{path}: report schema_version {version} is not supported by this parity (reads version "
+            f"{SCHEMA_VERSION}): it was written by an older parity and lacks what deltas compare (the spec's rules, "
+            "the sets of mismatching keys). Regenerate it: re-run the job with this version on the baseline's "
+            "commit (e.g. `parity run --all --report-dir <baseline folder>`) and use that report as the baseline"
+        )
     if version != SCHEMA_VERSION or isinstance(version, bool):
         raise ReportError(
             f"{path}: report schema_version {version!r} is not supported by this parity (reads version "

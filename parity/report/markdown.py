@@ -20,6 +20,10 @@ SUMMARY_FILE = "summary.md"
 MAX_LISTED = 15
 FAILING = ("fail", "error")
 _EDGE_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+#: what GitHub turns into a link by itself: a URL scheme's "://" and "www." (broken with a zero-width space)
+_AUTOLINK = re.compile(r"(?i)[a-z][a-z0-9+.-]*:(?=//)|\bwww\.")
+ZWSP = "\u200b"
 MARK = {"pass": "✅", "fail": "❌", "error": "🛑", "warn": "⚠️", "waived": "📝", "skipped": "⏭️"}
 
 
@@ -86,26 +90,48 @@ def status_counts(statuses: Sequence[str]) -> dict[str, int]:
     return out
 
 
+def _one_line(value: object) -> str:
+    """The value on one line: whitespace runs (newlines too) become one space, other control characters go."""
+    text = " ".join(str(value).split())
+    return _CONTROL.sub("", text)
+
+
 def md_text(value: object) -> str:
-    """Plain text safe inside Markdown (and a table cell): HTML and Markdown syntax characters escaped."""
-    text = html.escape(" ".join(str(value).split()), quote=False)
-    for ch in "\\`*[]|#":
+    """Plain text safe inside Markdown (and a table cell): the one escaping of every Markdown parity writes.
+
+    HTML is escaped (no raw ``<img>``, ``<details>``, ``<script>``), Markdown syntax characters are backslashed,
+    and GitHub's live text is neutralised with a zero-width space: ``@mentions`` (and e-mail autolinks), bare
+    ``http://`` / ``www.`` autolinks.
+    """
+    text = html.escape(_one_line(value), quote=False)
+    for ch in "\\`*[]|#~$!":
         text = text.replace(ch, "\\" + ch)
     # an underscore inside a word (rounding_half_even) is never emphasis on GitHub: keep it readable
-    return _EDGE_UNDERSCORE.sub(r"\\_", text)
+    text = _EDGE_UNDERSCORE.sub(r"\\_", text)
+    text = text.replace("@", "@" + ZWSP)
+    return _AUTOLINK.sub(lambda m: m.group(0)[:-1] + ZWSP + m.group(0)[-1], text)
 
 
 def md_code(value: object) -> str:
     """A code span, or escaped text when the value holds a backtick or a pipe (which would break the span) or
     markup characters (literal in a code span, but escaped text is safer wherever the Markdown ends up)."""
-    text = " ".join(str(value).split())
-    if not text or any(ch in text for ch in "`|<>&"):
+    text = _one_line(value)
+    if not text or any(ch in text for ch in "`|<>&\\@") or _AUTOLINK.search(text) or text != text.strip():
         return md_text(text)
     return f"`{text}`"
 
 
+def verdict_label(verdict: str, statuses: Sequence[str]) -> str:
+    """A verdict as every report shows it: a pass that needed a waiver is ``pass (waived)``, never a plain pass."""
+    return f"{verdict} (waived)" if verdict == "pass" and "waived" in statuses else verdict
+
+
+def job_verdict_label(result: JobResult) -> str:
+    return verdict_label(result.verdict, [c.status for ds in result.datasets for c in ds.checks])
+
+
 def _mark(status: str) -> str:
-    mark = MARK.get(status)
+    mark = MARK.get(status.split(" ")[0] if status else status)
     return f"{mark} {md_text(status)}" if mark else md_text(status)
 
 
@@ -122,22 +148,25 @@ def render_summary(entries: Sequence[ReportEntry], title: str = "parity", run_er
     broken = [e for e in entries if e.result is None]
     verdicts = [r.verdict for r in results] + ["error"] * (len(broken) + (run_error is not None))
     overall = "error" if "error" in verdicts else "fail" if "fail" in verdicts else "pass" if verdicts else "none"
-    n = status_counts(verdicts)
-    tally = ", ".join(f"{n[v]} {v}" for v in ("pass", "fail", "error") if n.get(v)) or "no reports"
+    labels = [job_verdict_label(r) for r in results]
+    overall = verdict_label(overall, ["waived"] if "pass (waived)" in labels else [])
+    n = status_counts(labels + ["error"] * (len(broken) + (run_error is not None)))
+    job_tally = ", ".join(f"{n[v]} {v}" for v in ("pass", "pass (waived)", "fail", "error") if n.get(v)) or "no reports"
     lines = [f"## {md_text(title)}: {_mark(overall) if overall != 'none' else 'no reports'}", "",
-             f"{len(entries)} job(s): {tally}." if entries or run_error is None else "No job ran.", ""]
+             f"{len(entries)} job(s): {job_tally}." if entries or run_error is None else "No job ran.", ""]
     if run_error is not None:
         lines += [f"{_mark('error')}: the run stopped before any job ran: {md_text(run_error)}", ""]
     if results:
         lines += ["| job | dataset | verdict | rows SAS / Python / matched | checks |", "| --- | --- | --- | --- | --- |"]
         for r in results:
             if not r.datasets:
-                lines.append(f"| {md_code(r.job)} | - | {_mark(r.verdict)} | - | {md_text(r.error or '')} |")
+                lines.append(f"| {md_code(r.job)} | - | {_mark(job_verdict_label(r))} | - | {md_text(r.error or '')} |")
             for ds in r.datasets:
                 counts = status_counts([c.status for c in ds.checks])
                 notes = ", ".join(f"{counts[s]} {md_text(s)}" for s in sorted(counts, key=_order) if s != "pass")
                 rows = " / ".join(_count(ds.rows.get(k)) for k in ("sas", "python", "matched"))
-                lines.append(f"| {md_code(r.job)} | {md_code(ds.name)} | {_mark(ds.verdict)} | {rows} | "
+                label = verdict_label(ds.verdict, [c.status for c in ds.checks])
+                lines.append(f"| {md_code(r.job)} | {md_code(ds.name)} | {_mark(label)} | {rows} | "
                              f"{notes or 'all pass'} |")
         lines.append("")
     failing = [(r, ds, c) for r in results for ds in r.datasets for c in ds.checks if c.status in FAILING]
@@ -169,16 +198,17 @@ def render_summary(entries: Sequence[ReportEntry], title: str = "parity", run_er
         lines.append("")
     deltas = [r for r in results if r.delta]
     if deltas:
+        from parity.delta import delta_changes, tally
+
         lines += ["### Against the baseline", ""]
         for r in deltas:
             d = r.delta or {}
-            lines.append(f"- {md_code(r.job)}: {d.get('worse', 0)} worse, {d.get('better', 0)} better, "
-                         f"{d.get('new', 0)} new, {d.get('removed', 0)} removed "
-                         f"(baseline {md_code(d.get('baseline', '?'))})")
-            worse = [ch for ch in d.get("changes", []) if isinstance(ch, dict) and ch.get("kind") == "worse"]
-            for ch in worse[:MAX_LISTED]:
-                where = "/".join(str(ch[k]) for k in ("job", "dataset", "check", "column") if ch.get(k))
-                lines.append(f"  - worse: {md_code(where)}: {md_text(ch.get('what', ''))}")
+            lines.append(f"- {md_code(r.job)}: {md_text(tally(d))} (baseline {md_code(d.get('baseline', '?'))})")
+            gating = [ch for ch in delta_changes(d) if ch.kind in ("worse", "relaxed", "removed")]
+            for ch in gating[:MAX_LISTED]:
+                lines.append(f"  - {md_text(ch.kind)}: {md_code(ch.where)}: {md_text(ch.what)}")
+            if len(gating) > MAX_LISTED:
+                lines.append(f"  - ... and {len(gating) - MAX_LISTED} more (see the HTML report)")
         lines.append("")
     if older:
         lines += ["### Not part of this run", "",

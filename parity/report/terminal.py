@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from parity.model import JobResult
+from parity.report.markdown import job_verdict_label, verdict_label
 
 if TYPE_CHECKING:
     from parity.delta import Change
@@ -19,7 +20,7 @@ STYLE = {"pass": "green", "fail": "bold red", "error": "bold magenta", "warn": "
 
 
 def _verdict(text: str) -> Text:
-    return Text(text.upper(), style=STYLE.get(text, ""))
+    return Text(text.upper(), style=STYLE.get(text.split()[0] if text else text, ""))
 
 
 def render_summary(console: Console, results: Sequence[tuple[JobResult, Path | None]]) -> None:
@@ -31,7 +32,7 @@ def render_summary(console: Console, results: Sequence[tuple[JobResult, Path | N
             failing = [c for c in ds.checks if c.status in ("fail", "error")]
             rows = ds.rows
             table.add_row(
-                job.job, ds.name, _verdict(ds.verdict),
+                job.job, ds.name, _verdict(verdict_label(ds.verdict, [c.status for c in ds.checks])),
                 _fmt(rows.get("sas")), _fmt(rows.get("python")), _fmt(rows.get("matched")),
                 ", ".join(c.name for c in failing) or "-",
             )
@@ -45,40 +46,37 @@ def render_summary(console: Console, results: Sequence[tuple[JobResult, Path | N
                         (c.summary, ""),
                     ))
         if job.delta is not None:
+            from parity.delta import delta_changes, delta_fails, tally
+
             d = job.delta
-            style = "bold red" if d["worse"] else "green"
-            console.print(Text.assemble(
-                "  delta vs ", (str(d["baseline"]), "cyan"), ": ",
-                (f"{d['worse']} worse", style), f", {d['better']} better, {d['new']} new",
-            ))
-            for change in d["changes"]:
-                if change["kind"] == "worse":
-                    where = "/".join(p for p in (change["job"], change["dataset"], change["check"], change["column"])
-                                     if p)
-                    console.print(Text.assemble(("    WORSE ", "bold red"), f"{where}: {change['what']}"))
+            style = "bold red" if delta_fails(d) else "green"
+            console.print(Text.assemble("  delta vs ", (str(d["baseline"]), "cyan"), ": ", (tally(d), style)))
+            for change in delta_changes(d):
+                if change.kind in ("worse", "relaxed", "removed"):
+                    console.print(Text.assemble((f"    {change.kind.upper()} ", CHANGE_STYLE[change.kind]),
+                                                f"{change.where}: {change.what}"))
         if path is not None:
-            console.print(Text.assemble("  report ", (str(path), "cyan"), " ", _verdict(job.verdict)))
+            console.print(Text.assemble("  report ", (str(path), "cyan"), " ", _verdict(job_verdict_label(job))))
 
 
 def _fmt(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-CHANGE_STYLE = {"worse": "bold red", "better": "green", "new": "cyan", "removed": "yellow"}
+CHANGE_STYLE = {"worse": "bold red", "better": "green", "new": "cyan", "removed": "yellow", "relaxed": "bold yellow"}
 
 
-def render_delta(console: Console, changes: Sequence[Change], base: str, head: str) -> None:
-    from parity.delta import counts
+def render_delta(console: Console, changes: Sequence[Change], base: str, head: str,
+                 accept_relaxed: bool = False) -> None:
+    from parity.delta import counts, gate_fails, sort_changes, tally
 
     n = counts(changes)
     table = Table(title=f"parity delta: {base} -> {head}", title_justify="left")
     for col in ("change", "job", "dataset", "check", "column", "what"):
         table.add_column(col)
-    order = {"worse": 0, "removed": 1, "new": 2, "better": 3}
-    for c in sorted(changes, key=lambda c: (order[c.kind], c.where)):
-        table.add_row(Text(c.kind, style=CHANGE_STYLE[c.kind]), c.job, c.dataset or "", c.check or "",
+    for c in sort_changes(changes):
+        table.add_row(Text(c.kind, style=CHANGE_STYLE.get(c.kind, "")), c.job, c.dataset or "", c.check or "",
                       c.column or "", c.what)
     console.print(table)
-    style = "bold red" if n["worse"] else "green"
-    console.print(Text(f"{n['worse']} worse, {n['better']} better, {n['new']} new, {n['removed']} removed",
-                       style=style))
+    style = "bold red" if gate_fails(changes, accept_relaxed) else "green"
+    console.print(Text(tally({**n, "accept_relaxed": accept_relaxed}), style=style))
