@@ -113,13 +113,13 @@ def key_set(rows: pl.DataFrame, cols: Sequence[str]) -> dict[str, Any] | None:
     if rows.height == 0:
         return None
     texts = rows.select(pl.struct([pl.col(c).alias(str(i)) for i, c in enumerate(cols)]).struct.json_encode()
-                        .alias("k")).get_column("k").sort().to_list()
+                        .alias("k")).get_column("k").sort()
     digests = None
     if len(texts) <= KEY_DIGESTS_MAX:
         digests = "".join(sorted(hashlib.blake2b(t.encode(), digest_size=DIGEST_HEX // 2).hexdigest()
-                                 for t in texts))
-    return {"count": len(texts), "sha256": hashlib.sha256("\n".join(texts).encode()).hexdigest(),
-            "digests": digests}
+                                 for t in texts.to_list()))
+    joined = str(texts.str.join("\n").item())
+    return {"count": len(texts), "sha256": hashlib.sha256(joined.encode()).hexdigest(), "digests": digests}
 
 
 def _digests(ks: Mapping[str, Any]) -> set[str] | None:

@@ -352,3 +352,24 @@ def test_md_text_and_md_code() -> None:
     assert md_code("a`b") == md_text("a`b") == "a\\`b"
     assert "\u200b" in md_text("mail me@example.com") and "@" in md_text("@x")
     assert "\u202e" not in md_text("x\u202ey")
+
+
+# ---- schema 2: an older baseline is refused with how to regenerate it
+
+
+def test_v1_baseline_is_refused_with_how_to_regenerate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    jobs = gate_job(tmp_path, CSV_DIFF)
+    run_report(jobs, tmp_path / "base")
+    path = tmp_path / "base" / "j" / "parity.json"
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == 2
+    data["schema_version"] = 1
+    path.write_text(json.dumps(data))
+    capsys.readouterr()
+    code = main(["run", "j", "--jobs-dir", str(jobs), "--report-dir", str(tmp_path / "h"), "--baseline",
+                 str(tmp_path / "base")])
+    assert code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "schema_version 1 is not supported" in err and "Regenerate it" in err and "parity run --all" in err
+    assert not (tmp_path / "h" / "j" / "parity.json").exists()
+    assert main(["diff", str(path), str(path)]) == 2
