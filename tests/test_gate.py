@@ -171,6 +171,8 @@ RELAXATIONS = [
      "tolerance for AMT widened: absolute 0.001 -> absolute 0.5"),
     ("", '[datasets.d.tolerance]\ndefault = { method = "relative", criterion = 0.1 }',
      "default tolerance widened"),
+    ("", '[datasets.d.tolerance]\ndefault_date = { method = "absolute", criterion = 1 }',
+     "default_date tolerance widened: exact -> absolute 1"),
     ("", '[datasets.d.severity]\nnumeric_tolerance = "off"', "severity of numeric_tolerance lowered: fail -> off"),
     ("", '[datasets.d.severity]\nnumeric_tolerance = "warn"', "severity of numeric_tolerance lowered: fail -> warn"),
     ("", '[datasets.d.strings]\nignore_case = true', "strings.ignore_case loosened"),
