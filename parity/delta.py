@@ -132,8 +132,8 @@ def _digests(ks: Mapping[str, Any]) -> set[str] | None:
 def new_keys(base: Any, head: Any, base_count: int = 0, head_count: int = 0) -> int | None:
     """How many keys of the head set are not in the base set: 0, a number, or None when the sets differ but are
     too large to tell (the caller treats that as worse)."""
-    h_n = int(head.get("count") or 0) if isinstance(head, Mapping) else head_count
-    b_n = int(base.get("count") or 0) if isinstance(base, Mapping) else base_count
+    h_n = _int(head.get("count")) if isinstance(head, Mapping) else head_count
+    b_n = _int(base.get("count")) if isinstance(base, Mapping) else base_count
     if h_n == 0:
         return 0
     if b_n == 0:
@@ -203,11 +203,22 @@ def _check_status_change(job: str, ds: str, bc: CheckResult, hc: CheckResult, b_
     return Change("worse" if rh > rb else "better", job, ds, hc.name, None, what, bc.status, hc.status)
 
 
+def _int(value: Any) -> int:
+    """A count from a check's details (free-form in the schema): anything but a whole number counts as 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _names(details: Mapping[str, Any], field: str) -> set[str]:
     items = details.get(field) or []
     if isinstance(items, Mapping):
         return {str(k) for k in items}
-    return {str(i["column"]) if isinstance(i, Mapping) else str(i) for i in items}
+    if not isinstance(items, list):
+        return set()
+    return {str(i.get("column")) if isinstance(i, Mapping) else str(i) for i in items}
 
 
 SCHEMA_FINDINGS = {"sas_only": "column only in SAS", "python_only": "column only in Python",
@@ -218,7 +229,7 @@ SCHEMA_FINDINGS = {"sas_only": "column only in SAS", "python_only": "column only
 def _check_findings(job: str, ds: str, bc: CheckResult, hc: CheckResult) -> list[Change]:
     """Compare what a check found, beyond its status: new findings in an already failing check are worse."""
     out: list[Change] = []
-    b, h = bc.details or {}, hc.details or {}
+    b, h = _mapping(bc.details), _mapping(hc.details)
 
     def add(change: tuple[ChangeKind, str] | None, base: Any = None, head: Any = None) -> None:
         if change is not None:
@@ -237,12 +248,12 @@ def _check_findings(job: str, ds: str, bc: CheckResult, hc: CheckResult) -> list
             add(("worse" if abs(hd) >= abs(bd) else "better", f"row count difference {bd:+,} -> {hd:+,}"), bd, hd)
     elif hc.name == "key_match":
         for field, label in (("only_in_sas", "rows only in SAS"), ("only_in_python", "rows only in Python")):
-            b_n, h_n = int(b.get(field) or 0), int(h.get(field) or 0)
+            b_n, h_n = _int(b.get(field)), _int(h.get(field))
             add(_set_change(label, b_n, h_n, b.get(f"{field}_keys"), h.get(f"{field}_keys")), b_n, h_n)
     elif hc.name == "key_uniqueness":
         for side in ("sas", "python"):
-            b_side, h_side = b.get(side) or {}, h.get(side) or {}
-            b_n, h_n = int(b_side.get("rows") or 0), int(h_side.get("rows") or 0)
+            b_side, h_side = _mapping(b.get(side)), _mapping(h.get(side))
+            b_n, h_n = _int(b_side.get("rows")), _int(h_side.get("rows"))
             add(_set_change(f"{'SAS' if side == 'sas' else 'Python'} rows with duplicate keys", b_n, h_n,
                             b_side.get("key_set"), h_side.get("key_set")), b_n, h_n)
     elif hc.name == "sort_order":
@@ -253,7 +264,7 @@ def _check_findings(job: str, ds: str, bc: CheckResult, hc: CheckResult) -> list
             h_o = h.get(part) if part else h
             if not isinstance(b_o, Mapping) or not isinstance(h_o, Mapping) or count not in h_o:
                 continue
-            b_n, h_n = int(b_o.get(count) or 0), int(h_o.get(count) or 0)
+            b_n, h_n = _int(b_o.get(count)), _int(h_o.get(count))
             bf, hf = b_o.get(first), h_o.get(first)
             if h_n > b_n or (h_n and b_n and hf != bf and (h_n == b_n or str(hf) < str(bf))):
                 add(("worse", f"out-of-order rows {b_n:,} -> {h_n:,} (first at {bf} -> {hf})"), b_n, h_n)
@@ -451,8 +462,8 @@ def _waiver_covers(b: Mapping[str, Any], h: Mapping[str, Any]) -> bool:
     b_keys, h_keys = b.get("keys") or [], h.get("keys") or []
     if b_keys and (not h_keys or any(k not in b_keys for k in h_keys)):
         return False
-    b_max, h_max = b.get("max_abs_diff"), h.get("max_abs_diff")
-    return b_max is None or (h_max is not None and float(h_max) <= float(b_max))
+    b_max, h_max = _num(b.get("max_abs_diff")), _num(h.get("max_abs_diff"))
+    return b_max is None or (h_max is not None and h_max <= b_max)
 
 
 #: the spec's default tolerances and the check of the columns they apply to

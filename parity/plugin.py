@@ -353,7 +353,9 @@ class ParityReporter:
             verdict = run.result.verdict if run.result else "error"
             color = {"pass": {"green": True}, "fail": {"red": True, "bold": True}}.get(verdict, {"purple": True})
             tr.write(f"{name.ljust(width)}  ")
-            tr.write(verdict.upper().ljust(5), **color)
+            from parity.report.markdown import job_verdict_label
+
+            tr.write((job_verdict_label(run.result) if run.result else verdict).upper().ljust(5), **color)
             if run.result is None:
                 tr.write_line(f"  could not run: {(run.error or '').splitlines()[0] if run.error else ''}")
                 continue
