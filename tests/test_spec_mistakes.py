@@ -69,9 +69,18 @@ def test_spec_mistake_at_load(folder: Path, extra: str, key: str, text: str) -> 
     assert str(folder / "parity.toml") in str(error)
 
 
+def test_formats_for_a_column_that_does_not_exist(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Refused when the SAS file is read (the dataset is an error naming the file, formats and the column)."""
+    make_job(folder.parent, folder.name, BASE + '[datasets.d.formats]\nnope = "DATE9."\n')
+    out = folder.parent / "reports"
+    assert main(["run", "j", "--jobs-dir", str(folder.parent), "--report-dir", str(out)]) == 2
+    data = json.loads((out / "j" / "parity.json").read_text())
+    error = data["datasets"][0]["error"] if data["datasets"] else data["error"]
+    assert data["verdict"] == "error" and "formats" in error and "'nope'" in error and "d.sas7bdat" in error
+
+
 COLUMN_MISTAKES = [
     # checked once the columns are known (still before any comparison)
-    ('[datasets.d.formats]\nnope = "DATE9."\n', "datasets.d.formats.nope", "'nope', which is not a column"),
     ('[datasets.d.formats]\nname = "DATE9."\n', "datasets.d.formats.name", "character column 'NAME'"),
     ('[datasets.d.rename]\namount = "total"\n', "datasets.d.rename", "'AMOUNT' and 'TOTAL' would both be compared"),
     (f'[[datasets.d.waivers]]\ncolumn = "code"\nmax_abs_diff = 0.5\n{WAIVER}', "datasets.d.waivers[0].max_abs_diff",
