@@ -20,6 +20,7 @@ docs/checks.md ("Explanations") lists every code with its exact signature.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import math
 import re
 from collections import Counter
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 
-from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS
+from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS, SAS_EPOCH_DT
 
 #: the first pairs (by key) analysed per column; shares are of this sample
 MAX_PAIRS = 20_000
@@ -70,6 +71,10 @@ def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+def _blank(v: object) -> bool:
+    return isinstance(v, str) and not v.strip(" ")
+
+
 def _missing(v: object) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
@@ -99,7 +104,7 @@ class Column:
     def strings(self) -> list[tuple[int, str, str]]:
         """(position, SAS, Python) of the pairs with a string on both sides: the domain of string causes."""
         return [(i, p.sas, p.python) for i, p in enumerate(self.pairs)
-                if isinstance(p.sas, str) and isinstance(p.python, str)]
+                if isinstance(p.sas, str) and isinstance(p.python, str) and not _blank(p.sas) and not _blank(p.python)]
 
     @property
     def label(self) -> str:
@@ -139,12 +144,17 @@ def missing_patterns(col: Column) -> list[Explanation]:
     sas_missing: list[int] = []
     py_missing: list[int] = []
     as_text: list[int] = []
+    blank_null: list[int] = []
     string = col.kind == "string"
     for i, p in enumerate(col.pairs):
         s_miss, p_miss = _missing(p.sas), _missing(p.python)
+        if string:  # a blank is SAS's missing character value
+            s_miss, p_miss = s_miss or _blank(p.sas), p_miss or _blank(p.python)
         if s_miss and p_miss:
             if p.sas_tag:
                 special.append(i)
+            elif string and (p.sas is None) != (p.python is None):
+                blank_null.append(i)
         elif s_miss:
             if string and p.python in MISSING_TEXTS:
                 as_text.append(i)
@@ -183,6 +193,11 @@ def missing_patterns(col: Column) -> list[Explanation]:
                         "('nan', 'None', '.', ...) on the other",
                         "keep missing values null instead of converting them to text (pandas astype(str), "
                         "str(None), SAS PUT of a missing number)"))
+    if blank_null:
+        out.append(_exp("blank_vs_null", blank_null,
+                        f"{len(blank_null)} value(s) are blank on one side and null on the other",
+                        "SAS has no null character value: a blank is its missing value; set "
+                        "strings.blank_is_missing = true (the default), or write blanks in the port"))
     what = "blank" if string else "missing"
     if sas_missing:
         out.append(_exp("missing_in_sas", sas_missing,
@@ -573,6 +588,43 @@ def _datetime_without_format(col: Column) -> list[Explanation]:
 # ---- shapes
 
 
+def _calendar(value: float, kind: str) -> dt.datetime | None:
+    try:
+        if kind == "date":
+            return SAS_EPOCH_DT + dt.timedelta(days=value) if value.is_integer() else None
+        return SAS_EPOCH_DT + dt.timedelta(seconds=value)
+    except OverflowError:
+        return None
+
+
+def calendar_shift(col: Column) -> list[Explanation]:
+    """Dates (or datetimes, same time of day) moved by a whole number of calendar months, the same for most
+    pairs: '+10 years' is 3652 or 3653 days depending on the leap days it spans.  A month-end is clamped
+    (2020-02-29 + 12 months = 2021-02-28)."""
+    if col.kind not in ("date", "datetime"):
+        return []
+    values = col.values
+    months: dict[int, list[int]] = {}
+    for i, s, p in values:
+        a, b = _calendar(s, col.kind), _calendar(p, col.kind)
+        if a is None or b is None or a.time() != b.time():
+            continue
+        m = (b.year - a.year) * 12 + b.month - a.month
+        month_end = (b + dt.timedelta(days=1)).day == 1 and a.day > b.day
+        if m and (a.day == b.day or month_end):
+            months.setdefault(m, []).append(i)
+    if not months:
+        return []
+    m = max(sorted(months), key=lambda k: len(months[k]))
+    idx = months[m]
+    if not most(len(idx), len(values)):
+        return []
+    span = f"{m:+d} month(s)" + (f" ({m // 12:+d} years)" if m % 12 == 0 else "")
+    return [_exp("calendar_shift", idx, f"{len(idx)} {col.kind}(s) are the SAS value moved by {span} on the "
+                 "calendar (a varying number of days, so not an epoch)",
+                 "look for a calendar offset in one program (INTNX, relativedelta, pl.offset_by, DateOffset)")]
+
+
 def shapes(col: Column) -> list[Explanation]:
     values = col.values
     if not values or col.kind == "string":
@@ -728,18 +780,19 @@ def string_rules(col: Column) -> list[Explanation]:
 #: rows, the earlier one is listed first
 RULES: tuple[Rule, ...] = (
     missing_patterns, rounding_mode, rounded_side, storage_truncation, floor_vs_trunc, date_rules,
-    float_noise, length_truncation, encoding, string_rules, shapes,
+    float_noise, length_truncation, encoding, string_rules, calendar_shift, shapes,
 )
 #: every diagnosis code, as documented in docs/checks.md
 CODES = (
-    "division_by_zero", "sum_of_missing", "special_missing", "missing_as_text", "missing_in_sas", "missing_in_python",
+    "division_by_zero", "sum_of_missing", "special_missing", "missing_as_text", "blank_vs_null", "missing_in_sas",
+    "missing_in_python",
     "rounding_half_even", "significant_digits", "decimal_places", "storage_truncation", "floor_vs_trunc",
     "epoch_shift", "excel_serial", "timezone", "time_wrap", "subsecond_precision", "date_without_format",
-    "float_noise", "length_truncation", "encoding", "number_format", "case", "leading_blanks", "unit_ratio",
-    "constant_offset",
+    "float_noise", "length_truncation", "encoding", "number_format", "case", "leading_blanks", "calendar_shift",
+    "unit_ratio", "constant_offset",
 )
 #: diagnoses that only describe the shape of a difference, not its cause: listed after any cause
-GENERIC = frozenset({"constant_offset", "unit_ratio", "missing_in_sas", "missing_in_python"})
+GENERIC = frozenset({"calendar_shift", "constant_offset", "unit_ratio", "missing_in_sas", "missing_in_python"})
 
 
 def explain(pairs: Sequence[Pair], kind: str, length: int | None, *, column: str | None = None,

@@ -224,6 +224,13 @@ def test_missing_in_python_numeric_and_character() -> None:
     assert diagnose([Pair(1.0, 2.0)]) == {}
 
 
+def test_blank_vs_null() -> None:
+    assert diagnose([Pair("", None), Pair(None, "  "), Pair("x", None)], "string") == \
+        {"blank_vs_null": 2, "missing_in_python": 1}
+    assert "blank_vs_null" not in diagnose([Pair("x", None), Pair(None, "y")], "string")
+    assert diagnose([Pair("", "x")], "string") == {"missing_in_sas": 1}  # a blank is SAS's missing value
+
+
 def test_missing_as_text() -> None:
     assert diagnose([Pair(None, "nan"), Pair(None, "None"), Pair(".", None)], "string") == {"missing_as_text": 3}
     assert diagnose([Pair(None, "NA")], "string") == {"missing_in_sas": 1}  # 'NA' may be a real value
@@ -265,10 +272,37 @@ def test_epoch_shift_dates_and_datetimes() -> None:
 
 def test_epoch_shift_is_one_constant_not_plus_ten_years() -> None:
     pairs = nums([23000.0, 23400.0, 23800.0], [23000.0 + 3653, 23400.0 + 3653, 23800.0 + 3652])
-    assert diagnose(pairs, "date") == {}
+    assert diagnose(pairs, "date") == {"calendar_shift": 3}  # 2022-12-21 -> 2032-12-21, 2025-03-01 -> 2035-03-01
     secs = [T0, T0 + 1e7, T0 + 2e7]
-    assert diagnose(nums(secs, [secs[0] + 3653 * DAY, secs[1] + 3652 * DAY, secs[2] + 3653 * DAY]), "datetime") == {}
+    out = diagnose(nums(secs, [secs[0] + 3653 * DAY, secs[1] + 3652 * DAY, secs[2] + 3653 * DAY]), "datetime")
+    assert "epoch_shift" not in out and "constant_offset" not in out
     assert "epoch_shift" not in diagnose(nums([1.0, 2.0], [3654.0, 3655.0]), "numeric")
+
+
+def _days(d: dt.date) -> float:
+    return float((d - dt.date(1960, 1, 1)).days)
+
+
+def test_calendar_shift_plus_ten_years_is_a_shape() -> None:
+    dates = [dt.date(2001, 3, 5), dt.date(2003, 7, 1), dt.date(2005, 1, 31), dt.date(2008, 2, 29)]
+    moved = [dt.date(2011, 3, 5), dt.date(2013, 7, 1), dt.date(2015, 1, 31), dt.date(2018, 2, 28)]
+    pairs = nums([_days(d) for d in dates], [_days(d) for d in moved])
+    assert sorted({p.python - p.sas for p in pairs}) == [3652.0, 3653.0]  # type: ignore[operator]
+    out = explain(pairs, "date", None)
+    assert [(e["code"], e["rows"]) for e in out] == [("calendar_shift", 4)]
+    assert "+120 month(s) (+10 years)" in str(out[0]["message"])
+    secs = nums([_days(d) * DAY + 3723.5 for d in dates], [_days(d) * DAY + 3723.5 for d in moved])
+    assert diagnose(secs, "datetime") == {"calendar_shift": 4}
+
+
+def test_calendar_shift_negatives() -> None:
+    dates = [dt.date(2001, 3, 5), dt.date(2003, 7, 1), dt.date(2005, 1, 31)]
+    epoch = nums([_days(d) for d in dates], [_days(d) + 3653 for d in dates])
+    assert diagnose(epoch, "date") == {"epoch_shift": 3}  # the cause, not also a calendar shape
+    assert "calendar_shift" not in diagnose(nums([_days(d) for d in dates], [_days(d) + 40 for d in dates]), "date")
+    assert "calendar_shift" not in diagnose(nums([_days(d) for d in dates], [_days(d) + 3653 for d in dates]))
+    later = nums([_days(d) * DAY for d in dates], [(_days(d) + 3653) * DAY + 60 for d in dates])
+    assert "calendar_shift" not in diagnose(later, "datetime")  # another time of day
 
 
 def test_excel_serial_positive_and_negative() -> None:
