@@ -1,4 +1,9 @@
-"""parity: prove that a Python port of a SAS job produces the same outputs as the SAS original."""
+"""parity: prove that a Python port of a SAS job produces the same outputs as the SAS original.
+
+PYTEST_DONT_REWRITE: parity is a library (its pytest plugin is registered as the ``parity`` entry point), not test
+code: its asserts need no rewriting, and pytest must not warn that the package was imported before it could
+rewrite it (an editable install imported outside the project's folder, or an in-process pytester run).
+"""
 
 from __future__ import annotations
 

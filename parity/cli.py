@@ -21,7 +21,21 @@ def _console(stderr: bool = False) -> Any:
     stream = sys.stderr if stderr else sys.stdout
     # CI logs are not terminals: give them a width that fits the summary table instead of rich's 80
     width = None if stream.isatty() else 160
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+    # user text (job, dataset and file names, labels) is printed literally: no markup, no :emoji: codes
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width, markup=False, emoji=False)
+
+
+def _plain(text: str) -> Any:
+    """User text as a rich renderable that is printed literally (``[/x]`` and ``[link=...]`` are just text)."""
+    from rich.text import Text
+
+    return Text(text)
+
+
+def _print_error(console: Any, message: str, label: str = "error: ") -> None:
+    from rich.text import Text
+
+    console.print(Text.assemble((label, "bold red"), message))
 
 
 def _config(jobs_dir: str | None, report_dir: str | None) -> tuple[Path, Path]:
@@ -30,7 +44,7 @@ def _config(jobs_dir: str | None, report_dir: str | None) -> tuple[Path, Path]:
     cfg = load_project_config()
     jobs = Path(jobs_dir) if jobs_dir else cfg.jobs_dir
     reports = Path(report_dir) if report_dir else cfg.report_dir
-    return jobs, reports
+    return jobs.resolve(), reports.resolve()  # absolute: a port that changes the working directory cannot move them
 
 
 jobs_dir_option = click.option("--jobs-dir", type=click.Path(file_okay=False), default=None,
@@ -61,12 +75,10 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
             baseline: str | None, accept_relaxed: bool) -> None:
     """Compare JOB's SAS outputs with its Python outputs and write reports/<job>/parity.json and parity.html,
     then reports/index.html and reports/summary.md for this run (all published together)."""
-    from rich.markup import escape
-
     from parity.report.publish import failed_job, prepare, publish
     from parity.report.terminal import render_summary
     from parity.runner import run_job
-    from parity.spec import discover_jobs, job_folder, load_job
+    from parity.spec import discover_jobs, load_job
 
     jobs_path, reports_path = _config(jobs_dir, report_dir)
     if run_all and jobs:
@@ -77,12 +89,12 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
                          if not run_all else f"no jobs (folders with parity.toml) in {jobs_path}")
     out = _console()
     err = _console(stderr=True)
-    out.print(f"parity {__version__} | jobs: {' '.join(names)} | jobs dir: {jobs_path} | reproduce: parity run "
-              f"{' '.join(names)} --jobs-dir {jobs_path}")
+    out.print(_plain(f"parity {__version__} | jobs: {' '.join(names)} | jobs dir: {jobs_path} | reproduce: parity "
+                     f"run {' '.join(names)} --jobs-dir {jobs_path}"))
     prepare(reports_path)  # an unusable report folder is an error before any work
     try:
-        specs = [load_job(job_folder(jobs_path, n), Path(n).name) for n in names]  # every spec error before any work
-        base_path = Path(baseline) if baseline else _config_baseline()
+        specs = [load_job(folder, name) for name, folder in _job_folders(jobs_path, names).items()]  # spec errors
+        base_path = Path(baseline).resolve() if baseline else _config_baseline()  # before any work
         base_reports = None
         if base_path is not None:
             from parity.delta import load_reports
@@ -96,7 +108,7 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
     with err.status("starting", spinner="dots") as status:
         for spec in specs:
             try:
-                result = run_job(spec, progress=lambda msg: status.update(msg))
+                result = run_job(spec, progress=lambda msg: status.update(_plain(msg)))
             except Exception as exc:  # the job is reported as an error; the other jobs still run and publish
                 result = failed_job(spec.name, _job_error(err, exc), spec)
             if base_reports is not None and base_path is not None:
@@ -109,7 +121,7 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
             results.append(result)
     published = publish(reports_path, results)
     for job, problem in published.problems.items():
-        err.print(f"[bold red]error:[/] {escape(job)}: {escape(problem)}")
+        _print_error(err, f"{job}: {problem}")
     render_summary(out, [(r, published.reports[r.job]) for r in results])
     verdicts = {r.verdict for r in results}
     ctx = click.get_current_context()
@@ -122,8 +134,9 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
         gone = [c for name in sorted(set(base_reports) - set(names)) if run_all
                 for c in diff_job(base_reports[name], None)]
         for change in gone:
-            err.print(f"[bold red]REMOVED[/] {escape(change.job)}: {escape(change.what)}"
-                      + (" (accepted: --accept-relaxed)" if accept_relaxed else " (use --accept-relaxed to approve)"))
+            _print_error(err, f"{change.job}: {change.what}" + (
+                " (accepted: --accept-relaxed)" if accept_relaxed else " (use --accept-relaxed to approve)"),
+                label="REMOVED ")
         failed = any(delta_fails(r.delta) for r in results) or gate_fails(gone, accept_relaxed)
         ctx.exit(EXIT_PARITY_FAILED if failed else EXIT_OK)
     ctx.exit(EXIT_PARITY_FAILED if "fail" in verdicts else EXIT_OK)
@@ -131,17 +144,30 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
 
 def _job_error(err: Any, exc: Exception) -> str:
     """The message of a job that stopped; an unexpected exception (a bug) also prints its traceback."""
-    from rich.markup import escape
-
     if isinstance(exc, ParityError):
         message = str(exc)
     else:
         import traceback
 
+        from parity.runner import internal_error
+
         traceback.print_exception(exc, file=sys.stderr)
-        message = f"internal error: {type(exc).__name__}: {exc} (a bug in parity: please report it)"
-    err.print(f"[bold red]error:[/] {escape(message)}")
+        message = internal_error(exc, "running the job")
+    _print_error(err, message)
     return message
+
+
+def _job_folders(jobs_path: Path, names: Sequence[str]) -> dict[str, Path]:
+    """Job name -> absolute folder, in the order given; two different folders with one name are a usage error."""
+    from parity.spec import resolve_job
+
+    folders: dict[str, Path] = {}
+    for value in names:
+        name, folder = resolve_job(jobs_path, value)
+        if folders.setdefault(name, folder) != folder:
+            raise UsageError(f"two jobs named {name!r} ({folders[name]} and {folder}): their reports would both be "
+                             f"<report dir>/{name}/; run them separately with different --report-dir")
+    return folders
 
 
 def _config_baseline() -> Path | None:
@@ -208,12 +234,13 @@ def list_cmd(jobs_dir: str | None) -> None:
     if not names:
         click.echo(f"no jobs (folders with parity.toml) in {jobs_path}")
         return
-    table = Table(title=f"jobs in {jobs_path}", title_justify="left")
+    table = Table(title=_plain(f"jobs in {jobs_path}"), title_justify="left")
     for col in ("job", "description", "datasets", "python"):
         table.add_column(col)
     for name in names:
         spec = load_job(jobs_path / name)
-        table.add_row(name, spec.description, ", ".join(d.name for d in spec.datasets), spec.python or "(files)")
+        table.add_row(*(_plain(cell) for cell in (name, spec.description, ", ".join(d.name for d in spec.datasets),
+                                                  spec.python or "(files)")))
     _console().print(table)
 
 
@@ -239,9 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="parity", standalone_mode=False)
     except ParityError as exc:
-        from rich.markup import escape
-
-        _console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
+        _print_error(_console(stderr=True), str(exc))
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)

@@ -65,19 +65,21 @@ def contents(path: Path, encoding: str | None = None) -> dict[str, Any]:
 
 def render_contents(console: Any, info: dict[str, Any]) -> None:
     from rich.table import Table
+    from rich.text import Text
 
-    head = Table(show_header=False, title=f"The CONTENTS of {info['file']}", title_justify="left")
+    # every value is user text (file name, labels, formats): rendered as Text, never parsed as markup
+    head = Table(show_header=False, title=Text(f"The CONTENTS of {info['file']}"), title_justify="left")
     head.add_column("field", style="bold")
     head.add_column("value")
     for key in ("dataset", "label", "format", "rows", "variables", "encoding", "compression", "created",
                 "modified", "sas_release", "host", "os", "bitness", "endianness", "page_size", "page_count"):
         if info.get(key) is not None:
-            head.add_row(key.replace("_", " ").capitalize(), str(info[key]))
+            head.add_row(key.replace("_", " ").capitalize(), Text(str(info[key])))
     console.print(head)
     cols = Table(title="Alphabetic List of Variables and Attributes", title_justify="left")
     for col in ("#", "Variable", "Type", "Len", "Format", "Informat", "Label"):
         cols.add_column(col)
     for c in sorted(info["columns"], key=lambda c: c["name"].casefold()):
-        cols.add_row(str(c["number"]), c["name"], c["type"], str(c["length"] or ""), c["format"] or "",
-                     c["informat"] or "", c["label"] or "")
+        cols.add_row(*(Text(str(v)) for v in (c["number"], c["name"], c["type"], c["length"] or "",
+                                               c["format"] or "", c["informat"] or "", c["label"] or "")))
     console.print(cols)

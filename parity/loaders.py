@@ -8,13 +8,16 @@ beyond 9999-12-31 can overflow.  A faster reader can slot in behind :func:`read_
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
-import importlib.util
 import inspect
+import os
 import re
+import struct
 import sys
-from collections.abc import Callable, Mapping
+import traceback
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -108,14 +111,57 @@ def sha256_file(path: Path) -> str:
 
 
 def _reader_failure(path: Path, exc: BaseException, what: str = "SAS file") -> InputError:
+    """The reader failed on ``path``: say why, with a hint that fits the file's format and the real cause."""
     text = str(exc).strip() or type(exc).__name__
-    hint = "check that the file is complete and is a SAS dataset"
+    hint = _sas_failure_hint(path) if what == "SAS file" else _file_failure_hint(path, exc, text)
     lowered = text.lower()
-    if "character set" in lowered or isinstance(exc, UnicodeDecodeError) or "decode" in lowered:
+    if what == "SAS file" and ("character set" in lowered or isinstance(exc, UnicodeDecodeError)
+                               or "decode" in lowered or "encoding" in lowered):
         hint = "set encoding = '<codec>' for this dataset in parity.toml (e.g. 'latin1' or 'cp1252')"
-    elif "memory" in lowered or "invalid file" in lowered or "unsupported features" in lowered:
-        hint = "the file looks corrupt or truncated; export it again from SAS"
     return InputError(f"{path}: cannot read this {what} ({type(exc).__name__}: {text}); {hint}")
+
+
+NO_VARIABLES = ("the data set has no variables (0 columns): a valid SAS data set, but with nothing to compare; check "
+                "that the SAS step that wrote it kept its variables (KEEP=/DROP=), or remove it from parity.toml")
+
+
+def _sas_failure_hint(path: Path) -> str:
+    """Why pyreadstat could not read a SAS file, from what its header says."""
+    from parity.sasheader import read_header, sas7bdat_column_count
+
+    try:
+        header = read_header(path)
+    except (ValueError, OSError) as exc:  # not SAS at all, truncated, a catalog, CPORT, ...
+        return f"{str(exc).removeprefix(f'{path}: ')}; export the data set again from SAS (PROC EXPORT or XPORT)"
+    if header.format == "sas7bdat":
+        try:
+            columns = sas7bdat_column_count(path)
+        except (ValueError, OSError, struct.error):
+            columns = None
+        if columns == 0:
+            return NO_VARIABLES
+    return (f"its {header.format} header is valid (written by SAS {header.sas_release or '?'} on "
+            f"{header.host or '?'}), so the data pages are damaged or use a feature the reader does not support; "
+            "export it again from SAS (e.g. with COMPRESS=NO, or as XPORT)")
+
+
+def _file_failure_hint(path: Path, exc: BaseException, text: str) -> str:
+    """Why a Python output file (.csv, .parquet, .arrow) could not be read."""
+    lowered = text.lower()
+    suffix = path.suffix.lower()
+    if path.stat().st_size == 0 or "empty csv" in lowered:
+        return "the file is empty: check that the port finished writing it"
+    if suffix == ".csv":
+        if "utf-8" in lowered or "utf8" in lowered or isinstance(exc, UnicodeDecodeError):
+            return "CSV files must be UTF-8: write it with encoding='utf-8' (or write parquet instead)"
+        if "more fields" in lowered or "ragged" in lowered:
+            return "a row has more fields than the header: check quoting and the delimiter (parity reads ',')"
+        if "could not parse" in lowered or "dtype" in lowered:
+            return ("a column mixes types (e.g. numbers and text): quote text columns, or write parquet so the "
+                    "types are kept")
+        return "check that it is a comma-separated file with one header row (or write parquet instead)"
+    return (f"the file is not a complete {suffix[1:]} file: check that the port finished writing it and wrote it "
+            f"with polars/pyarrow ({'write_parquet' if suffix == '.parquet' else 'write_ipc'})")
 
 
 def _split_special(series: pl.Series) -> tuple[pl.Series, pl.Series | None]:
@@ -214,6 +260,8 @@ def read_sas(
             raise
         raise _reader_failure(path, exc) from None
 
+    if not meta.column_names:
+        raise InputError(f"{path}: {NO_VARIABLES}")
     overrides = {k.casefold(): v for k, v in (formats or {}).items()}
     unknown = sorted(set(overrides) - {n.casefold() for n in meta.column_names})
     if unknown:
@@ -293,26 +341,65 @@ def to_polars(obj: Any, where: str) -> pl.DataFrame:
     if isinstance(obj, pl.LazyFrame):
         obj = obj.collect()
     if isinstance(obj, pl.DataFrame):
-        return obj
+        return _usable(obj, where)
     module = type(obj).__module__
     if module.startswith("pandas"):
         import pandas as pd
 
         if isinstance(obj, pd.DataFrame):
-            frame = obj
-            if not isinstance(frame.index, pd.RangeIndex):
-                frame = frame.reset_index(drop=all(n is None for n in frame.index.names))
-            bad = [c for c in frame.columns if not isinstance(c, str)]
-            if bad:
-                raise InputError(f"{where}: column names must be strings; got {bad[:3]!r}")
+            return _usable(_from_pandas(obj, where), where)
+    what = type(obj).__name__
+    hint = {"Series": "; wrap the column in a DataFrame (series.to_frame())", "NoneType": " (the function returned "
+            "nothing: return the DataFrame, or a dict of them)"}.get(what, "")
+    raise InputError(f"{where}: expected a polars or pandas DataFrame, got {what}{hint}")
+
+
+def _from_pandas(frame: Any, where: str) -> pl.DataFrame:
+    import pandas as pd
+
+    if isinstance(frame.columns, pd.MultiIndex):
+        raise InputError(f"{where}: the columns are a pandas MultiIndex; flatten them to single string names "
+                         "(e.g. df.columns = ['_'.join(map(str, c)) for c in df.columns])")
+    if not isinstance(frame.index, pd.RangeIndex):
+        frame = frame.reset_index(drop=all(n is None for n in frame.index.names))
+    bad = [c for c in frame.columns if not isinstance(c, str)]
+    if bad:
+        raise InputError(f"{where}: column names must be strings; got {bad[:3]!r}")
+    from collections import Counter
+
+    dupes = sorted(name for name, n in Counter(frame.columns).items() if n > 1)
+    if dupes:
+        raise InputError(f"{where}: duplicate column names {dupes[:5]!r} (an index reset or a merge can add them); "
+                         "give every column a unique name")
+    try:
+        converted: pl.DataFrame = pl.from_pandas(frame, nan_to_null=True)
+        return converted
+    except Exception as exc:
+        culprit = ""
+        for name in frame.columns:
             try:
-                return pl.from_pandas(frame, nan_to_null=True)
-            except Exception as exc:
-                raise InputError(
-                    f"{where}: cannot convert the pandas DataFrame to polars ({type(exc).__name__}: {exc}); "
-                    "make each column a single type (object columns mixing numbers and strings are the usual cause)"
-                ) from None
-    raise InputError(f"{where}: expected a polars or pandas DataFrame, got {type(obj).__name__}")
+                pl.from_pandas(frame[[name]], nan_to_null=True)
+            except Exception:
+                kinds = sorted({type(v).__name__ for v in frame[name].dropna().tolist()[:10_000]})
+                culprit = f"column {name!r} (holding {', '.join(kinds[:4]) or 'no values'})"
+                break
+        cause = (f"{culprit} cannot be converted: make it a single type" if culprit
+                 else "make each column a single type")
+        raise InputError(
+            f"{where}: cannot convert the pandas DataFrame to polars ({type(exc).__name__}: {exc}); {cause}"
+        ) from None
+
+
+_UNUSABLE = (pl.Object, pl.List, pl.Array, pl.Struct)
+
+
+def _usable(frame: pl.DataFrame, where: str) -> pl.DataFrame:
+    """A frame parity can compare: flat columns of numbers, strings, booleans, dates and times."""
+    bad = [f"{name} ({dtype})" for name, dtype in frame.schema.items() if isinstance(dtype, _UNUSABLE)]
+    if bad:
+        raise InputError(f"{where}: column(s) {', '.join(bad[:5])} hold Python objects, lists or structs, which a SAS "
+                         "data set cannot hold; make each a number, string, date or time column")
+    return frame
 
 
 def table_from_frame(frame: pl.DataFrame, source: str, sha256: str | None, fmt: str) -> Table:
@@ -515,39 +602,114 @@ def read_csv_as_sas(frame: pl.DataFrame, sas: Table, rename: Mapping[str, str], 
 JobOutput = dict[str, pl.DataFrame]
 
 
+class PortFailed(Exception):
+    """The user's Python code raised (any BaseException but KeyboardInterrupt): the original is ``__cause__``."""
+
+    def __init__(self, target: str, exc: BaseException) -> None:
+        self.original = exc
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        text = str(exc)
+        if isinstance(exc, SystemExit):
+            text = f"sys.exit({exc.code!r}) ended the port before it returned its outputs"
+        super().__init__(f"the Python job {target} raised {type(exc).__name__}: {text}{where}")
+
+
+def _job_module_names(job_folder: Path) -> set[str]:
+    """Top-level module and package names importable from the job folder (they win over same-named modules)."""
+    names: set[str] = set()
+    try:
+        entries = list(job_folder.iterdir())
+    except OSError:
+        return names
+    for entry in entries:
+        if entry.suffix in (".py", ".so", ".pyd") and entry.is_file():
+            names.add(entry.name.split(".")[0])
+        elif entry.is_dir() and (entry / "__init__.py").is_file():
+            names.add(entry.name)
+    return {n for n in names if n.isidentifier() and n not in sys.stdlib_module_names
+            and n not in sys.builtin_module_names and n not in _PROTECTED}
+
+
+#: modules parity itself uses while a port runs: a job's same-named file cannot replace them
+_PROTECTED = frozenset({"parity", "polars", "pandas", "numpy", "pyarrow", "pyreadstat"})
+
+
+def _from_folder(module: Any, folder: Path) -> bool:
+    paths = [getattr(module, "__file__", None), *list(getattr(module, "__path__", None) or [])]
+    return any(isinstance(value, str) and Path(value).resolve().is_relative_to(folder) for value in paths)
+
+
+@contextlib.contextmanager
+def isolated_port(job_folder: Path) -> Iterator[None]:
+    """Run a job's port as if it were the only one in the process, and leave no trace of it.
+
+    Inside: the job folder is first on ``sys.path`` and its modules win over same-named modules imported before
+    (by parity, the test suite or another job's port).  After: the working directory, ``sys.path``,
+    ``sys.argv``, ``os.environ``, ``sys.stdout``/``sys.stderr`` are restored, modules loaded from the job folder
+    are dropped and the hidden ones come back, so the next job imports its own helpers.
+    """
+    folder = job_folder.resolve()
+    cwd = os.getcwd()
+    saved_path, saved_argv, saved_env = list(sys.path), list(sys.argv), dict(os.environ)
+    saved_streams = (sys.stdout, sys.stderr)
+    local = _job_module_names(folder)
+    hidden = {name: mod for name, mod in sys.modules.items() if name.split(".")[0] in local}
+    for name in hidden:
+        del sys.modules[name]
+    before = set(sys.modules)
+    sys.path.insert(0, str(folder))
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        for name in [n for n in sys.modules if n not in before or n.split(".")[0] in local]:
+            module = sys.modules.get(name)
+            if name.split(".")[0] in local or (module is not None and _from_folder(module, folder)):
+                del sys.modules[name]
+        sys.modules.update(hidden)
+        sys.path[:] = saved_path
+        sys.path_importer_cache.pop(str(folder), None)
+        sys.argv[:] = saved_argv
+        if dict(os.environ) != saved_env:
+            os.environ.clear()
+            os.environ.update(saved_env)
+        sys.stdout, sys.stderr = saved_streams
+        with contextlib.suppress(OSError):
+            os.chdir(cwd)
+
+
 def _load_callable(target: str, job_folder: Path, job_name: str) -> tuple[Callable[..., Any], Path | None]:
+    """Import the port's module (call inside :func:`isolated_port`): the job folder's copy first."""
     module_name, _, func_name = target.partition(":")
     rel = Path(*module_name.split("."))
     candidates = [job_folder / rel.with_suffix(".py"), job_folder / rel / "__init__.py"]
-    module_file = next((c for c in candidates if c.is_file()), None)
+    local_file = next((c for c in candidates if c.is_file()), None)
     try:
-        if module_file is not None:
-            # load under a private name so two jobs' "port" modules never collide in sys.modules
-            unique = f"_parity_job_{job_name}_{module_name}".replace(".", "_").replace("-", "_")
-            spec = importlib.util.spec_from_file_location(unique, module_file)
-            if spec is None or spec.loader is None:
-                raise ImportError(f"cannot load {module_file}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[unique] = module
-            added = str(job_folder) not in sys.path
-            if added:
-                sys.path.insert(0, str(job_folder))  # the port may import its own helpers
-            try:
-                spec.loader.exec_module(module)
-            finally:
-                if added:
-                    sys.path.remove(str(job_folder))
-        else:
-            module = importlib.import_module(module_name)
-            module_file = Path(module.__file__) if module.__file__ else None
-    except Exception as exc:
+        module = importlib.import_module(module_name)
+    except KeyboardInterrupt:
+        raise
+    except ModuleNotFoundError as exc:
+        if local_file is None and exc.name is not None and module_name.startswith(exc.name):
+            raise InputError(
+                f"job {job_name!r}: cannot import {module_name!r} for python = {target!r}: there is no {rel}.py in "
+                f"{job_folder} and no installed module of that name; put the port there or install it"
+            ) from None
         raise InputError(
-            f"job {job_name!r}: cannot import {module_name!r} for python = {target!r} "
-            f"({type(exc).__name__}: {exc}); put {rel}.py in {job_folder} or make it importable"
-        ) from exc
+            f"job {job_name!r}: the port {local_file or module_name} imports {exc.name!r}, which is not installed "
+            f"({exc}); install it in this environment or put {exc.name}.py in {job_folder}"
+        ) from None
+    except BaseException as exc:  # the port's own module failed while it was imported
+        raise PortFailed(f"{target} (while importing {module_name})", exc) from exc
+    file_attr = getattr(module, "__file__", None)
+    module_file = Path(file_attr) if isinstance(file_attr, str) else None
     func = getattr(module, func_name, None)
+    if func is None:
+        raise InputError(f"job {job_name!r}: {module_file or module_name} has no function {func_name!r} "
+                         f"(python = {target!r})")
     if not callable(func):
-        raise InputError(f"job {job_name!r}: {module_name!r} has no function {func_name!r} (python = {target!r})")
+        raise InputError(f"job {job_name!r}: {module_name}.{func_name} is a {type(func).__name__}, not a function "
+                         f"(python = {target!r})")
     return func, module_file
 
 
@@ -561,39 +723,80 @@ def resolve_params(params: Mapping[str, Any], job_folder: Path) -> dict[str, Any
     return out
 
 
+@dataclass
+class PortOutput:
+    """What a port produced: a Table per dataset it returned, and why each unusable dataset cannot be used."""
+
+    tables: dict[str, Table] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
 def run_job_callable(
     target: str, params: Mapping[str, Any], job_folder: Path, job_name: str, dataset_names: list[str]
-) -> tuple[dict[str, Table], str]:
-    """Run ``module:function`` once; return one Table per dataset it produced, and a description of it."""
-    func, module_file = _load_callable(target, job_folder, job_name)
-    kwargs = resolve_params(params, job_folder)
-    try:
-        inspect.signature(func).bind(**kwargs)
-    except TypeError as exc:
-        raise InputError(f"job {job_name!r}: {target} does not take params {sorted(kwargs)}: {exc}") from None
-    except ValueError:
-        pass
-    result = func(**kwargs)
+) -> PortOutput:
+    """Run ``module:function`` once, isolated (:func:`isolated_port`); return one Table per dataset it produced.
+
+    Raises InputError when the port cannot be called (not found, wrong params) or returns something that is not
+    DataFrames, and PortFailed when the user's code raises anything (SystemExit and GeneratorExit included);
+    a returned frame that cannot be converted is an error of that dataset only.
+    """
+    job_folder = job_folder.resolve()
+    with isolated_port(job_folder):
+        func, module_file = _load_callable(target, job_folder, job_name)
+        kwargs = resolve_params(params, job_folder)
+        try:
+            inspect.signature(func).bind(**kwargs)
+        except TypeError as exc:
+            raise InputError(f"job {job_name!r}: {target} cannot be called with params {sorted(kwargs)} ({exc}); "
+                             "make [job] params in parity.toml match the function's arguments") from None
+        except ValueError:
+            pass
+        try:
+            result = func(**kwargs)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            raise PortFailed(target, exc) from exc
+        return _port_output(target, job_name, result, module_file, dataset_names)
+
+
+def _port_output(target: str, job_name: str, result: Any, module_file: Path | None,
+                 dataset_names: list[str]) -> PortOutput:
     sha = sha256_file(module_file) if module_file and module_file.is_file() else None
     where = f"job {job_name!r}: {target}"
-    if isinstance(result, Mapping):
-        frames = {str(k): v for k, v in result.items()}
-    elif len(dataset_names) == 1:
-        frames = {dataset_names[0]: result}
-    else:
-        raise InputError(
-            f"{where} returned one {type(result).__name__} but the job declares {len(dataset_names)} datasets "
-            f"({', '.join(dataset_names)}); return a dict keyed by dataset name"
-        )
-    tables: dict[str, Table] = {}
+    try:
+        if isinstance(result, Mapping):
+            frames = {str(k): v for k, v in result.items()}
+        elif len(dataset_names) == 1 and result is not None:
+            frames = {dataset_names[0]: result}
+        else:
+            got = "nothing (None)" if result is None else f"one {type(result).__name__}"
+            n = len(dataset_names)
+            raise InputError(f"{where} returned {got} but the job declares {n} dataset{'s' if n != 1 else ''} "
+                             f"({', '.join(dataset_names)}); return a dict keyed by dataset name")
+    except InputError:
+        raise
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a Mapping of the user's whose items() or keys fail
+        raise PortFailed(f"{target} (reading the dict it returned)", exc) from exc
+    out = PortOutput()
     folded = {k.casefold(): k for k in frames}
     for name in dataset_names:
         key = name if name in frames else folded.get(name.casefold())
         if key is None:
             continue
-        frame = to_polars(frames[key], f"{where} -> dataset {name!r}")
-        tables[name] = table_from_frame(frame, f"{target} -> {key}", sha, "callable")
-    return tables, target
+        try:
+            frame = to_polars(frames[key], f"{where} -> dataset {name!r}")
+            out.tables[name] = table_from_frame(frame, f"{target} -> {key}", sha, "callable")
+        except InputError as exc:
+            out.errors[name] = str(exc)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a LazyFrame whose plan fails, a frame that cannot be converted, ...
+            out.errors[name] = (f"{where} -> dataset {name!r}: the returned frame cannot be used "
+                                f"({type(exc).__name__}: {exc})")
+    return out
 
 
 Side = Literal["sas", "python"]

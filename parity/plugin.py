@@ -30,7 +30,7 @@ import pytest
 
 from parity import __version__
 from parity.assertion import ParityWarning
-from parity.errors import ParityError
+from parity.errors import ParityError, UsageError
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr, TracebackStyle
@@ -135,7 +135,7 @@ class ParityState:
 
     def select(self) -> None:
         """Resolve the ``--parity`` values to job folders; unknown jobs are usage errors."""
-        from parity.spec import discover_jobs, job_folder
+        from parity.spec import discover_jobs, resolve_job
 
         jobs_dir = self.settings.jobs_dir
         for raw in self.config.getoption("parity"):
@@ -146,37 +146,60 @@ class ParityState:
                     found = discover_jobs(jobs_dir)
                     if not found:
                         raise pytest.UsageError(f"--parity all: no jobs (folders with {SPEC_FILE}) in {jobs_dir}")
-                    pairs = [(n, jobs_dir / n) for n in found]
+                    for name in found:
+                        try:
+                            self._add(name, (jobs_dir / name).resolve())
+                        except ParityError as exc:
+                            raise pytest.UsageError(f"--parity all: {exc}") from None
                 else:
                     try:
-                        pairs = [(Path(value).name, job_folder(jobs_dir, value).resolve())]
+                        name, folder = resolve_job(jobs_dir, value)
+                        self._add(name, folder)
                     except ParityError as exc:
                         raise pytest.UsageError(f"--parity {value}: {exc}") from None
-                for name, folder in pairs:
-                    if name not in self.folders:
-                        self.selected.append(name)
-                        self.folders[name] = folder.resolve()
+
+    def _claim(self, name: str, folder: Path) -> None:
+        """Record job ``name``'s folder; two different folders with one name are a usage error."""
+        if self.folders.setdefault(name, folder) != folder:
+            raise UsageError(f"two jobs named {name!r} ({self.folders[name]} and {folder}): their reports would both "
+                             f"be <report dir>/{name}/; give each job folder its own name")
+
+    def _add(self, name: str, folder: Path) -> None:
+        self._claim(name, folder)
+        if name not in self.selected:
+            self.selected.append(name)
+
+    def key(self, name: str) -> str:
+        """The job name of ``name`` (a job name or a path to a job folder or its parity.toml); raises UsageError.
+
+        The name is the job folder's own name (never ``..``), so its report lands in ``<report dir>/<name>/``.
+        """
+        if name in self.folders:
+            return name
+        from parity.spec import resolve_job
+
+        key, folder = resolve_job(self.settings.jobs_dir, name)
+        self._claim(key, folder)
+        return key
 
     def folder(self, name: str) -> Path:
-        key = Path(name).name
-        if key not in self.folders:
-            from parity.spec import job_folder
-
-            self.folders[key] = job_folder(self.settings.jobs_dir, name).resolve()
-        return self.folders[key]
+        return self.folders[self.key(name)]
 
     def spec(self, name: str) -> JobSpec:
         """The validated spec of job ``name`` (read once); raises SpecError."""
-        key = Path(name).name
+        key = self.key(name)
         if key not in self.specs:
             from parity.spec import load_job
 
-            self.specs[key] = load_job(self.folder(name), key)
+            self.specs[key] = load_job(self.folders[key], key)
         return self.specs[key]
 
     def run(self, name: str) -> JobRun:
-        """Run job ``name`` once per process: every dataset loads and compares once, however many items ask."""
-        key = Path(name).name
+        """Run job ``name`` once per process: every dataset loads and compares once, however many items ask.
+
+        Nothing a job does gets past here (KeyboardInterrupt aside): the outcome is recorded, so the job is never
+        run again for the next item."""
+        key = self.key(name)
         if key in self.runs:
             return self.runs[key]
         run = JobRun(key)
@@ -194,7 +217,9 @@ class ParityState:
                     changes, str(self.settings.baseline), bool(self.config.getoption("parity_accept_relaxed"))))
         except ParityError as exc:
             run.error = str(exc)
-        except Exception as exc:  # a bug in parity (or a dependency): keep the traceback for the report
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a bug in parity (or a dependency): keep the traceback for the report
             run.error = f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_exception(exc)).rstrip()
         self.runs[key] = run
         workeroutput = getattr(self.config, "workeroutput", None)
@@ -221,7 +246,7 @@ class ParityState:
     def report_path(self, name: str) -> Path:
         from parity.report.json import REPORT_FILE
 
-        return self.settings.report_dir / Path(name).name / REPORT_FILE
+        return self.settings.report_dir / self.key(name) / REPORT_FILE
 
     def show(self, path: Path) -> str:
         """A path as the user typed it: relative to where pytest was started, when it is below it."""
@@ -421,6 +446,11 @@ class ParityCollector:
             report.longrepr = (str(item.path), item.line, report.longrepr[2])
         return report
 
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        """``pytest --parity JOB`` without test paths collects the parity items only (not the whole test suite
+        below the current folder or in ``testpaths``); give test paths to run tests too."""
+        return True if parity_only(config) else None
+
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> ParityJobFile | None:
         """A ``parity.toml`` reached by pytest's own traversal (or named on the command line)."""
         if file_path.name != SPEC_FILE:
@@ -447,13 +477,19 @@ class ParityCollector:
         """The selected jobs that pytest's own traversal of the arguments will not reach."""
         config = session.config
         args = [(config.invocation_params.dir / str(a).split("::")[0]).resolve() for a in config.args]
-        if any(_is_job_path(p) for p in args):
+        only = parity_only(config)
+        if not only and any(_is_job_path(p) for p in args):
             return  # the command line names parity items itself: collect exactly those
         for name in self.state.selected:
             spec_file = self.state.folders[name] / SPEC_FILE
-            if any(spec_file == p or p in spec_file.parents for p in args):
+            if not only and any(spec_file == p or p in spec_file.parents for p in args):
                 continue  # traversal reaches it (pytest_collect_file)
             yield ParityJobFile.from_parent(session, path=spec_file, job=name, nodeid=_nodeid(config, spec_file))
+
+
+def parity_only(config: pytest.Config) -> bool:
+    """No test paths on the command line (pytest took ``testpaths`` or the current folder): parity items only."""
+    return config.args_source != pytest.Config.ArgsSource.ARGS
 
 
 def _is_job_path(path: Path) -> bool:

@@ -1,13 +1,15 @@
 """Running a job: load every dataset's two sides, compare them, and build the frozen JobResult.
 
-A dataset whose file cannot be read (or whose Python side fails) becomes an ``error`` dataset; the other datasets
-still run.  A spec error (caught before any comparison starts) stops the job with a SpecError.
+A dataset whose file cannot be read, whose Python side fails (the port raises anything, ``sys.exit`` included, or
+returns something unusable) or whose comparison hits a bug in parity becomes an ``error`` dataset naming the cause;
+the other datasets still run.  A spec error (in parity.toml, or found once the data is read, such as a key that is
+not a column) stops the job with a SpecError.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,16 +30,21 @@ def tool_info() -> dict[str, str]:
     return {"name": "parity", "version": __version__}
 
 
-def _python_error(exc: BaseException, target: str) -> InputError:
+def internal_error(exc: BaseException, while_: str) -> str:
+    """The message for a bug in parity (or a library it uses): what it was doing, the exception and where."""
     import traceback
 
     frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    return InputError(f"the Python job {target} raised {type(exc).__name__}: {exc}{where}")
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
+    return (f"internal error in parity while {while_} ({type(exc).__name__}: {exc}{where}); this is a bug in "
+            "parity, not in the data: please report it with this message")
 
 
-def compare_dataset(job: JobSpec, ds: DatasetSpec, python_tables: dict[str, Any] | None,
+def compare_dataset(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str, Any] | None,
                     python_error: str | None, progress: Progress = _quiet) -> DatasetResult:
+    """Load and compare one dataset; every failure becomes an ``error`` dataset naming its cause, except a spec
+    mistake found only once the data is read (a key that is not a column, ...), which raises SpecError, and
+    KeyboardInterrupt."""
     from parity.checks import build_result, error_result
     from parity.engine import compare_tables
     from parity.loaders import read_python_file, read_sas
@@ -66,27 +73,42 @@ def compare_dataset(job: JobSpec, ds: DatasetSpec, python_tables: dict[str, Any]
         raise
     except InputError as exc:
         return error_result(ds.name, str(exc), sas_meta)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a bug in parity or a library (polars panics are BaseExceptions): this dataset only
+        return error_result(ds.name, internal_error(exc, f"comparing dataset {ds.name!r}"), sas_meta)
+
+
+def run_port(job: JobSpec) -> tuple[dict[str, Any], dict[str, str], str | None]:
+    """Run the job's Python port once: (tables by dataset, errors by dataset, an error of the whole port)."""
+    from parity.loaders import PortFailed, run_job_callable
+
+    assert job.python is not None
+    try:
+        out = run_job_callable(job.python, job.params, job.folder, job.name,
+                               [ds.name for ds in job.datasets if ds.python is None])
+    except (ParityError, PortFailed) as exc:
+        return {}, {}, str(exc)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        return {}, {}, internal_error(exc, f"running the Python job {job.python}")
+    return dict(out.tables), dict(out.errors), None
 
 
 def run_job(job: JobSpec, progress: Progress = _quiet) -> JobResult:
+    """Run ``job``: its port once (isolated), then every dataset.  Each failure is an ``error`` dataset; a spec
+    mistake found while comparing raises SpecError."""
     started_at = datetime.now(UTC)
     t0 = time.perf_counter()
-    python_tables = None
+    python_tables: dict[str, Any] | None = None
+    port_errors: dict[str, str] = {}
     python_error = None
     if job.python and any(ds.python is None for ds in job.datasets):
-        from parity.loaders import run_job_callable
-
         progress(f"{job.name}: running {job.python}")
-        try:
-            python_tables, _ = run_job_callable(
-                job.python, job.params, job.folder, job.name,
-                [ds.name for ds in job.datasets if ds.python is None],
-            )
-        except ParityError as exc:
-            python_error = str(exc)
-        except Exception as exc:  # the user's own code failed: report it on the datasets, keep going
-            python_error = str(_python_error(exc, job.python))
-    results = tuple(compare_dataset(job, ds, python_tables, python_error, progress) for ds in job.datasets)
+        python_tables, port_errors, python_error = run_port(job)
+    results = tuple(compare_dataset(job, ds, python_tables, python_error or port_errors.get(ds.name), progress)
+                    for ds in job.datasets)
     from parity.provenance import collect
 
     finished_at = datetime.now(UTC)

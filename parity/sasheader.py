@@ -21,6 +21,7 @@ import os
 import re
 import stat
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, BinaryIO, Final, Literal
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_SCAN_BYTES", "MAX_SCAN_PAGES", "XPORT_YEARCUTOFF", "Compression", "SasHeader", "XportVariable",
-    "read_header", "xport_missing_tags", "xport_variables",
+    "read_header", "sas7bdat_column_count", "xport_missing_tags", "xport_variables",
 ]
 
 Compression = Literal["none", "RLE", "RDC"]
@@ -56,6 +57,7 @@ _PAGE_TYPE_MASK: Final = 0x0F00
 _PAGE_DATA: Final = 0x0100
 _PAGE_COMP: Final = 0x9000
 _SUBHEADER_TEXT: Final = 0xFFFFFFFD
+_SUBHEADER_COLUMN_SIZE: Final = 0xF6F6F6F6
 _SUBHEADER_TRUNCATED: Final = 1
 _SUBHEADER_COMPRESSED_ROW: Final = 4
 _RLE_LITERAL: Final = b"SASYZCRL"
@@ -209,6 +211,21 @@ def _sas7bdat_compression(
     MAX_SCAN_BYTES bytes) like pandas/ReadStat do, and checks the first column-text subheader for
     the RLE ("SASYZCRL") or RDC ("SASYZCR2") literal; without either the file is uncompressed.
     """
+    for signature, block in _sas7bdat_subheaders(f, header_length, page_size, page_count, u64, e):
+        if signature != _SUBHEADER_TEXT:
+            continue
+        if _RLE_LITERAL in block:
+            return "RLE"
+        if _RDC_LITERAL in block:
+            return "RDC"
+        return "none"
+    return None
+
+
+def _sas7bdat_subheaders(
+    f: BinaryIO, header_length: int, page_size: int, page_count: int, u64: bool, e: str
+) -> Iterator[tuple[int, bytes]]:
+    """(signature, bytes) of each uncompressed subheader on the first metadata pages, within the scan bounds."""
     page_header = 32 if u64 else 16
     int_len = 8 if u64 else 4
     ptr_len = 3 * int_len  # offset, length, compression/type flags + padding
@@ -239,16 +256,33 @@ def _sas7bdat_compression(
             if offset + length > len(page):
                 continue
             (signature,) = struct.unpack_from(e + "I", page, offset)
-            if u64 and e == ">" and signature == 0xFFFFFFFF:
+            if u64 and e == ">" and signature in (0xFFFFFFFF, 0):
                 (signature,) = struct.unpack_from(e + "I", page, offset + 4)
-            if signature != _SUBHEADER_TEXT:
-                continue
-            block = page[offset : offset + length]
-            if _RLE_LITERAL in block:
-                return "RLE"
-            if _RDC_LITERAL in block:
-                return "RDC"
-            return "none"
+            yield signature, page[offset : offset + length]
+
+
+def sas7bdat_column_count(path: str | os.PathLike[str]) -> int | None:
+    """The number of variables a sas7bdat file declares (its column-size subheader), None when not found.
+
+    For explaining reader failures: a valid data set with zero variables is not a corrupt file.
+    """
+    name = os.fspath(path)
+    with open(name, "rb") as f:
+        head = f.read(_HEAD_BYTES)
+        if not head.startswith(_SAS7BDAT_MAGIC) or len(head) < 240:
+            return None
+        u64 = head[32] == _ALIGN_4
+        pad = 4 if head[35] == _ALIGN_4 else 0
+        e = "<" if head[37] == 0x01 else ">"
+        header_length, page_size = struct.unpack_from(e + "II", head, 196 + pad)
+        (page_count,) = struct.unpack_from(e + ("Q" if u64 else "I"), head, 204 + pad)
+        if not (_MIN_BLOCK <= header_length <= _MAX_BLOCK and _MIN_BLOCK <= page_size <= _MAX_BLOCK):
+            return None
+        int_len = 8 if u64 else 4
+        for signature, block in _sas7bdat_subheaders(f, header_length, page_size, page_count, u64, e):
+            if signature == _SUBHEADER_COLUMN_SIZE and len(block) >= 2 * int_len:
+                (count,) = struct.unpack_from(e + ("Q" if u64 else "I"), block, int_len)
+                return int(count)
     return None
 
 

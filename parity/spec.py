@@ -644,16 +644,43 @@ def discover_jobs(jobs_dir: Path) -> list[str]:
 
 
 def job_folder(jobs_dir: Path, job: str) -> Path:
+    """The folder of job ``job`` (see :func:`resolve_job`)."""
+    return resolve_job(jobs_dir, job)[1]
+
+
+def resolve_job(jobs_dir: Path, job: str) -> tuple[str, Path]:
+    """``(name, absolute folder)`` of a job given on the command line.
+
+    ``job`` is either one plain folder name, looked up in ``jobs_dir`` (then in the current folder), or a path to
+    a job folder or to its ``parity.toml`` (``path/to/job``, ``path/to/job/``, ``path/to/job/parity.toml``,
+    ``..``).  The name is always the job folder's own name, so a report lands in ``<report_dir>/<name>/`` and
+    never outside it.
+    """
     from parity.errors import UsageError
 
-    candidate = Path(job)
-    if (candidate / SPEC_FILE).is_file():  # a path to a job folder also works
-        return candidate
-    folder = jobs_dir / job
-    if not (folder / SPEC_FILE).is_file():
-        known = discover_jobs(jobs_dir)
-        close = difflib.get_close_matches(job, known, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else (
-            f" Known jobs: {', '.join(known)}." if known else " The folder has no jobs.")
-        raise UsageError(f"no job {job!r} in {jobs_dir} (no {job}/{SPEC_FILE}).{hint}")
-    return folder
+    text = job.strip()
+    if not text:
+        raise UsageError("an empty job name: give a job folder name or a path to a job folder")
+    candidate = Path(text)
+    if candidate.name == SPEC_FILE and candidate.is_file():
+        candidate = candidate.parent
+    is_path = len(candidate.parts) != 1 or candidate.name in ("", ".", "..") or "/" in text or "\\" in text
+    if is_path:
+        folder = candidate.resolve()
+        if not (folder / SPEC_FILE).is_file() and not candidate.is_absolute() and (jobs_dir / candidate / SPEC_FILE).is_file():
+            folder = (jobs_dir / candidate).resolve()  # a path inside the jobs folder
+        if not (folder / SPEC_FILE).is_file():
+            raise UsageError(f"{text}: not a job folder (no {SPEC_FILE} in {folder})")
+        if not folder.name:
+            raise UsageError(f"{text}: a job folder needs a name (the file system root cannot be a job)")
+        return folder.name, folder
+    folder = jobs_dir / text
+    if (folder / SPEC_FILE).is_file():
+        return text, folder.resolve()
+    if (candidate / SPEC_FILE).is_file():  # a job folder in the current folder also works
+        return candidate.resolve().name, candidate.resolve()
+    known = discover_jobs(jobs_dir)
+    close = difflib.get_close_matches(text, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else (
+        f" Known jobs: {', '.join(known)}." if known else " The folder has no jobs.")
+    raise UsageError(f"no job {text!r} in {jobs_dir} (no {text}/{SPEC_FILE}).{hint}")

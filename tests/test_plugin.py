@@ -251,10 +251,10 @@ def test_jobs_and_report_dirs_from_ini_tool_parity_and_command_line(pytester: py
 
 
 def test_jobs_next_to_the_users_tests(examples: pytest.Pytester) -> None:
-    """With testpaths, the user's tests and the parity items run together; node ids stay the same."""
+    """Given test paths, the user's tests and the parity items run together; node ids stay the same."""
     examples.makeini("[pytest]\ntestpaths = mytests\n")
     examples.mkdir("mytests").joinpath("test_mine.py").write_text("def test_mine():\n    pass\n")
-    result = examples.runpytest("--parity", "claims_monthly", "--co", "-q")
+    result = examples.runpytest("--parity", "claims_monthly", "mytests", "--co", "-q")
     ids = [line for line in result.outlines if "::" in line]
     assert ids[0] == "mytests/test_mine.py::test_mine"
     assert ids[1] == "fixtures/claims_monthly/parity.toml::claims::schema"

@@ -31,10 +31,10 @@ def render_summary(console: Console, results: Sequence[tuple[JobResult, Path | N
         for ds in job.datasets:
             failing = [c for c in ds.checks if c.status in ("fail", "error")]
             rows = ds.rows
-            table.add_row(
-                job.job, ds.name, _verdict(verdict_label(ds.verdict, [c.status for c in ds.checks])),
+            table.add_row(  # user text (job and dataset names) as Text: printed literally, never as markup
+                Text(job.job), Text(ds.name), _verdict(verdict_label(ds.verdict, [c.status for c in ds.checks])),
                 _fmt(rows.get("sas")), _fmt(rows.get("python")), _fmt(rows.get("matched")),
-                ", ".join(c.name for c in failing) or "-",
+                Text(", ".join(c.name for c in failing) or "-"),
             )
     console.print(table)
     for job, path in results:
@@ -71,12 +71,12 @@ def render_delta(console: Console, changes: Sequence[Change], base: str, head: s
     from parity.delta import counts, gate_fails, sort_changes, tally
 
     n = counts(changes)
-    table = Table(title=f"parity delta: {base} -> {head}", title_justify="left")
+    table = Table(title=Text(f"parity delta: {base} -> {head}"), title_justify="left")
     for col in ("change", "job", "dataset", "check", "column", "what"):
         table.add_column(col)
     for c in sort_changes(changes):
-        table.add_row(Text(c.kind, style=CHANGE_STYLE.get(c.kind, "")), c.job, c.dataset or "", c.check or "",
-                      c.column or "", c.what)
+        table.add_row(Text(c.kind, style=CHANGE_STYLE.get(c.kind, "")), Text(c.job), Text(c.dataset or ""),
+                      Text(c.check or ""), Text(c.column or ""), Text(c.what))
     console.print(table)
     style = "bold red" if gate_fails(changes, accept_relaxed) else "green"
     console.print(Text(tally({**n, "accept_relaxed": accept_relaxed}), style=style))
