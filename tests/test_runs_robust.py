@@ -48,6 +48,11 @@ def job(jobs: Path, name: str, port: str, toml: str = TOML, files: dict[str, str
     return folder
 
 
+def listing(folder: Path) -> list[str]:
+    """What a report folder shows (its lock file aside)."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
 def two_datasets(jobs: Path, name: str, datasets: tuple[str, str], body: str) -> Path:
     """A job whose port (``import polars as pl; def run(): <body>``) feeds two datasets keyed by id."""
     toml = "[job]\npython = 'port:run'\n" + "".join(
@@ -255,7 +260,7 @@ def test_job_given_as_a_path_is_named_after_its_folder(tmp_path: Path, monkeypat
     reports = tmp_path / "deep" / "r"
     assert run(arg, "--jobs-dir", str(jobs), "--report-dir", str(reports)) == 0
     assert report(reports, "claims")["job"] == "claims"
-    assert sorted(p.name for p in reports.iterdir()) == ["claims", "index.html", "summary.md"]
+    assert listing(reports) == ["claims", "index.html", "summary.md"]
     assert not (tmp_path / "deep" / "parity.json").exists()
 
 
@@ -271,7 +276,7 @@ def test_bad_job_arguments_are_usage_errors(tmp_path: Path, monkeypatch: pytest.
         assert run(*args, "--report-dir", str(reports)) == 2, args
     err = capsys.readouterr().err
     assert "not a job folder" in err and "two jobs named 'claims'" in err
-    assert not reports.exists() and not (tmp_path / "parity.json").exists()
+    assert not (reports / "claims").exists() and not list(tmp_path.rglob("parity.json"))
 
 
 def test_pytest_job_paths(pytester: pytest.Pytester) -> None:
@@ -282,7 +287,7 @@ def test_pytest_job_paths(pytester: pytest.Pytester) -> None:
         result.assert_outcomes(passed=CHECKS - 3, skipped=3)
     result = pytester.runpytest_subprocess("--parity", "..", "--rootdir", str(pytester.path))
     assert result.ret == pytest.ExitCode.USAGE_ERROR  # the project folder is not a job
-    assert sorted(p.name for p in (pytester.path / "reports").iterdir()) == ["claims", "index.html", "summary.md"]
+    assert listing(pytester.path / "reports") == ["claims", "index.html", "summary.md"]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -385,7 +390,8 @@ def test_spec_error_found_while_comparing_stops_only_its_job(tmp_path: Path,
     job(jobs, "b_good", GOOD_PORT)
     assert run("--all", "--jobs-dir", str(jobs), "--report-dir", str(reports)) == 2
     assert "[datasets.d.keys] column 'nope'" in capsys.readouterr().err
-    assert not (reports / "a_badkey").exists()
+    bad = report(reports, "a_badkey")
+    assert bad["verdict"] == "error" and "column 'nope'" in json.dumps(bad)
     assert report(reports, "b_good")["verdict"] == "pass"
     assert (reports / "index.html").is_file() and (reports / "summary.md").is_file()
 
