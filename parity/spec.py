@@ -640,7 +640,7 @@ def discover_jobs(jobs_dir: Path) -> list[str]:
     """Names of the job folders (those holding a parity.toml) in ``jobs_dir``, sorted."""
     if not jobs_dir.is_dir():
         return []
-    return sorted(p.name for p in jobs_dir.iterdir() if (p / SPEC_FILE).is_file())
+    return sorted(p.name for p in jobs_dir.iterdir() if not p.name.startswith(".") and (p / SPEC_FILE).is_file())
 
 
 def job_folder(jobs_dir: Path, job: str) -> Path:
@@ -671,16 +671,24 @@ def resolve_job(jobs_dir: Path, job: str) -> tuple[str, Path]:
             folder = (jobs_dir / candidate).resolve()  # a path inside the jobs folder
         if not (folder / SPEC_FILE).is_file():
             raise UsageError(f"{text}: not a job folder (no {SPEC_FILE} in {folder})")
-        if not folder.name:
-            raise UsageError(f"{text}: a job folder needs a name (the file system root cannot be a job)")
-        return folder.name, folder
+        return _job_name(text, folder.name), folder
     folder = jobs_dir / text
     if (folder / SPEC_FILE).is_file():
-        return text, folder.resolve()
+        return _job_name(text, text), folder.resolve()
     if (candidate / SPEC_FILE).is_file():  # a job folder in the current folder also works
-        return candidate.resolve().name, candidate.resolve()
+        return _job_name(text, candidate.resolve().name), candidate.resolve()
     known = discover_jobs(jobs_dir)
     close = difflib.get_close_matches(text, known, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else (
         f" Known jobs: {', '.join(known)}." if known else " The folder has no jobs.")
     raise UsageError(f"no job {text!r} in {jobs_dir} (no {text}/{SPEC_FILE}).{hint}")
+
+
+def _job_name(given: str, name: str) -> str:
+    """``name`` if it can name a report folder: not empty (the file system root) and not hidden."""
+    from parity.errors import UsageError
+
+    if not name or name.startswith(".") or "\\" in name:
+        raise UsageError(f"{given}: {name or '/'!r} cannot name a job (its report folder would be hidden or "
+                         "outside the report folder); give the job folder a plain name")
+    return name

@@ -271,12 +271,17 @@ def test_bad_job_arguments_are_usage_errors(tmp_path: Path, monkeypatch: pytest.
     job(tmp_path / "other", "claims", GOOD_PORT)
     monkeypatch.chdir(tmp_path)
     reports = tmp_path / "r"
+    job(jobs, ".hidden", GOOD_PORT)
     for args in (["..", "--jobs-dir", str(jobs)], ["jobs/nope/", "--jobs-dir", str(jobs)],
-                 ["claims", "other/claims", "--jobs-dir", str(jobs)]):
+                 ["claims", "other/claims", "--jobs-dir", str(jobs)], [".hidden", "--jobs-dir", str(jobs)],
+                 ["jobs/.hidden/parity.toml", "--jobs-dir", str(jobs)]):
         assert run(*args, "--report-dir", str(reports)) == 2, args
     err = capsys.readouterr().err
     assert "not a job folder" in err and "two jobs named 'claims'" in err
+    assert err.count("'.hidden' cannot name a job") == 2
     assert not (reports / "claims").exists() and not list(tmp_path.rglob("parity.json"))
+    assert run("--all", "--jobs-dir", str(jobs), "--report-dir", str(reports)) == 0  # hidden folders are no jobs
+    assert listing(reports) == ["claims", "index.html", "summary.md"]
 
 
 def test_pytest_job_paths(pytester: pytest.Pytester) -> None:
