@@ -322,7 +322,7 @@ def _column_changes(job: str, ds: str, bcol: ColumnResult | None, hcol: ColumnRe
     if hcol.mismatches and not hcol.mismatches > bcol.mismatches:
         fresh = new_keys(bcol.mismatch_keys, hcol.mismatch_keys, bcol.mismatches, hcol.mismatches)
         if fresh is None or fresh:
-            what = (f"{fresh:,} mismatches at keys that did not mismatch in the baseline" if fresh else
+            what = (f"{fresh:,} mismatching key(s) that did not mismatch in the baseline" if fresh else
                     "the mismatching keys changed (too many to tell whether new ones appeared: counted as worse)")
             out.append(Change("worse", job, ds, None, name, f"{what} ({counts})", bcol.mismatches, hcol.mismatches))
     if hcol.mismatches:

@@ -227,6 +227,14 @@ class ParityState:
             workeroutput.setdefault(WORKER_OUTPUT_KEY, {})[key] = run.payload()
         return run
 
+    def removed_jobs(self) -> list[str]:
+        """With ``--parity all`` and a baseline: its jobs that no longer run (their folder or parity.toml is gone);
+        they fail the session unless ``--parity-accept-relaxed`` approves the removal."""
+        if self.baseline is None or self.is_worker or self.config.getoption("parity_accept_relaxed"):
+            return []
+        values = {v.strip() for raw in self.config.getoption("parity") or [] for v in str(raw).split(",")}
+        return sorted(set(self.baseline) - set(self.selected)) if ALL_JOBS in values else []
+
     def load_baseline(self) -> None:
         """Read the baseline once, at configure time: a bad baseline is a usage error before any test runs."""
         from parity.delta import load_reports
@@ -366,6 +374,8 @@ class ParityReporter:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.state.runs and not self.state.is_worker:
             self.state.write_reports()
+        if self.state.removed_jobs() and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a job of the baseline no longer runs
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         state = self.state
@@ -398,6 +408,9 @@ class ParityReporter:
                     if change.kind in ("worse", "relaxed", "removed"):
                         where = "/".join(p for p in (change.dataset, change.check, change.column) if p)
                         tr.write_line(f"{''.ljust(width)}    {change.kind.upper()} {where}: {change.what}", red=True)
+        for name in state.removed_jobs():
+            tr.write_line(f"REMOVED {name}: a job of the baseline no longer runs (needs approval: "
+                          "--parity-accept-relaxed)", red=True)
         if state.run_pages_error:
             tr.write_line(state.run_pages_error, red=True)
 

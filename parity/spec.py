@@ -558,11 +558,14 @@ def _plain(value: Any) -> Any:
 
 
 def _rel(path: Path | None, folder: Path) -> str | None:
+    """A path relative to the job folder (``../data/x.sas7bdat`` too), so that checkouts in other places agree."""
+    import os
+
     if path is None:
         return None
     try:
-        return path.relative_to(folder).as_posix()
-    except ValueError:
+        return Path(os.path.relpath(path, folder)).as_posix()
+    except ValueError:  # another drive (Windows)
         return path.as_posix()
 
 

@@ -96,7 +96,7 @@ def test_same_count_at_other_keys_is_worse_and_a_subset_is_better(tmp_path: Path
     # the same count and the same largest difference, but at another key: a new regression
     code, head = head_run(tmp_path, jobs, "id,amt,name\n1,1.0,a\n2,2.5,b\n3,3.0,c\n4,4.5,d\n")
     assert code == 1
-    assert "AMT: 1 mismatches at keys that did not mismatch in the baseline" in whats(head, "worse")
+    assert "AMT: 1 mismatching key(s) that did not mismatch in the baseline" in whats(head, "worse")
     # a strict subset of the baseline's mismatches: better, passes the gate
     code, head = head_run(tmp_path, jobs, "id,amt,name\n1,1.0,a\n2,2.5,b\n3,3.0,c\n4,4.0,d\n")
     assert code == 0, whats(head, "worse")
@@ -375,3 +375,16 @@ def test_v1_baseline_is_refused_with_how_to_regenerate(tmp_path: Path, capsys: p
     assert "schema_version 1 is not supported" in err and "Regenerate it" in err and "parity run --all" in err
     assert not (tmp_path / "h" / "j" / "parity.json").exists()
     assert main(["diff", str(path), str(path)]) == 2
+
+
+def test_pytest_gate_fails_a_removed_job_unless_accepted(pytester: pytest.Pytester) -> None:
+    jobs = gate_job(pytester.path, GOOD)
+    gate_job(pytester.path, GOOD, name="k")
+    assert main(["run", "--all", "--jobs-dir", str(jobs), "--report-dir", str(pytester.path / "base")]) == 0
+    shutil.rmtree(jobs / "k")
+    args = ["--parity", "all", "--parity-jobs-dir", str(jobs), "--parity-baseline=base", "-p", "no:cacheprovider"]
+    result = pytester.runpytest(*args)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*REMOVED k: a job of the baseline no longer runs*"])
+    assert pytester.runpytest(*args, "--parity-accept-relaxed").ret == 0
+    assert pytester.runpytest("--parity", "j", *args[2:]).ret == 0  # naming jobs runs a subset on purpose
