@@ -9,11 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from parity.model import CheckResult, ColumnResult, DatasetResult, Status, Verdict
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
 
     from parity.engine import ColumnPlan, Comparison
@@ -52,6 +54,8 @@ class Facts:
     only_py_keys: dict[str, Any] | None = None
     #: per waiver (in spec order): how many mismatches (or failing checks) it matched
     waiver_matches: list[int] = field(default_factory=list)
+    #: per unequal column: the rows picked for its listing and top_diffs, and the pairs its explanations read
+    chosen: dict[str, Chosen] = field(default_factory=dict)
     today: dt.date = field(default_factory=dt.date.today)
 
     def active(self, waiver: Waiver) -> bool:
@@ -162,17 +166,35 @@ def check_key_match(f: Facts) -> CheckResult:
     )
 
 
+#: a difference of each temporal kind in seconds, so that date and datetime columns compare on one scale
+SECONDS_PER_UNIT = {"date": 86400.0, "datetime": 1.0, "time": 1.0}
+
+
+def _worst(name: str, bad: list[ColumnResult]) -> ColumnResult:
+    """The column a value check's summary names: the most mismatches not accepted by waivers; for dates and times
+    the largest shift (in seconds, so a 365-day shift outranks a 1-second one on many rows)."""
+    if name == "date_equivalence":
+        return max(bad, key=lambda c: (c.mismatches > c.waived,
+                                       (c.max_abs_diff or 0.0) * SECONDS_PER_UNIT.get(c.kind, 1.0),
+                                       c.mismatches - c.waived, c.mismatches))
+    return max(bad, key=lambda c: (c.mismatches - c.waived, c.mismatches))
+
+
 def _value_check(f: Facts, name: str, kinds: tuple[str, ...], noun: str) -> CheckResult:
+    from parity.values import DIFF_UNITS, number_text
+
     cols = [c for c in f.columns if c.kind in kinds and c.status == "compared"]
     if not cols:
         return CheckResult(name, "skipped", f"no {noun} columns compared", {"columns": []})
-    details = {"columns": [
-        {"column": c.name, "method": c.method, "criterion": c.criterion, "compared": c.compared,
-         "mismatches": c.mismatches, "waived": c.waived, "max_abs_diff": c.max_abs_diff,
-         "max_rel_diff": c.max_rel_diff, "explanations": list(c.explanations)}
+    details: dict[str, Any] = {"columns": [
+        {"column": c.name, "kind": c.kind, "unit": DIFF_UNITS.get(c.kind) or None, "method": c.method,
+         "criterion": c.criterion, "compared": c.compared, "mismatches": c.mismatches, "waived": c.waived,
+         "max_abs_diff": c.max_abs_diff, "max_rel_diff": c.max_rel_diff, "explanations": list(c.explanations)}
         for c in cols
     ]}
     bad = [c for c in cols if c.mismatches]
+    if bad:
+        details["worst"] = _worst(name, bad).name
     if bad and all(c.mismatches == c.waived for c in bad):
         total = sum(c.mismatches for c in bad)
         return CheckResult(name, "waived", f"{_plural(total, 'mismatch', 'mismatches')} in "
@@ -181,16 +203,16 @@ def _value_check(f: Facts, name: str, kinds: tuple[str, ...], noun: str) -> Chec
     if not bad:
         return CheckResult(name, "pass", f"{_plural(len(cols), noun + ' column')} equal on every matched row",
                            details)
-    worst = max(bad, key=lambda c: (c.mismatches - c.waived, c.mismatches, c.name))
+    worst = _worst(name, bad)
     total = sum(c.mismatches for c in bad)
     waived = sum(c.waived for c in bad)
     summary = (f"{_plural(total, 'mismatch', 'mismatches')} in {_plural(len(bad), 'column')} of {len(cols)}"
                f"{f' ({waived:,} waived)' if waived else ''}; "
                f"worst {worst.name}: {worst.mismatches:,} of {worst.compared:,}")
     if worst.max_abs_diff is not None and name != "string_equality":
-        unit = {"date": " days", "datetime": " s", "time": " s"}.get(worst.kind, "")
+        unit = DIFF_UNITS.get(worst.kind, "")
         label = "largest shift" if name == "date_equivalence" else "max abs diff"
-        summary += f", {label} {worst.max_abs_diff:g}{unit}"
+        summary += f", {label} {number_text(worst.max_abs_diff, 6)}{' ' + unit if unit else ''}"
     if worst.explanations:
         summary += f" ({worst.explanations[0]['code']})"
     return CheckResult(name, "fail", summary, details)
@@ -249,12 +271,15 @@ def check_sort_order(f: Facts) -> CheckResult:
 
 @check("top_n_diffs")
 def check_top_n(f: Facts) -> CheckResult:
-    n = f.comp.spec.top_n
+    n, m = f.comp.spec.top_n, f.comp.spec.max_print
+    details = {"top_n": n, "max_print": m}
     listed = len(f.top_diffs.get("first_by_key", []))
-    if not listed:
-        return CheckResult("top_n_diffs", "pass", "no value differences to list", {"top_n": n})
-    return CheckResult("top_n_diffs", "pass", f"{listed} value difference(s) listed (top {n} by abs and rel diff, "
-                       "first by key); informational", {"top_n": n})
+    columns = sum(1 for c in f.columns if c.listing.get("first_by_key"))
+    if not listed and not columns:
+        return CheckResult("top_n_diffs", "pass", "no value differences to list", details)
+    return CheckResult("top_n_diffs", "pass", f"{listed} value difference(s) listed (the first {n} by key, and the "
+                       f"top {n} by abs and rel diff within each kind); up to {m} per column for "
+                       f"{_plural(columns, 'column')}; informational", details)
 
 
 @check("waivers")
@@ -371,26 +396,26 @@ def _waived_count(f: Facts, plan: ColumnPlan, rows: pl.DataFrame) -> int:
 
 
 def _column_results(comp: Comparison, f: Facts) -> list[ColumnResult]:
-    from parity.delta import key_set, row_key_columns
-    from parity.explain import MAX_PAIRS, Pair, explain
+    import polars as pl
 
+    from parity.explain import explain
+
+    f.chosen = _choose_all(comp)
+    listings = _listings(f)
     out = []
+    py_schema = comp.py.frame.schema
     for plan in comp.plans:
         stats = comp.stats.get(plan.name)
         tol = plan.tolerance if plan.role == "compare" and plan.kind != "string" else None
         explanations: tuple[dict[str, Any], ...] = ()
         waived = 0
-        mismatch_keys = None
-        if stats and stats.mismatches:
-            unequal = comp.diffs.filter(comp.diffs[plan.neq])
-            waived = _waived_count(f, plan, unequal)
-            mismatch_keys = key_set(unequal, row_key_columns(comp))
-            rows = unequal.head(MAX_PAIRS)
-            sas_vals = rows[plan.s].to_list()
-            py_vals = rows[plan.p].to_list()
-            tags = rows[plan.st].to_list() if plan.st in rows.columns else [None] * len(sas_vals)
-            pairs = [Pair(s, p, t) for s, p, t in zip(sas_vals, py_vals, tags, strict=True)]
-            explanations = tuple(explain(pairs, plan.kind, plan.sas.length if plan.sas else None,
+        chosen = f.chosen.get(plan.name)
+        if stats and stats.mismatches and chosen is not None:
+            if any(w.column is not None and w.column.casefold() == plan.name.casefold() and f.active(w)
+                   for w in comp.spec.waivers):
+                narrow = comp.diffs.select([*_key_columns(comp), plan.s, plan.p, plan.neq])
+                waived = _waived_count(f, plan, narrow.filter(pl.col(plan.neq)))
+            explanations = tuple(explain(chosen.pairs, plan.kind, plan.sas.length if plan.sas else None,
                                          column=plan.name, sas_format=plan.sas.format if plan.sas else None))
         status = plan.role if plan.role != "compare" else "compared"
         out.append(ColumnResult(
@@ -407,12 +432,23 @@ def _column_results(comp: Comparison, f: Facts) -> list[ColumnResult]:
             status=status,
             sas_type=({"type": plan.sas.type, "length": plan.sas.length, "format": plan.sas.format,
                        "label": plan.sas.label} if plan.sas else None),
-            python_type=str(comp.py.frame.schema[plan.py.name]) if plan.py else None,
+            python_type=str(py_schema[plan.py.name]) if plan.py else None,
             explanations=explanations,
             note=(plan.conversion.conflict or plan.conversion.note) if plan.conversion else None,
-            waived=waived, mismatch_keys=mismatch_keys,
+            waived=waived, mismatch_keys=chosen.keys if chosen is not None else None,
+            listing=listings.get(plan.name, {}),
         ))
     return out
+
+
+def _key_columns(comp: Comparison) -> list[str]:
+    """The columns of ``comp.diffs`` that :func:`_row_key` reads: keys (with their special missing tags) and row
+    numbers."""
+    from parity.engine import ROW_P, ROW_S
+
+    names = set(comp.diffs.columns)
+    wanted = [*(k.s for k in comp.keys), *(k.st for k in comp.keys if k.has_tags), ROW_S, ROW_P]
+    return [c for c in wanted if c in names]
 
 
 def _row_key(comp: Comparison, row: dict[str, Any]) -> dict[str, Any]:
@@ -427,71 +463,195 @@ def _row_key(comp: Comparison, row: dict[str, Any]) -> dict[str, Any]:
     return {"obs": int(obs) + 1}
 
 
-def _cell(comp: Comparison, plan: ColumnPlan, row: dict[str, Any]) -> dict[str, Any]:
-    from parity.values import display, json_number
+def _cell(plan: ColumnPlan, key: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """One listed unequal value: its key, both values (JSON values and the texts that tell them apart), the
+    difference.  Long strings are cut (values.string_pair)."""
+    from parity.values import diff_text, json_number, pair_texts, string_pair
 
     s, p = row[plan.s], row[plan.p]
-    tag = row.get(plan.st)
-    out: dict[str, Any] = {"key": _row_key(comp, row), "column": plan.name, "kind": plan.kind}
+    out: dict[str, Any] = {"key": key, "column": plan.name, "kind": plan.kind}
     if plan.kind == "string":
-        out.update(sas=s, python=p, sas_text=display("string", s), python_text=display("string", p),
-                   abs_diff=None, rel_diff=None)
+        out.update(string_pair(s, p), abs_diff=None, rel_diff=None)
         return out
     diff = None if s is None or p is None else p - s
     rel = None if diff is None or s == 0 else abs(diff) / abs(s)
-    out.update(sas=json_number(s), python=json_number(p), sas_text=display(plan.kind, s, tag),
-               python_text=display(plan.kind, p, row.get(plan.pt)),
+    s_text, p_text = pair_texts(plan.kind, s, p, row.get(plan.st), row.get(plan.pt))
+    out.update(sas=json_number(s), python=json_number(p), sas_text=s_text, python_text=p_text,
                abs_diff=json_number(None if diff is None else abs(diff)), diff=json_number(diff),
-               rel_diff=json_number(rel))
+               rel_diff=json_number(rel), diff_text=diff_text(plan.kind, s_text, p_text, diff))
     return out
+
+
+@dataclass
+class Chosen:
+    """One column's unequal rows picked for listing (positions in ``comp.diffs``, which is in key order) and the
+    value pairs its explanations analyse."""
+
+    first: list[int]
+    by_abs: list[tuple[float, int]]  # (absolute difference, position), largest first, ties in key order
+    by_rel: list[tuple[float, int]]
+    pairs: list[Any]  # explain.Pair of the first MAX_PAIRS unequal rows by key
+    keys: dict[str, Any] | None = None  # the set of the unequal rows' keys (parity.delta.key_set)
+    cells: dict[int, dict[str, Any]] = field(default_factory=dict)  # position -> listed cell
+
+
+def _top(values: np.ndarray, positions: np.ndarray, k: int) -> list[tuple[float, int]]:
+    """The k largest finite values with their positions, largest first, ties by position: O(n), no full sort."""
+    import numpy as np
+
+    finite = np.isfinite(values)
+    values, positions = values[finite], positions[finite]
+    if k <= 0 or not values.size:
+        return []
+    if values.size > k:
+        threshold = np.partition(values, values.size - k)[values.size - k]  # the k-th largest
+        above = values > threshold
+        tied = np.flatnonzero(values == threshold)[: k - int(above.sum())]  # positions ascend: first by key
+        keep = np.sort(np.concatenate([np.flatnonzero(above), tied]))
+        values, positions = values[keep], positions[keep]
+    return sorted(zip(values.tolist(), positions.tolist(), strict=True), key=lambda t: (-t[0], t[1]))
+
+
+def _choose_all(comp: Comparison) -> dict[str, Chosen]:
+    """Per unequal column: the first rows by key, the largest absolute and relative differences and the pairs to
+    explain.  One pass over each column's arrays (numpy), never a query over the whole diffs frame per column,
+    so the cost is O(columns + unequal values), not O(columns x rows)."""
+    import numpy as np
+
+    from parity.explain import MAX_PAIRS, Pair
+
+    diffs = comp.diffs
+    names = set(diffs.columns)
+    k = max(comp.spec.max_print, comp.spec.top_n)
+    out: dict[str, Chosen] = {}
+    keyed: tuple[pl.Series, np.ndarray] | None = None
+    for plan in comp.compared_plans:
+        if not comp.stats[plan.name].mismatches:
+            continue
+        if keyed is None:  # every row's key text, sorted once; a column's key set is a subset of it
+            keyed = _sorted_keys(comp)
+        positions = np.flatnonzero(diffs.get_column(plan.neq).to_numpy())
+        by_abs: list[tuple[float, int]] = []
+        by_rel: list[tuple[float, int]] = []
+        if plan.kind != "string":
+            sas = diffs.get_column(plan.s).to_numpy()[positions].astype(np.float64)  # nulls are NaN here
+            py = diffs.get_column(plan.p).to_numpy()[positions].astype(np.float64)
+            with np.errstate(all="ignore"):
+                absolute = np.abs(py - sas)
+                by_abs = _top(absolute, positions, k)
+                by_rel = _top(absolute / np.abs(sas), positions, k)
+        head = positions[:MAX_PAIRS].tolist()
+        tags = _values(diffs, plan.st, head) if plan.st in names else repeat(None)
+        pairs = list(map(Pair, _values(diffs, plan.s, head), _values(diffs, plan.p, head), tags))
+        out[plan.name] = Chosen(positions[:k].tolist(), by_abs, by_rel, pairs,
+                                _key_subset(keyed[0], np.sort(keyed[1][positions])))
+    return out
+
+
+def _sorted_keys(comp: Comparison) -> tuple[pl.Series, np.ndarray]:
+    """Every diffs row's key text (parity.delta.key_texts), sorted, and each row's rank in that order."""
+    import numpy as np
+
+    from parity.delta import key_texts, row_key_columns
+
+    texts = key_texts(comp.diffs, row_key_columns(comp))
+    order = texts.arg_sort().to_numpy()
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size, dtype=order.dtype)
+    return texts.gather(order), rank
+
+
+def _key_subset(sorted_keys: pl.Series, ranks: np.ndarray) -> dict[str, Any] | None:
+    """:func:`parity.delta.key_set` of the rows at ``ranks`` (ascending) of the sorted key texts."""
+    import polars as pl
+
+    from parity.delta import key_set_of
+
+    at = ranks.tolist()
+    texts = sorted_keys.gather(at) if len(at) > GATHER_FROM else pl.Series([sorted_keys[i] for i in at],
+                                                                          dtype=pl.String)
+    return key_set_of(texts)
+
+
+def _listings(f: Facts) -> dict[str, dict[str, Any]]:
+    """Build the cells of every chosen row (one gather per column) and each column's own listing."""
+
+    comp = f.comp
+    diffs = comp.diffs
+    names = set(diffs.columns)
+    plans = {p.name: p for p in comp.compared_plans}
+    wanted = {name: sorted({*c.first, *(t[1] for t in c.by_abs), *(t[1] for t in c.by_rel)})
+              for name, c in f.chosen.items()}
+    every = sorted({pos for rows in wanted.values() for pos in rows})
+    key_rows = _gather(diffs, _key_columns(comp), every)
+    keys = {pos: _row_key(comp, row) for pos, row in zip(every, key_rows, strict=True)}
+    m = comp.spec.max_print
+    out: dict[str, dict[str, Any]] = {}
+    for name, chosen in f.chosen.items():
+        plan = plans[name]
+        cols = [c for c in (plan.s, plan.p, plan.st, plan.pt) if c in names]
+        rows = _gather(diffs, cols, wanted[name])
+        chosen.cells = {pos: _cell(plan, keys[pos], row) for pos, row in zip(wanted[name], rows, strict=True)}
+        listing: dict[str, Any] = {"first_by_key": [chosen.cells[pos] for pos in chosen.first[:m]]}
+        if plan.kind != "string":  # the largest differences not listed already: a value is never listed twice
+            listed = set(chosen.first[:m])
+            listing["largest"] = [chosen.cells[pos] for _, pos in chosen.by_abs if pos not in listed][:m]
+        out[name] = listing
+    return out
+
+
+def _values(frame: pl.DataFrame, col: str, positions: list[int]) -> list[Any]:
+    """One column's values at ``positions``: a gather for many rows, indexing for a few (a gather query has a
+    fixed cost that, paid per column, made wide reports slow)."""
+    series = frame.get_column(col)
+    if len(positions) > GATHER_FROM:
+        return series.gather(positions).to_list()
+    return [series[i] for i in positions]
+
+
+def _gather(frame: pl.DataFrame, cols: list[str], positions: list[int]) -> list[dict[str, Any]]:
+    """The rows at ``positions`` as dicts of ``cols``."""
+    values = [_values(frame, c, positions) for c in cols]
+    return [dict(zip(cols, row, strict=True)) for row in zip(*values, strict=True)] if cols else \
+        [{} for _ in positions]
+
+
+#: from how many rows on one gather query per column costs less than indexing row by row
+GATHER_FROM = 200
+#: the order of kinds in top_diffs' rankings (each ranked on its own scale: numbers, days, seconds)
+KIND_ORDER = ("numeric", "date", "datetime", "time")
 
 
 def _samples(f: Facts) -> None:
     import polars as pl
 
-    from parity.delta import key_set, row_key_columns
     from parity.engine import ROW_P, ROW_S
 
     comp = f.comp
     diffs = comp.diffs
     n = comp.spec.top_n
-    f.only_sas_sample = [_row_key(comp, r) for r in diffs.filter(pl.col(ROW_P).is_null()).head(SAMPLE)
-                         .iter_rows(named=True)]
-    f.only_py_sample = [_row_key(comp, r) for r in diffs.filter(pl.col(ROW_S).is_null()).head(SAMPLE)
-                        .iter_rows(named=True)]
-    f.only_sas_keys = key_set(diffs.filter(pl.col(ROW_P).is_null()), row_key_columns(comp))
-    f.only_py_keys = key_set(diffs.filter(pl.col(ROW_S).is_null()), row_key_columns(comp))
-    bad = [p for p in comp.compared_plans if comp.stats[p.name].mismatches]
-    if not bad or n == 0:
-        f.top_diffs = {"by_abs": [], "by_rel": [], "first_by_key": []}
-        return
-    indexed = diffs.with_row_index("#ord")
-    by_abs: list[tuple[Any, ...]] = []
-    by_rel: list[tuple[Any, ...]] = []
-    first: list[tuple[int, int, dict[str, Any]]] = []
-    for pos, plan in enumerate(bad):
-        rows = indexed.filter(pl.col(plan.neq))
-        for r in rows.head(n).iter_rows(named=True):
-            first.append((int(r["#ord"]), pos, _cell(comp, plan, r)))
-        if plan.kind == "string":
-            continue
-        scored = rows.with_columns(
-            (pl.col(plan.p) - pl.col(plan.s)).abs().fill_nan(None).alias("#abs"),
-            ((pl.col(plan.p) - pl.col(plan.s)).abs() / pl.col(plan.s).abs()).fill_nan(None).alias("#rel"),
-        )
-        for col, bucket in (("#abs", by_abs), ("#rel", by_rel)):
-            top = scored.filter(pl.col(col).is_not_null() & pl.col(col).is_finite())
-            top = top.sort([col, "#ord"], descending=[True, False]).head(n)
-            bucket.extend((-float(r[col]), int(r["#ord"]), pos, _cell(comp, plan, r))
-                          for r in top.iter_rows(named=True))
-    first.sort(key=lambda t: (t[0], t[1]))
-    by_abs.sort(key=lambda t: t[:3])
-    by_rel.sort(key=lambda t: t[:3])
-    f.top_diffs = {
-        "by_abs": [t[3] for t in by_abs[:n]],
-        "by_rel": [t[3] for t in by_rel[:n]],
-        "first_by_key": [t[2] for t in first[:n]],
-    }
+    key_cols = _key_columns(comp)
+    for attr, missing in (("only_sas_sample", ROW_P), ("only_py_sample", ROW_S)):
+        at = diffs.get_column(missing).is_null().arg_true().head(SAMPLE).to_list() \
+            if missing in diffs.columns else []
+        setattr(f, attr, [_row_key(comp, r) for r in _gather(diffs, key_cols, at)])
+    if ROW_P in diffs.columns:  # the sets of unmatched keys, from the key columns only
+        from parity.delta import key_set, row_key_columns
+
+        narrow = diffs.select([*row_key_columns(comp), ROW_S, ROW_P]) if comp.keys else diffs.select(ROW_S, ROW_P)
+        f.only_sas_keys = key_set(narrow.filter(pl.col(ROW_P).is_null()), row_key_columns(comp))
+        f.only_py_keys = key_set(narrow.filter(pl.col(ROW_S).is_null()), row_key_columns(comp))
+    order = {p.name: i for i, p in enumerate(comp.compared_plans)}
+    kinds = {p.name: p.kind for p in comp.compared_plans}
+    first = sorted((pos, order[name], c.cells[pos]) for name, c in f.chosen.items() for pos in c.first[:n])
+    ranked: dict[str, list[dict[str, Any]]] = {"by_abs": [], "by_rel": []}
+    for kind in KIND_ORDER:
+        for listing in ranked:
+            cands = sorted((-v, pos, order[name], c.cells[pos]) for name, c in f.chosen.items()
+                           if kinds[name] == kind for v, pos in getattr(c, listing)[:n])
+            ranked[listing] += [t[3] for t in cands[:n]]
+    f.top_diffs = {"by_abs": ranked["by_abs"], "by_rel": ranked["by_rel"],
+                   "first_by_key": [t[2] for t in first[:n]]}
 
 
 def error_result(name: str, error: str, sas: dict[str, Any] | None = None,

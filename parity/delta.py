@@ -108,17 +108,28 @@ def key_set(rows: pl.DataFrame, cols: Sequence[str]) -> dict[str, Any] | None:
     Each key is its values as canonical JSON; ``sha256`` hashes the sorted keys, ``digests`` concatenates each
     key's 64-bit blake2b digest (sorted) when there are at most :data:`KEY_DIGESTS_MAX` keys, else is None.
     """
-    import polars as pl
-
     if rows.height == 0:
         return None
-    texts = rows.select(pl.struct([pl.col(c).alias(str(i)) for i, c in enumerate(cols)]).struct.json_encode()
-                        .alias("k")).get_column("k").sort()
+    return key_set_of(key_texts(rows, cols).sort())
+
+
+def key_texts(rows: pl.DataFrame, cols: Sequence[str]) -> pl.Series:
+    """Each row's key as canonical JSON (the texts :func:`key_set` hashes), in row order."""
+    import polars as pl
+
+    return rows.select(pl.struct([pl.col(c).alias(str(i)) for i, c in enumerate(cols)]).struct.json_encode()
+                       .alias("k")).get_column("k")
+
+
+def key_set_of(texts: pl.Series) -> dict[str, Any] | None:
+    """:func:`key_set` of key texts already sorted (so a caller can sort every row's key once and take subsets)."""
+    if len(texts) == 0:
+        return None
     digests = None
     if len(texts) <= KEY_DIGESTS_MAX:
         digests = "".join(sorted(hashlib.blake2b(t.encode(), digest_size=DIGEST_HEX // 2).hexdigest()
                                  for t in texts.to_list()))
-    joined = str(texts.str.join("\n").item())
+    joined = "\n".join(texts.to_list()) if len(texts) <= KEY_DIGESTS_MAX else str(texts.str.join("\n").item())
     return {"count": len(texts), "sha256": hashlib.sha256(joined.encode()).hexdigest(), "digests": digests}
 
 

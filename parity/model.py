@@ -46,6 +46,9 @@ class ColumnResult:
     note: str | None = None
     waived: int = 0  # mismatches accepted by a waiver (still counted in mismatches, never hidden)
     mismatch_keys: dict[str, Any] | None = None  # the set of mismatching keys: parity.delta.key_set
+    #: this column's unequal values: "first_by_key" (the first max_print by key) and, for numbers, dates and times,
+    #: "largest" (up to max_print of the largest absolute differences not in first_by_key); cells as in top_diffs
+    listing: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +58,7 @@ class ColumnResult:
             "status": self.status, "sas_type": self.sas_type, "python_type": self.python_type,
             "explanations": list(self.explanations), "note": self.note, "waived": self.waived,
             "mismatch_keys": self.mismatch_keys,
+            "listing": self.listing,
         }
 
 

@@ -132,6 +132,7 @@ class DatasetSpec:
     ignore: tuple[str, ...] = ()
     rename: Mapping[str, str] = field(default_factory=dict)
     top_n: int = 20
+    max_print: int = 10  # unequal values listed per column (PROC COMPARE's MAXPRINT per variable)
     tolerance: Mapping[str, Tolerance] = field(default_factory=dict)
     default_tolerance: Tolerance = Tolerance()
     #: tolerance.default_date / default_datetime / default_time, by kind; temporal columns are exact without them
@@ -337,7 +338,7 @@ def _existing_file(file: Path, where: str, folder: Path, value: Any, extensions:
 
 DATASET_KEYS = {
     "sas", "python", "keys", "sort_by", "ignore", "rename", "top_n", "tolerance", "strings", "numbers", "dates",
-    "severity", "encoding", "catalog", "formats", "waivers", "nomissing",
+    "severity", "encoding", "catalog", "formats", "waivers", "nomissing", "max_print",
 }
 WAIVER_KEYS = {"column", "check", "keys", "max_abs_diff", "reason", "approver", "expires"}
 UNWAIVABLE_CHECKS = ("waivers", "top_n_diffs")
@@ -430,6 +431,10 @@ def _dataset(file: Path, folder: Path, name: str, raw: Any, python_job: bool, ch
     top_n = table.get("top_n", 20)
     if isinstance(top_n, bool) or not isinstance(top_n, int) or not 0 <= top_n <= 10_000:
         raise SpecError(file, f"must be a whole number from 0 to 10000, got {top_n!r}", key=f"{where}.top_n")
+    max_print = table.get("max_print", 10)
+    if isinstance(max_print, bool) or not isinstance(max_print, int) or not 0 <= max_print <= 1000:
+        raise SpecError(file, f"must be a whole number from 0 to 1000 (unequal values listed per column), got "
+                        f"{max_print!r}", key=f"{where}.max_print")
 
     tol_raw = _names_table(file, f"{where}.tolerance", table.get("tolerance", {}))
     default = parse_tolerance(file, f"{where}.tolerance.default", tol_raw.get("default", {"method": "exact"}))
@@ -497,8 +502,8 @@ def _dataset(file: Path, folder: Path, name: str, raw: Any, python_job: bool, ch
                             key=f"{where}.waivers[{i}].column")
     return DatasetSpec(
         name=name, sas=sas, python=python, keys=keys, sort_by=sort_by, ignore=ignore, rename=rename, top_n=top_n,
-        tolerance=tolerance, default_tolerance=default, temporal_tolerance=temporal, strings=strings,
-        numbers=numbers, dates=dates, severity=severity, encoding=encoding, catalog=catalog, formats=formats,
+        max_print=max_print, tolerance=tolerance, default_tolerance=default, temporal_tolerance=temporal,
+        strings=strings, numbers=numbers, dates=dates, severity=severity, encoding=encoding, catalog=catalog, formats=formats,
         waivers=waivers,
     )
 

@@ -334,7 +334,8 @@ def test_each_setting_applies_to_a_sas_path(tmp_path: Path, setting: str, change
 def test_every_dataset_setting_has_an_api_test() -> None:
     from parity.spec import DATASET_KEYS
 
-    tested_elsewhere = {"sas", "python", "sort_by", "rename", "top_n", "formats", "encoding", "catalog"}
+    tested_elsewhere = {"sas", "python", "sort_by", "rename", "top_n", "formats", "encoding", "catalog",
+                        "max_print"}  # max_print: tests/test_listing.py
     assert {s[0] for s in SETTINGS} | tested_elsewhere == DATASET_KEYS
 
 

@@ -33,6 +33,7 @@ from parity.report.markdown import (
     unwaived,
     verdict_label,
 )
+from parity.values import DIFF_UNITS, short_number
 
 HTML_FILE = "parity.html"
 INDEX_FILE = "index.html"
@@ -82,19 +83,7 @@ def change_class(kind: object) -> str:
 
 def num(value: object, digits: int = 6) -> str:
     """A number as a short text: counts with thousands separators, floats with ``digits`` significant digits."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return f"{value:.{digits}g}"
-    return str(value)
+    return short_number(value, digits)
 
 
 def sort_key(value: object) -> str:
@@ -209,13 +198,13 @@ def _diff_row(row: Mapping[str, Any], key_names: Sequence[str]) -> dict[str, Any
     sas = row.get("sas")
     pct_diff = None
     fd, fs = _float(diff), _float(sas)
-    if fd is not None and fs:
+    if fd is not None and fs and row.get("kind", "numeric") == "numeric":  # a % of days since 1960 means nothing
         pct_diff = fd / fs * 100
     return {"keys": [key.get(k, "") if isinstance(key, Mapping) else "" for k in key_names],
             "sas": row.get("sas_text", "" if sas is None else str(sas)),
             "python": row.get("python_text", "" if row.get("python") is None else str(row.get("python"))),
-            "diff": num(diff), "diff_sort": sort_key(diff), "pct": num(pct_diff, 4), "pct_sort": sort_key(pct_diff),
-            "rel": num(row.get("rel_diff"), 4)}
+            "diff": row.get("diff_text") or num(diff), "diff_sort": sort_key(diff), "pct": num(pct_diff, 4),
+            "pct_sort": sort_key(pct_diff), "rel": num(row.get("rel_diff"), 4)}
 
 
 def _identity(row: Mapping[str, Any]) -> str:
@@ -229,25 +218,43 @@ def _explanation(exp: Mapping[str, Any]) -> dict[str, Any]:
     return e
 
 
+def _listing(col: ColumnResult, diffs: Mapping[str, list[dict[str, Any]]]) -> tuple[list[Any], list[Any]]:
+    """A column's listed values: its own listing (first by key, then the largest others); for reports written
+    before columns had listings, its cells among the dataset's top_diffs."""
+    own = col.listing if isinstance(col.listing, Mapping) else {}
+    if own:
+        return ([r for r in own.get("first_by_key") or [] if isinstance(r, Mapping)],
+                [r for r in own.get("largest") or [] if isinstance(r, Mapping)])
+    first = diffs.get("first_by_key", [])
+    first_ids = {_identity(r) for r in first}
+    seen: set[str] = set()
+    largest = []
+    for row in diffs.get("by_abs", []):
+        ident = _identity(row)
+        if ident not in first_ids and ident not in seen:
+            seen.add(ident)
+            largest.append(row)
+    return first, largest
+
+
+def _with_unit(value: object, kind: str) -> str:
+    text = num(value)
+    unit = DIFF_UNITS.get(kind, "")
+    return f"{text} {unit}" if text and unit else text
+
+
 def _column_view(col: ColumnResult, diffs: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
     sas_type = col.sas_type or {}
-    seen: set[str] = set()
-    sample: list[dict[str, Any]] = []
-    for listing in DIFF_LISTS:
-        for row in diffs.get(listing, []):
-            ident = _identity(row)
-            if ident not in seen:
-                seen.add(ident)
-                sample.append(row)
+    first_rows, largest_rows = _listing(col, diffs)
+    sample = first_rows + largest_rows
     key_names: list[str] = []
     for row in sample:
         key = row.get("key")
         for k in key if isinstance(key, Mapping) else ():
             if str(k) not in key_names:
                 key_names.append(str(k))
-    first = [_diff_row(r, key_names) for r in diffs.get("first_by_key", [])]
-    first_ids = {_identity(r) for r in diffs.get("first_by_key", [])}
-    largest = [_diff_row(r, key_names) for r in diffs.get("by_abs", []) if _identity(r) not in first_ids]
+    first = [_diff_row(r, key_names) for r in first_rows]
+    largest = [_diff_row(r, key_names) for r in largest_rows]
     signed = [d for r in sample if (d := _float(r.get("diff"))) is not None]
     explanations = [_explanation(e) for e in col.explanations]
     return {
@@ -259,8 +266,9 @@ def _column_view(col: ColumnResult, diffs: Mapping[str, list[dict[str, Any]]]) -
         "length": sas_type.get("length"), "format": sas_format(sas_type.get("format")),
         "label": sas_type.get("label"), "python_type": col.python_type, "compared": col.compared,
         "mismatches": col.mismatches, "waived": col.waived or 0, "unwaived": unwaived(col),
-        "share": pct(col.mismatches, col.compared), "max_abs": num(col.max_abs_diff),
-        "max_abs_sort": sort_key(col.max_abs_diff), "max_rel": num(col.max_rel_diff),
+        "share": pct(col.mismatches, col.compared), "max_abs": _with_unit(col.max_abs_diff, col.kind),
+        "max_abs_sort": sort_key(col.max_abs_diff),
+        "max_rel": num(col.max_rel_diff) if col.kind == "numeric" else "",  # relative to days since 1960: noise
         "max_rel_sort": sort_key(col.max_rel_diff), "note": col.note, "explanations": explanations,
         "bar": share_bar(col), "hist": histogram(signed) if len(signed) >= 1 else None, "hist_n": len(signed),
         "value_cls": "txt" if col.kind == "string" else "n",
@@ -272,6 +280,20 @@ def anchor(*parts: str) -> str:
     """An HTML id made of safe characters only."""
     text = "-".join(parts)
     return "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else f"_{ord(ch):x}" for ch in text)
+
+
+def _max_differences(compared: Sequence[ColumnResult]) -> str | None:
+    """PROC COMPARE's "maximum difference", per kind (numbers, days and seconds are not one scale), saying so when
+    only character values differ (a bare 0 would read as "no difference")."""
+    parts = []
+    for kind in ("numeric", "date", "datetime", "time"):
+        values = [f for c in compared if c.kind == kind and (f := _float(c.max_abs_diff)) is not None]
+        if values:
+            parts.append(f"{_with_unit(max(values), kind)} ({kind})")
+    strings_differ = any(c.mismatches for c in compared if c.kind == "string")
+    if strings_differ and all(c.max_abs_diff in (None, 0) for c in compared if c.kind != "string"):
+        parts.append("only character values differ")
+    return "; ".join(parts) or None
 
 
 def _side_view(label: str, meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -290,7 +312,6 @@ def _dataset_view(ds: DatasetResult) -> dict[str, Any]:
     cols = [_column_view(c, diffs.get(c.name.casefold(), {})) for c in ds.columns]
     compared = [c for c in ds.columns if c.status == "compared"]
     unequal = [c for c in cols if c["mismatches"]]
-    max_diffs = [f for c in compared if (f := _float(c.max_abs_diff)) is not None]
     checks = [{"name": c.name, "status": c.status, "summary": c.summary, "details": c.details,
                "details_json": pretty_json(c.details) if c.details else "", "cls": status_class(c.status)}
               for c in ds.checks]
@@ -326,7 +347,7 @@ def _dataset_view(ds: DatasetResult) -> dict[str, Any]:
             "some_unequal": sum(1 for c in compared if c.mismatches),
             "unequal_values": sum(c.mismatches for c in compared),
             "waived_values": sum(c.waived or 0 for c in compared),
-            "max_diff": num(max(max_diffs)) if max_diffs else None,
+            "max_diff": _max_differences(compared),
         },
         "first_unequal": first_unequal,
         "top": {"column": top[0].name, **_explanation(top[1])} if top else None,

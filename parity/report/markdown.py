@@ -16,6 +16,8 @@ from parity.errors import ParityError
 from parity.model import ColumnResult, DatasetResult, JobResult
 
 SUMMARY_FILE = "summary.md"
+#: the longest summary: a GitHub comment holds 65,536 characters; CI may add a little around it
+MAX_CHARS = 60_000
 #: how many failing checks the summary lists before it says "and N more" (PR comments are size-limited)
 MAX_LISTED = 15
 FAILING = ("fail", "error")
@@ -139,9 +141,34 @@ def _count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-def render_summary(entries: Sequence[ReportEntry], title: str = "parity", run_error: str | None = None) -> str:
+def render_summary(entries: Sequence[ReportEntry], title: str = "parity", run_error: str | None = None,
+                   max_chars: int = MAX_CHARS) -> str:
     """The Markdown summary of the reports in ``entries``; those not ``current`` (left by earlier runs) are only
-    listed at the end, never counted in the verdict.  ``run_error``: why the run stopped before any job ran."""
+    listed at the end, never counted in the verdict.  ``run_error``: why the run stopped before any job ran.
+    At most ``max_chars`` characters: when every dataset does not fit, the passing ones are left out of the table,
+    then the end is cut; both say so and point to the report folder's ``index.html``."""
+    from parity.report.html import INDEX_FILE
+
+    text = _summary(entries, title, run_error, passing_rows=True)
+    if len(text) > max_chars:
+        text = _summary(entries, title, run_error, passing_rows=False)
+    if len(text) <= max_chars:
+        return text
+    notice = (f"\n_Summary cut at {max_chars:,} characters (the limit of a GitHub comment): every job is listed in "
+              f"`{INDEX_FILE}` and its `parity.html` in the report folder._\n")
+    kept: list[str] = []
+    size = len(notice)
+    for line in text.split("\n"):
+        if size + len(line) + 1 > max_chars:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(kept) + "\n" + notice
+
+
+def _summary(entries: Sequence[ReportEntry], title: str, run_error: str | None, passing_rows: bool) -> str:
+    from parity.report.html import INDEX_FILE
+
     older = [e for e in entries if not e.current]
     entries = [e for e in entries if e.current]
     results = [e.result for e in entries if e.result is not None]
@@ -158,10 +185,14 @@ def render_summary(entries: Sequence[ReportEntry], title: str = "parity", run_er
         lines += [f"{_mark('error')}: the run stopped before any job ran: {md_text(run_error)}", ""]
     if results:
         lines += ["| job | dataset | verdict | rows SAS / Python / matched | checks |", "| --- | --- | --- | --- | --- |"]
+        left_out = 0
         for r in results:
             if not r.datasets:
                 lines.append(f"| {md_code(r.job)} | - | {_mark(job_verdict_label(r))} | - | {md_text(r.error or '')} |")
             for ds in r.datasets:
+                if not passing_rows and ds.verdict == "pass":
+                    left_out += 1
+                    continue
                 counts = status_counts([c.status for c in ds.checks])
                 notes = ", ".join(f"{counts[s]} {md_text(s)}" for s in sorted(counts, key=_order) if s != "pass")
                 rows = " / ".join(_count(ds.rows.get(k)) for k in ("sas", "python", "matched"))
@@ -169,6 +200,9 @@ def render_summary(entries: Sequence[ReportEntry], title: str = "parity", run_er
                 lines.append(f"| {md_code(r.job)} | {md_code(ds.name)} | {_mark(label)} | {rows} | "
                              f"{notes or 'all pass'} |")
         lines.append("")
+        if left_out:
+            lines += [f"{left_out:,} passing dataset(s) not listed, to stay within a GitHub comment: see "
+                      f"`{INDEX_FILE}` in the report folder.", ""]
     failing = [(r, ds, c) for r in results for ds in r.datasets for c in ds.checks if c.status in FAILING]
     job_errors = [r for r in results if r.error and not r.datasets]
     if failing or broken or job_errors:
@@ -220,9 +254,12 @@ def render_summary(entries: Sequence[ReportEntry], title: str = "parity", run_er
         if len(older) > MAX_LISTED:
             lines.append(f"- ... and {len(older) - MAX_LISTED} more (see index.html)")
         lines.append("")
-    if entries:
-        lines.append("Reports: " + ", ".join(md_code(e.folder.name + "/parity.html") for e in entries
-                                        if e.result and e.has_html is not False))
+    pages = [e for e in entries if e.result and e.has_html is not False]
+    listed = [e for e in pages if passing_rows or (e.result and e.result.verdict != "pass")]
+    if listed:
+        more = len(pages) - len(listed[:MAX_LISTED])
+        lines.append("Reports: " + ", ".join(md_code(e.folder.name + "/parity.html") for e in listed[:MAX_LISTED])
+                     + (f" and {more:,} more (all in `{INDEX_FILE}`)" if more else ""))
         lines.append("")
     return "\n".join(lines)
 

@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from parity.model import CheckResult, DatasetResult
+from parity.values import short_number
 
 #: where a hint points the user: the dataset's table in parity.toml, or keyword arguments of assert_parity
 Style = Literal["toml", "api"]
 
-#: rows of the worst-differences table
+#: rows of the worst-differences table (of one column, when only one column differs)
 TABLE_ROWS = 5
+#: rows per column when several columns differ, and how many columns a message lists
+ROWS_PER_COLUMN = 3
+MAX_COLUMNS = 8
 #: widest a table cell may be before it is cut
 CELL_WIDTH = 32
 #: the checks whose failures are value differences, with the column kinds each covers
@@ -41,20 +45,12 @@ def _cut(text: str, width: int = CELL_WIDTH) -> str:
 
 
 def format_number(value: Any) -> str:
-    """A number short and exact enough for a table: 6 significant digits, no float noise."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 10_000 else str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return f"{value:.6g}"
-    return str(value)
+    """A number short and exact enough for a table: 6 significant digits, no float noise; ``-`` for None."""
+    return short_number(value, missing="-")
+
+
+def _more_columns(n: int) -> str:
+    return f"{n:,} more column{'s' if n != 1 else ''}"
 
 
 def _key_text(value: Any) -> str:
@@ -83,13 +79,39 @@ def _names(items: Iterable[str], limit: int = 5) -> str:
 
 
 def _cells(ds: DatasetResult, check: str) -> list[dict[str, Any]]:
-    """The difference cells of ``ds.top_diffs`` that belong to ``check``, worst first."""
+    """The difference cells of ``ds.top_diffs`` that belong to ``check``, worst first (top_n_diffs' table)."""
     kinds = VALUE_CHECKS.get(check)
     top = ds.top_diffs or {}
     if kinds is None:  # top_n_diffs (or any other check): every listed difference
         return list(top.get("by_abs") or top.get("first_by_key") or [])
     ranked = [] if kinds == ("string",) else [c for c in top.get("by_abs") or [] if c.get("kind") in kinds]
     return ranked or [c for c in top.get("first_by_key") or [] if c.get("kind") in kinds]
+
+
+def _unequal_columns(check: CheckResult) -> list[dict[str, Any]]:
+    """The check's columns with mismatches, the one its summary names first, then in column order."""
+    cols = [c for c in (check.details or {}).get("columns") or [] if c.get("mismatches")]
+    worst = (check.details or {}).get("worst")
+    return sorted(cols, key=lambda c: c.get("column") != worst)
+
+
+def column_cells(ds: DatasetResult, column: str, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` listed values of one column: the largest differences first (numbers, dates, times), or
+    the first by key (strings); from the dataset's top_diffs for reports without per-column listings."""
+    col = next((c for c in ds.columns if c.name == column), None)
+    listing = col.listing if col is not None and isinstance(col.listing, Mapping) else {}
+    cells = [*(listing.get("first_by_key") or []), *(listing.get("largest") or [])]
+    if not listing:
+        top = ds.top_diffs or {}
+        seen: set[str] = set()
+        for cell in [*(top.get("by_abs") or []), *(top.get("first_by_key") or [])]:
+            ident = json.dumps(cell.get("key"), sort_keys=True, default=str)
+            if cell.get("column") == column and ident not in seen:
+                seen.add(ident)
+                cells.append(cell)
+    if any(c.get("abs_diff") is not None for c in cells):
+        cells.sort(key=lambda c: -float(c["abs_diff"]) if isinstance(c.get("abs_diff"), int | float) else 0.0)
+    return cells[:limit]
 
 
 def diff_table(cells: Sequence[Mapping[str, Any]], limit: int = TABLE_ROWS) -> list[str]:
@@ -107,8 +129,8 @@ def diff_table(cells: Sequence[Mapping[str, Any]], limit: int = TABLE_ROWS) -> l
     for cell in cells:
         key = cell.get("key") or {}
         diff = cell.get("diff")
-        diff_text = "-" if diff is None else (f"+{format_number(diff)}" if isinstance(diff, int | float) and diff > 0
-                                              else format_number(diff))
+        diff_text = cell.get("diff_text") or ("-" if diff is None else (
+            f"+{format_number(diff)}" if isinstance(diff, int | float) and diff > 0 else format_number(diff)))
         rows.append([*(_key_text(key.get(k)) for k in key_names), str(cell.get("column", "")),
                      str(cell.get("sas_text", format_number(cell.get("sas")))),
                      str(cell.get("python_text", format_number(cell.get("python")))), diff_text])
@@ -195,11 +217,12 @@ def hints(ds: DatasetResult, check: CheckResult, style: Style = "toml") -> list[
 
 
 def _worst_column(check: CheckResult) -> dict[str, Any] | None:
-    cols = [c for c in (check.details or {}).get("columns") or [] if c.get("mismatches")]
+    cols = _unequal_columns(check)
     if not cols:
         return None
-    best: dict[str, Any] = max(cols, key=lambda c: (c["mismatches"] - c.get("waived", 0), c["mismatches"]))
-    return best
+    if (check.details or {}).get("worst") is None:  # an older report: the most mismatches
+        cols.sort(key=lambda c: (c["mismatches"] - c.get("waived", 0), c["mismatches"]), reverse=True)
+    return cols[0]
 
 
 def _criterion(diff: float) -> str:
@@ -220,19 +243,32 @@ def _check_details(ds: DatasetResult, check: CheckResult) -> list[str]:
     """The lines under a check's summary: the worst differences, or the rows on one side only."""
     d = check.details or {}
     lines: list[str] = []
-    if check.name in VALUE_CHECKS or check.name in INFORMATIONAL_CHECKS:
-        cells = _cells(ds, check.name)
-        total = sum(int(c.get("mismatches") or 0) for c in d.get("columns") or []) or len(cells)
-        rows = diff_table(cells)
+    if check.name in VALUE_CHECKS:
+        cols = _unequal_columns(check)
+        shown = cols[:MAX_COLUMNS]
+        per_column = TABLE_ROWS if len(shown) == 1 else ROWS_PER_COLUMN
+        cells = [cell for c in shown for cell in column_cells(ds, str(c["column"]), per_column)]
+        rows = diff_table(cells, limit=len(cells))
         if rows:
-            shown = min(len(cells), TABLE_ROWS)
+            total = sum(int(c.get("mismatches") or 0) for c in cols)
             order = "first by key" if check.name == "string_equality" else "largest first"
-            lines.append(f"  worst differences ({shown} of {total:,}, {order}):")
+            per = f", up to {per_column} per column" if len(shown) > 1 else ""
+            lines.append(f"  worst differences ({len(cells)} of {total:,}{per}, {order}):")
             lines += rows
-        for col in d.get("columns") or []:
+        if len(cols) > len(shown):
+            lines.append(f"  ... and {_more_columns(len(cols) - len(shown))} with differences: "
+                         f"{_names((str(c['column']) for c in cols[len(shown):]), 8)} (see the full report)")
+        for col in shown:
             for exp in col.get("explanations") or []:
                 lines.append(f"  why ({col['column']}): {exp['message']}")
                 break
+    elif check.name in INFORMATIONAL_CHECKS:
+        cells = _cells(ds, check.name)
+        rows = diff_table(cells)
+        if rows:
+            total = sum(c.mismatches for c in ds.columns) or len(cells)
+            lines.append(f"  worst differences ({min(len(cells), TABLE_ROWS)} of {total:,}, largest first):")
+            lines += rows
     elif check.name == "key_match":
         for side, label in (("sample_only_in_sas", "only in SAS"), ("sample_only_in_python", "only in Python")):
             keys = d.get(side) or []
@@ -331,9 +367,11 @@ def key_figures(ds: DatasetResult, check: str) -> list[tuple[str, object]]:
         waived = sum(int(c.get("waived") or 0) for c in cols)
         if waived:
             out.append(("waived", waived))
-        diffs = [float(c["max_abs_diff"]) for c in cols if c.get("max_abs_diff") is not None]
-        if diffs and check != "string_equality":
-            out.append(("max_abs_diff", max(diffs)))
+        measured = [c for c in cols if c.get("max_abs_diff") is not None and check != "string_equality"]
+        units = sorted({str(c.get("unit") or "") for c in measured})
+        for unit in units:  # days and seconds are not one scale: one figure per unit
+            name = f"max_abs_diff_{unit}" if unit and check == "date_equivalence" else "max_abs_diff"
+            out.append((name, max(float(c["max_abs_diff"]) for c in measured if str(c.get("unit") or "") == unit)))
     elif check == "key_match":
         out += [("only_in_sas", d.get("only_in_sas")), ("only_in_python", d.get("only_in_python"))]
     elif check == "row_count":
