@@ -243,7 +243,7 @@ def rounding_mode(col: Column) -> list[Explanation]:
             continue
         d = abs(s - p)
         k = -math.floor(math.log10(d) + 1e-9)
-        if not _close(d, 10.0**-k, 1e-6):
+        if not -15 <= k <= 15 or not _close(d, 10.0**-k, 1e-6):
             continue
         s_int, p_int = _scaled(abs(s), k), _scaled(abs(p), k)
         if s_int is None or p_int is None or s_int - p_int != 1:
@@ -382,12 +382,17 @@ def rounded_side(col: Column) -> list[Explanation]:
 
 
 def float_noise(col: Column) -> list[Explanation]:
-    """Relative differences of at most 1e-12 between plain numbers (not dates: there they are real shifts)."""
+    """Relative differences of at most 1e-12 between plain numbers (not dates: there they are real shifts).
+
+    Noise is scattered: every difference the same and more than a few ulps (2e9 + 0.0004) is a shift."""
     if col.kind != "numeric":
         return []
     values = col.values
     idx = [i for i, s, p in values if s != p and abs(p - s) <= 1e-12 * max(abs(s), abs(p))]
     if not most(len(idx), len(values)):
+        return []
+    if _constant_difference(values) and \
+            abs(values[0][2] - values[0][1]) > 4 * max(math.ulp(max(abs(s), abs(p))) for _, s, p in values):
         return []
     return [_exp(
         "float_noise", idx,

@@ -12,6 +12,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from parity.api import compare_frames
 from parity.explain import CODES, MAX_PAIRS, Pair, explain
@@ -159,6 +161,12 @@ def test_float_noise_not_for_larger_differences_or_dates() -> None:
     assert diagnose(whole, "datetime") == {"constant_offset": 5}
     kept_to_us = nums([T0 + k * 7919.0 for k in range(5)], [round(T0 + k * 7919.0 + 0.0004, 6) for k in range(5)])
     assert diagnose(kept_to_us, "datetime") == {"constant_offset": 5}
+
+
+def test_float_noise_not_for_a_constant_shift_of_plain_numbers() -> None:
+    big = [2e9 + k for k in range(4)]
+    assert diagnose(nums(big, [b + 0.0004 for b in big])) == {"constant_offset": 4}
+    assert diagnose(nums([0.3, 0.3], [0.1 + 0.2, 0.1 + 0.2])) == {"float_noise": 2}  # the same 1-ulp noise twice
 
 
 def test_float_noise_not_named_for_a_minority() -> None:
@@ -491,3 +499,30 @@ def test_every_code_is_documented_and_tested() -> None:
         assert f"`{code}`" in docs, code
         assert source.count(f'"{code}"') >= 2, code  # listed in CODES and emitted by a rule
         assert tests.count(f'"{code}"') >= 2, code  # a positive and a negative test
+
+
+_NUMBER = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**6).map(float),
+                    st.sampled_from([0.0, -0.0, 1e-300, 5e-324, 1e308, 3653.0, 86400.0, 23000.0, 0.125]))
+_TEXT = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(["", " ", "nan", "Ã©", "é", "中文", "?", "12"]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(["numeric", "date", "datetime", "time"]),
+       values=st.lists(st.tuples(_NUMBER, _NUMBER, st.sampled_from([None, "A", "_"])), max_size=12),
+       length=st.sampled_from([None, 1, 3, 4, 8]))
+def test_any_numbers_give_a_consistent_answer(kind: str, values: list[tuple[Any, Any, Any]], length: Any) -> None:
+    pairs = [Pair(s, p, t if s is None else None) for s, p, t in values]
+    out = explain(pairs, kind, length, column="X")
+    assert out == explain(pairs, kind, length, column="X")
+    for e in out:
+        assert e["code"] in CODES and 0 < int(e["rows"]) <= len(pairs)  # type: ignore[call-overload]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(st.tuples(_TEXT, _TEXT), max_size=12), length=st.sampled_from([None, 1, 2, 4, 200]))
+def test_any_strings_give_a_consistent_answer(values: list[tuple[Any, Any]], length: Any) -> None:
+    pairs = [Pair(s, p) for s, p in values]
+    out = explain(pairs, "string", length)
+    assert out == explain(pairs, "string", length)
+    for e in out:
+        assert e["code"] in CODES and 0 < int(e["rows"]) <= len(pairs)  # type: ignore[call-overload]
