@@ -9,10 +9,10 @@ An approver acts on a diagnosis, so a wrong cause is worse than none.  Hence:
 * a *cause* (rounding, epoch, encoding, ...) is named for a column only when it explains most (more than half) of
   the pairs of its domain: the pairs with a value on both sides (numbers, or strings);
 * the pairs with a value on one side only are partitioned into *missing patterns* (SAS ``.`` vs Python ``inf``,
-  ``0``, a number; special missing vs null; a value vs null), each reported with its own count;
-* a *shape* (``constant_offset``, ``unit_ratio``, ``missing_in_sas``, ``missing_in_python``) only describes a
-  difference; shapes are listed after the causes, and a diagnosis whose rows an earlier one already explains is
-  dropped.
+  ``0``, a number; special missing vs null; a value vs null; blank vs null; missing written as text), each
+  reported with its own count;
+* a *shape* (see ``GENERIC``) only describes a difference; shapes are listed after the causes, and a diagnosis
+  whose rows an earlier one already explains is dropped.
 
 docs/checks.md ("Explanations") lists every code with its exact signature.
 """
@@ -265,7 +265,9 @@ def rounding_mode(col: Column) -> list[Explanation]:
         f"{n} value(s) differ by one rounding unit ({where}) with SAS farther from zero and Python on the {which} "
         "neighbour: SAS ROUND rounds halves away from zero, Python (round, numpy, pandas, polars) rounds half to "
         "even",
-        f"in the port use polars .round({k}, mode='half_away_from_zero') or Decimal(...).quantize(ROUND_HALF_UP)",
+        (f"in the port use polars .round({k}, mode='half_away_from_zero') or Decimal(...).quantize(ROUND_HALF_UP)"
+         if k >= 0 else f"in the port round x / {10 ** -k} with polars .round(0, mode='half_away_from_zero') and "
+         f"multiply back, or use Decimal(...).quantize(ROUND_HALF_UP)"),
     )]
 
 
