@@ -132,7 +132,13 @@ def _sas_failure_hint(path: Path) -> str:
     try:
         header = read_header(path)
     except (ValueError, OSError) as exc:  # not SAS at all, truncated, a catalog, CPORT, ...
-        return f"{str(exc).removeprefix(f'{path}: ')}; export the data set again from SAS (PROC EXPORT or XPORT)"
+        reason = str(exc).removeprefix(f"{path}: ")
+        if "truncated" in reason or "corrupt" in reason or "empty file" in reason:
+            return f"{reason}; copy or export the data set again from SAS"
+        if "not a SAS file" in reason:
+            return (f"{reason}; check that sas = names the SAS output itself, not another kind of file renamed to "
+                    f"{path.suffix}")
+        return reason  # a catalog or a CPORT file: the reason says what it is and what to do
     if header.format == "sas7bdat":
         try:
             columns = sas7bdat_column_count(path)
@@ -360,8 +366,13 @@ def _from_pandas(frame: Any, where: str) -> pl.DataFrame:
     if isinstance(frame.columns, pd.MultiIndex):
         raise InputError(f"{where}: the columns are a pandas MultiIndex; flatten them to single string names "
                          "(e.g. df.columns = ['_'.join(map(str, c)) for c in df.columns])")
-    if not isinstance(frame.index, pd.RangeIndex):
-        frame = frame.reset_index(drop=all(n is None for n in frame.index.names))
+    keep = [n for n in frame.index.names if n is not None]
+    if keep or not isinstance(frame.index, pd.RangeIndex):  # a named index is data (set_index('id')), even 0..n-1
+        clash = sorted(set(map(str, keep)) & set(map(str, frame.columns)))
+        if clash:
+            raise InputError(f"{where}: the index level {clash[0]!r} is also a column; drop one of them "
+                             "(df.reset_index(drop=True)) or rename it")
+        frame = frame.reset_index(drop=not keep)
     bad = [c for c in frame.columns if not isinstance(c, str)]
     if bad:
         raise InputError(f"{where}: column names must be strings; got {bad[:3]!r}")
@@ -369,8 +380,8 @@ def _from_pandas(frame: Any, where: str) -> pl.DataFrame:
 
     dupes = sorted(name for name, n in Counter(frame.columns).items() if n > 1)
     if dupes:
-        raise InputError(f"{where}: duplicate column names {dupes[:5]!r} (an index reset or a merge can add them); "
-                         "give every column a unique name")
+        raise InputError(f"{where}: duplicate column names {dupes[:5]!r} (pd.concat(axis=1) or a repeated name in "
+                         "the column list makes them); give every column a unique name")
     try:
         converted: pl.DataFrame = pl.from_pandas(frame, nan_to_null=True)
         return converted
@@ -625,8 +636,8 @@ def _job_module_names(job_folder: Path) -> set[str]:
     for entry in entries:
         if entry.suffix in (".py", ".so", ".pyd") and entry.is_file():
             names.add(entry.name.split(".")[0])
-        elif entry.is_dir() and (entry / "__init__.py").is_file():
-            names.add(entry.name)
+        elif entry.is_dir() and ((entry / "__init__.py").is_file() or any(entry.glob("*.py"))):
+            names.add(entry.name)  # a package, or a namespace package of the port's own code
     return {n for n in names if n.isidentifier() and n not in sys.stdlib_module_names
             and n not in sys.builtin_module_names and n not in _PROTECTED}
 

@@ -199,6 +199,17 @@ def test_job_folder_modules_win_over_modules_imported_before(tmp_path: Path,
     assert sys.modules["helpers"] is impostor  # put back afterwards
 
 
+def test_namespace_packages_of_two_jobs_do_not_mix(tmp_path: Path) -> None:
+    """Code in a folder without __init__.py (a namespace package) is the job's own too."""
+    jobs, reports = tmp_path / "jobs", tmp_path / "r"
+    port = "from lib.rows import frame\ndef run():\n    return frame()\n"
+    for name, x in (("a", "2.5"), ("b", "9.5")):
+        job(jobs, name, port, files={"lib/rows.py": "import polars as pl\ndef frame():\n"
+                                                    f"    return pl.DataFrame({{'id': [1, 2], 'x': [1.5, {x}]}})\n"})
+    assert run("--all", "--jobs-dir", str(jobs), "--report-dir", str(reports)) == 1
+    assert report(reports, "a")["verdict"] == "pass" and report(reports, "b")["verdict"] == "fail"
+
+
 def test_pytest_all_isolates_helpers_too(pytester: pytest.Pytester) -> None:
     helper_jobs(pytester.path / "fixtures")
     result = pytester.runpytest_subprocess("--parity", "all", "-q")
@@ -424,6 +435,20 @@ def test_mixed_object_column_is_named(tmp_path: Path) -> None:
     assert "column 'x'" in error and "float, str" in error
 
 
+def test_index_that_is_also_a_column_is_named(tmp_path: Path) -> None:
+    error = python_error(tmp_path, "import pandas as pd\ndef run():\n"
+                                   "    df = pd.DataFrame({'id': [1, 2], 'x': [1.5, 2.5]})\n"
+                                   "    return df.set_index('id', drop=False)\n")
+    assert "index level 'id' is also a column" in error
+
+
+def test_named_index_is_kept_as_a_column(tmp_path: Path) -> None:
+    """set_index('id') with ids 1, 2 (pandas may keep it as a named RangeIndex): the id column is not lost."""
+    folder = job(tmp_path / "jobs", "idx", "import pandas as pd\ndef run():\n"
+                                           "    return pd.DataFrame({'id': [1, 2], 'x': [1.5, 2.5]}).set_index('id')\n")
+    assert run("idx", "--jobs-dir", str(folder.parent), "--report-dir", str(tmp_path / "r")) == 0
+
+
 def test_missing_package_in_port_is_named(tmp_path: Path) -> None:
     error = python_error(tmp_path, "import no_such_package_xyz\ndef run():\n    pass\n")
     assert "'no_such_package_xyz', which is not installed" in error and "put port.py" not in error
@@ -490,6 +515,20 @@ def test_zero_column_file_the_reader_rejects_is_not_called_corrupt(tmp_path: Pat
     assert main(["inspect", str(CORPUS_ZERO)]) == 2
     err = capsys.readouterr().err
     assert "no variables (0 columns)" in err and "corrupt" not in err
+
+
+@pytest.mark.parametrize(("content", "cause", "not_said"), [
+    (b"id,x\n1,2.5\n" * 100, "not another kind of file renamed to .sas7bdat", "truncated"),
+    (bytes.fromhex("000000000000000000000000c2ea8163b31411cfbd92080009c7318c181f1011") + b"\0" * 2000,
+     "is a SAS format catalog", "export"),
+])
+def test_not_a_sas_data_set_hint(tmp_path: Path, content: bytes, cause: str, not_said: str,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "d.sas7bdat"
+    path.write_bytes(content)
+    assert main(["inspect", str(path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert cause in err and not_said not in err
 
 
 def test_truncated_sas_file_hint_says_truncated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
