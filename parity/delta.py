@@ -277,7 +277,8 @@ def _check_findings(job: str, ds: str, bc: CheckResult, hc: CheckResult) -> list
                 continue
             b_n, h_n = _int(b_o.get(count)), _int(h_o.get(count))
             bf, hf = b_o.get(first), h_o.get(first)
-            if h_n > b_n or (h_n and b_n and hf != bf and (h_n == b_n or str(hf) < str(bf))):
+            earlier = isinstance(hf, int) and isinstance(bf, int) and hf < bf  # a new first out-of-order row
+            if h_n > b_n or (h_n and b_n and hf != bf and (h_n == b_n or earlier)):
                 add(("worse", f"out-of-order rows {b_n:,} -> {h_n:,} (first at {bf} -> {hf})"), b_n, h_n)
             elif h_n < b_n:
                 add(("better", f"out-of-order rows {b_n:,} -> {h_n:,}"), b_n, h_n)

@@ -388,3 +388,16 @@ def test_pytest_gate_fails_a_removed_job_unless_accepted(pytester: pytest.Pytest
     result.stdout.fnmatch_lines(["*REMOVED k: a job of the baseline no longer runs*"])
     assert pytester.runpytest(*args, "--parity-accept-relaxed").ret == 0
     assert pytester.runpytest("--parity", "j", *args[2:]).ret == 0  # naming jobs runs a subset on purpose
+
+
+def test_fewer_sort_violations_but_an_earlier_one_is_worse() -> None:
+    from parity.delta import _check_findings
+    from parity.model import CheckResult
+
+    def sort_check(violations: int, first: int) -> CheckResult:
+        return CheckResult("sort_order", "fail", "", {"python": {"violations": violations, "first_row": first}})
+
+    worse = _check_findings("j", "d", sort_check(5, 100), sort_check(1, 9))
+    assert [c.kind for c in worse] == ["worse"] and "first at 100 -> 9" in worse[0].what
+    better = _check_findings("j", "d", sort_check(5, 9), sort_check(1, 100))
+    assert [c.kind for c in better] == ["better"]
