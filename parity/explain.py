@@ -7,7 +7,7 @@ the same answer every run.
 An approver acts on a diagnosis, so a wrong cause is worse than none.  Hence:
 
 * a *cause* (rounding, epoch, encoding, ...) is named for a column only when it explains most (more than half) of
-  the pairs of its domain: the pairs with a value on both sides (numbers, or strings);
+  the column's differences, not counting those a missing-pattern cause explains (``Column.domain``);
 * the pairs with a value on one side only are partitioned into *missing patterns* (SAS ``.`` vs Python ``inf``,
   ``0``, a number; special missing vs null; a value vs null; blank vs null; missing written as text), each
   reported with its own count;
@@ -105,6 +105,22 @@ class Column:
         """(position, SAS, Python) of the pairs with a string on both sides: the domain of string causes."""
         return [(i, p.sas, p.python) for i, p in enumerate(self.pairs)
                 if isinstance(p.sas, str) and isinstance(p.python, str) and not _blank(p.sas) and not _blank(p.python)]
+
+    @cached_property
+    def missing(self) -> list[Explanation]:
+        """The missing patterns of the pairs with a value on one side only."""
+        return missing_patterns(self)
+
+    @cached_property
+    def domain(self) -> int:
+        """The differences a cause must explain most of: all pairs but those a missing-pattern cause explains."""
+        explained = {i for e in self.missing if e.code not in GENERIC for i in e.idx}
+        return len(self.pairs) - len(explained)
+
+    def most(self, n: int) -> bool:
+        """The majority rule: a cause is named only when it explains more than half of the column's differences
+        (those no missing-pattern cause explains)."""
+        return most(n, self.domain)
 
     @property
     def label(self) -> str:
@@ -213,6 +229,10 @@ def missing_patterns(col: Column) -> list[Explanation]:
     return out
 
 
+def _missing_found(col: Column) -> list[Explanation]:
+    return col.missing  # computed once: the majority rule needs it too
+
+
 # ---- numbers
 
 
@@ -255,7 +275,7 @@ def rounding_mode(col: Column) -> list[Explanation]:
         nearest = Decimal(float(half))
         builtin += nearest < half or (nearest == half and p_int % 2 == 0)
     n = len(shaped)
-    if not most(n, len(values)) or (even < 0.85 * n and builtin < 0.95 * n):
+    if not col.most(n) or (even < 0.85 * n and builtin < 0.95 * n):
         return []
     k = min(places, key=lambda place: (-places[place], place))
     where = ", ".join(f"{10.0 ** -place:g}" for place in sorted(places, key=lambda place: (-places[place], place)))
@@ -354,10 +374,9 @@ def rounded_side(col: Column) -> list[Explanation]:
         typical = sorted(max(abs(s), abs(p)) for i, s, p in col.values if i in chosen)[len(chosen) // 2]
         if dec[3] * typical < 10.0 ** -(dec[0] + 3):
             dec = None
-    total = len(col.values)
     if _constant_difference(col.values):
         return []  # a shift (constant_offset), not a rounding
-    if sig and most(len(sig[1]), total) and (
+    if sig and col.most(len(sig[1])) and (
             not dec or len(sig[1]) > len(dec[1]) or (len(sig[1]) == len(dec[1]) and sig[0] >= 10)):
         n, rows, side, _ = sig
         return [_exp(
@@ -367,7 +386,7 @@ def rounded_side(col: Column) -> list[Explanation]:
             f"compare with tolerance method = 'relative', criterion = 1e-{n - 1}, or read the original "
             "SAS/Python values instead of the export",
         )]
-    if dec and most(len(dec[1]), total):
+    if dec and col.most(len(dec[1])):
         k, rows, side, _ = dec
         other = "SAS" if side == "Python" else "Python"
         unit = f"{10.0 ** -k:g}"
@@ -391,7 +410,7 @@ def float_noise(col: Column) -> list[Explanation]:
         return []
     values = col.values
     idx = [i for i, s, p in values if s != p and abs(p - s) <= 1e-12 * max(abs(s), abs(p))]
-    if not most(len(idx), len(values)):
+    if not col.most(len(idx)):
         return []
     if _constant_difference(values) and \
             abs(values[0][2] - values[0][1]) > 4 * max(math.ulp(max(abs(s), abs(p))) for _, s, p in values):
@@ -417,7 +436,7 @@ def storage_truncation(col: Column) -> list[Explanation]:
 
     values = col.values
     idx = [i for i, s, p in values if truncated(p) == s]
-    if not most(len(idx), len(values)):
+    if not col.most(len(idx)):
         return []
     return [_exp(
         "storage_truncation", idx,
@@ -435,11 +454,11 @@ def floor_vs_trunc(col: Column) -> list[Explanation]:
     py_floor = [i for i, s, p in values if s.is_integer() and p == s - 1 and p < 0]
     sas_floor = [i for i, s, p in values if s.is_integer() and s == p - 1 and s < 0]
     out = []
-    if most(len(py_floor), len(values)):
+    if col.most(len(py_floor)):
         out.append(_exp("floor_vs_trunc", py_floor,
                         f"{len(py_floor)} negative integer(s) one lower in Python: SAS INT truncates toward "
                         "zero, floor rounds down", "use trunc (np.trunc / polars .truncate) instead of floor"))
-    if most(len(sas_floor), len(values)):
+    if col.most(len(sas_floor)):
         out.append(_exp("floor_vs_trunc", sas_floor,
                         f"{len(sas_floor)} negative integer(s) one higher in Python: SAS FLOOR rounds down, "
                         "Python int() / astype(int) truncates toward zero", "use floor (np.floor / polars "
@@ -458,7 +477,7 @@ def _constant_shift(col: Column, shifts: tuple[float, ...], near: float) -> tupl
     for shift in shifts:
         exact = [abs(p - s - shift) <= 1e-6 for _, s, p in values]
         idx = [i for (i, _, _), hit in zip(values, exact, strict=True) if hit]
-        if not most(len(idx), len(values)):
+        if not col.most(len(idx)):
             continue
         if any(not hit and abs(p - s - shift) <= near for (_, s, p), hit in zip(values, exact, strict=True)):
             return None
@@ -508,7 +527,7 @@ def _timezone(col: Column) -> list[Explanation]:
     if len(offsets) > 2 or (len(offsets) == 2 and (offsets[1] - offsets[0] != 3600 or offsets[0] * offsets[1] < 0)):
         return []
     idx = [i for i, d in diffs if d in hours]
-    if not most(len(idx), len(values)):
+    if not col.most(len(idx)):
         return []
     what = (f"a time-zone offset of {offsets[0] / 3600:+g} h" if len(offsets) == 1 else
             f"local time with daylight saving ({offsets[0] / 3600:+g} h / {offsets[1] / 3600:+g} h)")
@@ -520,7 +539,7 @@ def _time_wrap(col: Column) -> list[Explanation]:
     """A SAS time of 24h or more (or negative) that Python holds modulo a day."""
     values = col.values
     idx = [i for i, s, p in values if not 0 <= s < DAY and 0 <= p < DAY and _close(p, s % DAY, 1e-12)]
-    if not most(len(idx), len(values)):
+    if not col.most(len(idx)):
         return []
     return [_exp("time_wrap", idx, f"{len(idx)} time(s) of 24h or more (or negative) in SAS are wrapped to a "
                  "time of day in Python", "keep times >= 24h as durations (timedelta), not time-of-day")]
@@ -539,7 +558,7 @@ def _subsecond(col: Column) -> list[Explanation]:
         return []
     # the unit and side most pairs fit (a whole second is also a whole millisecond); ties: ms, then Python
     (name, side), idx = max(sorted(found.items()), key=lambda item: len(item[1]))
-    if not most(len(idx), len(values)):
+    if not col.most(len(idx)):
         return []
     chosen = set(idx)
     if _constant_difference([v for v in values if v[0] in chosen], atol=1e-6):  # datetimes are kept to the us
@@ -565,7 +584,7 @@ def _date_without_format(col: Column) -> list[Explanation]:
     values = col.values
     lo, hi = SAS_DAY_RANGE
     idx = [i for i, s, p in values if s.is_integer() and lo <= s <= hi and 0 <= p / DAY - s < 1]
-    if not most(len(idx), len(values)):
+    if not col.most(len(idx)):
         return []
     fmt = (col.sas_format or "").strip()
     why = (f"the SAS column has the datetime format {fmt} on day counts" if fmt else
@@ -583,7 +602,7 @@ def _datetime_without_format(col: Column) -> list[Explanation]:
     lo, hi = SAS_DAY_RANGE
     idx = [i for i, s, p in values if lo * DAY <= s <= (hi + 1) * DAY and abs(s) >= DAY
            and p.is_integer() and 0 <= s / DAY - p < 1]
-    if not most(len(idx), len(values)):
+    if not col.most(len(idx)):
         return []
     return [_exp("date_without_format", idx,
                  f"{len(idx)} SAS value(s) are datetimes in seconds where Python has their date: the SAS column "
@@ -624,7 +643,7 @@ def calendar_shift(col: Column) -> list[Explanation]:
         return []
     m = max(sorted(months), key=lambda k: len(months[k]))
     idx = months[m]
-    if not most(len(idx), len(values)):
+    if not col.most(len(idx)):
         return []
     span = f"{m:+d} month(s)" + (f" ({m // 12:+d} years)" if m % 12 == 0 else "")
     return [_exp("calendar_shift", idx, f"{len(idx)} {col.kind}(s) are the SAS value moved by {span} on the "
@@ -642,7 +661,7 @@ def shapes(col: Column) -> list[Explanation]:
                          (1e6, "a unit of 10^6"), (1e9, "a unit of 10^9"), (100.0, "percent vs fraction")):
         for r in (ratio, 1 / ratio):
             idx = [i for i, q in quotients if abs(q - r) <= 1e-6 * r]
-            if most(len(idx), len(values)):
+            if col.most(len(idx)):
                 out.append(_exp("unit_ratio", idx, f"{len(idx)} value(s) differ by a factor {r:g}: {label}",
                                 "convert units in the port"))
     diffs = Counter(round(p - s, 6) for _, s, p in values)
@@ -666,7 +685,7 @@ def length_truncation(col: Column) -> list[Explanation]:
     length = col.length
     strs = col.strings
     idx = [i for i, s, p in strs if s != p and any(_cut(p, length, enc) == s for enc in ("utf-8", "cp1252", "latin-1"))]
-    if not most(len(idx), len(strs)):
+    if not col.most(len(idx)):
         return []
     return [_exp("length_truncation", idx,
                  f"{len(idx)} Python value(s) cut to the SAS LENGTH of {length} bytes give the SAS value: SAS "
@@ -735,7 +754,7 @@ def encoding(col: Column) -> list[Explanation]:
     mojibake = [i for i, s, p in strs if p in _misread(s) or s in _misread(p)]
     lossy = [i for i, s, p in strs if _lossy(s, p)]
     idx = sorted(set(mojibake) | set(lossy))
-    if not most(len(idx), len(strs)):
+    if not col.most(len(idx)):
         return []
     parts = [f"{len(mojibake)} mojibake (text encoded in one code page and decoded in another, e.g. UTF-8 read "
              "as latin1/cp1252)"] if mojibake else []
@@ -778,7 +797,7 @@ def string_rules(col: Column) -> list[Explanation]:
     out = []
     for code, test, what, hint in checks:
         idx = [i for i, s, p in strs if test(s, p)]
-        if most(len(idx), len(strs)):
+        if col.most(len(idx)):
             out.append(_exp(code, idx, f"{len(idx)} value(s) {what}", hint))
     return out
 
@@ -786,7 +805,7 @@ def string_rules(col: Column) -> list[Explanation]:
 #: in order of specificity: a diagnosis whose rows an earlier one explains is dropped; where two explain as many
 #: rows, the earlier one is listed first
 RULES: tuple[Rule, ...] = (
-    missing_patterns, rounding_mode, rounded_side, storage_truncation, floor_vs_trunc, date_rules,
+    _missing_found, rounding_mode, rounded_side, storage_truncation, floor_vs_trunc, date_rules,
     float_noise, length_truncation, encoding, string_rules, calendar_shift, shapes,
 )
 #: every diagnosis code, as documented in docs/checks.md

@@ -100,6 +100,16 @@ def test_rounding_half_even_not_named_for_a_minority() -> None:
     assert "rounding_half_even" not in diagnose(pairs)
 
 
+def test_majority_counts_every_difference_a_missing_cause_does_not_explain() -> None:
+    rounding = nums([3.0, 0.13], [2.0, 0.12])
+    unexplained = [Pair(5.0, None), Pair(6.0, None), Pair(None, 7.0)]
+    assert diagnose(rounding + unexplained) == {"missing_in_python": 2, "missing_in_sas": 1}  # 2 of 5: no cause
+    explained = [Pair(None, 0.0), Pair(None, 0.0), Pair(None, math.inf)]
+    assert diagnose(rounding + explained) == {"rounding_half_even": 2, "sum_of_missing": 2, "division_by_zero": 1}
+    strings = [Pair("SMITH", "Smith"), Pair("JONES", "Jones"), Pair("x", None), Pair(None, "nan")]
+    assert diagnose(strings, "string") == {"case": 2, "missing_as_text": 1, "missing_in_python": 1}  # 2 of 3
+
+
 def test_rounding_not_for_dates() -> None:
     assert diagnose(nums([3.0], [2.0]), "date") == {}
 
