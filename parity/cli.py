@@ -237,11 +237,22 @@ def list_cmd(jobs_dir: str | None) -> None:
     table = Table(title=_plain(f"jobs in {jobs_path}"), title_justify="left")
     for col in ("job", "description", "datasets", "python"):
         table.add_column(col)
+    broken: list[str] = []
     for name in names:
-        spec = load_job(jobs_path / name)
+        try:
+            spec = load_job(jobs_path / name)
+        except ParityError as exc:  # one broken parity.toml: list the others, say what is wrong, exit 2
+            broken.append(str(exc))
+            table.add_row(_plain(name), _plain("(spec error, see below)"), _plain("-"), _plain("-"))
+            continue
         table.add_row(*(_plain(cell) for cell in (name, spec.description, ", ".join(d.name for d in spec.datasets),
                                                   spec.python or "(files)")))
     _console().print(table)
+    err = _console(stderr=True)
+    for message in broken:
+        _print_error(err, message)
+    if broken:
+        click.get_current_context().exit(EXIT_USAGE)
 
 
 @cli.command("inspect")

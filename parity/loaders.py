@@ -690,6 +690,19 @@ def isolated_port(job_folder: Path) -> Iterator[None]:
             os.chdir(cwd)
 
 
+def _load_shadowed(module_name: str, file: Path) -> Any:
+    """Load the job's own ``file`` although ``module_name`` is taken (a stdlib module): under a private name."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_parity_port_{module_name.replace('.', '_')}", file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def _load_callable(target: str, job_folder: Path, job_name: str) -> tuple[Callable[..., Any], Path | None]:
     """Import the port's module (call inside :func:`isolated_port`): the job folder's copy first."""
     module_name, _, func_name = target.partition(":")
@@ -697,7 +710,10 @@ def _load_callable(target: str, job_folder: Path, job_name: str) -> tuple[Callab
     candidates = [job_folder / rel.with_suffix(".py"), job_folder / rel / "__init__.py"]
     local_file = next((c for c in candidates if c.is_file()), None)
     try:
-        module = importlib.import_module(module_name)
+        if local_file is not None and module_name.split(".")[0] not in _job_module_names(job_folder):
+            module = _load_shadowed(module_name, local_file)  # port.py named like a stdlib module (code.py, ...)
+        else:
+            module = importlib.import_module(module_name)
     except KeyboardInterrupt:
         raise
     except ModuleNotFoundError as exc:

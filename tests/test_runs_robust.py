@@ -210,6 +210,15 @@ def test_namespace_packages_of_two_jobs_do_not_mix(tmp_path: Path) -> None:
     assert report(reports, "a")["verdict"] == "pass" and report(reports, "b")["verdict"] == "fail"
 
 
+def test_a_port_named_like_a_stdlib_module_is_the_jobs_own(tmp_path: Path) -> None:
+    jobs, reports = tmp_path / "jobs", tmp_path / "r"
+    job(jobs, "stdlib_name", "", toml=TOML.replace("port:run", "code:run"), files={"code.py": GOOD_PORT})
+    assert run("stdlib_name", "--jobs-dir", str(jobs), "--report-dir", str(reports)) == 0
+    import code
+
+    assert hasattr(code, "interact")  # the stdlib module is untouched
+
+
 def test_pytest_all_isolates_helpers_too(pytester: pytest.Pytester) -> None:
     helper_jobs(pytester.path / "fixtures")
     result = pytester.runpytest_subprocess("--parity", "all", "-q")
@@ -338,6 +347,16 @@ def test_markup_in_names_descriptions_and_labels_is_printed_literally(tmp_path: 
     assert main(["inspect", str(folder / "d.sas7bdat")]) == 0
     out = capsys.readouterr().out
     assert MARKUP in out and "[/x]" in out
+
+
+def test_list_shows_every_job_and_names_a_broken_spec(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    jobs = tmp_path / "jobs"
+    job(jobs, "a_broken", GOOD_PORT, toml=TOML + "tolerence = 1\n")
+    job(jobs, "b_fine", GOOD_PORT)
+    assert main(["list", "--jobs-dir", str(jobs)]) == 2
+    captured = capsys.readouterr()
+    assert "a_broken" in captured.out and "b_fine" in captured.out
+    assert "tolerence" in captured.err and "Traceback" not in captured.err
 
 
 def test_markup_in_an_error_message_is_printed_literally(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
