@@ -13,8 +13,9 @@ Two shapes, each run in a fresh subprocess (so each has its own peak memory):
 
 For each it prints the seconds of the comparison (``compare_tables``), of building the result model
 (``build_result``: checks, explanations, listings), of the JSON and of the HTML, the process's peak RSS, and the
-ratio of the report's time (result + JSON + HTML) to the comparison's. The data is generated in memory,
-deterministically; nothing is written but a temporary report folder.
+ratio of the report's time (result + JSON + HTML) to the comparison's, and what building the report adds to the
+memory the comparison left (``report +MB``: the peak RSS while building, minus the RSS after comparing; Linux
+only). The data is generated in memory, deterministically; nothing is written but a temporary report file.
 """
 
 from __future__ import annotations
@@ -48,10 +49,10 @@ def frames(shape: str, rows: int, columns: int) -> tuple[Any, Any]:
             v = np.round(rng.lognormal(6, 1.5, rows), 2) if kind == 0 else rng.normal(0, 1, rows)
             sas[name] = v
             py[name.lower()] = v + (0.01 if kind == 0 else 1e-6)
-        elif kind == 2:  # strings
-            base = np.array([f"value {i % 997}" for i in range(rows)], dtype=object)
+        elif kind == 2:  # strings (made by polars: no Python string objects)
+            base = pl.select(pl.format("value {}", pl.int_range(rows) % 997)).to_series()
             sas[name] = base
-            py[name.lower()] = np.array([s.upper() for s in base], dtype=object)
+            py[name.lower()] = base.str.to_uppercase()
         elif kind == 3:  # dates (SAS days)
             d = 21915 + rng.integers(0, 1500, rows)  # the port is a year off
             sas[name] = pl.Series(d - 3653, dtype=pl.Int32).cast(pl.Date)  # polars dates count from 1970
@@ -61,9 +62,7 @@ def frames(shape: str, rows: int, columns: int) -> tuple[Any, Any]:
             t = (np.datetime64("1960-01-01T00:00:00", "s") + s.astype("timedelta64[s]")).astype("datetime64[ms]")
             sas[name] = t
             py[name.lower()] = t + np.timedelta64(3600, "s")
-    sas_frame = pl.DataFrame(sas)
-    py_frame = pl.DataFrame(py)
-    return sas_frame, py_frame
+    return pl.DataFrame(sas), pl.DataFrame(py)
 
 
 def measure(shape: str, rows: int, columns: int) -> dict[str, Any]:
@@ -89,6 +88,8 @@ def measure(shape: str, rows: int, columns: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     comp = compare_tables(spec, sas_table, py_table)
     t1 = time.perf_counter()
+    rss_compared = _proc_mb("VmRSS")
+    reset = _reset_peak()
     result = build_result(comp)
     t2 = time.perf_counter()
     job = JobResult(job="bench", verdict=result.verdict, description="", spec={}, datasets=(result,),
@@ -100,6 +101,7 @@ def measure(shape: str, rows: int, columns: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "parity.json").write_text(text, encoding="utf-8")
     compare_s, build_s, json_s, html_s = t1 - t0, t2 - t1, t3 - t2, t4 - t3
+    report_peak = _proc_mb("VmHWM") if reset else None
     return {
         "shape": shape, "rows": rows, "columns": columns, "polars": pl.__version__,
         "mismatches": sum(c.mismatches for c in result.columns),
@@ -108,8 +110,31 @@ def measure(shape: str, rows: int, columns: int) -> dict[str, Any]:
         "ratio": round((build_s + json_s + html_s) / compare_s, 2) if compare_s else None,
         "json_mb": round(len(text.encode()) / 1e6, 2), "html_mb": round(len(page.encode()) / 1e6, 2),
         "rss_loaded_mb": round(rss_loaded),
+        "report_extra_mb": None if report_peak is None or rss_compared is None else report_peak - rss_compared,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
+
+
+def _proc_mb(field: str) -> int | None:
+    """A memory figure of this process from /proc/self/status (Linux), in MB."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    """Reset the peak RSS (VmHWM) so that the report's own peak can be read; False where Linux does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def run_child(shape: str, rows: int, columns: int) -> dict[str, Any]:
@@ -137,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     shapes = ["wide", "tall"] if args.shape == "both" else [args.shape]
     header = ("shape", "rows", "cols", "unequal", "compare s", "result s", "json s", "html s", "report s",
-              "report/compare", "json MB", "html MB", "peak RSS MB")
+              "report/compare", "json MB", "html MB", "peak RSS MB", "report +MB")
     print(" | ".join(header))
     for shape in shapes:
         rows = args.rows or DEFAULTS[shape][0]
@@ -146,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         print(" | ".join(str(x) for x in (
             r["shape"], f"{r['rows']:,}", r["columns"], f"{r['mismatches']:,}", r["compare_s"], r["build_s"],
             r["json_s"], r["html_s"], r["report_s"], f"{r['ratio']}x", r["json_mb"], r["html_mb"],
-            r["peak_rss_mb"])), flush=True)
+            r["peak_rss_mb"], r["report_extra_mb"])), flush=True)
     return 0
 
 

@@ -7,6 +7,7 @@ the order of registration is the order of the report.  A dataset passes when no 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -525,6 +526,7 @@ def _choose_all(comp: Comparison) -> dict[str, Chosen]:
     k = max(comp.spec.max_print, comp.spec.top_n)
     out: dict[str, Chosen] = {}
     keyed: tuple[pl.Series, np.ndarray] | None = None
+    key_sets: dict[bytes, dict[str, Any] | None] = {}  # columns unequal on the same rows share their key set
     for plan in comp.compared_plans:
         if not comp.stats[plan.name].mismatches:
             continue
@@ -543,8 +545,10 @@ def _choose_all(comp: Comparison) -> dict[str, Chosen]:
         head = positions[:MAX_PAIRS].tolist()
         tags = _values(diffs, plan.st, head) if plan.st in names else repeat(None)
         pairs = list(map(Pair, _values(diffs, plan.s, head), _values(diffs, plan.p, head), tags))
-        out[plan.name] = Chosen(positions[:k].tolist(), by_abs, by_rel, pairs,
-                                _key_subset(keyed[0], np.sort(keyed[1][positions])))
+        same = hashlib.blake2b(positions.tobytes(), digest_size=16).digest()
+        if same not in key_sets:
+            key_sets[same] = _key_subset(keyed[0], np.sort(keyed[1][positions]))
+        out[plan.name] = Chosen(positions[:k].tolist(), by_abs, by_rel, pairs, key_sets[same])
     return out
 
 
