@@ -370,3 +370,34 @@ def test_max_print_applies_to_sas_files_and_special_missing_keys_are_listed(tmp_
     assert [c["key"]["id"] for c in listing["first_by_key"]] == [".A", 1]  # SAS order: .A before numbers
     assert [c["key"]["id"] for c in listing["largest"]] == [2, 3]
     validate(result)
+
+
+def test_mismatch_key_sets_equal_the_naive_key_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Key sets come from every row's key text sorted once and shared by columns unequal on the same rows: the
+    same sets delta.key_set gives from each column's unequal rows (small sets indexed, large ones gathered)."""
+    from parity import checks
+    from parity.delta import key_set
+
+    n = 400
+    sas = pl.DataFrame({"id": [float(i) for i in range(n)], "k2": [f"k{i % 7}" for i in range(n)],
+                        "a": [1.0] * n, "b": [1.0] * n, "c": [1.0] * n, "t": ["x"] * n})
+    py = pl.DataFrame({"ID": list(range(n)), "K2": [f"k{i % 7}" for i in range(n)],
+                       "A": [2.0 if i % 3 == 0 else 1.0 for i in range(n)],
+                       "B": [2.0 if i % 3 == 0 else 1.0 for i in range(n)],  # the same rows as a
+                       "C": [2.0 if i == 5 else 1.0 for i in range(n)], "T": ["y" if i % 2 else "x" for i in range(n)]})
+    captured: dict[str, Any] = {}
+    build = checks.build_result
+
+    def capture(comp: Any, *a: Any, **k: Any) -> DatasetResult:
+        captured["comp"] = comp
+        return build(comp, *a, **k)
+
+    monkeypatch.setattr(checks, "build_result", capture)
+    result = compare_frames(sas, py, keys=["id", "k2"])
+    comp = captured["comp"]
+    cols = [k.s for k in comp.keys]
+    for plan in comp.compared_plans:
+        naive = key_set(comp.diffs.filter(pl.col(plan.neq)), cols) if comp.stats[plan.name].mismatches else None
+        assert col(result, plan.name).mismatch_keys == naive, plan.name
+    assert col(result, "a").mismatch_keys == col(result, "b").mismatch_keys
+    assert col(result, "c").mismatch_keys["count"] == 1 and col(result, "t").mismatch_keys["count"] == 200
