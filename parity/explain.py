@@ -546,27 +546,37 @@ def _time_wrap(col: Column) -> list[Explanation]:
 
 
 def _subsecond(col: Column) -> list[Explanation]:
-    """One side is the other rounded or truncated to the millisecond or the second (not a constant shift)."""
+    """Datetimes or times that differ by less than a second: one side is the other rounded or truncated to the ms
+    or the s (not a constant shift); or, failing that signature, most differ by under 1 ms."""
     values = col.values
     found: dict[tuple[str, str], list[int]] = {}
+    sub_ms: list[int] = []
     for i, s, p in values:
+        if abs(p - s) < 1e-3:
+            sub_ms.append(i)
         for per_second, name in ((1000.0, "ms"), (1.0, "s")):
             side = _coarser(s, p, per_second) if abs(p - s) * per_second < 1 else ""
             if side:
                 found.setdefault((name, side), []).append(i)
-    if not found:
+    tolerance = ('set tolerance default_datetime = { method = "absolute", criterion = 0.001 } (default_time for '
+                 "times) if sub-millisecond differences do not matter")
+    if found:
+        # the unit and side most pairs fit (a whole second is also a whole millisecond); ties: ms, then Python
+        (name, side), idx = max(sorted(found.items()), key=lambda item: len(item[1]))
+        chosen = set(idx)
+        # every difference the same is a shift, not a precision (datetimes are kept to the microsecond)
+        if col.most(len(idx)) and not _constant_difference([v for v in values if v[0] in chosen], atol=1e-6):
+            hint = (tolerance.replace("0.001", "1").replace("sub-millisecond", "sub-second") if name == "s" else
+                    tolerance)
+            return [_exp("subsecond_precision", idx, f"{len(idx)} {col.kind}(s) differ by under 1 {name}: the "
+                         f"{side} values are rounded or truncated to the {name}",
+                         f"keep full precision in the port, or {hint}")]
+    if not col.most(len(sub_ms)):
         return []
-    # the unit and side most pairs fit (a whole second is also a whole millisecond); ties: ms, then Python
-    (name, side), idx = max(sorted(found.items()), key=lambda item: len(item[1]))
-    if not col.most(len(idx)):
-        return []
-    chosen = set(idx)
-    if _constant_difference([v for v in values if v[0] in chosen], atol=1e-6):  # datetimes are kept to the us
-        return []  # a shift (constant_offset), not a precision
-    return [_exp("subsecond_precision", idx, f"{len(idx)} {col.kind}(s) differ by under 1 {name}: the {side} "
-                 f"values are rounded or truncated to the {name}",
-                 f"set dates.datetime_precision = '{name}' if that precision is enough, or keep full precision "
-                 "in the port")]
+    largest = max(abs(p - s) for _, s, p in values if abs(p - s) < 1e-3)
+    return [_exp("subsecond_precision", sub_ms, f"{len(sub_ms)} {col.kind}(s) differ by under 1 ms (at most "
+                 f"{largest * 1000:.3g} ms): a difference of precision, such as a conversion through milliseconds "
+                 "or float days, not of the date or time itself", tolerance)]
 
 
 def _coarser(s: float, p: float, per_second: float) -> str:

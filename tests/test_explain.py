@@ -166,11 +166,14 @@ def test_float_noise_not_for_larger_differences_or_dates() -> None:
     assert "float_noise" not in diagnose(nums([1.0, 2.0], [1.0 + 1e-9, 2.0 + 3e-9]))
     # a datetime 0.4 ms shift is below 1e-12 relative, but it is a real shift, not noise
     shift = nums([T0 + k + 0.123456 for k in range(5)], [T0 + k + 0.123856 for k in range(5)])
-    assert diagnose(shift, "datetime") == {"constant_offset": 5}
+    assert diagnose(shift, "datetime") == {"subsecond_precision": 5}
+    assert "under 1 ms (at most 0.4 ms)" in messages(shift, "datetime")["subsecond_precision"]
     whole = nums([T0 + k for k in range(5)], [T0 + k + 0.0004 for k in range(5)])
-    assert diagnose(whole, "datetime") == {"constant_offset": 5}
+    assert diagnose(whole, "datetime") == {"subsecond_precision": 5}
+    assert "rounded or truncated" not in messages(whole, "datetime")["subsecond_precision"]  # a constant: no
     kept_to_us = nums([T0 + k * 7919.0 for k in range(5)], [round(T0 + k * 7919.0 + 0.0004, 6) for k in range(5)])
-    assert diagnose(kept_to_us, "datetime") == {"constant_offset": 5}
+    assert diagnose(kept_to_us, "datetime") == {"subsecond_precision": 5}
+    assert diagnose(kept_to_us, "time") == {"subsecond_precision": 5}
 
 
 def test_float_noise_not_for_a_constant_shift_of_plain_numbers() -> None:
@@ -357,18 +360,22 @@ def test_subsecond_precision_truncated_or_rounded() -> None:
     secs = [T0 + k + f for k, f in enumerate((0.123456, 0.987654, 0.5005, 0.000321))]
     out = messages(nums(secs, [math.floor(s * 1000) / 1000 for s in secs]), "datetime")
     assert diagnose(nums(secs, [math.floor(s * 1000) / 1000 for s in secs]), "datetime") == {"subsecond_precision": 4}
-    assert "dates.datetime_precision = 'ms'" in out["subsecond_precision"]
+    assert 'default_datetime = { method = "absolute", criterion = 0.001 }' in out["subsecond_precision"]
     assert "Python values" in out["subsecond_precision"]
     whole = nums([float(round(s)) for s in secs], secs)
     assert diagnose(whole, "datetime") == {"subsecond_precision": 4}
     assert "SAS values" in messages(whole, "datetime")["subsecond_precision"]
+    assert "criterion = 1 }" in messages(whole, "datetime")["subsecond_precision"]
     times = [3600.25, 7200.5, 100.75]
     assert diagnose(nums(times, [float(int(t)) for t in times]), "time") == {"subsecond_precision": 3}
 
 
-def test_subsecond_precision_not_for_a_constant_shift() -> None:
+def test_subsecond_precision_not_for_a_constant_shift_of_more_than_a_millisecond() -> None:
     secs = [T0 + k for k in range(4)]
-    assert "subsecond_precision" not in diagnose(nums(secs, [s + 0.0004 for s in secs]), "datetime")
+    assert diagnose(nums(secs, [s + 0.3 for s in secs]), "datetime") == {"constant_offset": 4}
+    assert "subsecond_precision" not in diagnose(nums(secs, [s + 0.0004 for s in secs]), "numeric")
+    minority = nums(secs, [secs[0] + 0.0004, secs[1] + 5, secs[2] + 61, secs[3] + 7.5])
+    assert "subsecond_precision" not in diagnose(minority, "datetime")
 
 
 # ---- date_without_format (item 14) and unit_ratio
