@@ -211,7 +211,7 @@ def sas_key_value(kind: Kind | str, value: Any) -> Any:
 
     if kind == "string":
         return str(value).rstrip(" ") or None
-    if isinstance(value, bool) or not isinstance(value, int | float | str | dt.date | dt.time):
+    if not isinstance(value, int | float | str | dt.date | dt.time):  # a bool is 1/0, as Python booleans compare
         raise TypeError(f"{value!r} is not a SAS {kind} value")
     if isinstance(value, str) and kind != "numeric":
         text = value.strip()

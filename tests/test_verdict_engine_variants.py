@@ -271,3 +271,26 @@ def test_zeros_nan_and_infinities_from_pandas(tolerance: dict[str, Any]) -> None
     assert column(result, "x").mismatches == 3
     assert result.verdict == "fail"
     json.dumps(result.to_dict(), allow_nan=False)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 6 and 10 with .xpt: a wlatin1 XPORT file (no encoding recorded) read with an encoding override collates by cp1252
+
+
+def test_wlatin1_xpt_with_an_encoding_override_sorts_by_cp1252_bytes(tmp_path: Path) -> None:
+    import pandas as pd
+    import pyreadstat
+
+    path = tmp_path / "w.xpt"
+    pyreadstat.write_xport(pd.DataFrame({"N": [1.0, 2.0, 3.0], "S": ["a", "X", "Y"]}), str(path))
+    data = bytearray(path.read_bytes())
+    start = data.index(b"HEADER RECORD*******OBS") + 80
+    for row, byte in ((1, 0x80), (2, 0xE9)):  # rows of an 8-byte number and one character: '€' and 'é' in cp1252
+        assert data[start + row * 9 + 8] in b"XY"
+        data[start + row * 9 + 8] = byte
+    path.write_bytes(bytes(data))
+    in_sas_order = pl.DataFrame({"n": [1, 2, 3], "s": ["a", "€", "é"]})
+    result = compare_frames(path, in_sas_order, sort_by=["s"], encoding="cp1252")
+    assert result.verdict == "pass" and status(result, "sort_order") == "pass"
+    code_points = pl.DataFrame({"n": [1, 3, 2], "s": ["a", "é", "€"]})
+    assert status(compare_frames(path, code_points, sort_by=["s"], encoding="cp1252"), "sort_order") == "fail"
