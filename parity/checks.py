@@ -524,6 +524,8 @@ def _choose_all(comp: Comparison) -> dict[str, Chosen]:
     diffs = comp.diffs
     names = set(diffs.columns)
     k = max(comp.spec.max_print, comp.spec.top_n)
+    unequal = sum(1 for p in comp.compared_plans if comp.stats[p.name].mismatches)
+    analysed = max(MIN_PAIRS, min(MAX_PAIRS, PAIR_BUDGET // max(unequal, 1)))
     out: dict[str, Chosen] = {}
     keyed: tuple[pl.Series, np.ndarray] | None = None
     key_sets: dict[bytes, dict[str, Any] | None] = {}  # columns unequal on the same rows share their key set
@@ -542,7 +544,7 @@ def _choose_all(comp: Comparison) -> dict[str, Chosen]:
                 absolute = np.abs(py - sas)
                 by_abs = _top(absolute, positions, k)
                 by_rel = _top(absolute / np.abs(sas), positions, k)
-        head = positions[:MAX_PAIRS].tolist()
+        head = positions[:analysed].tolist()
         tags = _values(diffs, plan.st, head) if plan.st in names else repeat(None)
         pairs = list(map(Pair, _values(diffs, plan.s, head), _values(diffs, plan.p, head), tags))
         same = hashlib.blake2b(positions.tobytes(), digest_size=16).digest()
@@ -620,6 +622,10 @@ def _gather(frame: pl.DataFrame, cols: list[str], positions: list[int]) -> list[
         [{} for _ in positions]
 
 
+#: unequal pairs the explanations of one dataset analyse in all: explain.MAX_PAIRS per column while that fits, so
+#: that explaining many unequal columns stays bounded (never fewer than MIN_PAIRS per column)
+PAIR_BUDGET = 400_000
+MIN_PAIRS = 1_000
 #: from how many rows on one gather query per column costs less than indexing row by row
 GATHER_FROM = 200
 #: the order of kinds in top_diffs' rankings (each ranked on its own scale: numbers, days, seconds)

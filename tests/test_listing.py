@@ -401,3 +401,19 @@ def test_mismatch_key_sets_equal_the_naive_key_set(monkeypatch: pytest.MonkeyPat
         assert col(result, plan.name).mismatch_keys == naive, plan.name
     assert col(result, "a").mismatch_keys == col(result, "b").mismatch_keys
     assert col(result, "c").mismatch_keys["count"] == 1 and col(result, "t").mismatch_keys["count"] == 200
+
+
+def test_explanations_share_a_pair_budget_when_many_columns_differ(monkeypatch: pytest.MonkeyPatch) -> None:
+    from parity import checks
+
+    n = 100
+    sas = pl.DataFrame({"id": [float(i) for i in range(n)], **{f"x{j}": [float(i) for i in range(n)] for j in range(4)}})
+    py = pl.DataFrame({"ID": list(range(n)), **{f"X{j}": [float(i) + 1 for i in range(n)] for j in range(4)}})
+    monkeypatch.setattr(checks, "PAIR_BUDGET", 100)
+    monkeypatch.setattr(checks, "MIN_PAIRS", 10)
+    result = compare_frames(sas, py, keys=["id"])
+    for j in range(4):
+        exp = col(result, f"x{j}").explanations
+        assert exp and all(e["analysed"] == 25 for e in exp), exp
+    monkeypatch.setattr(checks, "MIN_PAIRS", 40)  # never fewer than MIN_PAIRS per column
+    assert col(compare_frames(sas, py, keys=["id"]), "x0").explanations[0]["analysed"] == 40
