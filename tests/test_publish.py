@@ -36,7 +36,7 @@ from parity.model import JobResult
 from parity.report.html import render_index, render_job
 from parity.report.json import REPORT_FILE, dumps, load_report
 from parity.report.markdown import find_reports, render_summary
-from parity.report.schema import _unusual, first_error, report_schema
+from parity.report.schema import ANNOTATIONS, KEYWORDS, _keywords, _unusual, first_error, report_schema
 from parity.runner import run_job
 from parity.spec import load_job
 
@@ -617,6 +617,50 @@ def test_validator_agrees_with_jsonschema(valid_report: Path) -> None:
         compared += 1
         refused += ours is not None
     assert compared > 250 and refused > 100  # the mutations mostly break the schema, and the two agree on each
+
+
+#: every keyword the validator implements, so a schema change that starts using one is checked as well
+KEYWORD_SCHEMAS: list[dict[str, Any]] = [
+    {"type": ["integer", "null"], "minimum": 0, "maximum": 10},
+    {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 5, "multipleOf": 0.5},
+    {"type": "integer", "multipleOf": 3},
+    {"type": "string", "pattern": "^[a-z]+$", "minLength": 1, "maxLength": 3, "format": "date"},
+    {"enum": ["a", 1, None, True]}, {"const": 1}, {"const": [1, {"a": True}]},
+    {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 3, "uniqueItems": True},
+    {"type": "object", "required": ["a"], "properties": {"a": {"type": "string"}}, "additionalProperties": False},
+    {"type": "object", "patternProperties": {"^x": {"type": "integer"}}, "additionalProperties": {"type": "string"},
+     "propertyNames": {"maxLength": 2}, "minProperties": 1, "maxProperties": 2},
+    {"dependentRequired": {"a": ["b"]}},
+    {"anyOf": [{"type": "string"}, {"type": "integer"}]}, {"oneOf": [{"type": "number"}, {"type": "integer"}]},
+    {"allOf": [{"type": "integer"}, {"minimum": 2}]}, {"not": {"type": "array"}},
+    {"if": {"type": "integer"}, "then": {"minimum": 5}, "else": {"type": "string"}},
+    {"$defs": {"n": {"type": "integer"}}, "type": "object", "properties": {"a": {"$ref": "#/$defs/n"}}},
+    {"type": "object", "properties": {"a": False, "b": True}},
+]
+
+
+def test_every_validator_keyword_agrees_with_jsonschema() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    rng = random.Random(3)
+    atoms: list[Any] = [None, True, False, 0, 1, 2, 3, 5, 6, -1, 0.5, 1.0, 2.5, 7.25, "", "a", "ab", "abcd", "A1",
+                        "2024-01-01"]
+
+    def value(depth: int = 0) -> Any:
+        roll = rng.random()
+        if depth > 2 or roll < 0.5:
+            return rng.choice(atoms)
+        if roll < 0.75:
+            return [value(depth + 1) for _ in range(rng.randint(0, 4))]
+        return {rng.choice(["a", "b", "x1", "xy", "long"]): value(depth + 1) for _ in range(rng.randint(0, 3))}
+
+    for schema in KEYWORD_SCHEMAS:
+        assert not (set(schema) - ANNOTATIONS - KEYWORDS)
+        validator = jsonschema.Draft202012Validator(schema)
+        for _ in range(300):
+            doc = value()
+            assert (first_error(doc, schema) is None) == validator.is_valid(doc), (schema, doc, first_error(doc, schema))
+    used = set().union(*(_keywords(s) for s in KEYWORD_SCHEMAS))
+    assert used >= KEYWORDS  # each implemented keyword is exercised above
 
 
 def test_fuzz_every_reader_refuses_bad_reports_by_name(valid_report: Path, tmp_path: Path,

@@ -19,10 +19,16 @@ from typing import Any
 
 SCHEMA_FILE = "report-schema.json"
 #: keywords that only annotate; everything else must be implemented below
-ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "$defs", "title", "description", "default", "examples"})
-KEYWORDS = frozenset({"type", "const", "enum", "required", "properties", "additionalProperties", "propertyNames",
-                      "items", "$ref", "pattern", "minimum", "maximum", "minLength", "maxLength", "minItems",
-                      "maxItems", "anyOf", "oneOf", "allOf", "not"})
+ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "$defs", "title", "description", "default", "examples",
+                         "format", "deprecated", "readOnly", "writeOnly"})
+KEYWORDS = frozenset({"type", "const", "enum", "required", "properties", "patternProperties", "additionalProperties",
+                      "propertyNames", "minProperties", "maxProperties", "dependentRequired", "items", "$ref",
+                      "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+                      "minLength", "maxLength", "minItems", "maxItems", "uniqueItems", "anyOf", "oneOf", "allOf",
+                      "not", "if", "then", "else"})
+_SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs")
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf")
+_SUBSCHEMAS = ("additionalProperties", "propertyNames", "items", "not", "if", "then", "else")
 #: no report parity writes nests deeper or holds a larger integer; deeper or larger input is refused up front
 MAX_DEPTH = 64
 MAX_INT = 2**63
@@ -45,13 +51,13 @@ def _keywords(schema: Any) -> set[str]:
         return set()
     found = set(schema)
     for key, value in schema.items():
-        if key in ("properties", "$defs"):
+        if key in _SUBSCHEMA_MAPS:
             for sub in value.values():
                 found |= _keywords(sub)
-        elif key in ("anyOf", "oneOf", "allOf"):
+        elif key in _SUBSCHEMA_LISTS:
             for sub in value:
                 found |= _keywords(sub)
-        elif key in ("additionalProperties", "propertyNames", "items", "not"):
+        elif key in _SUBSCHEMAS:
             found |= _keywords(value)
     return found
 
@@ -164,6 +170,12 @@ def _errors(value: Any, schema: Any, path: str, root: Mapping[str, Any]) -> Iter
             yield f"{where}: {_preview(value)} is less than the minimum {schema['minimum']}"
         if "maximum" in schema and value > schema["maximum"]:
             yield f"{where}: {_preview(value)} is more than the maximum {schema['maximum']}"
+        if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+            yield f"{where}: {_preview(value)} is not more than {schema['exclusiveMinimum']}"
+        if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
+            yield f"{where}: {_preview(value)} is not less than {schema['exclusiveMaximum']}"
+        if "multipleOf" in schema and not _multiple(value, schema["multipleOf"]):
+            yield f"{where}: {_preview(value)} is not a multiple of {schema['multipleOf']}"
     if isinstance(value, str):
         if "pattern" in schema and not re.search(schema["pattern"], value):
             yield f"{where}: {_preview(value)} does not match {schema['pattern']}"
@@ -176,6 +188,8 @@ def _errors(value: Any, schema: Any, path: str, root: Mapping[str, Any]) -> Iter
             yield f"{where}: fewer than {schema['minItems']} items"
         if "maxItems" in schema and len(value) > schema["maxItems"]:
             yield f"{where}: more than {schema['maxItems']} items"
+        if schema.get("uniqueItems") and any(_equal(a, b) for i, a in enumerate(value) for b in value[i + 1:]):
+            yield f"{where}: items are not unique"
         if "items" in schema:
             for i, item in enumerate(value):
                 yield from _errors(item, schema["items"], f"{path}[{i}]", root)
@@ -183,12 +197,24 @@ def _errors(value: Any, schema: Any, path: str, root: Mapping[str, Any]) -> Iter
         for key in schema.get("required", ()):
             if key not in value:
                 yield f"{where}: the required field {key!r} is missing"
+        for key, needs in schema.get("dependentRequired", {}).items():
+            missing = [n for n in needs if key in value and n not in value]
+            if missing:
+                yield f"{where}: {key!r} requires the field {missing[0]!r}"
+        if "minProperties" in schema and len(value) < schema["minProperties"]:
+            yield f"{where}: fewer than {schema['minProperties']} fields"
+        if "maxProperties" in schema and len(value) > schema["maxProperties"]:
+            yield f"{where}: more than {schema['maxProperties']} fields"
         props = schema.get("properties", {})
+        patterns = schema.get("patternProperties", {})
         for key, item in value.items():
             sub = f"{path}.{key}" if path else str(key)
+            matched = [p for p in patterns if re.search(p, key)]
+            for p in matched:
+                yield from _errors(item, patterns[p], sub, root)
             if key in props:
                 yield from _errors(item, props[key], sub, root)
-            elif "additionalProperties" in schema:
+            elif not matched and "additionalProperties" in schema:
                 if schema["additionalProperties"] is False:
                     yield f"{where}: unexpected field {key!r}"
                 else:
@@ -203,3 +229,14 @@ def _errors(value: Any, schema: Any, path: str, root: Mapping[str, Any]) -> Iter
         yield f"{where}: {_preview(value)} does not match exactly one of the allowed shapes"
     if "not" in schema and _valid(value, schema["not"], root):
         yield f"{where}: {_preview(value)} is not allowed here"
+    if "if" in schema:
+        branch = schema.get("then") if _valid(value, schema["if"], root) else schema.get("else")
+        if branch is not None:
+            yield from _errors(value, branch, path, root)
+
+
+def _multiple(value: float, of: float) -> bool:
+    if isinstance(value, int) and isinstance(of, int):
+        return value % of == 0
+    quotient = value / of
+    return math.isfinite(quotient) and float(quotient).is_integer()
