@@ -98,7 +98,8 @@ def row_key_columns(comp: Comparison) -> list[str]:
     from parity.engine import DUP, ROW_P, ROW_S
 
     if comp.keys:
-        return [k.s for k in comp.keys] + ([DUP] if DUP in comp.diffs.columns else [])
+        tags = [k.st for k in comp.keys if k.has_tags]  # strict: '.', '.A' and '._' are different keys
+        return [k.s for k in comp.keys] + tags + ([DUP] if DUP in comp.diffs.columns else [])
     return [ROW_S, ROW_P]
 
 

@@ -294,3 +294,29 @@ def test_wlatin1_xpt_with_an_encoding_override_sorts_by_cp1252_bytes(tmp_path: P
     assert result.verdict == "pass" and status(result, "sort_order") == "pass"
     code_points = pl.DataFrame({"n": [1, 3, 2], "s": ["a", "é", "€"]})
     assert status(compare_frames(path, code_points, sort_by=["s"], encoding="cp1252"), "sort_order") == "fail"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 1 and the gate: under strict, '.', '.A' and '._' keys are different rows in every key set (mismatch_keys,
+# only-in keys), so a difference that moves from the '.' row to the '.A' row is a new regression, not the same one
+
+
+def test_gate_tells_special_missing_keys_apart(tmp_path: Path) -> None:
+    from tests.test_waivers_and_delta import run_report
+
+    jobs = tmp_path / "jobs"
+    folder = make_job(jobs, "j", """
+        [datasets.d]
+        sas = "d.sas7bdat"
+        python = "py.csv"
+        keys = ["id"]
+    """, files={"py.csv": "id,amt\n1,1\n.A,2\n.,30\n"})
+    write_sas7bdat(folder / "d.sas7bdat", [Column("ID", "numeric", [1, A, None]),
+                                           Column("AMT", "numeric", [1, 2, 3])])
+    assert run_report(jobs, tmp_path / "base")[0] == 1  # the '.' row differs
+    assert run_report(jobs, tmp_path / "same", "--baseline", str(tmp_path / "base"))[0] == 0  # not worse
+    (folder / "py.csv").write_text("id,amt\n1,1\n.A,20\n.,3\n")  # now the '.A' row differs instead
+    code, head = run_report(jobs, tmp_path / "head", "--baseline", str(tmp_path / "base"))
+    said = "\n".join(c["what"] for c in head["delta"]["changes"] if c["kind"] == "worse")
+    assert "1 mismatching key(s) that did not mismatch in the baseline" in said
+    assert code == 1
