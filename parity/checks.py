@@ -26,7 +26,7 @@ CheckFn = Callable[["Facts"], CheckResult]
 CHECKS: dict[str, CheckFn] = {}
 #: the stable check names, in report order (kept literal so that spec validation needs no heavy import)
 CHECK_NAMES: tuple[str, ...] = (
-    "schema", "row_count", "key_uniqueness", "key_match", "numeric_tolerance", "date_equivalence",
+    "schema", "attributes", "row_count", "key_uniqueness", "key_match", "numeric_tolerance", "date_equivalence",
     "string_equality", "sort_order", "top_n_diffs", "waivers",
 )
 SAMPLE = 10
@@ -115,6 +115,77 @@ def check_schema(f: Facts) -> CheckResult:
         summary += (f"; Python values changed by conversion in {_plural(len(changed), 'column')} (e.g. "
                     f"{changed[0]['column']}: {_plural(first['values'], 'value')} {first['conversion']})")
     return CheckResult("schema", "pass", summary, details)
+
+
+#: the variable attributes PROC COMPARE lists for common variables, in its order
+ATTRIBUTES = ("type", "length", "format", "informat", "label")
+
+
+def _attribute_value(name: str, value: Any) -> Any:
+    if name in ("format", "informat"):  # DATE9 = DATE9. = date9.; no format = ""
+        return (value or "").upper().rstrip(".") or None
+    return value or None
+
+
+def _attribute_row(p: ColumnPlan, both_sas: bool) -> dict[str, Any] | None:
+    """One common variable's differing attributes (PROC COMPARE's listing), or None when they agree."""
+    from parity.normalize import toml_key
+
+    assert p.sas is not None and p.py is not None
+    sas = {a: getattr(p.sas, a) for a in ATTRIBUTES}
+    hint = p.conversion.format_hint if p.conversion else None
+    if both_sas:
+        py: dict[str, Any] = {a: getattr(p.py, a) for a in ATTRIBUTES}
+        differs = [a for a in ATTRIBUTES if _attribute_value(a, sas[a]) != _attribute_value(a, py[a])]
+    else:  # a Python dtype: its type and kind against the SAS type and format
+        py = {"type": p.py.type, "kind": p.py.kind}
+        differs = []
+        if p.role == "type_conflict":
+            differs.append("type")
+        elif p.sas.type == "numeric" and p.py.kind not in ("string", p.sas.kind) \
+                and (p.sas.kind, p.py.kind) != ("date", "datetime"):  # pandas keeps dates as datetimes
+            differs.append("format")  # a date format against Python numbers, or no date format against dates
+    if not differs:
+        return None
+    return {"column": p.name, "differs": differs, "sas": sas, "python": py, "sas_kind": p.sas.kind,
+            "python_kind": p.py.kind,
+            **({"format_hint": hint, "hint": f"formats = {{ {toml_key(p.name)} = \"{hint}\" }}"} if hint else {})}
+
+
+def attribute_text(row: dict[str, Any]) -> str:
+    """One row of the attributes listing as text: ``x: format DATE9. vs DATETIME20.; label 'A' vs 'B'``, or
+    ``d: SAS no format (numeric) vs Python Datetime(...)`` against a Python dtype."""
+    sas, py = row["sas"], row["python"]
+    if "kind" in py:  # against a Python dtype
+        what = sas["type"] if row["differs"] == ["type"] else f"{sas.get('format') or 'no format'} ({row['sas_kind']})"
+        return f"{row['column']}: SAS {what} vs Python {py['type']}"
+    parts = [f"{a} {sas.get(a) if sas.get(a) not in (None, '') else '-'} vs "
+             f"{py.get(a) if py.get(a) not in (None, '') else '-'}" for a in row["differs"]]
+    return f"{row['column']}: {'; '.join(parts)}"
+
+
+@check("attributes")
+def check_attributes(f: Facts) -> CheckResult:
+    """PROC COMPARE's listing of common variables with differing attributes (type, length, format, informat,
+    label): all five when both sides are SAS files, the SAS type and format against the Python dtype otherwise.
+    Differences warn; ``severity.attributes = "fail"`` makes them fail."""
+    comp = f.comp
+    both_sas = comp.py.meta.format in ("sas7bdat", "xport")
+    common = [p for p in comp.plans if p.sas and p.py and p.role != "ignored"]
+    rows = [row for p in common if (row := _attribute_row(p, both_sas)) is not None]
+    details: dict[str, Any] = {"compared": len(common), "attributes": list(ATTRIBUTES) if both_sas else
+                               ["type", "format"], "variables": rows}
+    if not rows:
+        what = ("the same type, length, format, informat and label" if both_sas
+                else "SAS types and formats that fit the Python dtypes")
+        return CheckResult("attributes", "pass", f"{_plural(len(common), 'common variable')} with {what}", details)
+    status: Status = "fail" if comp.spec.severity.get("attributes") == "fail" else "warn"
+    summary = (f"{_plural(len(rows), 'common variable')} with differing attributes ("
+               f"{attribute_text(rows[0])}{f'; {len(rows) - 1} more' if len(rows) > 1 else ''})")
+    hinted = next((r for r in rows if r.get("hint")), None)
+    if hinted:
+        summary += f"; {hinted['column']} has no date/time format: if it holds SAS dates/times, set {hinted['hint']}"
+    return CheckResult("attributes", status, summary, details)
 
 
 @check("row_count")

@@ -195,7 +195,8 @@ def _match_columns(spec: DatasetSpec, job: JobSpec | None, sas: Table, py: Table
             plans.append(ColumnPlan(info.name, idx, info, None, "sas_only", info.kind))
             continue
         used_py.add(py_name)
-        conv = plan_column(info, py_info, py.frame.get_column(py_info.name), spec.numbers)
+        conv = plan_column(info, py_info, py.frame.get_column(py_info.name), spec.numbers,
+                           sas.frame.get_column(info.name))
         role: Role = "compare"
         if fold in ignore_fold:
             role = "ignored"

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -33,6 +35,8 @@ class Conversion:
     note: str | None = None
     #: conversions that changed Python values before comparing, each with how many values it changed
     changes: tuple[Change, ...] = ()
+    #: the SAS format the SAS column's values suggest, when it has no date/time format and Python has dates
+    format_hint: str | None = None
 
 
 def plan_conversion(sas_kind: Kind, sas_type: str, py_dtype: pl.DataType) -> Conversion:
@@ -77,13 +81,43 @@ def plan_conversion(sas_kind: Kind, sas_type: str, py_dtype: pl.DataType) -> Con
     return Conversion(sas_kind, conflict=f"SAS numeric vs Python {py_dtype}")
 
 
-def plan_column(sas: ColumnInfo, py: ColumnInfo, values: pl.Series, numbers: NumberRules) -> Conversion:
+#: the largest SAS date (9999-12-31 in days since 1960); an unformatted column beyond it holds no dates
+MAX_SAS_DAY = 2_936_549
+
+
+def temporal_format_hint(sas_values: pl.Series, py_kind: Kind) -> tuple[str, Kind] | None:
+    """For an unformatted SAS numeric against Python dates/times: the format its values fit, and that kind."""
+    if py_kind == "time":
+        return "TIME8.", "time"
+    if py_kind not in ("date", "datetime"):
+        return None
+    biggest = sas_values.cast(pl.Float64).fill_nan(None).abs().max()
+    if not isinstance(biggest, int | float):
+        return None
+    return ("DATE9.", "date") if biggest <= MAX_SAS_DAY else ("DATETIME20.", "datetime")
+
+
+def toml_key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+
+
+def plan_column(sas: ColumnInfo, py: ColumnInfo, values: pl.Series, numbers: NumberRules,
+                sas_values: pl.Series | None = None) -> Conversion:
     """:func:`plan_conversion` for one column pair, with what converting the Python values changes, counted."""
     conv = plan_conversion(sas.kind, sas.type, values.dtype)
     if py.problem is not None:
         return Conversion(conv.kind, conflict=py.problem)
     if conv.conflict is not None:
         return conv
+    if sas.type == "numeric" and sas.kind == "numeric" and conv.kind != "numeric" and sas_values is not None:
+        fits = temporal_format_hint(sas_values, conv.kind)
+        if fits is not None:
+            fmt, kind = fits
+            note = (f"the SAS column has no date/time format; compared as SAS {conv.kind} values" if kind == conv.kind
+                    else f"the SAS column has no date/time format and its values look like SAS {kind} values "
+                    f"({'days' if kind == 'date' else 'seconds'} since 1960), not {conv.kind} values")
+            conv = replace(conv, note=f"{note}: set formats = {{ {toml_key(sas.name)} = \"{fmt}\" }}",
+                           format_hint=fmt)
     width = truncation_width(sas, conv.kind, values.dtype) if numbers.storage == "truncate" else None
     changes = (*py.changes, *value_changes(values, conv.kind, width))
     if not changes:

@@ -34,7 +34,7 @@ def test_identical_frames_pass_every_check() -> None:
     result = compare_frames(SAS, py, keys=["id"], sort_by=["id"])
     assert result.verdict == "pass"
     assert {c.name: c.status for c in result.checks} == {
-        "schema": "pass", "row_count": "pass", "key_uniqueness": "pass", "key_match": "pass",
+        "schema": "pass", "attributes": "pass", "row_count": "pass", "key_uniqueness": "pass", "key_match": "pass",
         "numeric_tolerance": "pass", "date_equivalence": "skipped", "string_equality": "pass",
         "sort_order": "pass", "top_n_diffs": "pass", "waivers": "skipped",
     }

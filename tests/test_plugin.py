@@ -24,7 +24,7 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 EXAMPLES = ("claims_monthly", "premium_rounding")
-CHECKS = 10  # checks per dataset (parity.checks.CHECK_NAMES)
+CHECKS = 11  # checks per dataset (parity.checks.CHECK_NAMES)
 #: a conftest that logs every job run and every report written, with the process that did it
 COUNTING_CONFTEST = """
     import parity.report.publish
@@ -196,7 +196,7 @@ def test_node_ids_one_item_per_dataset_and_check(examples: pytest.Pytester) -> N
     assert "fixtures/claims_monthly/parity.toml::summary::schema" in ids
     assert "fixtures/premium_rounding/parity.toml::premiums::top_n_diffs" in ids
     assert ids[:CHECKS] == [f"fixtures/claims_monthly/parity.toml::claims::{c}" for c in (
-        "schema", "row_count", "key_uniqueness", "key_match", "numeric_tolerance", "date_equivalence",
+        "schema", "attributes", "row_count", "key_uniqueness", "key_match", "numeric_tolerance", "date_equivalence",
         "string_equality", "sort_order", "top_n_diffs", "waivers")]
 
 

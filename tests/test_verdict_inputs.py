@@ -356,7 +356,7 @@ def test_sort_by_rename_and_top_n_apply_to_a_sas_path(tmp_path: Path) -> None:
 def test_formats_apply_to_a_sas_path_and_to_a_dataframe(tmp_path: Path) -> None:
     path = settings_file(tmp_path)
     plain = compare_frames(path, python_frame())
-    assert "no date format" in column(plain, "day").note
+    assert "no date/time format" in column(plain, "day").note
     with_format = compare_frames(path, python_frame(), formats={"day": "DATE9."})
     assert column(with_format, "day").kind == "date" and column(with_format, "day").note is None
     assert {c["name"]: c["format"] for c in with_format.sas["columns_meta"]}["day"] == "DATE9."
@@ -419,3 +419,110 @@ def test_a_parquet_sas_side_is_taken_in_sas_units(tmp_path: Path) -> None:
     result = compare_frames(tmp_path / "sas.parquet", frame, keys=["id"])
     assert result.verdict == "pass"
     assert column(result, "name").status == "compared" and column(result, "day").kind == "date"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# item 14: variable attributes, as PROC COMPARE's listing of common variables with differing attributes
+
+
+def write_xpt(path: Path, frame: pd.DataFrame, formats: dict[str, str], informats: dict[str, str],
+              labels: dict[str, str]) -> Path:
+    import pyreadstat
+
+    pyreadstat.write_xport(frame, str(path), variable_format=formats, variable_informat=informats,
+                           column_labels=labels)
+    return path
+
+
+def attribute_pair(tmp_path: Path) -> tuple[Path, Path]:
+    frame = pd.DataFrame({"id": [1.0, 2.0], "d": [23406.0, 23407.0], "amt": [1.5, 2.5], "s": ["a", "b"]})
+    base = write_xpt(tmp_path / "base.xpt", frame, {"d": "DATE9.", "amt": "COMMA10.2"},
+                     {"d": "DATE9.", "amt": "COMMA10."}, {"d": "Visit date", "amt": "Amount"})
+    other = write_xpt(tmp_path / "other.xpt", frame, {"d": "date9", "amt": "8.2"},
+                      {"d": "ANYDTDTE10.", "amt": "COMMA10."}, {"d": "Visit date", "amt": "Paid amount"})
+    return base, other
+
+
+def test_attributes_of_two_sas_files_are_listed_and_warn(tmp_path: Path) -> None:
+    from parity.model import JobResult
+    from parity.report.html import render_job
+    from parity.report.text import check_text
+    from parity.runner import tool_info
+
+    base, other = attribute_pair(tmp_path)
+    assert compare_frames(base, base, keys=["id"]).check("attributes").status == "pass"  # type: ignore[union-attr]
+    result = compare_frames(base, other, keys=["id"])
+    assert result.verdict == "pass" and status(result, "attributes") == "warn"
+    check = result.check("attributes")
+    assert check is not None
+    listing = {r["column"]: r for r in check.details["variables"]}
+    assert sorted(listing) == ["amt", "d"]  # DATE9. = date9: formats compare without case and dot
+    assert listing["d"]["differs"] == ["informat"]
+    assert listing["amt"]["differs"] == ["format", "label"]
+    assert listing["amt"]["sas"]["label"] == "Amount" and listing["amt"]["python"]["label"] == "Paid amount"
+    assert "(d: informat DATE9 vs ANYDTDTE10; 1 more)" in check.summary
+    text = check_text(result, check)
+    assert "d: informat DATE9 vs ANYDTDTE10" in text and "amt: format COMMA10.2 vs 8.2; label Amount vs Paid amount" in text
+    strict = compare_frames(base, other, keys=["id"], severity={"attributes": "fail"})
+    assert strict.verdict == "fail" and status(strict, "attributes") == "fail"
+    assert status(compare_frames(base, other, keys=["id"], severity={"attributes": "off"}), "attributes") == "skipped"
+    job = JobResult(job="j", verdict="pass", description="", spec={}, datasets=(result,), tool=tool_info(), run={})
+    html = render_job(job)
+    assert "Listing of Common Variables with Differing Attributes" in html
+    assert "<strong>Paid amount</strong>" in html and "<strong>8.2</strong>" in html
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(json.loads(json.dumps(job.to_dict(), default=str)), SCHEMA)
+
+
+def test_attribute_type_and_length_differences_between_sas_files(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.sas7bdat", tmp_path / "b.sas7bdat"
+    write_sas7bdat(a, [Column("id", "numeric", [1]), Column("s", "string", ["x"], length=5),
+                       Column("n", "numeric", [1.0])])
+    write_sas7bdat(b, [Column("id", "numeric", [1]), Column("s", "string", ["x"], length=8),
+                       Column("n", "string", ["1"])])
+    result = compare_frames(a, b, keys=["id"])
+    listing = {r["column"]: r["differs"] for r in result.check("attributes").details["variables"]}  # type: ignore[union-attr]
+    assert listing == {"s": ["length"], "n": ["type", "length"]}
+
+
+def test_attributes_against_python_dtypes(tmp_path: Path) -> None:
+    path = tmp_path / "d.sas7bdat"
+    write_sas7bdat(path, [Column("id", "numeric", [1, 2]),
+                          Column("ts", "numeric", [sas_datetime(dt.datetime(2024, 1, 31))] * 2, format="DATETIME20."),
+                          Column("day", "numeric", [sas_date(dt.date(2024, 1, 31))] * 2, format="DATE9."),
+                          Column("n", "numeric", [1.0, 2.0])])
+    py = pl.DataFrame({"id": [1, 2], "ts": [dt.date(2024, 1, 31)] * 2, "day": [dt.date(2024, 1, 31)] * 2,
+                       "n": [1.0, 2.0]})
+    result = compare_frames(path, py, keys=["id"])
+    check = result.check("attributes")
+    assert check is not None and check.status == "warn"
+    assert [r["column"] for r in check.details["variables"]] == ["ts"]
+    assert "ts: SAS DATETIME20 (datetime) vs Python Date" in check.summary
+    same = compare_frames(path, py.with_columns(pl.col("ts").cast(pl.Datetime("us"))), keys=["id"])
+    assert status(same, "attributes") == "pass"
+
+
+@pytest.mark.parametrize(("values", "python", "fmt"), [
+    ([sas_date(dt.date(2024, 1, 31)), sas_date(dt.date(1950, 6, 1))],
+     [dt.datetime(2024, 1, 31), dt.datetime(1950, 6, 1)], "DATE9."),
+    ([sas_datetime(dt.datetime(2024, 1, 31)), sas_datetime(dt.datetime(1950, 6, 1))],
+     [dt.date(2024, 1, 31), dt.date(1950, 6, 1)], "DATETIME20."),
+])
+def test_unformatted_sas_dates_get_a_format_hint(tmp_path: Path, values: list[float], python: list[Any],
+                                                 fmt: str) -> None:
+    from parity.report.text import check_text
+
+    path = tmp_path / "u.sas7bdat"
+    write_sas7bdat(path, [Column("id", "numeric", [1, 2]), Column("visit", "numeric", values)])
+    py = pl.DataFrame({"id": [1, 2], "visit": python})
+    result = compare_frames(path, py, keys=["id"])
+    assert result.verdict == "fail"  # days against seconds (or seconds against days): never a false pass
+    hint = f'formats = {{ visit = "{fmt}" }}'
+    assert hint in column(result, "visit").note
+    check = result.check("attributes")
+    assert check is not None and hint in check.summary
+    assert f"formats={{'visit': '{fmt}'}}" in check_text(result, check, style="api")
+    fixed = compare_frames(path, py, keys=["id"], formats={"visit": fmt})
+    assert fixed.verdict == "pass"
+    # a SAS date against a Python datetime is fine (pandas has no dates); a SAS datetime against a date is listed
+    assert status(fixed, "attributes") == ("pass" if fmt == "DATE9." else "warn")

@@ -307,6 +307,23 @@ def _waivers(ds: DatasetResult) -> list[dict[str, Any]]:
     return [dict(r) for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
 
 
+def _attributes(ds: DatasetResult) -> list[dict[str, Any]]:
+    """PROC COMPARE's listing of common variables with differing attributes: two rows per variable (SAS, then
+    Python), the differing attributes marked."""
+    check = ds.check("attributes")
+    rows = check.details.get("variables") if check is not None and isinstance(check.details, Mapping) else None
+    out = []
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, Mapping):
+            continue
+        sas, py = row.get("sas") or {}, row.get("python") or {}
+        differs = set(row.get("differs") or [])
+        out.append({"column": row.get("column"), "differs": differs, "hint": row.get("hint"),
+                    "sides": [("SAS (base)", sas), ("Python (compare)", py)],
+                    "dtype": "kind" in py})
+    return out
+
+
 def _dataset_view(ds: DatasetResult) -> dict[str, Any]:
     diffs = _diffs_by_column(ds)
     cols = [_column_view(c, diffs.get(c.name.casefold(), {})) for c in ds.columns]
@@ -329,6 +346,7 @@ def _dataset_view(ds: DatasetResult) -> dict[str, Any]:
         "checks": checks,
         "check_counts": sorted(by_status.items(), key=lambda kv: STATUS_ORDER.get(kv[0], 9)),
         "sides": [_side_view("SAS (base)", ds.sas), _side_view("Python (compare)", ds.python)],
+        "attributes": _attributes(ds),
         "columns": cols, "unequal": unequal, "rows": ds.rows, "duplicates": ds.duplicates,
         "paired_by": key_match.details.get("paired_by") if key_match is not None else None,
         "vars": {

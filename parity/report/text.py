@@ -174,6 +174,14 @@ def hints(ds: DatasetResult, check: CheckResult, style: Style = "toml") -> list[
             out.append("cast the column in the port to the SAS type (SAS numeric = float, SAS character = str)")
         if d.get("python_longer_than_sas_length"):
             out.append("truncate the Python strings to the SAS LENGTH, or widen LENGTH in the SAS program")
+    elif check.name == "attributes":
+        hinted = [r for r in d.get("variables") or [] if r.get("hint")]
+        if hinted:
+            out.append("a SAS column without a date/time format against Python dates: if it holds SAS dates/times, "
+                       + _setting(style, f"set {hinted[0]['hint']} in {where}",
+                                  f"formats={{{hinted[0]['column']!r}: {hinted[0]['format_hint']!r}}}"))
+        out.append("align the SAS program's and the port's LENGTH/FORMAT/INFORMAT/LABEL statements, or accept the "
+                   "listed differences")
     elif check.name == "row_count":
         out.append("compare filters, joins and de-duplication in the two programs; key_match lists the rows "
                    "found on one side only")
@@ -284,6 +292,13 @@ def _check_details(ds: DatasetResult, check: CheckResult) -> list[str]:
     elif check.name == "schema":
         for conflict in (d.get("type_conflicts") or [])[:TABLE_ROWS]:
             lines.append(f"  type conflict {conflict['column']}: {conflict['conflict']}")
+    elif check.name == "attributes":
+        from parity.checks import attribute_text
+
+        listed: list[dict[str, Any]] = list(d.get("variables") or [])
+        lines += [f"  {attribute_text(r)}" for r in listed[:TABLE_ROWS]]
+        if len(listed) > TABLE_ROWS:
+            lines.append(f"  ... and {len(listed) - TABLE_ROWS} more (see the report)")
     elif check.name == "waivers":
         for w in (d.get("waivers") or [])[:TABLE_ROWS]:
             if w.get("state") != "active":
