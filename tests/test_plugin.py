@@ -280,7 +280,7 @@ def test_example_jobs_outcomes_failure_text_reports_and_summary(examples: pytest
     result = examples.runpytest("--parity", "all", "-rs")
     # claims_monthly: 2 datasets pass (waivers and string_equality of summary skip); premium_rounding fails
     # numeric_tolerance only
-    result.assert_outcomes(passed=25, failed=1, skipped=4)
+    result.assert_outcomes(passed=28, failed=1, skipped=4)
     out = result.stdout.str()
     result.stdout.fnmatch_lines([
         "*_ premium_rounding::premiums::numeric_tolerance _*",
@@ -335,7 +335,7 @@ def test_keyword_selection(examples: pytest.Pytester) -> None:
 
 
 def test_last_failed_runs_only_the_failed_item_and_only_its_job(examples: pytest.Pytester) -> None:
-    examples.runpytest("--parity", "all").assert_outcomes(passed=25, failed=1, skipped=4)
+    examples.runpytest("--parity", "all").assert_outcomes(passed=28, failed=1, skipped=4)
     log = counting(examples)
     again = examples.runpytest("--parity", "all", "--lf")
     outcomes = again.parseoutcomes()
@@ -345,7 +345,7 @@ def test_last_failed_runs_only_the_failed_item_and_only_its_job(examples: pytest
 
 def test_exitfirst_stops_at_the_first_failure(examples: pytest.Pytester) -> None:
     result = examples.runpytest("--parity", "premium_rounding", "-x")
-    result.assert_outcomes(passed=4, failed=1)
+    result.assert_outcomes(passed=5, failed=1)
 
 
 def test_junit_xml_carries_key_figures(examples: pytest.Pytester) -> None:
@@ -369,7 +369,7 @@ def test_xdist_compares_each_job_at_most_once_per_worker_and_writes_one_report(e
     pytest.importorskip("xdist")
     log = counting(examples)
     result = examples.runpytest("--parity", "all", "-n", "2", "-p", "no:benchmark")
-    result.assert_outcomes(passed=25, failed=1, skipped=4)
+    result.assert_outcomes(passed=28, failed=1, skipped=4)
     seen = calls(log)
     runs = [line for line in seen if line.startswith("run ")]
     assert all(seen[line] == 1 for line in runs)  # at most once per job per worker
@@ -387,7 +387,7 @@ def test_xdist_loadfile_keeps_each_job_on_one_worker(examples: pytest.Pytester) 
     pytest.importorskip("xdist")
     log = counting(examples)
     examples.runpytest("--parity", "all", "-n", "2", "--dist", "loadfile", "-p", "no:benchmark").assert_outcomes(
-        passed=25, failed=1, skipped=4)
+        passed=28, failed=1, skipped=4)
     runs = [line for line in calls(log).elements() if line.startswith("run ")]
     assert sorted(line.split()[1] for line in runs) == sorted(EXAMPLES)  # each job compared exactly once
 
@@ -439,7 +439,7 @@ def test_dataset_that_cannot_load_fails_its_items_with_the_error(pytester: pytes
     """, "id,x\n1,1.0\n", {"ID": [1.0], "X": [1.0]})
     (folder / "bad.sas7bdat").write_bytes(b"\x00" * 4096)
     result = pytester.runpytest("--parity", "broken", "-rf")
-    result.assert_outcomes(failed=CHECKS, passed=7, skipped=3)
+    result.assert_outcomes(failed=CHECKS, passed=8, skipped=3)
     result.stdout.fnmatch_lines(["broken/bad could not be compared: *bad.sas7bdat: cannot read this SAS file*"])
     assert result.stdout.str().count("FAILED fixtures/broken/parity.toml::bad::") == CHECKS
     data = json.loads((pytester.path / "reports" / "broken" / "parity.json").read_text())
@@ -454,7 +454,7 @@ def test_warning_check_passes_with_a_warning_that_can_be_made_an_error(pytester:
         keys = ["id"]
     """, "id,x\n2,2.0\n1,1.0\n3,3.0\n", {"ID": [1.0, 2.0, 3.0], "X": [1.0, 2.0, 3.0]})
     result = pytester.runpytest("--parity", "unordered")
-    result.assert_outcomes(passed=7, skipped=3, warnings=1)
+    result.assert_outcomes(passed=8, skipped=3, warnings=1)
     result.stdout.fnmatch_lines([
         "fixtures/unordered/parity.toml::d::sort_order",
         "*fixtures/unordered/parity.toml:2: ParityWarning: unordered/d sort_order: matched rows are not in the "
@@ -462,7 +462,7 @@ def test_warning_check_passes_with_a_warning_that_can_be_made_an_error(pytester:
         "unordered  PASS   1 dataset, 1 warn  report reports/unordered/parity.json",
     ])
     strict = pytester.runpytest("--parity", "unordered", "-W", "error::parity.assertion.ParityWarning")
-    strict.assert_outcomes(passed=6, skipped=3, failed=1)
+    strict.assert_outcomes(passed=7, skipped=3, failed=1)
     strict.stdout.fnmatch_lines(["unordered/d sort_order: matched rows are not in the SAS output's order*"
                                  "made an error by a warnings filter*"])
 
@@ -498,7 +498,7 @@ def test_parity_job_fixture_shares_the_run_with_the_items(examples: pytest.Pytes
             parity_job("claims_montly")
     """)
     result = examples.runpytest("--parity", "claims_monthly", "test_custom.py")
-    result.assert_outcomes(passed=1 + 17, failed=1, skipped=3)  # test_custom.py and the job's 20 items
+    result.assert_outcomes(passed=1 + 19, failed=1, skipped=3)  # test_custom.py and the job's 22 items
     result.stdout.fnmatch_lines(["*no job 'claims_montly'*Did you mean 'claims_monthly'?*"])
     assert calls(log) == Counter({"run claims_monthly controller": 1, "report claims_monthly controller": 1})
 
