@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from parity.checks import CHECK_NAMES
 from parity.model import CheckResult, DatasetResult, JobResult
 from parity.report.text import check_text, dataset_text, diff_table, format_number, hints, key_figures
 from tests.helpers import Column, make_job, write_sas7bdat
@@ -24,7 +25,7 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 EXAMPLES = ("claims_monthly", "premium_rounding")
-CHECKS = 11  # checks per dataset (parity.checks.CHECK_NAMES)
+CHECKS = len(CHECK_NAMES)  # items per dataset
 #: a conftest that logs every job run and every report written, with the process that did it
 COUNTING_CONFTEST = """
     import parity.report.publish

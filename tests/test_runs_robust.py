@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from parity.checks import CHECK_NAMES
 from parity.cli import main
 from tests.helpers import Column, make_job, write_sas7bdat
 
@@ -26,7 +27,7 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 CORPUS_ZERO = Path("/work/shared/corpus/pandas/pandas/tests/io/sas/data/zero_variables.sas7bdat")
-CHECKS = 10
+CHECKS = len(CHECK_NAMES)  # items per dataset
 
 TOML = """
     [job]
