@@ -464,7 +464,7 @@ _YEAR2 = ((r"^(\d{1,2}[A-Za-z]{3})([4-9]\d)(:|$)", "${1}19${2}${3}"),  # SAS YEA
 _TIME_RE = r"^([-+]?)(\d+):(\d{2})(?::(\d{2}(?:\.\d*)?))?\s*([AaPp][Mm])?$"
 _OFFSET_RE = r"^(.*\d:\d\d(?::\d\d(?:\.\d*)?)?)\s*(?:Z|[+-]\d\d:?\d\d)$"
 _TEXT_FORMS = {
-    "numeric": "numbers (1234.5, 1,234.50, $1,234, (12), 12%)",
+    "numeric": "numbers (1234.5, 1,234.50, $1,234, (12), 12%, True/False as 1/0)",
     "date": "dates (2024-01-31, 31JAN2024, 01/31/2024, 20240131)",
     "datetime": "datetimes (2024-01-31T13:45:00, 31JAN2024:13:45:00)",
     "time": "times (13:45:00, 1:45 PM)",
@@ -489,7 +489,9 @@ def _text_number(t: pl.Expr) -> pl.Expr:
     number = core.str.strip_suffix("%").cast(pl.Float64, strict=False)
     number = pl.when(t.str.starts_with("(") & t.str.ends_with(")")).then(-number).otherwise(number)
     number = pl.when(core.str.ends_with("%")).then(number / 100).otherwise(number)
-    return pl.coalesce(plain, _when(t, grouped, number))
+    lowered = t.str.to_lowercase()
+    boolean = pl.when(lowered == "true").then(1.0).when(lowered == "false").then(0.0)  # a Python bool: 1/0
+    return pl.coalesce(plain, _when(t, grouped, number), boolean)
 
 
 def _text_date(t: pl.Expr, fmt: str | None) -> pl.Expr:

@@ -237,9 +237,10 @@ def test_csv_month_first_dates_and_number_forms(tmp_path: Path) -> None:
     sas = tmp_path / "s.sas7bdat"
     write_sas7bdat(sas, [Column("k", "numeric", [1, 2, 3, 4]),
                          Column("d", "numeric", [sas_date(dt.date(2024, 1, 2))] * 4, format="MMDDYY10."),
-                         Column("p", "numeric", [0.125, 1e6, -3.0, None], format="PERCENT8.1")])
-    (tmp_path / "p.csv").write_text('k,d,p\n1,01/02/2024,12.5%\n2,2024-01-02,"$1,000,000"\n3,20240102,-3\n'
-                                    '4,23377,\n')
+                         Column("p", "numeric", [0.125, 1e6, -3.0, None], format="PERCENT8.1"),
+                         Column("flag", "numeric", [1, 0, 1, None])])
+    (tmp_path / "p.csv").write_text('k,d,p,flag\n1,01/02/2024,12.5%,True\n2,2024-01-02,"$1,000,000",false\n'
+                                    '3,20240102,-3,1\n4,23377,,\n')
     result = compare_frames(sas, tmp_path / "p.csv", keys=["k"])
     assert result.verdict == "pass", [(c.name, c.summary) for c in result.checks]
 
