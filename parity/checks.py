@@ -281,7 +281,9 @@ def _value_check(f: Facts, name: str, kinds: tuple[str, ...], noun: str) -> Chec
     summary = (f"{_plural(total, 'mismatch', 'mismatches')} in {_plural(len(bad), 'column')} of {len(cols)}"
                f"{f' ({waived:,} waived)' if waived else ''}; "
                f"worst {worst.name}: {worst.mismatches:,} of {worst.compared:,}")
-    if worst.max_abs_diff is not None and name != "string_equality":
+    if worst.max_abs_diff == 0 and name != "string_equality":  # not "max abs diff 0": that reads as no difference
+        summary += ", every unequal value is missing or infinite (no difference between two numbers)"
+    elif worst.max_abs_diff is not None and name != "string_equality":
         unit = DIFF_UNITS.get(worst.kind, "")
         label = "largest shift" if name == "date_equivalence" else "max abs diff"
         summary += f", {label} {number_text(worst.max_abs_diff, 6)}{' ' + unit if unit else ''}"

@@ -289,9 +289,12 @@ def _max_differences(compared: Sequence[ColumnResult]) -> str | None:
     for kind in ("numeric", "date", "datetime", "time"):
         values = [f for c in compared if c.kind == kind and (f := _float(c.max_abs_diff)) is not None]
         if values:
-            parts.append(f"{_with_unit(max(values), kind)} ({kind})")
+            # unequal values with no difference between present values: missing (or infinite) on one side
+            only_missing = not max(values) and any(c.mismatches for c in compared if c.kind == kind)
+            parts.append(f"{_with_unit(max(values), kind)} ({kind}"
+                         f"{'; every unequal value is missing or infinite' if only_missing else ''})")
     strings_differ = any(c.mismatches for c in compared if c.kind == "string")
-    if strings_differ and all(c.max_abs_diff in (None, 0) for c in compared if c.kind != "string"):
+    if strings_differ and not any(c.mismatches for c in compared if c.kind != "string"):
         parts.append("only character values differ")
     return "; ".join(parts) or None
 

@@ -201,7 +201,7 @@ def hints(ds: DatasetResult, check: CheckResult, style: Style = "toml") -> list[
             if exp.get("hint"):
                 out.append(f"{exp['hint']} ({exp.get('code')})")
                 break
-        if check.name == "numeric_tolerance" and worst and worst.get("max_abs_diff") is not None:
+        if check.name == "numeric_tolerance" and worst and worst.get("max_abs_diff"):  # 0: missing values differ
             col, diff = str(worst["column"]), float(worst["max_abs_diff"])
             out.append("only if a difference this size is acceptable, widen the tolerance: " + _setting(
                 style,
