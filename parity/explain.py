@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS, SAS_EPOCH_DT
 
@@ -713,37 +713,72 @@ def _cut(text: str, length: int, encoding: str) -> str | None:
     return raw[:length].decode(encoding, "ignore").rstrip(" ")
 
 
-def _misread(text: str) -> list[str]:
+#: code pages a SAS session (wlatin2, wcyrillic, wgreek, wturkish, whebrew, warabic, wbaltic, koi8-r, euc-cn/gbk,
+#: big5, shift-jis, euc-kr) or a port may have written text in, whose bytes were then shown as cp1252/latin-1
+LEGACY_CODECS = ("cp1250", "cp1251", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "koi8_r", "gbk", "big5",
+                 "shift_jis", "euc_kr")
+#: single-byte code pages other than cp1252/latin-1 that may have shown UTF-8 bytes
+SINGLE_BYTE_READERS = ("cp1250", "cp1251", "cp1253", "cp1254", "cp1257", "koi8_r")
+
+
+def _shown_bytes(text: str) -> bytes | None:
+    """The bytes cp1252 shows as ``text`` (latin-1 for those cp1252 leaves undefined: 0x81, 0x8D, ...), or None."""
+    for codec in ("cp1252", "latin-1"):
+        try:
+            return text.encode(codec)
+        except UnicodeEncodeError:
+            pass
+    mixed = bytearray()
+    for ch in text:
+        try:
+            mixed += ch.encode("cp1252")
+        except UnicodeEncodeError:
+            if ord(ch) > 255:
+                return None
+            mixed.append(ord(ch))
+    return bytes(mixed)
+
+
+def _decoded(raw: bytes, codec: str) -> str | None:
+    try:
+        return raw.decode(codec)
+    except UnicodeDecodeError:
+        return None
+
+
+def _recoded(text: str, shown: str, written: str) -> str | None:
+    try:
+        return text.encode(shown).decode(written)
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return None
+
+
+@lru_cache(maxsize=65536)
+def _misread(text: str) -> tuple[str, ...]:
     """``text`` repaired by a round trip: its characters taken back to the bytes cp1252 / latin-1 show them as,
-    decoded as UTF-8 (one or two rounds: double mojibake); and cp1252 <-> latin-1 confusions of single bytes."""
-    out: list[str] = []
+    decoded as UTF-8 (one or two rounds: double mojibake) or as a legacy code page (Cyrillic, CJK, ...); UTF-8
+    shown in another single-byte code page (cp1251, ...); and cp1252 <-> latin-1 confusions of single bytes."""
     if text.isascii():
-        return out
-    current = text
-    for _ in range(2):
-        try:
-            raw = current.encode("cp1252")
-        except UnicodeEncodeError:  # latin-1 for the bytes cp1252 leaves undefined (0x81, 0x8D, ...)
-            mixed = bytearray()
-            for ch in current:
-                try:
-                    mixed += ch.encode("cp1252")
-                except UnicodeEncodeError:
-                    if ord(ch) > 255:
-                        return out
-                    mixed.append(ord(ch))
-            raw = bytes(mixed)
-        try:
-            current = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            break
-        if current == text or current in out:
-            break
-        out.append(current)
-    for a, b in (("cp1252", "latin-1"), ("latin-1", "cp1252")):
-        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
-            out.append(text.encode(a).decode(b))
-    return out
+        return ()
+    out: list[str | None] = []
+    raw = _shown_bytes(text)
+    if raw is not None:
+        once = _decoded(raw, "utf-8")
+        out.append(once)
+        twice = _shown_bytes(once) if once and not once.isascii() else None
+        out.append(_decoded(twice, "utf-8") if twice else None)
+        out += [_decoded(raw, codec) for codec in LEGACY_CODECS]
+    out += [_recoded(text, codec, "utf-8") for codec in SINGLE_BYTE_READERS]
+    out += [_recoded(text, "cp1252", "latin-1"), _recoded(text, "latin-1", "cp1252")]
+    return tuple(r for r in dict.fromkeys(out) if r is not None and r != text)
+
+
+def _mojibake(s: str, p: str) -> bool:
+    """One side repaired by a round trip is the other.  Both sides hold non-ASCII text (a misread byte >= 0x80 is
+    never ASCII), and only the longer side can be the misread one (a repair never adds characters)."""
+    if s.isascii() or p.isascii():
+        return False
+    return (len(s) >= len(p) and p in _misread(s)) or (len(p) >= len(s) and s in _misread(p))
 
 
 def _lossy(s: str, p: str) -> bool:
@@ -761,7 +796,7 @@ def encoding(col: Column) -> list[Explanation]:
     if col.kind != "string":
         return []
     strs = col.strings
-    mojibake = [i for i, s, p in strs if p in _misread(s) or s in _misread(p)]
+    mojibake = [i for i, s, p in strs if _mojibake(s, p)]
     lossy = [i for i, s, p in strs if _lossy(s, p)]
     idx = sorted(set(mojibake) | set(lossy))
     if not col.most(len(idx)):

@@ -5,10 +5,10 @@ numbers and listings shown are honest."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pandas as pd
 import polars as pl
+import pytest
 
 from parity.api import compare_frames
 from parity.model import CheckResult, ColumnResult, DatasetResult, JobResult
@@ -59,3 +59,40 @@ def test_a_numeric_column_unequal_only_by_missing_values_is_not_a_maximum_differ
     assert "only character values differ" not in stat and "missing or infinite" in stat, stat
     hints = check_text(result, check(result, "numeric_tolerance"))
     assert "criterion = 0 " not in hints and "widen the tolerance" not in hints, hints
+
+
+# ---- 18: encoding, proven by a round trip in any code page a SAS session writes
+
+
+CITIES = ["Москва", "Санкт-Петербург", "Київ", "北京", "上海市", "Zürich", "São Paulo", "Kraków"]
+
+
+@pytest.mark.parametrize(("written", "shown"), [
+    ("utf-8", "latin-1"), ("utf-8", "cp1252"),  # UTF-8 read as Latin-1
+    ("cp1251", "latin-1"), ("koi8_r", "latin-1"),  # a wcyrillic / koi8-r SAS session read as Latin-1
+    ("gbk", "latin-1"),  # an euc-cn/gbk SAS session read as Latin-1
+    ("utf-8", "cp1251"),  # UTF-8 read as wcyrillic
+])
+def test_text_written_in_one_code_page_and_read_in_another_is_an_encoding_difference(written: str,
+                                                                                     shown: str) -> None:
+    names = [c for c in CITIES if _round_trips(c, written, shown)]
+    assert len(names) >= 2, names
+    sas = pl.DataFrame({"id": range(len(names)), "city": names})
+    py = pd.DataFrame({"id": range(len(names)), "city": [c.encode(written).decode(shown) for c in names]})
+    for a, b in ((sas, py), (pl.from_pandas(py), sas.to_pandas())):  # the misread text on either side
+        result = compare_frames(a, b, keys=["id"])
+        assert codes(result, "city") == {"encoding": len(names)}, column(result, "city").explanations
+
+
+def _round_trips(text: str, written: str, shown: str) -> bool:
+    try:
+        return text.encode(written).decode(shown) != text
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return False
+
+
+def test_legitimate_accents_against_plain_letters_are_no_encoding_difference() -> None:
+    sas = pl.DataFrame({"id": range(5), "city": ["SÃO PAULO", "MÜNCHEN", "KÖLN", "BOGOTÁ", "Москва"]})
+    py = pd.DataFrame({"id": range(5), "city": ["SAO PAULO", "MUNCHEN", "KOLN", "BOGOTA", "Moskva"]})
+    result = compare_frames(sas, py, keys=["id"])
+    assert column(result, "city").mismatches == 5 and codes(result, "city") == {}
