@@ -19,7 +19,6 @@ docs/checks.md ("Explanations") lists every code with its exact signature.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
 import re
