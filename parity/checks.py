@@ -57,6 +57,8 @@ class Facts:
     waiver_matches: list[int] = field(default_factory=list)
     #: per unequal column: the rows picked for its listing and top_diffs, and the pairs its explanations read
     chosen: dict[str, Chosen] = field(default_factory=dict)
+    #: per unequal numeric/temporal column: mismatches where a side is missing or infinite (no difference to measure)
+    valueless: dict[str, int] = field(default_factory=dict)
     today: dt.date = field(default_factory=dt.date.today)
 
     def active(self, waiver: Waiver) -> bool:
@@ -213,7 +215,8 @@ def check_key_uniqueness(f: Facts) -> CheckResult:
         return CheckResult("key_uniqueness", "pass", f"({key_text}) is unique on both sides", details)
     text = (f"duplicate ({key_text}): SAS {_plural(ds.keys, 'key')} on {_plural(ds.rows, 'row')}, "
             f"Python {_plural(dp.keys, 'key')} on {_plural(dp.rows, 'row')}")
-    if (ds.rows, ds.keys, ds.sample) == (dp.rows, dp.keys, dp.sample):
+    # the same duplicated keys with the same row counts on both sides (the whole set, not only the sample)
+    if (ds.rows, ds.keys, ds.groups_sha256) == (dp.rows, dp.keys, dp.groups_sha256):
         return CheckResult("key_uniqueness", "warn", text + "; the same on both sides, so rows pair by their "
                            "order within each key (as PROC COMPARE does)", details)
     return CheckResult("key_uniqueness", "fail", text, details)
@@ -287,6 +290,10 @@ def _value_check(f: Facts, name: str, kinds: tuple[str, ...], noun: str) -> Chec
         unit = DIFF_UNITS.get(worst.kind, "")
         label = "largest shift" if name == "date_equivalence" else "max abs diff"
         summary += f", {label} {number_text(worst.max_abs_diff, 6)}{' ' + unit if unit else ''}"
+        valueless = f.valueless.get(worst.name, 0)
+        if valueless:
+            summary += (f" among pairs of two values ({valueless:,} of its mismatches are a missing or infinite "
+                        "value against another)")
     if worst.explanations:
         summary += f" ({worst.explanations[0]['code']})"
     return CheckResult(name, "fail", summary, details)
@@ -416,6 +423,7 @@ def build_result(comp: Comparison, duration_s: float | None = None) -> DatasetRe
     facts = Facts(comp)
     facts.waiver_matches = [0] * len(comp.spec.waivers)
     facts.columns = _column_results(comp, facts)
+    facts.valueless = _valueless_mismatches(comp)
     _samples(facts)
     checks = tuple(
         _apply_severity(_apply_check_waivers(facts, CHECKS[name](facts)), comp.spec.severity.get(name))
@@ -437,6 +445,22 @@ def build_result(comp: Comparison, duration_s: float | None = None) -> DatasetRe
         keys=tuple(k.name for k in comp.keys),
         duration_s=duration_s,
     )
+
+
+def _valueless_mismatches(comp: Comparison) -> dict[str, int]:
+    """Per unequal non-character column, its mismatches that have no numeric difference (a side missing or
+    infinite), in one query over the kept rows: a maximum difference read alone would hide them."""
+    import polars as pl
+
+    plans = [p for p in comp.compared_plans if p.kind != "string" and comp.stats[p.name].mismatches]
+    if not plans or comp.diffs.height == 0:
+        return {}
+    exprs = [
+        (pl.col(p.neq) & (pl.col(p.s).is_null() | pl.col(p.p).is_null() | ~pl.col(p.s).is_finite()
+                          | ~pl.col(p.p).is_finite())).fill_null(False).sum().alias(p.name)
+        for p in plans
+    ]
+    return {k: int(v) for k, v in comp.diffs.select(exprs).row(0, named=True).items() if v}
 
 
 def _waived_count(f: Facts, plan: ColumnPlan, rows: pl.DataFrame) -> int:

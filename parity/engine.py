@@ -111,6 +111,7 @@ class DupInfo:
     keys: int = 0
     sample: list[dict[str, Any]] = field(default_factory=list)
     key_set: dict[str, Any] | None = None  # the duplicated keys (parity.delta.key_set)
+    groups_sha256: str | None = None  # the duplicated keys with their row counts: equal on both sides = same dupes
 
 
 @dataclass
@@ -682,7 +683,9 @@ def _dups(groups: pl.DataFrame, cols: list[str], keys: list[ColumnPlan], sample:
     ]
     from parity.delta import key_set
 
-    return DupInfo(rows=int(groups["#n"].sum()), keys=groups.height, sample=samples, key_set=key_set(ordered, cols))
+    with_counts = key_set(ordered, [*cols, "#n"])
+    return DupInfo(rows=int(groups["#n"].sum()), keys=groups.height, sample=samples, key_set=key_set(ordered, cols),
+                   groups_sha256=with_counts["sha256"] if with_counts else None)
 
 
 def _string_length_queries(comp: Comparison, compare: list[ColumnPlan]) -> dict[str, pl.LazyFrame]:

@@ -1,0 +1,49 @@
+"""Follow-ups found in review: duplicate groups compared as a whole set, honest maximum differences."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from parity.api import compare_frames
+
+
+def _dups(counts: dict[int, int]) -> pl.DataFrame:
+    ids = [k for k, n in sorted(counts.items()) for _ in range(n)]
+    return pl.DataFrame({"id": [float(i) for i in ids], "x": [1.0] * len(ids)})
+
+
+def test_duplicates_that_differ_beyond_the_sample_fail_key_uniqueness() -> None:
+    # 12 duplicated keys on both sides with the same totals; the first ten (the sample) are identical,
+    # keys 11 and 12 swap their counts: not "the same duplicates on both sides"
+    base = {i: 2 for i in range(1, 11)}
+    sas = _dups({**base, 11: 3, 12: 2})
+    py = _dups({**base, 11: 2, 12: 3})
+    result = compare_frames(sas, py, keys=["id"])
+    check = result.check("key_uniqueness")
+    assert check is not None and check.status == "fail", check
+    assert result.verdict == "fail"
+
+
+def test_identical_duplicates_only_warn() -> None:
+    counts = {i: 2 for i in range(1, 13)} | {13: 4}
+    result = compare_frames(_dups(counts), _dups(counts), keys=["id"])
+    check = result.check("key_uniqueness")
+    assert check is not None and check.status == "warn", check
+    assert result.verdict == "pass"
+
+
+def test_summary_never_reads_max_diff_zero_when_missing_values_differ() -> None:
+    sas = pl.DataFrame({"id": [1.0, 2.0, 3.0, 4.0], "x": [1.0, None, None, 5.0]})
+    py = pl.DataFrame({"id": [1, 2, 3, 4], "x": [1.0, 0.0, float("inf"), 5.0]})
+    result = compare_frames(sas, py, keys=["id"])
+    check = result.check("numeric_tolerance")
+    assert check is not None and check.status == "fail"
+    assert "2 of its mismatches are a missing or infinite value" in check.summary, check.summary
+
+
+def test_summary_of_value_differences_has_no_missing_note() -> None:
+    sas = pl.DataFrame({"id": [1.0, 2.0], "x": [1.0, 2.0]})
+    py = pl.DataFrame({"id": [1, 2], "x": [1.5, 2.0]})
+    check = compare_frames(sas, py, keys=["id"]).check("numeric_tolerance")
+    assert check is not None and check.status == "fail"
+    assert "missing or infinite" not in check.summary and "max abs diff 0.5" in check.summary, check.summary
