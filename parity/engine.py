@@ -602,18 +602,20 @@ def compare_tables(spec: DatasetSpec, sas: Table, py: Table, job: JobSpec | None
                 differs = differs | pl.col(plan.st).ne_missing(pl.col(plan.pt))
         raw_neq.append(differs)
     candidates = joined.filter(~matched | pl.any_horizontal(raw_neq)) if raw_neq else joined.filter(~matched)
-    kept = candidates.collect(engine=ENGINE)
     strings = [p for p in compare if p.kind == "string"]
-    if strings:  # the real values of the few rows kept, fetched by row number
+    fingerprints = [c + h for p in strings for c in (p.s, p.p) for h in ("#h0", "#h1")]  # used by the filter only
+    kept = candidates.drop(fingerprints).collect(engine=ENGINE)
+    if strings:  # the real values of the rows kept, fetched by row number and normalised one column at a time
         s_rows, p_rows = kept.get_column(ROW_S), kept.get_column(ROW_P)
-        fetched = []
+        fetched: list[pl.Series] = []
         for plan in strings:
             assert plan.sas is not None and plan.py is not None
-            fetched.append(sas.frame.get_column(plan.sas.name).cast(pl.String).gather(s_rows).alias(plan.s))
-            fetched.append(py.frame.get_column(plan.py.name).cast(pl.String).gather(p_rows).alias(plan.p))
-        kept = kept.drop([c for c in kept.columns if "#h" in c]).with_columns(fetched).with_columns(
-            normalize_string(pl.col(c), spec.strings).alias(c) for p in strings for c in (p.s, p.p)
-        )
+            raw = pl.DataFrame([sas.frame.get_column(plan.sas.name).cast(pl.String).gather(s_rows).alias(plan.s),
+                                py.frame.get_column(plan.py.name).cast(pl.String).gather(p_rows).alias(plan.p)])
+            fetched += (raw.select(normalize_string(pl.col(c), spec.strings).alias(c) for c in raw.columns)
+                        .get_columns())
+        kept = kept.with_columns(fetched)
+        del fetched, raw, s_rows, p_rows
     neq_exprs = [(matched & ~column_equal(p, spec).fill_null(False)).alias(p.neq) for p in compare]
     any_neq = pl.any_horizontal([pl.col(p.neq) for p in compare]) if compare else pl.lit(False)
     kept = kept.with_columns(neq_exprs)
@@ -638,10 +640,17 @@ def compare_tables(spec: DatasetSpec, sas: Table, py: Table, job: JobSpec | None
             max_abs = max_rel = 0.0
         comp.stats[plan.name] = ColumnStats(compared=comp.matched, mismatches=int(agg[f"#mm{plan.idx}"] or 0),
                                             max_abs_diff=max_abs, max_rel_diff=max_rel)
-    diffs = kept.filter(~matched | any_neq)
-    sort_cols = [ROW_S, ROW_P] if not keys else [*s_keys, *([DUP] if DUP in diffs.columns else [])]
-    comp.diffs = diffs.sort(sort_cols, nulls_last=False)
+    # diffs = kept.filter(...).sort(...), gathered one column at a time and releasing kept's columns as it goes:
+    # when every row differs, filtering and sorting whole frames held three copies of them at once
+    sort_cols = [ROW_S, ROW_P] if not keys else [*s_keys, *([DUP] if DUP in kept.columns else [])]
+    order = (kept.lazy().with_row_index("#i").filter(~matched | any_neq).sort(sort_cols, nulls_last=False)
+             .select("#i").collect().to_series())
+    columns = kept.get_columns()
     del kept
+    for i in range(len(columns)):
+        columns[i] = columns[i].gather(order)
+    comp.diffs = pl.DataFrame(columns)
+    del columns, order
 
     # 4. order of matched rows against the SAS output's own order (without sort_by)
     if keys and not spec.sort_by:
