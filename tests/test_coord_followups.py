@@ -32,13 +32,18 @@ def test_identical_duplicates_only_warn() -> None:
     assert result.verdict == "pass"
 
 
-def test_summary_never_reads_max_diff_zero_when_missing_values_differ() -> None:
+def test_summary_says_how_many_mismatches_have_no_difference_to_measure() -> None:
     sas = pl.DataFrame({"id": [1.0, 2.0, 3.0, 4.0], "x": [1.0, None, None, 5.0]})
-    py = pl.DataFrame({"id": [1, 2, 3, 4], "x": [1.0, 0.0, float("inf"), 5.0]})
+    py = pl.DataFrame({"id": [1, 2, 3, 4], "x": [1.0, 0.0, float("inf"), 5.5]})
     result = compare_frames(sas, py, keys=["id"])
     check = result.check("numeric_tolerance")
     assert check is not None and check.status == "fail"
+    assert "max abs diff 0.5 among pairs of two values" in check.summary, check.summary
     assert "2 of its mismatches are a missing or infinite value" in check.summary, check.summary
+    # only missing/infinite differences: never "max abs diff 0"
+    only = compare_frames(sas, py.with_columns(pl.col("x").replace(5.5, 5.0)), keys=["id"])
+    summary = only.check("numeric_tolerance").summary  # type: ignore[union-attr]
+    assert "max abs diff 0" not in summary and "every unequal value is missing or infinite" in summary, summary
 
 
 def test_summary_of_value_differences_has_no_missing_note() -> None:
