@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -273,7 +274,26 @@ def inspect_cmd(file: str, as_json: bool, encoding: str | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code instead of raising SystemExit."""
+    """Run the CLI; return the exit code instead of raising SystemExit.  As the ``parity`` command (no ``argv``)
+    it exits without waiting for threads a port left running, so a finished run never hangs."""
+    code = _main(argv)
+    if argv is None:
+        from parity.sandbox import alive_leftovers
+
+        left = alive_leftovers()
+        if left:
+            jobs = ", ".join(sorted({job for job, _ in left}))
+            _print_error(_console(stderr=True), f"the Python port of {jobs} left {len(left)} thread(s) running "
+                         f"({', '.join(t.name for _, t in left)}); parity exits without waiting for them",
+                         label="warning: ")
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="parity", standalone_mode=False)
     except ParityError as exc:
@@ -286,6 +306,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
+        return EXIT_USAGE
+    except Exception as exc:  # a bug (or a port's leftover mess): an error, never exit 1 "parity failed"
+        import traceback
+
+        from parity.runner import internal_error
+
+        traceback.print_exception(exc, file=sys.stderr)
+        with contextlib.suppress(Exception):
+            _print_error(_console(stderr=True), internal_error(exc, "running the command"))
         return EXIT_USAGE
     return int(code) if isinstance(code, int) else EXIT_OK
 

@@ -26,6 +26,7 @@ import polars as pl
 
 from parity.errors import InputError
 from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS, Kind, kind_of_format
+from parity.sandbox import port_state, usable_stream
 
 SPECIAL_TAGS = frozenset([*"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "_"])
 
@@ -620,7 +621,8 @@ class PortFailed(Exception):
 
     def __init__(self, target: str, exc: BaseException) -> None:
         self.original = exc
-        frames = traceback.extract_tb(exc.__traceback__)
+        own = str(Path(__file__).parent)
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(own)]
         where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
         text = str(exc)
         if isinstance(exc, SystemExit):
@@ -674,7 +676,8 @@ def isolated_port(job_folder: Path) -> Iterator[None]:
     sys.path.insert(0, str(folder))
     importlib.invalidate_caches()
     try:
-        yield
+        with port_state(folder.name):
+            yield
     finally:
         for name in [n for n in sys.modules if n not in before or n.split(".")[0] in local]:
             module = sys.modules.get(name)
@@ -687,7 +690,7 @@ def isolated_port(job_folder: Path) -> Iterator[None]:
         if dict(os.environ) != saved_env:
             os.environ.clear()
             os.environ.update(saved_env)
-        sys.stdout, sys.stderr = saved_streams
+        sys.stdout, sys.stderr = usable_stream(saved_streams[0]), usable_stream(saved_streams[1])
         with contextlib.suppress(OSError):
             os.chdir(cwd)
 

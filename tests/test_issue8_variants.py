@@ -1,0 +1,108 @@
+"""Hostile variants of issue 8 (runs, reports and the CI gate that nothing can fool), run as a user would: the
+``parity`` command in a subprocess (or :func:`parity.cli.main`) on job folders in a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parity.cli import main
+from tests.helpers import Column, make_job, write_sas7bdat
+
+TOML = """
+    [job]
+    python = "port:run"
+    [datasets.d]
+    sas = "d.sas7bdat"
+    keys = ["id"]
+"""
+GOOD = "import polars as pl\ndef run():\n    return pl.DataFrame({'id': [1, 2], 'x': [1.5, 2.5]})\n"
+#: a port whose value differs from SAS: the job fails (exit 1)
+FAILING = "import polars as pl\ndef run():\n    return pl.DataFrame({'id': [1, 2], 'x': [9.5, 2.5]})\n"
+
+
+def job(jobs: Path, name: str, port: str, toml: str = TOML, files: dict[str, str] | None = None) -> Path:
+    folder = make_job(jobs, name, toml, files={"port.py": port, **(files or {})})
+    write_sas7bdat(folder / "d.sas7bdat", [Column("ID", "numeric", [1, 2]), Column("X", "numeric", [1.5, 2.5])])
+    return folder
+
+
+def verdict(reports: Path, name: str) -> str:
+    data: dict[str, Any] = json.loads((reports / name / "parity.json").read_text(encoding="utf-8"))
+    return str(data["verdict"])
+
+
+def parity_cmd(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The ``parity`` command as installed (``main()`` without argv, as the console script calls it)."""
+    code = "import sys; from parity.cli import main; sys.exit(main())"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 1. a port cannot end, hang or crash the run: process-wide state it changes is put back
+
+PROCESS_PORTS = {
+    # os._exit skips every handler: it would end the run with the port's exit code and no report
+    "os_exit_0": ("import os\ndef run():\n    os._exit(0)\n", "error"),
+    "os_exit_at_import": ("import os\nos._exit(0)\ndef run():\n    pass\n", "error"),
+    # an exit handler that runs after parity decided: it must not replace parity's exit code
+    "atexit_os_exit_0": ("import atexit, os, polars as pl\ndef run():\n    atexit.register(os._exit, 0)\n"
+                         "    return pl.DataFrame({'id': [1, 2], 'x': [9.5, 2.5]})\n", "fail"),
+    # the summary is still printed (was: a traceback and exit 1 from rich writing to a closed file)
+    "closes_stdout": ("import sys, polars as pl\ndef run():\n    sys.stdout.close()\n"
+                      "    return pl.DataFrame({'id': [1, 2], 'x': [9.5, 2.5]})\n", "fail"),
+    "tiny_recursion_limit": ("import sys, polars as pl\ndef run():\n    sys.setrecursionlimit(60)\n"
+                             "    return pl.DataFrame({'id': [1, 2], 'x': [9.5, 2.5]})\n", "fail"),
+    "warnings_are_errors": ("import warnings, polars as pl\ndef run():\n    warnings.simplefilter('error')\n"
+                            "    return pl.DataFrame({'id': [1, 2], 'x': [9.5, 2.5]})\n", "fail"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PROCESS_PORTS))
+def test_port_cannot_change_the_exit_code_or_crash_the_run(tmp_path: Path, kind: str) -> None:
+    port, expected = PROCESS_PORTS[kind]
+    jobs = tmp_path / "jobs"
+    job(jobs, "a_port", port)
+    job(jobs, "b_good", GOOD)
+    proc = parity_cmd(tmp_path, "run", "--all", "--jobs-dir", str(jobs), "--report-dir", "r")
+    assert proc.returncode == (2 if expected == "error" else 1), proc.stderr
+    assert verdict(tmp_path / "r", "a_port") == expected
+    assert verdict(tmp_path / "r", "b_good") == "pass"
+    assert "Traceback" not in proc.stderr
+    assert "b_good" in proc.stdout  # the summary was printed
+
+
+def test_os_exit_names_what_happened(tmp_path: Path) -> None:
+    jobs, reports = tmp_path / "jobs", tmp_path / "r"
+    job(jobs, "exits", PROCESS_PORTS["os_exit_0"][0])
+    assert main(["run", "exits", "--jobs-dir", str(jobs), "--report-dir", str(reports)]) == 2
+    error = json.loads((reports / "exits" / "parity.json").read_text(encoding="utf-8"))["datasets"][0]["error"]
+    assert "os._exit(0)" in error and "port.py:3" in error
+
+
+def test_thread_left_running_does_not_hang_the_command(tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    job(jobs, "threads", "import threading, time, polars as pl\ndef run():\n"
+                         "    threading.Thread(target=time.sleep, args=(600,), name='worker').start()\n"
+                         "    return pl.DataFrame({'id': [1, 2], 'x': [9.5, 2.5]})\n")
+    proc = parity_cmd(tmp_path, "run", "threads", "--jobs-dir", str(jobs), "--report-dir", "r", timeout=90)
+    assert proc.returncode == 1, proc.stderr
+    assert verdict(tmp_path / "r", "threads") == "fail"
+    assert "threads left 1 thread(s) running (worker)" in proc.stderr
+
+
+def test_sigint_handler_is_restored(tmp_path: Path) -> None:
+    import signal
+
+    jobs, reports = tmp_path / "jobs", tmp_path / "r"
+    job(jobs, "sig", "import signal, polars as pl\ndef run():\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                     "    return pl.DataFrame({'id': [1, 2], 'x': [1.5, 2.5]})\n")
+    before = signal.getsignal(signal.SIGINT)
+    assert main(["run", "sig", "--jobs-dir", str(jobs), "--report-dir", str(reports)]) == 0
+    assert signal.getsignal(signal.SIGINT) is before
