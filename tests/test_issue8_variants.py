@@ -12,24 +12,9 @@ from typing import Any
 import pytest
 
 from parity.cli import main
-from tests.helpers import Column, make_job, write_sas7bdat
+from tests.test_runs_robust import GOOD_PORT, job
 
-TOML = """
-    [job]
-    python = "port:run"
-    [datasets.d]
-    sas = "d.sas7bdat"
-    keys = ["id"]
-"""
-GOOD = "import polars as pl\ndef run():\n    return pl.DataFrame({'id': [1, 2], 'x': [1.5, 2.5]})\n"
-#: a port whose value differs from SAS: the job fails (exit 1)
-FAILING = "import polars as pl\ndef run():\n    return pl.DataFrame({'id': [1, 2], 'x': [9.5, 2.5]})\n"
-
-
-def job(jobs: Path, name: str, port: str, toml: str = TOML, files: dict[str, str] | None = None) -> Path:
-    folder = make_job(jobs, name, toml, files={"port.py": port, **(files or {})})
-    write_sas7bdat(folder / "d.sas7bdat", [Column("ID", "numeric", [1, 2]), Column("X", "numeric", [1.5, 2.5])])
-    return folder
+GOOD = GOOD_PORT
 
 
 def verdict(reports: Path, name: str) -> str:
