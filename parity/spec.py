@@ -11,6 +11,7 @@ import datetime as dt
 import difflib
 import hashlib
 import math
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -679,7 +680,9 @@ def resolve_job(jobs_dir: Path, job: str) -> tuple[str, Path]:
             folder = (jobs_dir / candidate).resolve()  # a path inside the jobs folder
         if not (folder / SPEC_FILE).is_file():
             raise UsageError(f"{text}: not a job folder (no {SPEC_FILE} in {folder})")
-        return _job_name(text, folder.name), folder
+        # named as the path says (a symlink's own name, as when the job is given by its plain name), not its target
+        named = Path(os.path.abspath(candidate if (candidate / SPEC_FILE).is_file() else jobs_dir / candidate))
+        return _job_name(text, named.name), folder
     folder = jobs_dir / text
     if (folder / SPEC_FILE).is_file():
         return _job_name(text, text), folder.resolve()

@@ -91,3 +91,20 @@ def test_sigint_handler_is_restored(tmp_path: Path) -> None:
     before = signal.getsignal(signal.SIGINT)
     assert main(["run", "sig", "--jobs-dir", str(jobs), "--report-dir", str(reports)]) == 0
     assert signal.getsignal(signal.SIGINT) is before
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 4. a job given as a path is named as the path says
+
+
+@pytest.mark.parametrize("given", ["jobs/current", "jobs/current/", "jobs/current/parity.toml", "current",
+                                   "./jobs/current/."])
+def test_a_symlinked_job_has_the_same_name_however_it_is_given(tmp_path: Path, given: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    jobs = tmp_path / "jobs"
+    job(jobs, "claims_v2", GOOD)
+    (jobs / "current").symlink_to("claims_v2", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", given, "--jobs-dir", "jobs", "--report-dir", "r"]) == 0
+    assert sorted(p.name for p in (tmp_path / "r").iterdir() if not p.name.startswith(".")) == \
+        ["current", "index.html", "summary.md"]
