@@ -222,6 +222,14 @@ def _with_scanned_tags(path: Path, raw: pl.DataFrame, meta: Any) -> pl.DataFrame
     return raw.with_columns(updates) if updates else raw
 
 
+class UnknownFormatColumn(InputError):
+    """``formats`` names a column the SAS file does not have (a mistake in parity.toml: the runner names its key)."""
+
+    def __init__(self, column: str, message: str) -> None:
+        self.column = column
+        super().__init__(message)
+
+
 def read_sas(
     path: Path,
     *,
@@ -272,8 +280,8 @@ def read_sas(
     overrides = {k.casefold(): v for k, v in (formats or {}).items()}
     unknown = sorted(set(overrides) - {n.casefold() for n in meta.column_names})
     if unknown:
-        raise InputError(f"{path}: formats names {unknown[0]!r}, which is not a column of this file "
-                         f"(columns: {', '.join(meta.column_names[:30])})")
+        raise UnknownFormatColumn(unknown[0], f"{path}: formats names {unknown[0]!r}, which is not a column of "
+                                  f"this file (columns: {', '.join(meta.column_names[:30])})")
     series: list[pl.Series] = []
     columns: list[ColumnInfo] = []
     tags: dict[str, pl.Series] = {}

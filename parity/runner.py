@@ -47,7 +47,7 @@ def compare_dataset(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str, A
     KeyboardInterrupt."""
     from parity.checks import build_result, error_result
     from parity.engine import compare_tables
-    from parity.loaders import read_python_file, read_sas
+    from parity.loaders import UnknownFormatColumn, read_python_file, read_sas
 
     started = time.perf_counter()
     sas_meta: dict[str, Any] | None = None
@@ -71,6 +71,9 @@ def compare_dataset(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str, A
         return build_result(comp, duration_s=round(time.perf_counter() - started, 3))
     except SpecError:
         raise
+    except UnknownFormatColumn as exc:
+        raise SpecError(job.spec_file, f"{exc}; fix or remove it", key=f"datasets.{ds.name}.formats.{exc.column}"
+                        ) from None
     except InputError as exc:
         return error_result(ds.name, str(exc), sas_meta)
     except KeyboardInterrupt:

@@ -108,3 +108,20 @@ def test_a_symlinked_job_has_the_same_name_however_it_is_given(tmp_path: Path, g
     assert main(["run", given, "--jobs-dir", "jobs", "--report-dir", "r"]) == 0
     assert sorted(p.name for p in (tmp_path / "r").iterdir() if not p.name.startswith(".")) == \
         ["current", "index.html", "summary.md"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 13. formats for a column that does not exist is a mistake in parity.toml, named by its key
+
+
+@pytest.mark.parametrize("column", ["nosuch", "NoSuch"])
+def test_formats_for_a_missing_column_is_a_spec_error_naming_the_key(tmp_path: Path, column: str,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    jobs, reports = tmp_path / "jobs", tmp_path / "r"
+    toml = f'[job]\npython = "port:run"\n[datasets.d]\nsas = "d.sas7bdat"\nkeys = ["id"]\n' \
+           f'[datasets.d.formats]\n{column} = "DATE9."\n'
+    job(jobs, "fmt", GOOD, toml=toml)
+    assert main(["run", "fmt", "--jobs-dir", str(jobs), "--report-dir", str(reports)]) == 2
+    err = capsys.readouterr().err
+    assert "[datasets.d.formats.nosuch]" in " ".join(err.split()), err
+    assert "parity.toml" in err and "Traceback" not in err
