@@ -29,6 +29,7 @@ from decimal import Decimal
 from functools import cached_property, lru_cache
 
 from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS, SAS_EPOCH_DT
+from parity.values import DIFF_UNITS
 
 #: the first pairs (by key) analysed per column; shares are of this sample
 MAX_PAIRS = 20_000
@@ -175,7 +176,7 @@ def missing_patterns(col: Column) -> list[Explanation]:
                 as_text.append(i)
             elif _is_number(p.python) and math.isinf(p.python):  # type: ignore[arg-type]
                 inf.append(i)
-            elif p.python == 0 and p.sas_tag is None and not string:
+            elif p.python == 0 and p.sas_tag is None and col.kind == "numeric":  # not 1960-01-01 / midnight
                 zero.append(i)
             else:
                 sas_missing.append(i)
@@ -676,8 +677,9 @@ def shapes(col: Column) -> list[Explanation]:
     diffs = Counter(round(p - s, 6) for _, s, p in values)
     shift, n_shift = diffs.most_common(1)[0]
     if n_shift == len(values) > 1 and shift != 0:
+        unit = f" {DIFF_UNITS[col.kind]}" if DIFF_UNITS.get(col.kind) else ""
         out.append(_exp("constant_offset", (i for i, _, _ in values), f"all {n_shift} differences are exactly "
-                        f"{shift:+g}", "look for a constant added or subtracted in one of the programs"))
+                        f"{shift:+g}{unit}", "look for a constant added or subtracted in one of the programs"))
     return out
 
 

@@ -96,3 +96,31 @@ def test_legitimate_accents_against_plain_letters_are_no_encoding_difference() -
     py = pd.DataFrame({"id": range(5), "city": ["SAO PAULO", "MUNCHEN", "KOLN", "BOGOTA", "Moskva"]})
     result = compare_frames(sas, py, keys=["id"])
     assert column(result, "city").mismatches == 5 and codes(result, "city") == {}
+
+
+# ---- 22: missing patterns name the right cause for the column's kind
+
+
+def test_a_missing_date_against_day_zero_is_not_sum_of_missing() -> None:
+    """SAS SUM() of all-missing is a number rule: a missing date against 1960-01-01 (0) or a missing time against
+    midnight is a value the port has where SAS has none, not SUM()."""
+    import datetime as dt
+
+    sas = pl.DataFrame({"id": [1, 2, 3], "d": [None, None, dt.date(2020, 1, 1)], "x": [None, None, 1.0]})
+    py = pd.DataFrame({"id": [1, 2, 3], "d": [dt.date(1960, 1, 1)] * 2 + [dt.date(2020, 1, 1)], "x": [0.0, 0.0, 1.0]})
+    result = compare_frames(sas, py, keys=["id"], formats={"d": "DATE9."})
+    assert codes(result, "d") == {"missing_in_sas": 2}
+    assert codes(result, "x") == {"sum_of_missing": 2}
+
+
+def test_a_constant_date_or_datetime_offset_says_its_unit() -> None:
+    import datetime as dt
+
+    days = [dt.date(2020, 1, 1) + dt.timedelta(days=7 * i) for i in range(5)]
+    times = [dt.datetime(2020, 1, 1, 8) + dt.timedelta(hours=5 * i) for i in range(5)]
+    sas = pl.DataFrame({"id": range(5), "d": days, "t": times})
+    py = pd.DataFrame({"id": range(5), "d": [d + dt.timedelta(days=1) for d in days],
+                       "t": [t + dt.timedelta(seconds=90) for t in times]})
+    result = compare_frames(sas, py, keys=["id"])
+    assert [e["message"] for e in column(result, "d").explanations] == ["all 5 differences are exactly +1 days"]
+    assert [e["message"] for e in column(result, "t").explanations] == ["all 5 differences are exactly +90 s"]
