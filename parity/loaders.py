@@ -393,7 +393,9 @@ def _from_pandas(frame: Any, where: str) -> pl.DataFrame:
                          "the column list makes them); give every column a unique name")
     try:
         converted: pl.DataFrame = pl.from_pandas(frame, nan_to_null=True)
-        return converted
+        # an object column holding no value (all None/NaN) has no type; String would be a false type conflict
+        empty = [n for n in frame.columns if frame[n].dtype == object and len(frame) and frame[n].isna().all()]
+        return converted.with_columns(pl.lit(None).alias(n) for n in empty) if empty else converted
     except Exception as exc:
         culprit = ""
         for name in frame.columns:

@@ -124,3 +124,14 @@ def test_a_constant_date_or_datetime_offset_says_its_unit() -> None:
     result = compare_frames(sas, py, keys=["id"])
     assert [e["message"] for e in column(result, "d").explanations] == ["all 5 differences are exactly +1 days"]
     assert [e["message"] for e in column(result, "t").explanations] == ["all 5 differences are exactly +90 s"]
+
+
+def test_a_pandas_column_of_only_none_is_missing_values_not_a_type_conflict() -> None:
+    """A port that never fills a column leaves pandas an object column of None: that has no type, so against a
+    SAS numeric it is every value missing in Python (missing_in_python), not 'SAS numeric vs Python String'."""
+    sas = pl.DataFrame({"id": [1, 2, 3], "x": [1.0, 2.0, 3.0], "s": ["a", "b", "c"]})
+    py = pd.DataFrame({"id": [1, 2, 3], "x": [None, None, None], "s": pd.Series([None, NAN, None], dtype=object)})
+    result = compare_frames(sas, py, keys=["id"])
+    assert check(result, "schema").status == "pass", check(result, "schema").summary
+    assert column(result, "x").mismatches == 3 and codes(result, "x") == {"missing_in_python": 3}
+    assert column(result, "s").mismatches == 3 and codes(result, "s") == {"missing_in_python": 3}
