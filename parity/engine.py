@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from parity.errors import SpecError
+from parity.errors import InputError, SpecError
 from parity.formats import Kind
 from parity.loaders import ColumnInfo, Table
 from parity.normalize import (
@@ -166,12 +166,11 @@ def _match_columns(spec: DatasetSpec, job: JobSpec | None, sas: Table, py: Table
     py_by_fold: dict[str, ColumnInfo] = {}
     for info in py.columns:
         fold = info.name.casefold()
-        if fold in py_by_fold:
-            raise SpecError(
-                spec_file,
-                f"the Python output has columns {py_by_fold[fold].name!r} and {info.name!r}, which are the same "
-                "name to SAS (names are case-insensitive); rename one",
-                key=where,
+        if fold in py_by_fold:  # the port's doing, not the spec's: an error of this dataset
+            raise InputError(
+                f"dataset {spec.name!r}: the Python output ({py.meta.source}) has columns {py_by_fold[fold].name!r} "
+                f"and {info.name!r}, which are the same name to SAS (names are case-insensitive); rename one in the "
+                "port"
             )
         py_by_fold[fold] = info
     sas_fold = {c.name.casefold(): c for c in sas.columns}
@@ -221,9 +220,10 @@ def _match_columns(spec: DatasetSpec, job: JobSpec | None, sas: Table, py: Table
     for field_name, names in (("keys", spec.keys), ("sort_by", [k.column for k in spec.sort_by])):
         for name in names:
             if name.casefold() not in both:
-                side = "the SAS file" if name.casefold() not in sas_fold else "the Python output"
+                side, names_there = (("the SAS file", sas_names) if name.casefold() not in sas_fold else
+                                     (f"the Python output {py.meta.source}", [c.name for c in py.columns]))
                 raise SpecError(
-                    spec_file, f"column {name!r} is not in {side} (SAS columns: {', '.join(sas_names[:30])})",
+                    spec_file, f"column {name!r} is not in {side} (its columns: {', '.join(names_there[:30])})",
                     key=f"{where}.{field_name}",
                 )
     all_names = {p.name.casefold() for p in plans}

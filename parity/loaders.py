@@ -460,6 +460,10 @@ def read_python_file(
         raise
     except Exception as exc:
         raise _reader_failure(path, exc, what=f"{suffix[1:]} file") from None
+    dupes = sorted({m[1] for c in frame.columns if (m := re.fullmatch(r"(.*)_duplicated_\d+", c))} & set(frame.columns))
+    if dupes:  # polars renames a repeated header name to <name>_duplicated_<n>
+        raise InputError(f"{path}: duplicate column names {dupes[:5]!r} in the header; give every column a unique "
+                         "name")
     if suffix == ".csv" and sas is not None:
         return read_csv_as_sas(frame, sas, rename or {}, str(path), sha256_file(path))
     return table_from_frame(frame, str(path), sha256_file(path), suffix[1:])

@@ -125,3 +125,38 @@ def test_formats_for_a_missing_column_is_a_spec_error_naming_the_key(tmp_path: P
     err = capsys.readouterr().err
     assert "[datasets.d.formats.nosuch]" in " ".join(err.split()), err
     assert "parity.toml" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 16. hints name the real cause: the port's output, not parity.toml
+
+CSV_TOML = '[job]\n[datasets.d]\nsas = "d.sas7bdat"\npython = "out.csv"\nkeys = ["id"]\n'
+
+
+@pytest.mark.parametrize("frame", ["pd.DataFrame({'id': [1, 2], 'x': [1.5, 2.5], 'X': [1.5, 2.5]})",
+                                   "pl.DataFrame({'id': [1, 2], 'x': [1.5, 2.5], 'X': [1.5, 2.5]})"])
+def test_case_duplicate_columns_of_the_port_are_an_error_of_the_dataset_not_of_the_spec(tmp_path: Path,
+                                                                                         frame: str) -> None:
+    jobs, reports = tmp_path / "jobs", tmp_path / "r"
+    job(jobs, "dupe", f"import pandas as pd, polars as pl\ndef run():\n    return {frame}\n")
+    assert main(["run", "dupe", "--jobs-dir", str(jobs), "--report-dir", str(reports)]) == 2
+    (ds,) = json.loads((reports / "dupe" / "parity.json").read_text(encoding="utf-8"))["datasets"]
+    assert ds["verdict"] == "error"
+    assert "'x' and 'X'" in ds["error"] and "rename one in the port" in ds["error"] and "parity.toml" not in ds["error"]
+
+
+def test_csv_with_a_repeated_header_name_is_an_error_naming_it(tmp_path: Path) -> None:
+    jobs, reports = tmp_path / "jobs", tmp_path / "r"
+    job(jobs, "csv", "", toml=CSV_TOML, files={"out.csv": "id,x,x\n1,1.5,1.5\n2,2.5,2.5\n"})
+    assert main(["run", "csv", "--jobs-dir", str(jobs), "--report-dir", str(reports)]) == 2  # was 1: x_duplicated_0
+    (ds,) = json.loads((reports / "csv" / "parity.json").read_text(encoding="utf-8"))["datasets"]
+    assert ds["verdict"] == "error" and "duplicate column names ['x'] in the header" in ds["error"], ds["error"]
+
+
+def test_key_missing_from_the_python_output_lists_the_python_columns(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    jobs, reports = tmp_path / "jobs", tmp_path / "r"
+    job(jobs, "csv", "", toml=CSV_TOML, files={"out.csv": "ident,x\n1,1.5\n2,2.5\n"})
+    assert main(["run", "csv", "--jobs-dir", str(jobs), "--report-dir", str(reports)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "out.csv (its columns: ident, x)" in err, err
