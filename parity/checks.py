@@ -256,7 +256,7 @@ def _worst(name: str, bad: list[ColumnResult]) -> ColumnResult:
 
 
 def _value_check(f: Facts, name: str, kinds: tuple[str, ...], noun: str) -> CheckResult:
-    from parity.values import DIFF_UNITS, number_text
+    from parity.values import DIFF_UNITS, max_diff_text
 
     cols = [c for c in f.columns if c.kind in kinds and c.status == "compared"]
     if not cols:
@@ -289,7 +289,8 @@ def _value_check(f: Facts, name: str, kinds: tuple[str, ...], noun: str) -> Chec
     elif worst.max_abs_diff is not None and name != "string_equality":
         unit = DIFF_UNITS.get(worst.kind, "")
         label = "largest shift" if name == "date_equivalence" else "max abs diff"
-        summary += f", {label} {number_text(worst.max_abs_diff, 6)}{' ' + unit if unit else ''}"
+        summary += (f", {label} {max_diff_text(worst.max_abs_diff, worst.criterion, worst.method)}"
+                    f"{' ' + unit if unit else ''}")
         valueless = f.valueless.get(worst.name, 0)
         if valueless:
             summary += (f" among pairs of two values ({valueless:,} of its mismatches are a missing or infinite "

@@ -62,6 +62,16 @@ def number_text(value: float, digits: int = VALUE_DIGITS) -> str:
     return decimal_text(dec)
 
 
+def max_diff_text(value: float, criterion: float | None, method: str | None, digits: int = 6) -> str:
+    """A maximum difference with ``digits`` significant digits, or as many more as it takes to show it beyond an
+    absolute criterion (0.0050000001 against 0.005 is not "0.005")."""
+    text = number_text(value, digits)
+    while method == "absolute" and criterion is not None and digits < 17 and float(text) <= criterion < value:
+        digits += 1
+        text = number_text(value, digits)
+    return text
+
+
 def decimal_text(dec: Decimal) -> str:
     dec = dec.normalize()
     if dec.is_zero():

@@ -135,3 +135,17 @@ def test_a_pandas_column_of_only_none_is_missing_values_not_a_type_conflict() ->
     assert check(result, "schema").status == "pass", check(result, "schema").summary
     assert column(result, "x").mismatches == 3 and codes(result, "x") == {"missing_in_python": 3}
     assert column(result, "s").mismatches == 3 and codes(result, "s") == {"missing_in_python": 3}
+
+
+# ---- 16: a maximum difference beyond the criterion never reads as the criterion
+
+
+def test_a_maximum_difference_just_beyond_the_criterion_shows_the_digits_that_exceed_it() -> None:
+    sas = pl.DataFrame({"id": [1, 2], "x": [1.0, 2.0]})
+    py = pd.DataFrame({"id": [1, 2], "x": [1.0050000001, 2.0]})
+    result = compare_frames(sas, py, keys=["id"], tolerance={"x": {"method": "absolute", "criterion": 0.005}})
+    assert "max abs diff 0.0050000001" in check(result, "numeric_tolerance").summary
+    assert "0.0050000001" in page_text(result)
+    wide = compare_frames(sas, py.assign(x=[1.25, 2.0]), keys=["id"],
+                          tolerance={"x": {"method": "absolute", "criterion": 0.005}})
+    assert "max abs diff 0.25" in check(wide, "numeric_tolerance").summary  # 6 digits when they suffice

@@ -33,7 +33,7 @@ from parity.report.markdown import (
     unwaived,
     verdict_label,
 )
-from parity.values import DIFF_UNITS, short_number
+from parity.values import DIFF_UNITS, max_diff_text, short_number
 
 HTML_FILE = "parity.html"
 INDEX_FILE = "index.html"
@@ -237,8 +237,11 @@ def _listing(col: ColumnResult, diffs: Mapping[str, list[dict[str, Any]]]) -> tu
     return first, largest
 
 
-def _with_unit(value: object, kind: str) -> str:
+def _with_unit(value: object, kind: str, criterion: float | None = None, method: str | None = None) -> str:
     text = num(value)
+    if isinstance(value, float) and math.isfinite(value) and criterion is not None and method == "absolute" \
+            and float(text.replace(",", "") or "nan") <= criterion < value:  # not "0.005" against criterion 0.005
+        text = max_diff_text(value, criterion, method)
     unit = DIFF_UNITS.get(kind, "")
     return f"{text} {unit}" if text and unit else text
 
@@ -266,7 +269,7 @@ def _column_view(col: ColumnResult, diffs: Mapping[str, list[dict[str, Any]]]) -
         "length": sas_type.get("length"), "format": sas_format(sas_type.get("format")),
         "label": sas_type.get("label"), "python_type": col.python_type, "compared": col.compared,
         "mismatches": col.mismatches, "waived": col.waived or 0, "unwaived": unwaived(col),
-        "share": pct(col.mismatches, col.compared), "max_abs": _with_unit(col.max_abs_diff, col.kind),
+        "share": pct(col.mismatches, col.compared), "max_abs": _with_unit(col.max_abs_diff, col.kind, col.criterion, col.method),
         "max_abs_sort": sort_key(col.max_abs_diff),
         "max_rel": num(col.max_rel_diff) if col.kind == "numeric" else "",  # relative to days since 1960: noise
         "max_rel_sort": sort_key(col.max_rel_diff), "note": col.note, "explanations": explanations,
