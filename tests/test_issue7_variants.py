@@ -5,6 +5,7 @@ numbers and listings shown are honest."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pandas as pd
 import polars as pl
@@ -14,6 +15,7 @@ from parity.api import compare_frames
 from parity.model import CheckResult, ColumnResult, DatasetResult, JobResult
 from parity.report.html import render_job
 from parity.report.text import check_text
+from tests.helpers import Column, make_job, write_sas7bdat
 
 INF = float("inf")
 NAN = float("nan")
@@ -149,3 +151,53 @@ def test_a_maximum_difference_just_beyond_the_criterion_shows_the_digits_that_ex
     wide = compare_frames(sas, py.assign(x=[1.25, 2.0]), keys=["id"],
                           tolerance={"x": {"method": "absolute", "criterion": 0.005}})
     assert "max abs diff 0.25" in check(wide, "numeric_tolerance").summary  # 6 digits when they suffice
+
+
+# ---- end to end: parity run on a SAS file against a pandas port
+
+
+def test_parity_run_names_each_columns_cause_and_no_wrong_one(tmp_path: Path) -> None:
+    import json
+
+    from parity.cli import main
+
+    jobs = tmp_path / "jobs"
+    folder = make_job(jobs, "port", """
+        [job]
+        python = "port:run"
+        [datasets.people]
+        sas = "people.sas7bdat"
+        keys = ["id"]
+    """, files={"port.py": """
+        import datetime as dt
+        import math
+        import pandas as pd
+
+        def run():
+            days = [23000, 23400, 23800, 24200]
+            return {"people": pd.DataFrame({
+                "id": [1, 2, 3, 4],
+                "title": ["Mrs", "Mss", "Drs", "Mrs"],
+                "city": [c.encode("utf-8").decode("latin-1") for c in ["Москва", "北京", "Zürich", "São Paulo"]],
+                "amt": [0.0, math.inf, math.inf, 7.5],
+                "visit": [dt.datetime(1960, 1, 1) + dt.timedelta(days=d) for d in days],
+            })}
+    """})
+    write_sas7bdat(folder / "people.sas7bdat", [
+        Column("ID", "numeric", [1, 2, 3, 4]),
+        Column("TITLE", "string", ["Mr", "Ms", "Dr", "Mrs"], length=4),
+        Column("CITY", "string", ["Москва", "北京", "Zürich", "São Paulo"]),
+        Column("AMT", "numeric", [None, None, None, 7.5]),
+        Column("VISIT", "numeric", [23000, 23400, 23800, 24200]),
+    ])
+    assert main(["run", "port", "--jobs-dir", str(jobs), "--report-dir", str(tmp_path / "r")]) == 1
+    data = json.loads((tmp_path / "r" / "port" / "parity.json").read_text())
+    cols = {c["name"]: c for c in data["datasets"][0]["columns"]}
+    found = {name: {e["code"]: e["rows"] for e in c["explanations"]} for name, c in cols.items()}
+    assert cols["TITLE"]["mismatches"] == 3 and found["TITLE"] == {}  # 'Mr' (LENGTH 4) vs 'Mrs' is no truncation
+    assert found["CITY"] == {"encoding": 4}
+    assert found["AMT"] == {"division_by_zero": 2, "sum_of_missing": 1}
+    assert found["VISIT"] == {"date_without_format": 4}
+    assert 'formats = { VISIT = "DATE9." }' in cols["VISIT"]["explanations"][0]["hint"]
+    attributes = next(c for c in data["datasets"][0]["checks"] if c["name"] == "attributes")
+    assert attributes["status"] == "warn" and 'formats = { VISIT = "DATE9." }' in attributes["summary"]
