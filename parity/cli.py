@@ -278,14 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     it exits without waiting for threads a port left running, so a finished run never hangs."""
     code = _main(argv)
     if argv is None:
-        from parity.sandbox import alive_leftovers
+        from parity.sandbox import alive_leftovers, leftovers_message
 
         left = alive_leftovers()
         if left:
-            jobs = ", ".join(sorted({job for job, _ in left}))
-            _print_error(_console(stderr=True), f"the Python port of {jobs} left {len(left)} thread(s) running "
-                         f"({', '.join(t.name for _, t in left)}); parity exits without waiting for them",
-                         label="warning: ")
+            _print_error(_console(stderr=True), leftovers_message(left), label="warning: ")
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
                 sys.stderr.flush()

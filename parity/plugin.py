@@ -376,6 +376,13 @@ class ParityReporter:
             self.state.write_reports()
         if self.state.removed_jobs() and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a job of the baseline no longer runs
+        import sys
+
+        from parity.sandbox import leftovers_message, release_leftovers
+
+        left = release_leftovers()  # a port's thread left running must not hang pytest (or an xdist worker)
+        if left:
+            sys.stderr.write(f"parity: warning: {leftovers_message(left)}\n")
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         state = self.state

@@ -71,15 +71,29 @@ def test_os_exit_names_what_happened(tmp_path: Path) -> None:
     assert "os._exit(0)" in error and "port.py:3" in error
 
 
+THREAD_PORT = ("import threading, time, polars as pl\ndef run():\n"
+               "    threading.Thread(target=time.sleep, args=(600,), name='worker').start()\n"
+               "    return pl.DataFrame({'id': [1, 2], 'x': [9.5, 2.5]})\n")
+
+
 def test_thread_left_running_does_not_hang_the_command(tmp_path: Path) -> None:
     jobs = tmp_path / "jobs"
-    job(jobs, "threads", "import threading, time, polars as pl\ndef run():\n"
-                         "    threading.Thread(target=time.sleep, args=(600,), name='worker').start()\n"
-                         "    return pl.DataFrame({'id': [1, 2], 'x': [9.5, 2.5]})\n")
+    job(jobs, "threads", THREAD_PORT)
     proc = parity_cmd(tmp_path, "run", "threads", "--jobs-dir", str(jobs), "--report-dir", "r", timeout=90)
     assert proc.returncode == 1, proc.stderr
     assert verdict(tmp_path / "r", "threads") == "fail"
     assert "threads left 1 thread(s) running (worker)" in proc.stderr
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_thread_left_running_does_not_hang_pytest(tmp_path: Path, xdist: list[str]) -> None:
+    jobs = tmp_path / "jobs"
+    job(jobs, "threads", THREAD_PORT)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--parity", "threads",
+                           "--parity-jobs-dir", str(jobs), "--parity-report-dir", "r", *xdist], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    assert verdict(tmp_path / "r", "threads") == "fail"
 
 
 def test_sigint_handler_is_restored(tmp_path: Path) -> None:
