@@ -231,6 +231,8 @@ def list_cmd(jobs_dir: str | None) -> None:
     from parity.spec import discover_jobs, load_job
 
     jobs_path, _ = _config(jobs_dir, None)
+    if not jobs_path.is_dir():  # a mistyped --jobs-dir is an error, not an empty list
+        raise UsageError(f"no jobs folder {jobs_path}: give --jobs-dir or set [tool.parity] jobs_dir")
     names = discover_jobs(jobs_path)
     if not names:
         click.echo(f"no jobs (folders with parity.toml) in {jobs_path}")

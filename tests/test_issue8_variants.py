@@ -174,3 +174,10 @@ def test_key_missing_from_the_python_output_lists_the_python_columns(tmp_path: P
     assert main(["run", "csv", "--jobs-dir", str(jobs), "--report-dir", str(reports)]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "out.csv (its columns: ident, x)" in err, err
+
+
+def test_list_of_a_missing_jobs_folder_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--jobs-dir", str(tmp_path / "nosuch")]) == 2  # was 0, "no jobs"
+    assert "no jobs folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["list", "--jobs-dir", str(tmp_path / "empty")]) == 0
