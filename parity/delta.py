@@ -499,6 +499,15 @@ def dataset_relaxations(job: str, name: str, b: Mapping[str, Any], h: Mapping[st
     if b.get("sas") != h.get("sas"):
         add(None, None, f"the SAS reference is another file: {b.get('sas')} -> {h.get('sas')}", b.get("sas"),
             h.get("sas"))
+    # how the SAS reference is read: another encoding or format override can make differing values equal
+    if b.get("encoding") != h.get("encoding"):
+        add(None, None, f"the SAS file is read with another encoding: {b.get('encoding') or 'its own'} -> "
+            f"{h.get('encoding') or 'its own'}", b.get("encoding"), h.get("encoding"))
+    b_fmt, h_fmt = dict(b.get("formats") or {}), dict(h.get("formats") or {})
+    for col in sorted(set(b_fmt) | set(h_fmt)):
+        if b_fmt.get(col) != h_fmt.get(col):
+            add(None, col, f"format override of {names.get(col, col)} changed: {b_fmt.get(col) or 'none'} -> "
+                f"{h_fmt.get(col) or 'none'}", b_fmt.get(col), h_fmt.get(col))
     if list(b.get("keys") or []) != list(h.get("keys") or []):
         add("key_match", None, f"keys changed: {b.get('keys')} -> {h.get('keys')}", b.get("keys"), h.get("keys"))
     b_sort, h_sort = list(b.get("sort_by") or []), list(h.get("sort_by") or [])

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import polars as pl
 
 from parity.api import compare_frames
+from tests.helpers import Column, write_sas7bdat
 
 
 def _dups(counts: dict[int, int]) -> pl.DataFrame:
@@ -52,3 +56,29 @@ def test_summary_of_value_differences_has_no_missing_note() -> None:
     check = compare_frames(sas, py, keys=["id"]).check("numeric_tolerance")
     assert check is not None and check.status == "fail"
     assert "missing or infinite" not in check.summary and "max abs diff 0.5" in check.summary, check.summary
+
+
+def test_changing_how_the_sas_file_is_read_is_a_relaxation_needing_approval(tmp_path: Path) -> None:
+    from parity.delta import dataset_relaxations
+    from parity.spec import dataset_rules, load_job
+
+    def rules(extra: str) -> dict[str, Any]:
+        folder = tmp_path / f"job{abs(hash(extra))}"
+        folder.mkdir()
+        cols = [Column("id", "numeric", [1.0, 2.0]), Column("dt", "numeric", [100.0, 200.0])]
+        write_sas7bdat(folder / "d.sas7bdat", cols)
+        pl.DataFrame({"id": [1, 2], "dt": [100.0, 200.0]}).write_parquet(folder / "d.parquet")
+        (folder / "parity.toml").write_text(
+            f'[datasets.d]\nsas = "d.sas7bdat"\npython = "d.parquet"\nkeys = ["id"]\n{extra}\n', encoding="utf-8")
+        job = load_job(folder)
+        return dataset_rules(job.datasets[0], folder)
+
+    plain = rules("")
+    with_encoding = rules('encoding = "latin-1"')
+    with_format = rules('formats = { dt = "DATE9." }')
+    assert dataset_relaxations("j", "d", plain, plain) == []
+    enc = dataset_relaxations("j", "d", plain, with_encoding)
+    assert [c.kind for c in enc] == ["relaxed"] and "encoding" in enc[0].what
+    fmt = dataset_relaxations("j", "d", plain, with_format)
+    assert [c.kind for c in fmt] == ["relaxed"] and "format override of dt" in fmt[0].what
+    assert [c.kind for c in dataset_relaxations("j", "d", with_format, plain)] == ["relaxed"]
