@@ -376,6 +376,12 @@ class ParityReporter:
             self.state.write_reports()
         if self.state.removed_jobs() and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a job of the baseline no longer runs
+        errored = any(run.error or (run.result is not None and run.result.verdict == "error")
+                      for run in self.state.runs.values())
+        if errored and not self.state.is_worker and session.exitstatus in (pytest.ExitCode.OK,
+                                                                           pytest.ExitCode.TESTS_FAILED):
+            # as `parity run`: 2 when a dataset could not be compared (an error is not a parity failure)
+            session.exitstatus = 2
         import sys
 
         from parity.sandbox import leftovers_message, release_leftovers
