@@ -216,11 +216,11 @@ def _find(columns: list[str], name: str) -> str:
 
 
 def _run_parity(sas: Any, py: Any, engine: str | None) -> tuple[Any, dict[str, Any]]:
-    import parity.engine
+    import parity.engine.core
     from parity.api import compare_frames
 
     if engine:
-        parity.engine.ENGINE = engine  # type: ignore[assignment]
+        parity.engine.core.ENGINE = engine  # type: ignore[assignment]
     result = compare_frames(sas, py, keys=[KEY], tolerance={"default": {"method": "absolute", "criterion": TOLERANCE}})
     counts = {
         "matched": result.rows["matched"], "only_sas": result.rows["only_in_sas"],
@@ -268,8 +268,8 @@ def child(tool: str, sas_path: Path, py_path: Path, repeat: int) -> dict[str, An
     if tool.startswith("parity"):
         # imported before the load, as datacompy is for its tools
         import parity.api
-        import parity.checks
-        import parity.engine
+        import parity.checks.core
+        import parity.engine.core
     else:
         import datacompy  # noqa: F401  (imports pandas too)
     base_kb = _status_kb("VmRSS")  # after the imports, before the load
@@ -313,9 +313,9 @@ def child(tool: str, sas_path: Path, py_path: Path, repeat: int) -> dict[str, An
     peak_kb = max(load_peak_kb, first_peak_kb) if first_peak_kb is not None else all_peak_kb
     engine = None
     if tool == "parity":
-        import parity.engine
+        import parity.engine.core
 
-        engine = parity.engine.ENGINE
+        engine = parity.engine.core.ENGINE
     return {
         "tool": tool, "engine": engine, "load_s": load_s, "times_s": times, "median_s": statistics.median(times),
         "rss_base_mb": (base_kb or 0) / 1024, "rss_loaded_mb": (loaded_kb or 0) / 1024,
@@ -425,9 +425,9 @@ def main(argv: list[str] | None = None) -> int:
         print(RESULT_MARK + json.dumps(result), flush=True)
         return 0
 
-    import parity.engine
+    import parity.engine.core
 
-    default_engine = parity.engine.ENGINE
+    default_engine = parity.engine.core.ENGINE
     manifest = ensure_data(args.rows, args.seed, args.columns, args.regenerate)
     sas_path, py_path, _ = data_paths(args.rows, args.seed, args.columns)
     tools = ["parity"]

@@ -72,8 +72,8 @@ def measure(shape: str, rows: int, columns: int) -> dict[str, Any]:
     import polars as pl
 
     from parity.api import _as_python_table, _as_sas_table, make_spec
-    from parity.checks import build_result
-    from parity.engine import compare_tables
+    from parity.checks.core import build_result
+    from parity.engine.core import compare_tables
     from parity.model import JobResult
     from parity.report.html import render_job
     from parity.report.json import dumps

@@ -20,7 +20,9 @@ ARGUMENTS = Path("<assert_parity arguments>")
 def _as_sas_table(obj: TableLike, where: str, spec: DatasetSpec) -> Any:
     """The SAS side: a .sas7bdat/.xpt file read with the spec's encoding, catalog and formats, or any other table
     (a DataFrame or a parquet/arrow/csv file) taken as SAS values in SAS units."""
-    from parity.loaders import ColumnInfo, read_python_file, read_sas, table_from_frame, to_polars
+    from parity.sources.base import ColumnInfo
+    from parity.sources.frames import read_python_file, table_from_frame, to_polars
+    from parity.sources.sas import read_sas
 
     if isinstance(obj, str | os.PathLike):
         path = Path(obj)
@@ -36,8 +38,8 @@ def _as_sas_table(obj: TableLike, where: str, spec: DatasetSpec) -> Any:
     # a table standing for the SAS side: numeric columns are SAS numerics in SAS units, kinds from formats=
     import polars as pl
 
+    from parity.engine.normalize import sas_units
     from parity.formats import kind_of_format
-    from parity.normalize import sas_units
 
     frame = table.frame
     formats = {k.casefold(): v for k, v in spec.formats.items()}
@@ -65,7 +67,7 @@ def _as_sas_table(obj: TableLike, where: str, spec: DatasetSpec) -> Any:
 
 
 def _as_python_table(obj: TableLike, where: str, sas: Any, spec: DatasetSpec) -> Any:
-    from parity.loaders import read_python_file, table_from_frame, to_polars
+    from parity.sources.frames import read_python_file, table_from_frame, to_polars
 
     if isinstance(obj, str | os.PathLike):
         return read_python_file(Path(obj), sas=sas, rename=spec.rename)
@@ -113,8 +115,8 @@ def compare_frames(sas: TableLike, python: TableLike, *, name: str = "data", **o
     gives a DataFrame's numeric column its kind, e.g. ``{"visit": "DATE9."}``).  A setting that cannot apply is
     refused with a SpecError, never ignored.
     """
-    from parity.checks import build_result
-    from parity.engine import compare_tables
+    from parity.checks.core import build_result
+    from parity.engine.core import compare_tables
 
     spec = make_spec(name, **options)
     started = time.perf_counter()

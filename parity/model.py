@@ -45,7 +45,7 @@ class ColumnResult:
     explanations: tuple[dict[str, Any], ...] = ()
     note: str | None = None
     waived: int = 0  # mismatches accepted by a waiver (still counted in mismatches, never hidden)
-    mismatch_keys: dict[str, Any] | None = None  # the set of mismatching keys: parity.delta.key_set
+    mismatch_keys: dict[str, Any] | None = None  # the set of mismatching keys: parity.report.delta.key_set
     #: this column's unequal values: "first_by_key" (the first max_print by key) and, for numbers, dates and times,
     #: "largest" (up to max_print of the largest absolute differences not in first_by_key); cells as in top_diffs
     listing: dict[str, Any] = field(default_factory=dict)

@@ -348,7 +348,7 @@ UNWAIVABLE_CHECKS = ("waivers", "top_n_diffs")
 def _waivers(file: Path, where: str, raw: Any, key_names: tuple[str, ...]) -> tuple[Waiver, ...]:
     if not isinstance(raw, list):
         raise SpecError(file, "must be an array of tables: [[datasets.<name>.waivers]]", key=where)
-    from parity.checks import CHECK_NAMES
+    from parity.checks.core import CHECK_NAMES
 
     out = []
     for i, item in enumerate(raw):
@@ -478,7 +478,7 @@ def _dataset(file: Path, folder: Path, name: str, raw: Any, python_job: bool, ch
         datetime_precision=cast(Any, _choice(file, f"{where}.dates.datetime_precision",
                                              d_raw.get("datetime_precision", "us"), ("us", "ms", "s"))),
     )
-    from parity.checks import CHECK_NAMES  # the one registry of check names (a light import)
+    from parity.checks.core import CHECK_NAMES  # the one registry of check names (a light import)
 
     sev_raw = _table(file, f"{where}.severity", table.get("severity", {}))
     _unknown_keys(file, f"{where}.severity", sev_raw, set(CHECK_NAMES))
@@ -581,7 +581,7 @@ def tolerance_rule(tol: Tolerance) -> dict[str, Any]:
 
 def dataset_rules(ds: DatasetSpec, folder: Path) -> dict[str, Any]:
     """One dataset's comparison rules, normalised: names case-folded, defaults filled in, tables sorted."""
-    from parity.checks import CHECK_NAMES
+    from parity.checks.core import CHECK_NAMES
 
     return {
         "sas": _rel(ds.sas, folder), "python": _rel(ds.python, folder),

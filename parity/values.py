@@ -14,7 +14,7 @@ from parity.formats import Kind, sas_value_text
 if TYPE_CHECKING:
     import polars as pl
 
-    from parity.engine import ColumnPlan
+    from parity.engine.core import ColumnPlan
     from parity.spec import DatasetSpec
 
 
@@ -261,7 +261,7 @@ def waiver_key_match(plan: ColumnPlan, value: Any, spec: DatasetSpec) -> pl.Expr
     precision, and missing keys by kind (``"."``, ``".A"``, ``"._"``) under ``special_missing = "strict"``."""
     import polars as pl
 
-    from parity.normalize import normalize_string, round_temporal, truncate_to_width
+    from parity.engine.normalize import normalize_string, round_temporal, truncate_to_width
 
     col = pl.col(plan.s)
     tag = missing_key_tag(plan.kind, value)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from parity.cli import main
+from parity.cli.main import main
 from parity.report.html import write_html
 from tests.test_html_report import tricky_result
 

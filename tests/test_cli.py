@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from parity.cli import main
+from parity.cli.main import main
 from parity.report.json import strip_runtime
 from tests.helpers import Column, make_job, write_sas7bdat
 

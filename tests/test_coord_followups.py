@@ -59,7 +59,7 @@ def test_summary_of_value_differences_has_no_missing_note() -> None:
 
 
 def test_changing_how_the_sas_file_is_read_is_a_relaxation_needing_approval(tmp_path: Path) -> None:
-    from parity.delta import dataset_relaxations
+    from parity.report.delta import dataset_relaxations
     from parity.spec import dataset_rules, load_job
 
     def rules(extra: str) -> dict[str, Any]:

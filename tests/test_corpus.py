@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from parity.errors import InputError
-from parity.loaders import read_sas
+from parity.sources.sas import read_sas
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 pytestmark = pytest.mark.corpus

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from parity.api import _as_python_table, _as_sas_table, make_spec
-from parity.engine import ROW_P, ROW_S, Comparison, compare_tables
+from parity.engine.core import ROW_P, ROW_S, Comparison, compare_tables
 
 
 def _compare(sas: pl.DataFrame, py: pl.DataFrame, **options: Any) -> Comparison:

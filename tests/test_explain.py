@@ -1,4 +1,4 @@
-"""Diagnoses (parity/explain.py): every code fires on its signature with the right row count (positive) and stays
+"""Diagnoses (parity/checks/explain.py): every code fires on its signature with the right row count (positive) and stays
 silent on a near-miss neighbour (negative).  A wrong cause is worse than none."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parity.api import compare_frames
-from parity.explain import CODES, MAX_PAIRS, Pair, explain
+from parity.checks.explain import CODES, MAX_PAIRS, Pair, explain
 from parity.formats import EPOCH_SHIFT_SECONDS
 from tests.helpers import Column, write_sas7bdat
 
@@ -510,7 +510,7 @@ def test_no_pairs_no_diagnosis(kind: str) -> None:
 def test_every_code_is_documented_and_tested() -> None:
     root = Path(__file__).resolve().parent.parent
     docs = (root / "docs" / "checks.md").read_text(encoding="utf-8")
-    source = (root / "parity" / "explain.py").read_text(encoding="utf-8")
+    source = (root / "parity" / "checks" / "explain.py").read_text(encoding="utf-8")
     tests = Path(__file__).read_text(encoding="utf-8")
     for code in CODES:
         assert f"`{code}`" in docs, code

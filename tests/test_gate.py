@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from parity.cli import main
-from parity.delta import Change, diff_reports, key_set, load_reports, markdown, new_keys
+from parity.cli.main import main
+from parity.report.delta import Change, diff_reports, key_set, load_reports, markdown, new_keys
 from parity.report.markdown import md_code, md_text, render_summary
 from tests.helpers import Column, make_job, write_sas7bdat
 from tests.test_waivers_and_delta import CSV_DIFF, FUTURE, run_report, waiver
@@ -145,7 +145,7 @@ def test_key_sets_are_deterministic_and_in_the_report(tmp_path: Path) -> None:
 def test_key_set_subset_and_large_sets() -> None:
     import polars as pl
 
-    from parity import delta
+    from parity.report import delta
 
     base = key_set(pl.DataFrame({"k": [1.0, 2.0, 3.0]}), ["k"])
     sub = key_set(pl.DataFrame({"k": [3.0, 1.0]}), ["k"])
@@ -391,8 +391,8 @@ def test_pytest_gate_fails_a_removed_job_unless_accepted(pytester: pytest.Pytest
 
 
 def test_fewer_sort_violations_but_an_earlier_one_is_worse() -> None:
-    from parity.delta import _check_findings
     from parity.model import CheckResult
+    from parity.report.delta import _check_findings
 
     def sort_check(violations: int, first: int) -> CheckResult:
         return CheckResult("sort_order", "fail", "", {"python": {"violations": violations, "first_row": first}})

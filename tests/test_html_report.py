@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from parity.cli import main
+from parity.cli.main import main
 from parity.model import CheckResult, ColumnResult, DatasetResult, JobResult
-from parity.provenance import ENV_ALLOW_LIST, allowed_env, collect, git_info
 from parity.report.html import histogram, render_index, render_job
 from parity.report.json import dumps, load_report, strip_runtime
 from parity.report.markdown import ReportEntry, find_reports, md_text, render_summary
+from parity.run.provenance import ENV_ALLOW_LIST, allowed_env, collect, git_info
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"

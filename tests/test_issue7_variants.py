@@ -159,7 +159,7 @@ def test_a_maximum_difference_just_beyond_the_criterion_shows_the_digits_that_ex
 def test_parity_run_names_each_columns_cause_and_no_wrong_one(tmp_path: Path) -> None:
     import json
 
-    from parity.cli import main
+    from parity.cli.main import main
 
     jobs = tmp_path / "jobs"
     folder = make_job(jobs, "port", """

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from parity.cli import main
+from parity.cli.main import main
 from tests.test_runs_robust import GOOD_PORT, job
 
 GOOD = GOOD_PORT
@@ -24,7 +24,7 @@ def verdict(reports: Path, name: str) -> str:
 
 def parity_cmd(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """The ``parity`` command as installed (``main()`` without argv, as the console script calls it)."""
-    code = "import sys; from parity.cli import main; sys.exit(main())"
+    code = "import sys; from parity.cli.main import main; sys.exit(main())"
     return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, check=False)
 

@@ -290,7 +290,7 @@ def test_summary_stays_within_a_github_comment_and_points_to_the_index() -> None
 def test_building_the_report_runs_no_query_per_column(monkeypatch: pytest.MonkeyPatch) -> None:
     """Per-column filters/sorts over the whole diffs frame made wide reports O(columns x rows): 64 s at 2,000
     columns.  Listings now come from one pass over each column's arrays."""
-    from parity import checks
+    from parity.checks import core as checks
 
     calls = {"n": 0, "on": False, "built": 0}
     for name in ("filter", "sort", "select", "with_columns", "with_row_index", "head", "iter_rows"):
@@ -318,7 +318,7 @@ def test_building_the_report_runs_no_query_per_column(monkeypatch: pytest.Monkey
 
 
 def test_top_k_matches_a_full_sort_with_ties_nan_inf_and_nulls() -> None:
-    from parity.checks import _top
+    from parity.checks.core import _top
 
     rng = np.random.default_rng(7)
     for _ in range(200):
@@ -333,7 +333,7 @@ def test_top_k_matches_a_full_sort_with_ties_nan_inf_and_nulls() -> None:
 
 def test_many_unequal_rows_list_the_same_as_few(monkeypatch: pytest.MonkeyPatch) -> None:
     """Columns with more unequal rows than GATHER_FROM are read with one gather: the listing is the same."""
-    from parity import checks
+    from parity.checks import core as checks
 
     n = 500
     sas = pl.DataFrame({"id": [float(i) for i in range(n)], "x": [float(i % 7) for i in range(n)],
@@ -375,8 +375,8 @@ def test_max_print_applies_to_sas_files_and_special_missing_keys_are_listed(tmp_
 def test_mismatch_key_sets_equal_the_naive_key_set(monkeypatch: pytest.MonkeyPatch) -> None:
     """Key sets come from every row's key text sorted once and shared by columns unequal on the same rows: the
     same sets delta.key_set gives from each column's unequal rows (small sets indexed, large ones gathered)."""
-    from parity import checks
-    from parity.delta import key_set
+    from parity.checks import core as checks
+    from parity.report.delta import key_set
 
     n = 400
     sas = pl.DataFrame({"id": [float(i) for i in range(n)], "k2": [f"k{i % 7}" for i in range(n)],
@@ -404,7 +404,7 @@ def test_mismatch_key_sets_equal_the_naive_key_set(monkeypatch: pytest.MonkeyPat
 
 
 def test_explanations_share_a_pair_budget_when_many_columns_differ(monkeypatch: pytest.MonkeyPatch) -> None:
-    from parity import checks
+    from parity.checks import core as checks
 
     n = 100
     sas = pl.DataFrame({"id": [float(i) for i in range(n)], **{f"x{j}": [float(i) for i in range(n)] for j in range(4)}})

@@ -12,7 +12,9 @@ import pytest
 
 from parity.errors import InputError
 from parity.formats import kind_of_format, sas_value_text
-from parity.loaders import read_python_file, read_sas, run_job_callable
+from parity.run.port import run_job_callable
+from parity.sources.frames import read_python_file
+from parity.sources.sas import read_sas
 from parity.testing.sas7bdat_writer import sas_date, sas_time
 from tests.helpers import Column, SpecialMissing, write_sas7bdat
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from parity.checks import CHECK_NAMES
+from parity.checks.core import CHECK_NAMES
 from parity.model import CheckResult, DatasetResult, JobResult
 from parity.report.text import check_text, dataset_text, diff_table, format_number, hints, key_figures
 from tests.helpers import Column, make_job, write_sas7bdat
@@ -29,7 +29,7 @@ CHECKS = len(CHECK_NAMES)  # items per dataset
 #: a conftest that logs every job run and every report written, with the process that did it
 COUNTING_CONFTEST = """
     import parity.report.publish
-    import parity.runner
+    import parity.run.runner
 
     LOG = {log!r}
     _saved = {{}}
@@ -42,7 +42,7 @@ COUNTING_CONFTEST = """
 
     def pytest_configure(config):
         _saved["process"] = getattr(config, "workerinput", {{}}).get("workerid", "controller")
-        run_job, publish = parity.runner.run_job, parity.report.publish.publish
+        run_job, publish = parity.run.runner.run_job, parity.report.publish.publish
         _saved.update(run_job=run_job, publish=publish)
 
         def counting_run(job, *args, **kwargs):
@@ -54,12 +54,12 @@ COUNTING_CONFTEST = """
                 _log("report " + result.job)
             return publish(report_dir, results, *args, **kwargs)
 
-        parity.runner.run_job = counting_run
+        parity.run.runner.run_job = counting_run
         parity.report.publish.publish = counting_publish
 
 
     def pytest_unconfigure(config):
-        parity.runner.run_job = _saved["run_job"]
+        parity.run.runner.run_job = _saved["run_job"]
         parity.report.publish.publish = _saved["publish"]
 """
 
@@ -74,7 +74,7 @@ def _warm_engine() -> None:
     """
     import pandas  # noqa: F401  (to_pandas and the pandas paths of the loaders)
 
-    from parity.runner import run_job
+    from parity.run.runner import run_job
     from parity.spec import load_job
 
     for name in EXAMPLES:
@@ -157,7 +157,7 @@ def test_no_items_no_reports_without_the_option(examples: pytest.Pytester) -> No
 
 
 def test_baseline_gates_on_regressions_only(examples: pytest.Pytester) -> None:
-    from parity.cli import main
+    from parity.cli.main import main
 
     base = examples.path / "base"
     assert main(["run", "--all", "--jobs-dir", str(examples.path / "fixtures"), "--report-dir", str(base)]) == 1
@@ -294,7 +294,7 @@ def test_example_jobs_outcomes_failure_text_reports_and_summary(examples: pytest
         + lit('{ method = "absolute", criterion = 0.02 } in [datasets.premiums.tolerance]'),
         "  full report: reports/premium_rounding/parity.json",
     ])
-    assert "Traceback" not in out and "parity/plugin.py" not in out and "runtest" not in out
+    assert "Traceback" not in out and "parity/pytest_plugin/plugin.py" not in out and "runtest" not in out
     # the terminal summary: jobs, verdicts, report paths
     result.stdout.fnmatch_lines([
         "*= parity =*",
@@ -557,7 +557,7 @@ def test_assert_parity_in_a_users_test(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["E       parity.errors.SpecError: *[[]datasets.data.tolerance.amt.method[]] must be one "
                                  "of exact*"])
     out = result.stdout.str()
-    assert "parity/api.py" not in out and "parity/engine.py" not in out and "parity/assertion.py" not in out
+    assert "parity/api.py" not in out and "parity/engine/core.py" not in out and "parity/assertion.py" not in out
 
 
 def test_assert_parity_returns_the_result_and_warns(recwarn: pytest.WarningsRecorder) -> None:

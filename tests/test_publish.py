@@ -29,15 +29,15 @@ from typing import Any
 import pytest
 
 import parity.report.publish as pub
-from parity import delta
-from parity.cli import main
+from parity.cli.main import main
 from parity.errors import ReportError
 from parity.model import JobResult
+from parity.report import delta
 from parity.report.html import render_index, render_job
 from parity.report.json import REPORT_FILE, dumps, load_report
 from parity.report.markdown import find_reports, render_summary
 from parity.report.schema import ANNOTATIONS, KEYWORDS, _keywords, _unusual, first_error, report_schema
-from parity.runner import run_job
+from parity.run.runner import run_job
 from parity.spec import load_job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,7 +196,7 @@ def test_sigkill_of_parity_run_between_the_renames_then_the_next_run_recovers(tm
         import sys, time
         from pathlib import Path
         import parity.report.publish as pub
-        from parity.cli import main
+        from parity.cli.main import main
 
         def pause(at):
             if at == "aside:premium_rounding":
@@ -222,16 +222,16 @@ def test_a_job_that_errors_still_publishes_the_whole_run(runs: dict[str, list[Jo
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     reports = tmp_path / "reports"
     publish_saved(reports, runs["OLD"])
-    import parity.runner
+    import parity.run.runner
 
-    real = parity.runner.run_job
+    real = parity.run.runner.run_job
     for exc in (ReportError("premium: the disk went away"), RuntimeError("a bug")):
         def second_job_fails(job: Any, *args: Any, exc: Exception = exc, **kwargs: Any) -> JobResult:
             if job.name == "premium_rounding":
                 raise exc
             return real(job, *args, **kwargs)
 
-        monkeypatch.setattr(parity.runner, "run_job", second_job_fails)
+        monkeypatch.setattr(parity.run.runner, "run_job", second_job_fails)
         assert main(["run", "--all", "--jobs-dir", str(FIXTURES), "--report-dir", str(reports)]) == 2
         err = capsys.readouterr().err
         assert str(exc) in err
@@ -786,7 +786,7 @@ def test_unreadable_files_are_report_errors(tmp_path: Path) -> None:
 
 @pytest.fixture
 def no_job_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    import parity.runner
+    import parity.run.runner
 
     ran: list[str] = []
 
@@ -794,7 +794,7 @@ def no_job_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         ran.append(job.name)
         raise AssertionError("no job may run")
 
-    monkeypatch.setattr(parity.runner, "run_job", record)
+    monkeypatch.setattr(parity.run.runner, "run_job", record)
     return ran
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from parity.checks import CHECK_NAMES
-from parity.cli import main
+from parity.checks.core import CHECK_NAMES
+from parity.cli.main import main
 from tests.helpers import Column, make_job, write_sas7bdat
 
 pytest_plugins = ["pytester"]
@@ -142,7 +142,7 @@ def test_good_dataset_survives_a_bad_sibling_frame(tmp_path: Path) -> None:
 
 
 def test_keyboard_interrupt_is_not_swallowed(tmp_path: Path) -> None:
-    from parity.runner import run_job
+    from parity.run.runner import run_job
     from parity.spec import load_job
 
     folder = job(tmp_path, "ctrl_c", "def run():\n    raise KeyboardInterrupt\n")
@@ -232,7 +232,7 @@ def test_port_state_is_restored(tmp_path: Path) -> None:
     """sys.path, sys.argv, os.environ and the working directory are as before the port ran."""
     import polars  # noqa: F401  (its first import sets _RJEM_MALLOC_CONF: not the port's doing, whatever the test order)
 
-    from parity.runner import run_job
+    from parity.run.runner import run_job
     from parity.spec import load_job
 
     before = (list(sys.path), list(sys.argv), dict(os.environ), os.getcwd())
@@ -396,16 +396,16 @@ def test_internal_error_is_an_error_dataset_and_the_run_goes_on(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     import polars as pl
 
-    import parity.engine
+    import parity.engine.core
 
-    real = parity.engine.compare_tables
+    real = parity.engine.core.compare_tables
 
     def flaky(spec: Any, *args: Any, **kwargs: Any) -> Any:
         if spec.name == "boom":
             raise pl.exceptions.ComputeError("simulated polars failure")
         return real(spec, *args, **kwargs)
 
-    monkeypatch.setattr(parity.engine, "compare_tables", flaky)
+    monkeypatch.setattr(parity.engine.core, "compare_tables", flaky)
     jobs, reports = tmp_path / "jobs", tmp_path / "r"
     two_datasets(jobs, "a_job", ("boom", "fine"), "    f = pl.DataFrame({'id': [1, 2], 'x': [1.5, 2.5]})\n"
                                                   "    return {'boom': f, 'fine': f}\n")
@@ -596,7 +596,7 @@ def test_no_assert_rewrite_warning_when_parity_is_imported_first(tmp_path: Path)
     (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
     code = textwrap.dedent("""
         import sys
-        import parity, parity.plugin
+        import parity, parity.pytest_plugin.plugin
         import pytest
         sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-W", "error::pytest.PytestAssertRewriteWarning",
                               "test_x.py"]))

@@ -1,4 +1,4 @@
-"""Tests for parity.sasheader: synthetic headers always, the real SAS corpus when present."""
+"""Tests for parity.sources.sasheader: synthetic headers always, the real SAS corpus when present."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from parity import sasheader
-from parity.sasheader import MAX_SCAN_BYTES, Compression, SasHeader, read_header
+from parity.sources import sasheader
+from parity.sources.sasheader import MAX_SCAN_BYTES, Compression, SasHeader, read_header
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 

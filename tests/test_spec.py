@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from parity.errors import SpecError
-from parity.runner import run_job_folder
+from parity.run.runner import run_job_folder
 from parity.spec import load_job, load_project_config
 from tests.helpers import Column, make_job, write_sas7bdat
 

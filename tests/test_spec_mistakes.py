@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from parity.cli import main
-from parity.runner import run_job_folder
+from parity.cli.main import main
+from parity.run.runner import run_job_folder
 from tests.helpers import Column, make_job, write_sas7bdat
 from tests.test_spec import spec_error
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from parity.engine import values_equal
+from parity.engine.core import values_equal
 from parity.spec import MACHINE_EPSILON, Tolerance
 
 

@@ -18,11 +18,13 @@ import polars as pl
 import pytest
 
 from parity.api import compare_frames, make_spec
-from parity.checks import build_result
-from parity.engine import compare_tables, values_equal
+from parity.checks.core import build_result
+from parity.engine.core import compare_tables, values_equal
 from parity.errors import SpecError
-from parity.loaders import Table, read_sas, table_from_frame
 from parity.model import ColumnResult, DatasetResult
+from parity.sources.base import Table
+from parity.sources.frames import table_from_frame
+from parity.sources.sas import read_sas
 from parity.spec import Tolerance, load_job
 from tests.helpers import Column, SpecialMissing, make_job, write_sas7bdat
 

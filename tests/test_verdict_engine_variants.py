@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from parity.api import compare_frames
-from parity.cli import main
+from parity.cli.main import main
 from parity.errors import SpecError
 from parity.testing.sas7bdat_writer import sas_date, sas_datetime, sas_time
 from tests.helpers import Column, SpecialMissing, make_job, write_sas7bdat

@@ -16,10 +16,11 @@ import pytest
 from parity.api import compare_frames
 from parity.assertion import assert_parity
 from parity.errors import InputError, ParityError, SpecError
-from parity.loaders import read_python_file, read_sas
 from parity.model import DatasetResult
-from parity.runner import run_job_folder
-from parity.sasheader import xport_missing_tags, xport_variables
+from parity.run.runner import run_job_folder
+from parity.sources.frames import read_python_file
+from parity.sources.sas import read_sas
+from parity.sources.sasheader import xport_missing_tags, xport_variables
 from parity.testing.sas7bdat_writer import sas_date, sas_datetime
 from tests.helpers import Column, SpecialMissing, make_job, write_sas7bdat
 
@@ -448,7 +449,7 @@ def test_attributes_of_two_sas_files_are_listed_and_warn(tmp_path: Path) -> None
     from parity.model import JobResult
     from parity.report.html import render_job
     from parity.report.text import check_text
-    from parity.runner import tool_info
+    from parity.run.runner import tool_info
 
     base, other = attribute_pair(tmp_path)
     assert compare_frames(base, base, keys=["id"]).check("attributes").status == "pass"  # type: ignore[union-attr]

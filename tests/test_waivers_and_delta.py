@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from parity.cli import main
+from parity.cli.main import main
 from parity.errors import SpecError
 from parity.spec import load_job
 from tests.helpers import Column, make_job, write_sas7bdat

@@ -403,7 +403,7 @@ def _provenance(result: JobResult) -> dict[str, Any]:
 
 
 def _delta_view(delta: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    from parity.delta import delta_fails
+    from parity.report.delta import delta_fails
 
     if not isinstance(delta, Mapping):
         return None

@@ -102,7 +102,7 @@ def load_report(path: Path) -> JobResult:
 def _inconsistency(result: JobResult) -> str | None:
     """What no report parity writes can hold: verdicts that contradict their checks, names given twice (a
     comparison by name would silently see only one of them)."""
-    from parity.checks import verdict_of
+    from parity.checks.core import verdict_of
     from parity.model import combine_verdicts
 
     names = [ds.name for ds in result.datasets]

@@ -232,7 +232,7 @@ def _summary(entries: Sequence[ReportEntry], title: str, run_error: str | None, 
         lines.append("")
     deltas = [r for r in results if r.delta]
     if deltas:
-        from parity.delta import delta_changes, tally
+        from parity.report.delta import delta_changes, tally
 
         lines += ["### Against the baseline", ""]
         for r in deltas:

@@ -254,7 +254,7 @@ def _write(path: Path, text: str) -> None:
 
 def failed_job(job: str, message: str, spec: JobSpec | None = None) -> JobResult:
     """The report of a job that could not run at all: verdict ``error``, no datasets, ``error`` saying why."""
-    from parity.runner import tool_info
+    from parity.run.runner import tool_info
 
     now = datetime.now(UTC).isoformat(timespec="seconds")
     return JobResult(

@@ -14,7 +14,7 @@ from parity.model import JobResult
 from parity.report.markdown import job_verdict_label, verdict_label
 
 if TYPE_CHECKING:
-    from parity.delta import Change
+    from parity.report.delta import Change
 
 STYLE = {"pass": "green", "fail": "bold red", "error": "bold magenta", "warn": "yellow", "skipped": "dim"}
 
@@ -46,7 +46,7 @@ def render_summary(console: Console, results: Sequence[tuple[JobResult, Path | N
                         (c.summary, ""),
                     ))
         if job.delta is not None:
-            from parity.delta import delta_changes, delta_fails, tally
+            from parity.report.delta import delta_changes, delta_fails, tally
 
             d = job.delta
             style = "bold red" if delta_fails(d) else "green"
@@ -68,7 +68,7 @@ CHANGE_STYLE = {"worse": "bold red", "better": "green", "new": "cyan", "removed"
 
 def render_delta(console: Console, changes: Sequence[Change], base: str, head: str,
                  accept_relaxed: bool = False) -> None:
-    from parity.delta import counts, gate_fails, sort_changes, tally
+    from parity.report.delta import counts, gate_fails, sort_changes, tally
 
     n = counts(changes)
     table = Table(title=Text(f"parity delta: {base} -> {head}"), title_justify="left")

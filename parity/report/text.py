@@ -293,7 +293,7 @@ def _check_details(ds: DatasetResult, check: CheckResult) -> list[str]:
         for conflict in (d.get("type_conflicts") or [])[:TABLE_ROWS]:
             lines.append(f"  type conflict {conflict['column']}: {conflict['conflict']}")
     elif check.name == "attributes":
-        from parity.checks import attribute_text
+        from parity.checks.core import attribute_text
 
         listed: list[dict[str, Any]] = list(d.get("variables") or [])
         lines += [f"  {attribute_text(r)}" for r in listed[:TABLE_ROWS]]

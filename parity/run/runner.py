@@ -45,9 +45,10 @@ def compare_dataset(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str, A
     """Load and compare one dataset; every failure becomes an ``error`` dataset naming its cause, except a spec
     mistake found only once the data is read (a key that is not a column, ...), which raises SpecError, and
     KeyboardInterrupt."""
-    from parity.checks import build_result, error_result
-    from parity.engine import compare_tables
-    from parity.loaders import UnknownFormatColumn, read_python_file, read_sas
+    from parity.checks.core import build_result, error_result
+    from parity.engine.core import compare_tables
+    from parity.sources.frames import read_python_file
+    from parity.sources.sas import UnknownFormatColumn, read_sas
 
     started = time.perf_counter()
     sas_meta: dict[str, Any] | None = None
@@ -84,7 +85,7 @@ def compare_dataset(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str, A
 
 def run_port(job: JobSpec) -> tuple[dict[str, Any], dict[str, str], str | None]:
     """Run the job's Python port once: (tables by dataset, errors by dataset, an error of the whole port)."""
-    from parity.loaders import PortFailed, run_job_callable
+    from parity.run.port import PortFailed, run_job_callable
 
     assert job.python is not None
     try:
@@ -112,7 +113,7 @@ def run_job(job: JobSpec, progress: Progress = _quiet) -> JobResult:
         python_tables, port_errors, python_error = run_port(job)
     results = tuple(compare_dataset(job, ds, python_tables, python_error or port_errors.get(ds.name), progress)
                     for ds in job.datasets)
-    from parity.provenance import collect
+    from parity.run.provenance import collect
 
     finished_at = datetime.now(UTC)
     run = {"started_at": started_at.isoformat(timespec="seconds"),

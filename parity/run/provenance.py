@@ -94,7 +94,7 @@ def git_info(cwd: Path | None = None) -> dict[str, Any] | None:
 
 
 def _file_entry(role: str, path: Path, sha256: str | None = None, **extra: Any) -> dict[str, Any]:
-    from parity.loaders import sha256_file
+    from parity.sources.base import sha256_file
 
     entry: dict[str, Any] = {"role": role, **extra, "path": str(path)}
     try:
@@ -137,7 +137,7 @@ def sources(job: JobSpec | None, datasets: Sequence[DatasetResult]) -> list[dict
             else:
                 out.append({"role": side, "dataset": ds.name, "source": source, "sha256": meta.get("sha256")})
     if job is not None:
-        from parity.loaders import resolve_params
+        from parity.run.port import resolve_params
 
         for name, value in sorted(resolve_params(job.params, job.folder).items()):
             if isinstance(value, str) and Path(value).is_absolute() and Path(value).exists():

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
-    from parity.engine import ColumnPlan, Comparison
+    from parity.engine.core import ColumnPlan, Comparison
     from parity.spec import Waiver
 
 CheckFn = Callable[["Facts"], CheckResult]
@@ -51,7 +51,7 @@ class Facts:
     top_diffs: dict[str, Any] = field(default_factory=dict)
     only_sas_sample: list[dict[str, Any]] = field(default_factory=list)
     only_py_sample: list[dict[str, Any]] = field(default_factory=list)
-    only_sas_keys: dict[str, Any] | None = None  # the sets of unmatched keys (parity.delta.key_set)
+    only_sas_keys: dict[str, Any] | None = None  # the sets of unmatched keys (parity.report.delta.key_set)
     only_py_keys: dict[str, Any] | None = None
     #: per waiver (in spec order): how many mismatches (or failing checks) it matched
     waiver_matches: list[int] = field(default_factory=list)
@@ -131,7 +131,7 @@ def _attribute_value(name: str, value: Any) -> Any:
 
 def _attribute_row(p: ColumnPlan, both_sas: bool) -> dict[str, Any] | None:
     """One common variable's differing attributes (PROC COMPARE's listing), or None when they agree."""
-    from parity.normalize import toml_key
+    from parity.engine.normalize import toml_key
 
     assert p.sas is not None and p.py is not None
     sas = {a: getattr(p.sas, a) for a in ATTRIBUTES}
@@ -497,7 +497,7 @@ def _waived_count(f: Facts, plan: ColumnPlan, rows: pl.DataFrame) -> int:
 def _column_results(comp: Comparison, f: Facts) -> list[ColumnResult]:
     import polars as pl
 
-    from parity.explain import explain
+    from parity.checks.explain import explain
 
     f.chosen = _choose_all(comp)
     listings = _listings(f)
@@ -543,7 +543,7 @@ def _column_results(comp: Comparison, f: Facts) -> list[ColumnResult]:
 def _key_columns(comp: Comparison) -> list[str]:
     """The columns of ``comp.diffs`` that :func:`_row_key` reads: keys (with their special missing tags) and row
     numbers."""
-    from parity.engine import ROW_P, ROW_S
+    from parity.engine.core import ROW_P, ROW_S
 
     names = set(comp.diffs.columns)
     wanted = [*(k.s for k in comp.keys), *(k.st for k in comp.keys if k.has_tags), ROW_S, ROW_P]
@@ -551,7 +551,7 @@ def _key_columns(comp: Comparison) -> list[str]:
 
 
 def _row_key(comp: Comparison, row: dict[str, Any]) -> dict[str, Any]:
-    from parity.engine import ROW_P, ROW_S
+    from parity.engine.core import ROW_P, ROW_S
     from parity.values import key_dict
 
     if comp.keys:
@@ -590,7 +590,7 @@ class Chosen:
     by_abs: list[tuple[float, int]]  # (absolute difference, position), largest first, ties in key order
     by_rel: list[tuple[float, int]]
     pairs: list[Any]  # explain.Pair of the first MAX_PAIRS unequal rows by key
-    keys: dict[str, Any] | None = None  # the set of the unequal rows' keys (parity.delta.key_set)
+    keys: dict[str, Any] | None = None  # the set of the unequal rows' keys (parity.report.delta.key_set)
     cells: dict[int, dict[str, Any]] = field(default_factory=dict)  # position -> listed cell
 
 
@@ -617,7 +617,7 @@ def _choose_all(comp: Comparison) -> dict[str, Chosen]:
     so the cost is O(columns + unequal values), not O(columns x rows)."""
     import numpy as np
 
-    from parity.explain import MAX_PAIRS, Pair
+    from parity.checks.explain import MAX_PAIRS, Pair
 
     diffs = comp.diffs
     names = set(diffs.columns)
@@ -653,10 +653,10 @@ def _choose_all(comp: Comparison) -> dict[str, Chosen]:
 
 
 def _sorted_keys(comp: Comparison) -> tuple[pl.Series, np.ndarray]:
-    """Every diffs row's key text (parity.delta.key_texts), sorted, and each row's rank in that order."""
+    """Every diffs row's key text (parity.report.delta.key_texts), sorted, and each row's rank in that order."""
     import numpy as np
 
-    from parity.delta import key_texts, row_key_columns
+    from parity.report.delta import key_texts, row_key_columns
 
     texts = key_texts(comp.diffs, row_key_columns(comp))
     order = texts.arg_sort().to_numpy()
@@ -666,10 +666,10 @@ def _sorted_keys(comp: Comparison) -> tuple[pl.Series, np.ndarray]:
 
 
 def _key_subset(sorted_keys: pl.Series, ranks: np.ndarray) -> dict[str, Any] | None:
-    """:func:`parity.delta.key_set` of the rows at ``ranks`` (ascending) of the sorted key texts."""
+    """:func:`parity.report.delta.key_set` of the rows at ``ranks`` (ascending) of the sorted key texts."""
     import polars as pl
 
-    from parity.delta import key_set_of
+    from parity.report.delta import key_set_of
 
     at = ranks.tolist()
     texts = sorted_keys.gather(at) if len(at) > GATHER_FROM else pl.Series([sorted_keys[i] for i in at],
@@ -733,7 +733,7 @@ KIND_ORDER = ("numeric", "date", "datetime", "time")
 def _samples(f: Facts) -> None:
     import polars as pl
 
-    from parity.engine import ROW_P, ROW_S
+    from parity.engine.core import ROW_P, ROW_S
 
     comp = f.comp
     diffs = comp.diffs
@@ -744,7 +744,7 @@ def _samples(f: Facts) -> None:
             if missing in diffs.columns else []
         setattr(f, attr, [_row_key(comp, r) for r in _gather(diffs, key_cols, at)])
     if ROW_P in diffs.columns:  # the sets of unmatched keys, from the key columns only
-        from parity.delta import key_set, row_key_columns
+        from parity.report.delta import key_set, row_key_columns
 
         narrow = diffs.select([*row_key_columns(comp), ROW_S, ROW_P]) if comp.keys else diffs.select(ROW_S, ROW_P)
         f.only_sas_keys = key_set(narrow.filter(pl.col(ROW_P).is_null()), row_key_columns(comp))

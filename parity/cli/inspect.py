@@ -12,8 +12,8 @@ def contents(path: Path, encoding: str | None = None) -> dict[str, Any]:
     import pyreadstat
 
     from parity.formats import kind_of_format
-    from parity.loaders import _reader_failure
-    from parity.sasheader import read_header
+    from parity.sources.base import _reader_failure
+    from parity.sources.sasheader import read_header
 
     if not path.is_file():
         raise InputError(f"{path}: file not found")

@@ -1,4 +1,4 @@
-"""Process-wide state a port may change and parity must get back: what :func:`parity.loaders.isolated_port` restores
+"""Process-wide state a port may change and parity must get back: what :func:`parity.run.port.isolated_port` restores
 beyond modules, paths and the environment.
 
 A port runs in parity's own process, so anything it leaves behind could change the verdict or the exit code of the

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS, Kind
-from parity.loaders import Change, ColumnInfo
+from parity.sources.base import Change, ColumnInfo
 from parity.spec import DateRules, NumberRules, StringRules
 
 _PRECISION = {"us": 6, "ms": 3, "s": 0}
@@ -202,7 +202,7 @@ def _seconds(ticks: pl.Expr, per_second: int, shift: int = 0) -> pl.Expr:
 
 def round_temporal(expr: pl.Expr, kind: Kind, rules: DateRules) -> pl.Expr:
     """Datetime and time *keys* rounded to ``datetime_precision`` so that they can be matched exactly (compared
-    values are not rounded: see :func:`parity.engine.column_equal`)."""
+    values are not rounded: see :func:`parity.engine.core.column_equal`)."""
     if kind in ("datetime", "time"):
         return expr.round(_PRECISION[rules.datetime_precision])
     return expr

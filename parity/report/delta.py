@@ -21,7 +21,7 @@ from parity.report.markdown import unwaived
 if TYPE_CHECKING:
     import polars as pl
 
-    from parity.engine import Comparison
+    from parity.engine.core import Comparison
 
 ChangeKind = Literal["worse", "better", "new", "removed", "relaxed"]
 KINDS: tuple[ChangeKind, ...] = ("worse", "relaxed", "removed", "new", "better")
@@ -95,7 +95,7 @@ def load_reports(path: Path) -> dict[str, JobResult]:
 
 def row_key_columns(comp: Comparison) -> list[str]:
     """The columns of ``comp.diffs`` that identify a row: the keys (and the duplicate rank), else the row numbers."""
-    from parity.engine import DUP, ROW_P, ROW_S
+    from parity.engine.core import DUP, ROW_P, ROW_S
 
     if comp.keys:
         tags = [k.st for k in comp.keys if k.has_tags]  # strict: '.', '.A' and '._' are different keys

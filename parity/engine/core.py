@@ -22,10 +22,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from parity.errors import InputError, SpecError
-from parity.formats import Kind
-from parity.loaders import ColumnInfo, Table
-from parity.normalize import (
+from parity.engine.normalize import (
     PRECISION_SECONDS,
     Collation,
     Conversion,
@@ -36,6 +33,9 @@ from parity.normalize import (
     truncate_to_width,
     truncation_width,
 )
+from parity.errors import InputError, SpecError
+from parity.formats import Kind
+from parity.sources.base import ColumnInfo, Table
 from parity.spec import (
     TEMPORAL_KINDS,
     TOLERANCE_DEFAULT_KEYS,
@@ -110,13 +110,13 @@ class DupInfo:
     rows: int = 0
     keys: int = 0
     sample: list[dict[str, Any]] = field(default_factory=list)
-    key_set: dict[str, Any] | None = None  # the duplicated keys (parity.delta.key_set)
+    key_set: dict[str, Any] | None = None  # the duplicated keys (parity.report.delta.key_set)
     groups_sha256: str | None = None  # the duplicated keys with their row counts: equal on both sides = same dupes
 
 
 @dataclass
 class Comparison:
-    """Everything the checks need.  Internal: the frozen report model is built from it in :mod:`parity.checks`."""
+    """Everything the checks need.  Internal: the frozen report model is built from it in :mod:`parity.checks.core`."""
 
     spec: DatasetSpec
     sas: Table
@@ -690,7 +690,7 @@ def _dups(groups: pl.DataFrame, cols: list[str], keys: list[ColumnPlan], sample:
         {"key": key_dict(keys, row, cols), "count": int(row["#n"])}
         for row in ordered.head(sample).iter_rows(named=True)
     ]
-    from parity.delta import key_set
+    from parity.report.delta import key_set
 
     with_counts = key_set(ordered, [*cols, "#n"])
     return DupInfo(rows=int(groups["#n"].sum()), keys=groups.height, sample=samples, key_set=key_set(ordered, cols),

@@ -78,7 +78,7 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
     then reports/index.html and reports/summary.md for this run (all published together)."""
     from parity.report.publish import failed_job, prepare, publish
     from parity.report.terminal import render_summary
-    from parity.runner import run_job
+    from parity.run.runner import run_job
     from parity.spec import discover_jobs, load_job
 
     jobs_path, reports_path = _config(jobs_dir, report_dir)
@@ -98,7 +98,7 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
         base_path = Path(baseline).resolve() if baseline else _config_baseline()  # before any work
         base_reports = None
         if base_path is not None:
-            from parity.delta import load_reports
+            from parity.report.delta import load_reports
 
             base_reports = load_reports(base_path)  # a bad baseline is an error before any work
     except ParityError as exc:  # this run ran nothing: its pages say so instead of showing an older run's
@@ -115,7 +115,7 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
             if base_reports is not None and base_path is not None:
                 from dataclasses import replace
 
-                from parity.delta import delta_dict, diff_job
+                from parity.report.delta import delta_dict, diff_job
 
                 changes = diff_job(base_reports.get(result.job), result)
                 result = replace(result, delta=delta_dict(changes, str(base_path), accept_relaxed))
@@ -129,7 +129,7 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
     if "error" in verdicts:
         ctx.exit(EXIT_USAGE)
     if base_reports is not None:
-        from parity.delta import delta_fails, diff_job, gate_fails
+        from parity.report.delta import delta_fails, diff_job, gate_fails
 
         # with --all, a job of the baseline that no longer runs (its folder or parity.toml is gone) needs approval
         gone = [c for name in sorted(set(base_reports) - set(names)) if run_all
@@ -150,7 +150,7 @@ def _job_error(err: Any, exc: Exception) -> str:
     else:
         import traceback
 
-        from parity.runner import internal_error
+        from parity.run.runner import internal_error
 
         traceback.print_exception(exc, file=sys.stderr)
         message = internal_error(exc, "running the job")
@@ -188,7 +188,7 @@ def diff_cmd(base: str, head: str, markdown_out: str | None, accept_relaxed: boo
 
     Exit 1 when anything got worse or the spec was relaxed (unless --accept-relaxed), 0 otherwise, 2 on bad
     input."""
-    from parity.delta import diff_reports, gate_fails, load_reports, markdown
+    from parity.report.delta import diff_reports, gate_fails, load_reports, markdown
     from parity.report.terminal import render_delta
 
     changes = diff_reports(load_reports(Path(base)), load_reports(Path(head)))
@@ -264,7 +264,7 @@ def list_cmd(jobs_dir: str | None) -> None:
 @click.option("--encoding", default=None, help="Override the file's encoding.")
 def inspect_cmd(file: str, as_json: bool, encoding: str | None) -> None:
     """What PROC CONTENTS shows for a .sas7bdat or .xpt file."""
-    from parity.inspect import contents, render_contents
+    from parity.cli.inspect import contents, render_contents
 
     info = contents(Path(file), encoding=encoding)
     if as_json:
@@ -280,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     it exits without waiting for threads a port left running, so a finished run never hangs."""
     code = _main(argv)
     if argv is None:
-        from parity.sandbox import alive_leftovers, leftovers_message
+        from parity.run.sandbox import alive_leftovers, leftovers_message
 
         left = alive_leftovers()
         if left:
@@ -309,7 +309,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except Exception as exc:  # a bug (or a port's leftover mess): an error, never exit 1 "parity failed"
         import traceback
 
-        from parity.runner import internal_error
+        from parity.run.runner import internal_error
 
         traceback.print_exception(exc, file=sys.stderr)
         with contextlib.suppress(Exception):

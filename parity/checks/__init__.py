@@ -1,0 +1,1 @@
+"""The checks: registered in one place, each turning the engine's facts into a CheckResult."""

@@ -1,0 +1,5 @@
+"""The ``parity`` command line."""
+
+from parity.cli.main import main
+
+__all__ = ["main"]

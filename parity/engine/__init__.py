@@ -1,0 +1,1 @@
+"""The comparison engine: plans the columns, normalises SAS semantics, computes the facts."""

@@ -1,0 +1,1 @@
+"""Running jobs: ports in isolation, the run service, provenance."""

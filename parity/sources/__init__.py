@@ -1,0 +1,1 @@
+"""Sources: where tables come from (SAS files, Python outputs), with their metadata."""

@@ -1,0 +1,159 @@
+"""What every source gives the engine: columns with their SAS metadata, provenance, the rows."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from parity.errors import InputError
+from parity.formats import Kind
+
+SPECIAL_TAGS = frozenset([*"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "_"])
+
+
+@dataclass(frozen=True)
+class Change:
+    """A conversion that changed values on their way to comparison, and how many (shown on the column)."""
+
+    code: str  # e.g. "storage_truncation", "int_to_double", "timezone_to_wall_clock", "csv_utc_offset"
+    text: str
+    values: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"conversion": self.code, "values": self.values, "text": self.text}
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """One column as the file (or the Python frame) declares it."""
+
+    name: str
+    type: str  # "numeric" / "character" for SAS; the polars dtype for Python
+    kind: Kind
+    length: int | None = None
+    format: str | None = None
+    label: str | None = None
+    special_missing: tuple[str, ...] = ()
+    informat: str | None = None
+    #: why the column cannot be compared (a CSV column whose text does not convert to its SAS column's type)
+    problem: str | None = None
+    #: conversions made while loading that changed values (CSV text with a UTC offset, say)
+    changes: tuple[Change, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": self.type, "kind": self.kind, "length": self.length,
+                               "format": self.format, "label": self.label}
+        if self.informat:
+            out["informat"] = self.informat
+        if self.special_missing:
+            out["special_missing"] = list(self.special_missing)
+        return out
+
+
+@dataclass(frozen=True)
+class SourceMeta:
+    """Where a side's data came from, for the report's provenance."""
+
+    source: str
+    sha256: str | None
+    rows: int
+    columns: int
+    format: str
+    label: str | None = None
+    encoding: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "source": self.source, "sha256": self.sha256, "rows": self.rows, "columns": self.columns,
+            "format": self.format, "label": self.label, "encoding": self.encoding,
+        }
+        out.update(self.extra)
+        return out
+
+
+@dataclass
+class Table:
+    """A loaded side.  ``tags`` holds, per numeric column with special missing values, a String series with the
+    tag (``'A'``-``'Z'``, ``'_'``) where the value is a special missing and null elsewhere."""
+
+    frame: pl.DataFrame
+    columns: list[ColumnInfo]
+    meta: SourceMeta
+    tags: dict[str, pl.Series] = field(default_factory=dict)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _reader_failure(path: Path, exc: BaseException, what: str = "SAS file") -> InputError:
+    """The reader failed on ``path``: say why, with a hint that fits the file's format and the real cause."""
+    text = str(exc).strip() or type(exc).__name__
+    hint = _sas_failure_hint(path) if what == "SAS file" else _file_failure_hint(path, exc, text)
+    lowered = text.lower()
+    if what == "SAS file" and ("character set" in lowered or isinstance(exc, UnicodeDecodeError)
+                               or "decode" in lowered or "encoding" in lowered):
+        hint = "set encoding = '<codec>' for this dataset in parity.toml (e.g. 'latin1' or 'cp1252')"
+    return InputError(f"{path}: cannot read this {what} ({type(exc).__name__}: {text}); {hint}")
+
+
+NO_VARIABLES = ("the data set has no variables (0 columns): a valid SAS data set, but with nothing to compare; check "
+                "that the SAS step that wrote it kept its variables (KEEP=/DROP=), or remove it from parity.toml")
+
+
+def _sas_failure_hint(path: Path) -> str:
+    """Why pyreadstat could not read a SAS file, from what its header says."""
+    from parity.sources.sasheader import read_header, sas7bdat_column_count
+
+    try:
+        header = read_header(path)
+    except (ValueError, OSError) as exc:  # not SAS at all, truncated, a catalog, CPORT, ...
+        reason = str(exc).removeprefix(f"{path}: ")
+        if "truncated" in reason or "corrupt" in reason or "empty file" in reason:
+            return f"{reason}; copy or export the data set again from SAS"
+        if "not a SAS file" in reason:
+            return (f"{reason}; check that sas = names the SAS output itself, not another kind of file renamed to "
+                    f"{path.suffix}")
+        return reason  # a catalog or a CPORT file: the reason says what it is and what to do
+    if header.format == "sas7bdat":
+        try:
+            columns = sas7bdat_column_count(path)
+        except (ValueError, OSError, struct.error):
+            columns = None
+        if columns == 0:
+            return NO_VARIABLES
+    return (f"its {header.format} header is valid (written by SAS {header.sas_release or '?'} on "
+            f"{header.host or '?'}), so the data pages are damaged or use a feature the reader does not support; "
+            "export it again from SAS (e.g. with COMPRESS=NO, or as XPORT)")
+
+
+def _file_failure_hint(path: Path, exc: BaseException, text: str) -> str:
+    """Why a Python output file (.csv, .parquet, .arrow) could not be read."""
+    lowered = text.lower()
+    suffix = path.suffix.lower()
+    if path.stat().st_size == 0 or "empty csv" in lowered:
+        return "the file is empty: check that the port finished writing it"
+    if suffix == ".csv":
+        if "utf-8" in lowered or "utf8" in lowered or isinstance(exc, UnicodeDecodeError):
+            return "CSV files must be UTF-8: write it with encoding='utf-8' (or write parquet instead)"
+        if "more fields" in lowered or "ragged" in lowered:
+            return "a row has more fields than the header: check quoting and the delimiter (parity reads ',')"
+        if "could not parse" in lowered or "dtype" in lowered:
+            return ("a column mixes types (e.g. numbers and text): quote text columns, or write parquet so the "
+                    "types are kept")
+        return "check that it is a comma-separated file with one header row (or write parquet instead)"
+    return (f"the file is not a complete {suffix[1:]} file: check that the port finished writing it and wrote it "
+            f"with polars/pyarrow ({'write_parquet' if suffix == '.parquet' else 'write_ipc'})")
+
+

@@ -1,0 +1,167 @@
+"""CSV outputs read as text and converted to each SAS column's type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+import polars as pl
+
+from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS
+from parity.sources.base import Change, ColumnInfo, Table
+from parity.sources.frames import table_from_frame
+
+_TAG_RE = r"^\.([A-Za-z_])$"
+_YEAR2 = ((r"^(\d{1,2}[A-Za-z]{3})([4-9]\d)(:|$)", "${1}19${2}${3}"),  # SAS YEARCUTOFF=1940: 40-99 are 19xx
+          (r"^(\d{1,2}[A-Za-z]{3})([0-3]\d)(:|$)", "${1}20${2}${3}"))
+_TIME_RE = r"^([-+]?)(\d+):(\d{2})(?::(\d{2}(?:\.\d*)?))?\s*([AaPp][Mm])?$"
+_OFFSET_RE = r"^(.*\d:\d\d(?::\d\d(?:\.\d*)?)?)\s*(?:Z|[+-]\d\d:?\d\d)$"
+_TEXT_FORMS = {
+    "numeric": "numbers (1234.5, 1,234.50, $1,234, (12), 12%, True/False as 1/0)",
+    "date": "dates (2024-01-31, 31JAN2024, 01/31/2024, 20240131)",
+    "datetime": "datetimes (2024-01-31T13:45:00, 31JAN2024:13:45:00)",
+    "time": "times (13:45:00, 1:45 PM)",
+}
+
+
+def _when(text: pl.Expr, pattern: str, value: pl.Expr) -> pl.Expr:
+    return pl.when(text.str.contains(pattern)).then(value)
+
+
+def _year4(text: pl.Expr) -> pl.Expr:
+    for pattern, repl in _YEAR2:
+        text = text.str.replace(pattern, repl)
+    return text
+
+
+def _text_number(t: pl.Expr) -> pl.Expr:
+    """Numbers, also in SAS's COMMA/DOLLAR/NEGPAREN/PERCENT text forms (only well-formed thousands groups)."""
+    plain = t.cast(pl.Float64, strict=False)
+    grouped = r"^\(?[-+]?[$£€]?\d{1,3}(?:,\d{3})*(?:\.\d+)?%?\)?$"
+    core = t.str.strip_chars("()").str.replace_all(",", "").str.replace(r"^([-+]?)[$£€]", "${1}")
+    number = core.str.strip_suffix("%").cast(pl.Float64, strict=False)
+    number = pl.when(t.str.starts_with("(") & t.str.ends_with(")")).then(-number).otherwise(number)
+    number = pl.when(core.str.ends_with("%")).then(number / 100).otherwise(number)
+    lowered = t.str.to_lowercase()
+    boolean = pl.when(lowered == "true").then(1.0).when(lowered == "false").then(0.0)  # a Python bool: 1/0
+    return pl.coalesce(plain, _when(t, grouped, number), boolean)
+
+
+def _text_date(t: pl.Expr, fmt: str | None) -> pl.Expr:
+    day_first = (fmt or "").upper().startswith("DDMMYY")
+    t4 = _year4(t)
+    dmy = "%d/%m/%Y" if day_first else "%m/%d/%Y"
+    return pl.coalesce(
+        _when(t, r"^\d{4}-\d{2}-\d{2}$", t.str.to_date("%Y-%m-%d", strict=False)),
+        _when(t, r"^\d{4}-\d{2}-\d{2}[T ]00:00(?::00(?:\.0*)?)?$", t.str.slice(0, 10).str.to_date("%Y-%m-%d",
+                                                                                                  strict=False)),
+        _when(t4, r"^\d{1,2}[A-Za-z]{3}\d{4}$", t4.str.to_date("%d%b%Y", strict=False)),
+        _when(t, r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{4}$", t.str.replace_all(r"[.-]", "/").str.to_date(dmy, strict=False)),
+        _when(t, r"^\d{4}/\d{2}/\d{2}$", t.str.to_date("%Y/%m/%d", strict=False)),
+        _when(t, r"^\d{8}$", t.str.to_date("%Y%m%d", strict=False)),  # YYMMDDN8.; no SAS date has 8 digits
+        _when(t, r"^[-+]?\d{1,7}$", (t.cast(pl.Int32, strict=False) - EPOCH_SHIFT_DAYS).cast(pl.Date)),
+    )
+
+
+def _text_datetime(t: pl.Expr) -> pl.Expr:
+    t4 = _year4(t)
+    iso = t.str.replace(" ", "T")
+    return pl.coalesce(
+        _when(t, r"^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}:\d{2}(?:\.\d*)?$",
+              iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=False)),
+        _when(t, r"^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}$",
+              iso.str.to_datetime("%Y-%m-%dT%H:%M", time_unit="us", strict=False)),
+        _when(t4, r"^\d{1,2}[A-Za-z]{3}\d{4}:\d{1,2}:\d{2}:\d{2}(?:\.\d*)?$",
+              t4.str.to_datetime("%d%b%Y:%H:%M:%S%.f", time_unit="us", strict=False)),
+        _when(t4, r"^\d{1,2}[A-Za-z]{3}\d{4}:\d{1,2}:\d{2}$",
+              t4.str.to_datetime("%d%b%Y:%H:%M", time_unit="us", strict=False)),
+        _when(t, r"^[-+]?\d+(?:\.\d*)?$",
+              ((t.cast(pl.Float64, strict=False) - EPOCH_SHIFT_SECONDS) * 1e6).round().cast(pl.Int64)
+              .cast(pl.Datetime("us"))),
+        _text_date(t, None).cast(pl.Datetime("us")),  # a date alone is its midnight
+    )
+
+
+def _text_time(t: pl.Expr) -> pl.Expr:
+    parts = t.str.extract_groups(_TIME_RE)
+    hours = parts.struct.field("2").cast(pl.Float64, strict=False)
+    ampm = parts.struct.field("5").str.to_uppercase()
+    hours = pl.when(ampm.is_null()).then(hours).otherwise(hours % 12 + pl.when(ampm == "PM").then(12.0).otherwise(0.0))
+    seconds = (hours * 3600 + parts.struct.field("3").cast(pl.Float64, strict=False) * 60
+               + parts.struct.field("4").cast(pl.Float64, strict=False).fill_null(0.0))
+    seconds = pl.when(parts.struct.field("1") == "-").then(-seconds).otherwise(seconds)
+    seconds = pl.coalesce(seconds, _when(t, r"^[-+]?\d+(?:\.\d*)?$", t.cast(pl.Float64, strict=False)))
+    return (seconds * 1e6).round().cast(pl.Int64).cast(pl.Duration("us"))
+
+
+def _csv_column(text: pl.Series, info: ColumnInfo) -> tuple[pl.Series, pl.Series | None, str | None, Change | None]:
+    """One CSV column (text) in the type of its SAS numeric column: (values, tags, problem, change)."""
+    t = pl.col("t").str.strip_chars()
+    tag = t.str.extract(_TAG_RE, 1).str.to_uppercase()
+    missing = t.is_null() | t.is_in(["", ".", "NaN", "nan"]) | tag.is_not_null()
+    offset = pl.lit(False)
+    if info.kind == "numeric":
+        value = _text_number(t)
+    elif info.kind == "date":
+        value = _text_date(t, info.format)
+    elif info.kind == "datetime":
+        offset = t.str.contains(_OFFSET_RE)
+        value = _text_datetime(t.str.replace(_OFFSET_RE, "${1}"))
+    else:
+        value = _text_time(t)
+    out = pl.DataFrame([text.alias("t")]).select(
+        pl.when(missing).then(None).otherwise(value).alias("v"), tag.alias("tag"),
+        (~missing & value.is_null()).alias("bad"), (offset & ~missing).alias("offset"),
+    )
+    bad = out.get_column("bad")
+    n_bad = int(bad.sum())
+    problem = None
+    if n_bad:
+        first = int(bad.arg_true()[0])
+        problem = (f"{n_bad:,} of {text.len() - text.null_count():,} values of the CSV column {text.name!r} are not "
+                   f"SAS {info.kind} values (first: {text[first]!r} in data row {first + 1:,}); parity reads "
+                   f"{_TEXT_FORMS[info.kind]}, blank, '.' and '.A'-'.Z' for missing")
+    tags = out.get_column("tag")
+    n_offset = int(out.get_column("offset").sum())
+    change = Change("csv_utc_offset", "datetimes written with a UTC offset compared as the wall-clock time "
+                    "written (SAS datetimes carry no zone)", n_offset) if n_offset else None
+    return (out.get_column("v").alias(text.name), tags.alias(text.name) if tags.null_count() < len(tags) else None,
+            problem, change)
+
+
+def read_csv_as_sas(frame: pl.DataFrame, sas: Table, rename: Mapping[str, str], source: str,
+                    sha256: str | None) -> Table:
+    """A CSV read as text, each column converted to the type of its SAS column (matched case-insensitively, after
+    ``rename``).  Character columns stay text; a numeric column's values must all convert, else the column gets a
+    ``problem`` (a type conflict in the schema check) naming the first value that does not."""
+    renamed = {k.casefold(): v for k, v in rename.items()}
+    targets = {renamed.get(c.name.casefold(), c.name).casefold(): c for c in sas.columns}
+    series: list[pl.Series] = []
+    tags: dict[str, pl.Series] = {}
+    extra: dict[str, tuple[str | None, Change | None]] = {}
+    for text in frame.get_columns():
+        info = targets.get(text.name.casefold())
+        if info is None or info.type != "numeric":
+            series.append(text)
+            continue
+        values, tag, problem, change = _csv_column(text, info)
+        if problem is not None:
+            series.append(text)
+        else:
+            series.append(values)
+            if tag is not None:
+                tags[text.name] = tag
+        extra[text.name] = (problem, change)
+    table = table_from_frame(pl.DataFrame(series), source, sha256, "csv")
+    columns = []
+    for col in table.columns:
+        if col.name in extra:
+            problem, change = extra[col.name]
+            found = tuple(sorted(tags[col.name].drop_nulls().unique())) if col.name in tags else ()
+            col = replace(col, problem=problem, changes=(change,) if change else (), special_missing=found)
+        columns.append(col)
+    table.columns = columns
+    table.tags = tags
+    return table
+
+
