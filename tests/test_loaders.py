@@ -147,3 +147,16 @@ def test_sas_value_text() -> None:
     assert sas_value_text("numeric", None, "A") == ".A"
     assert sas_value_text("numeric", None, "_") == "._"
     assert "out of Python's date range" in sas_value_text("date", 3e6)
+
+
+def test_a_table_is_a_source_whose_scan_carries_the_special_missing_tags(tmp_path: Path) -> None:
+    from parity.sources.base import Source, Table, tag_column
+
+    path = tmp_path / "t.sas7bdat"
+    write_sas7bdat(path, [Column("x", "numeric", [1.0, SpecialMissing("A"), None, SpecialMissing("_")])])
+    table = read_sas(path)
+    assert isinstance(table, Table) and isinstance(table, Source)
+    scanned = table.scan().collect()
+    assert scanned.get_column(tag_column("x")).to_list() == [None, "A", None, "_"]
+    assert scanned.get_column("x").to_list()[0] == 1.0
+    assert scanned.height == table.meta.rows == 4

@@ -7,7 +7,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 
@@ -78,15 +78,50 @@ class SourceMeta:
         return out
 
 
+#: the companion column a source's :meth:`Source.scan` adds for a numeric column with special missing values: a
+#: String column with the tag (``'A'``-``'Z'``, ``'_'``) where the value is a special missing, null elsewhere
+TAG_SUFFIX = "\x1fsas_tag"
+
+
+def tag_column(name: str) -> str:
+    """The name of ``name``'s special-missing tag column in a source's scan."""
+    return f"{name}{TAG_SUFFIX}"
+
+
+@runtime_checkable
+class Source(Protocol):
+    """One side of a comparison, as the engine sees it: declared columns with their SAS metadata, provenance (with
+    the exact row count in ``meta.rows``) and the rows as a polars LazyFrame.
+
+    ``scan()`` gives the columns of ``columns`` under their names, with raw values (SAS numbers as Float64 in SAS
+    units, dates/times as numbers; Python values in their polars dtypes), plus a :func:`tag_column` for every numeric
+    column that has special missing values.  Scanning never needs the whole table in memory unless the source is a
+    frame already in memory."""
+
+    @property
+    def columns(self) -> list[ColumnInfo]: ...
+
+    @property
+    def meta(self) -> SourceMeta: ...
+
+    def scan(self) -> pl.LazyFrame: ...
+
+
 @dataclass
 class Table:
-    """A loaded side.  ``tags`` holds, per numeric column with special missing values, a String series with the
-    tag (``'A'``-``'Z'``, ``'_'``) where the value is a special missing and null elsewhere."""
+    """A side already in memory (a :class:`Source`).  ``tags`` holds, per numeric column with special missing
+    values, a String series with the tag (``'A'``-``'Z'``, ``'_'``) where the value is a special missing and null
+    elsewhere."""
 
     frame: pl.DataFrame
     columns: list[ColumnInfo]
     meta: SourceMeta
     tags: dict[str, pl.Series] = field(default_factory=dict)
+
+    def scan(self) -> pl.LazyFrame:
+        if not self.tags:
+            return self.frame.lazy()
+        return self.frame.with_columns([s.alias(tag_column(n)) for n, s in self.tags.items()]).lazy()
 
 
 def sha256_file(path: Path) -> str:
