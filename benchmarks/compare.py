@@ -48,15 +48,15 @@ def data_paths(rows: int, seed: int, columns: int, data_dir: Path = DATA_DIR) ->
     return data_dir / f"{stem}_sas.parquet", data_dir / f"{stem}_py.parquet", data_dir / f"{stem}.json"
 
 
-def generate(rows: int, seed: int, columns: int, data_dir: Path = DATA_DIR) -> dict[str, Any]:
-    """Write the SAS and Python parquet files to ``data_dir``; return the manifest (the injected ground truth)."""
+def _generate_part(rng: Any, first_id: int, part_rows: int, extra_id: int, columns: int) -> tuple[Any, Any, dict[str, Any]]:
+    """``part_rows`` SAS rows with keys ``first_id``.. and their Python rows (rows only in Python get keys from
+    ``extra_id`` on); returns (sas, python, counts): the counts are this part's injected ground truth."""
     import numpy as np
     import polars as pl
 
-    rng = np.random.default_rng(seed)
-    n = rows
     n_float = columns - 7
-    ids = np.arange(1, n + 1, dtype=np.int64)
+    n = part_rows
+    ids = np.arange(first_id, first_id + n, dtype=np.int64)
 
     # ---- the SAS table: every numeric is a double (as read from a .sas7bdat), sorted by the key, upper-case names
     sas: dict[str, Any] = {"ID": ids.astype(np.float64)}
@@ -143,7 +143,7 @@ def generate(rows: int, seed: int, columns: int, data_dir: Path = DATA_DIR) -> d
     )
     # ---- rows only in Python: copies of random rows under new keys
     extra = py[pick(k_py_only).tolist()].with_columns(
-        pl.Series("ID", np.arange(n + 1, n + 1 + k_py_only, dtype=np.float64)))
+        pl.Series("ID", np.arange(extra_id, extra_id + k_py_only, dtype=np.float64)))
     extra = extra.with_columns(
         pl.format("SUBJ-{}", pl.col("ID").cast(pl.Int64).cast(pl.String).str.zfill(9)).alias("SUBJID"))
     py = pl.concat([py, extra])
@@ -156,22 +156,71 @@ def generate(rows: int, seed: int, columns: int, data_dir: Path = DATA_DIR) -> d
     ).rename(str.lower)
     py = py[rng.permutation(py.height)]
 
+    order_lower = [c.lower() for c in order if c != "ID"]
+    counts = {"matched": m, "only_sas": k_sas_only, "only_py": k_py_only,
+              "columns": {c: {"val01": n_num, "val02": n_num, "val03": n_null, "site": n_str, "comment": n_str,
+                              "status": n_case}.get(c, 0) for c in order_lower},
+              "not_differences": {"val05_noise_below_tolerance": n_noise, "val03_missing_both": int(miss3.sum()),
+                                  "val04_sas_missing_python_nan": int(miss4.sum())}}
+    return sas_df, py, counts
+
+
+#: above this many rows the tables are generated in parts of PART_ROWS (bounded memory; each part has its own RNG
+#: stream, its own injected differences and is shuffled within itself); at or below it, in one part, as always
+CHUNKED_ABOVE = 40_000_000
+PART_ROWS = 5_000_000
+
+
+def generate(rows: int, seed: int, columns: int, data_dir: Path = DATA_DIR) -> dict[str, Any]:
+    """Write the SAS and Python parquet files to ``data_dir``; return the manifest (the injected ground truth)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
     data_dir.mkdir(parents=True, exist_ok=True)
     sas_path, py_path, manifest_path = data_paths(rows, seed, columns, data_dir)
-    sas_df.write_parquet(sas_path)
-    py.write_parquet(py_path)
-    expected_cols = {c.lower(): 0 for c in order if c != "ID"}
-    expected_cols.update({"val01": n_num, "val02": n_num, "val03": n_null, "site": n_str, "comment": n_str,
-                          "status": n_case})
+    if rows <= CHUNKED_ABOVE:
+        parts = [(np.random.default_rng(seed), 1, rows)]
+    else:
+        parts = [(np.random.default_rng([seed, i]), lo + 1, min(PART_ROWS, rows - lo))
+                 for i, lo in enumerate(range(0, rows, PART_ROWS))]
+    total: dict[str, Any] = {}
+    sas_rows = python_rows = 0
+    extra_id = rows + 1
+    writers: dict[str, Any] = {}
+    try:
+        for rng, first_id, part_rows in parts:
+            sas_df, py, counts = _generate_part(rng, first_id, part_rows, extra_id, columns)
+            extra_id += counts["only_py"]
+            sas_rows += sas_df.height
+            python_rows += py.height
+            for path, frame in ((sas_path, sas_df), (py_path, py)):
+                if len(parts) == 1:
+                    frame.write_parquet(path)
+                    continue
+                table = frame.to_arrow()
+                if str(path) not in writers:
+                    writers[str(path)] = pq.ParquetWriter(path, table.schema)
+                writers[str(path)].write_table(table)
+            total = _add_counts(total, counts)
+    finally:
+        for writer in writers.values():
+            writer.close()
     manifest = {
         "generator_version": GENERATOR_VERSION, "rows": rows, "seed": seed, "columns": columns,
-        "sas_rows": sas_df.height, "python_rows": py.height,
-        "expected": {"matched": m, "only_sas": k_sas_only, "only_py": k_py_only, "columns": expected_cols},
-        "not_differences": {"val05_noise_below_tolerance": n_noise, "val03_missing_both": int(miss3.sum()),
-                            "val04_sas_missing_python_nan": int(miss4.sum())},
+        "sas_rows": sas_rows, "python_rows": python_rows,
+        "expected": {k: total[k] for k in ("matched", "only_sas", "only_py", "columns")},
+        "not_differences": total["not_differences"],
     }
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def _add_counts(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Counts summed key by key (nested dicts too)."""
+    out = dict(b)
+    for key, value in a.items():
+        out[key] = _add_counts(value, b[key]) if isinstance(value, dict) else value + b[key]
+    return out
 
 
 def ensure_data(rows: int, seed: int, columns: int, regenerate: bool, data_dir: Path = DATA_DIR) -> dict[str, Any]:

@@ -245,10 +245,10 @@ def _python_parquet(py_parquet: Path, target: Path) -> None:
     """compare.py's Python table, with ``visitdt`` as a date (it holds SAS days there), as a port writes it."""
     import polars as pl
 
-    frame = pl.read_parquet(py_parquet)
+    frame = pl.scan_parquet(py_parquet)  # streamed: 100M rows do not fit in memory at once
     frame = frame.with_columns((pl.col(c.lower()).cast(pl.Int32) - SAS_EPOCH_OFFSET_DAYS).cast(pl.Date)
                                for c in DATE_COLUMNS)
-    frame.write_parquet(target)
+    frame.sink_parquet(target)
 
 
 def _write_job(folder: Path, rows: int, columns: int) -> None:
