@@ -87,7 +87,7 @@ def make_spec(
     **rules: Any,
 ) -> DatasetSpec:
     """A DatasetSpec from keyword arguments, validated like parity.toml (errors name the argument)."""
-    from parity.spec import _dataset  # the one validator of dataset settings
+    from parity.spec.load import parse_dataset  # the one validator of dataset settings
 
     if isinstance(rules.get("catalog"), os.PathLike):
         rules["catalog"] = os.fspath(rules["catalog"])
@@ -101,7 +101,7 @@ def make_spec(
         else:
             tol[col] = value
     raw["tolerance"] = tol
-    spec = _dataset(ARGUMENTS, Path.cwd(), name, raw, python_job=True, check_files=False)
+    spec = parse_dataset(ARGUMENTS, Path.cwd(), name, raw, python_job=True, check_files=False)
     return spec
 
 

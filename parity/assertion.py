@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from parity.errors import ParityError
-from parity.model import DatasetResult
+from parity.model import DatasetResult, item_path
 
 
 class ParityWarning(UserWarning):
@@ -23,7 +23,7 @@ class ParityWarning(UserWarning):
 
 def warning_text(ds: DatasetResult, *, job: str | None = None) -> list[str]:
     """One line per warning check of ``ds``."""
-    where = f"{job}/{ds.name}" if job else ds.name
+    where = item_path(job, ds.name)
     return [f"{where} {c.name}: {c.summary}" for c in ds.checks if c.status == "warn"]
 
 

@@ -13,7 +13,6 @@ import re
 from typing import Literal
 
 Kind = Literal["numeric", "string", "date", "datetime", "time"]
-TEMPORAL: tuple[Kind, ...] = ("date", "datetime", "time")
 
 SAS_EPOCH = dt.date(1960, 1, 1)
 SAS_EPOCH_DT = dt.datetime(1960, 1, 1)

@@ -1,19 +1,75 @@
-"""The frozen result model.  JSON, HTML and terminal output all render from these objects and nothing else.
+"""The result contract: check names, statuses, verdicts and their orderings, and the frozen result model.
 
-``to_dict`` gives the JSON shape documented in ``docs/report-schema.json``; ``from_dict`` reads it back (for
-``parity render`` and baselines).  Everything here is plain data: no polars, no pytest.
+JSON, HTML and terminal output all render from these objects and nothing else.  ``to_dict`` gives the JSON shape
+documented in ``docs/report-schema.json``; ``from_dict`` reads it back (for ``parity render`` and baselines).
+Everything here is plain data: no polars, no pytest, and no import of any other parity module (every layer may
+import this one; tests/test_layering.py guards it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 SCHEMA_VERSION = 2  # 2: spec.rules, columns' mismatch_keys, key sets in key_match/key_uniqueness
 
+# --------------------------------------------------------------------------------------------------------------
+# the vocabulary every layer shares
+
+#: the stable check names, in report order (the checks register under these names: parity.checks.core.check)
+CHECK_NAMES: tuple[str, ...] = (
+    "schema", "attributes", "row_count", "key_uniqueness", "key_match", "numeric_tolerance", "date_equivalence",
+    "string_equality", "sort_order", "top_n_diffs", "waivers",
+)
+#: the column kinds (parity.formats.Kind); dates, datetimes and times are the temporal ones
+TEMPORAL_KINDS: tuple[str, ...] = ("date", "datetime", "time")
+#: the kinds whose differences are measured (in numbers, days and seconds: each on its own scale), in report order
+MEASURED_KINDS: tuple[str, ...] = ("numeric", *TEMPORAL_KINDS)
+#: the value checks and the column kinds each compares: a column's findings belong to its kind's check
+CHECK_KINDS: dict[str, tuple[str, ...]] = {
+    "numeric_tolerance": ("numeric",), "date_equivalence": TEMPORAL_KINDS, "string_equality": ("string",),
+}
+#: checks that never fail: they only list things
+INFORMATIONAL_CHECKS: tuple[str, ...] = ("top_n_diffs",)
+
 Status = Literal["pass", "fail", "warn", "waived", "error", "skipped"]
 Verdict = Literal["pass", "fail", "error"]
-STATUSES: tuple[Status, ...] = ("pass", "fail", "warn", "waived", "error", "skipped")
+#: check statuses, worst first: the order reports list them in
+STATUS_ORDER: tuple[Status, ...] = ("error", "fail", "warn", "waived", "skipped", "pass")
+VERDICTS: tuple[Verdict, ...] = ("pass", "fail", "error")
+#: the statuses that make a verdict other than pass
+FAILING: tuple[Status, ...] = ("fail", "error")
+#: how bad a status is (a rise between a baseline and a new report is a regression)
+STATUS_RANK: dict[str, int] = {"pass": 0, "skipped": 0, "waived": 1, "warn": 1, "fail": 2, "error": 3}
+
+ChangeKind = Literal["worse", "better", "new", "removed", "relaxed"]
+#: the kinds of change between a baseline and a new report, in the order reports list them
+CHANGE_ORDER: tuple[ChangeKind, ...] = ("worse", "relaxed", "removed", "new", "better")
+
+
+def status_order(status: str) -> int:
+    """A sort key that lists statuses (and verdicts) worst first; ones this parity does not know go last."""
+    return STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER)
+
+
+def change_order(kind: str) -> int:
+    """A sort key that lists kinds of change in :data:`CHANGE_ORDER`; unknown ones go last."""
+    return CHANGE_ORDER.index(kind) if kind in CHANGE_ORDER else len(CHANGE_ORDER)
+
+
+def verdict_of(statuses: Iterable[str]) -> Verdict:
+    """The roll-up: statuses of checks (or verdicts of datasets or jobs) to one verdict.  Any error is an error,
+    else any failure a failure, else a pass (warnings, waivers and skipped checks pass)."""
+    seen = set(statuses)
+    if "error" in seen:
+        return "error"
+    return "fail" if "fail" in seen else "pass"
+
+
+def item_path(*parts: str | None) -> str:
+    """Where something is: ``job/dataset/check/column`` with the parts that are not given left out."""
+    return "/".join(str(p) for p in parts if p)
 
 
 @dataclass(frozen=True)
@@ -131,11 +187,3 @@ class JobResult:
             spec=data.get("spec", {}), datasets=datasets, tool=data["tool"], run=data.get("run", {}),
             error=data.get("error"), schema_version=data["schema_version"], delta=data.get("delta"),
         )
-
-
-def combine_verdicts(verdicts: list[Verdict]) -> Verdict:
-    if "error" in verdicts:
-        return "error"
-    if "fail" in verdicts:
-        return "fail"
-    return "pass"

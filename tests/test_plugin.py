@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from parity.checks.core import CHECK_NAMES
-from parity.model import CheckResult, DatasetResult, JobResult
+from parity.model import CHECK_NAMES, CheckResult, DatasetResult, JobResult
 from parity.report.text import check_text, dataset_text, diff_table, format_number, hints, key_figures
 from tests.helpers import Column, make_job, write_sas7bdat
 

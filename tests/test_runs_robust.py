@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from parity.checks.core import CHECK_NAMES
 from parity.cli.main import main
+from parity.model import CHECK_NAMES
 from tests.helpers import Column, make_job, write_sas7bdat
 
 pytest_plugins = ["pytester"]

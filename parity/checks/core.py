@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
-from parity.model import CheckResult, ColumnResult, DatasetResult, Status, Verdict
+from parity.model import (
+    CHECK_KINDS,
+    CHECK_NAMES,
+    MEASURED_KINDS,
+    CheckResult,
+    ColumnResult,
+    DatasetResult,
+    Status,
+    verdict_of,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,12 +32,8 @@ if TYPE_CHECKING:
     from parity.spec import Waiver
 
 CheckFn = Callable[["Facts"], CheckResult]
+#: the check functions by name; every name in parity.model.CHECK_NAMES (the report order) registers one
 CHECKS: dict[str, CheckFn] = {}
-#: the stable check names, in report order (kept literal so that spec validation needs no heavy import)
-CHECK_NAMES: tuple[str, ...] = (
-    "schema", "attributes", "row_count", "key_uniqueness", "key_match", "numeric_tolerance", "date_equivalence",
-    "string_equality", "sort_order", "top_n_diffs", "waivers",
-)
 SAMPLE = 10
 
 
@@ -255,10 +260,10 @@ def _worst(name: str, bad: list[ColumnResult]) -> ColumnResult:
     return max(bad, key=lambda c: (c.mismatches - c.waived, c.mismatches))
 
 
-def _value_check(f: Facts, name: str, kinds: tuple[str, ...], noun: str) -> CheckResult:
+def _value_check(f: Facts, name: str, noun: str) -> CheckResult:
     from parity.values import DIFF_UNITS, max_diff_text
 
-    cols = [c for c in f.columns if c.kind in kinds and c.status == "compared"]
+    cols = [c for c in f.columns if c.kind in CHECK_KINDS[name] and c.status == "compared"]
     if not cols:
         return CheckResult(name, "skipped", f"no {noun} columns compared", {"columns": []})
     details: dict[str, Any] = {"columns": [
@@ -302,17 +307,17 @@ def _value_check(f: Facts, name: str, kinds: tuple[str, ...], noun: str) -> Chec
 
 @check("numeric_tolerance")
 def check_numeric(f: Facts) -> CheckResult:
-    return _value_check(f, "numeric_tolerance", ("numeric",), "numeric")
+    return _value_check(f, "numeric_tolerance", "numeric")
 
 
 @check("date_equivalence")
 def check_dates(f: Facts) -> CheckResult:
-    return _value_check(f, "date_equivalence", ("date", "datetime", "time"), "date/time")
+    return _value_check(f, "date_equivalence", "date/time")
 
 
 @check("string_equality")
 def check_strings(f: Facts) -> CheckResult:
-    return _value_check(f, "string_equality", ("string",), "character")
+    return _value_check(f, "string_equality", "character")
 
 
 @check("sort_order")
@@ -412,12 +417,6 @@ def _apply_severity(result: CheckResult, severity: str | None) -> CheckResult:
         return CheckResult(result.name, "warn", f"(fail downgraded to warn in parity.toml) {result.summary}",
                            result.details)
     return result
-
-
-def verdict_of(statuses: list[Status]) -> Verdict:
-    if "error" in statuses:
-        return "error"
-    return "fail" if "fail" in statuses else "pass"
 
 
 def build_result(comp: Comparison, duration_s: float | None = None) -> DatasetResult:
@@ -726,8 +725,6 @@ PAIR_BUDGET = 400_000
 MIN_PAIRS = 1_000
 #: from how many rows on one gather query per column costs less than indexing row by row
 GATHER_FROM = 200
-#: the order of kinds in top_diffs' rankings (each ranked on its own scale: numbers, days, seconds)
-KIND_ORDER = ("numeric", "date", "datetime", "time")
 
 
 def _samples(f: Facts) -> None:
@@ -753,7 +750,7 @@ def _samples(f: Facts) -> None:
     kinds = {p.name: p.kind for p in comp.compared_plans}
     first = sorted((pos, order[name], c.cells[pos]) for name, c in f.chosen.items() for pos in c.first[:n])
     ranked: dict[str, list[dict[str, Any]]] = {"by_abs": [], "by_rel": []}
-    for kind in KIND_ORDER:
+    for kind in MEASURED_KINDS:  # each ranked on its own scale
         for listing in ranked:
             cands = sorted((-v, pos, order[name], c.cells[pos]) for name, c in f.chosen.items()
                            if kinds[name] == kind for v, pos in getattr(c, listing)[:n])

@@ -31,6 +31,7 @@ import pytest
 from parity import __version__
 from parity.assertion import ParityWarning
 from parity.errors import ParityError, UsageError
+from parity.model import FAILING, INFORMATIONAL_CHECKS, item_path
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr, TracebackStyle
@@ -419,7 +420,7 @@ class ParityReporter:
                 tr.write_line(f"{''.ljust(width)}  delta vs baseline: {tally(delta)}", red=fails, green=not fails)
                 for change in delta_changes(delta):
                     if change.kind in ("worse", "relaxed", "removed"):
-                        where = "/".join(p for p in (change.dataset, change.check, change.column) if p)
+                        where = item_path(change.dataset, change.check, change.column)
                         tr.write_line(f"{''.ljust(width)}    {change.kind.upper()} {where}: {change.what}", red=True)
         for name in state.removed_jobs():
             tr.write_line(f"REMOVED {name}: a job of the baseline no longer runs (needs approval: "
@@ -435,7 +436,7 @@ def _job_line(result: JobResult) -> str:
     for ds in result.datasets:
         for c in ds.checks:
             counts[c.status] = counts.get(c.status, 0) + 1
-            if c.status in ("fail", "error"):
+            if c.status in FAILING:
                 failing.append(f"{ds.name}:{c.name}")
     parts = [f"{datasets} dataset{'s' if datasets != 1 else ''}"]
     parts += [f"{counts[s]} {s}" for s in ("fail", "error", "warn", "waived") if counts.get(s)]
@@ -577,7 +578,7 @@ class ParityDataset(pytest.Collector):
         self.line = line
 
     def collect(self) -> Iterable[ParityCheck]:
-        from parity.checks.core import CHECK_NAMES
+        from parity.model import CHECK_NAMES
 
         return [ParityCheck.from_parent(self, name=check, job=self.job, dataset=self.name, line=self.line)
                 for check in CHECK_NAMES]
@@ -602,7 +603,7 @@ class ParityCheck(pytest.Item):
 
     def runtest(self) -> None:
         __tracebackhide__ = True
-        from parity.report.text import INFORMATIONAL_CHECKS, check_text, error_text, key_figures
+        from parity.report.text import check_text, error_text, key_figures
 
         state = state_of(self.config)
         run = state.run(self.job)
@@ -628,27 +629,27 @@ class ParityCheck(pytest.Item):
         if run.result.delta is not None:
             from parity.report.delta import gating_changes
 
-            gating = gating_changes(run.result.delta, run.result, ds, self.check, res.status in ("fail", "error"))
+            gating = gating_changes(run.result.delta, run.result, ds, self.check, res.status in FAILING)
             if gating:
-                lines = [f"{self.job}/{self.dataset} {self.check} against the baseline "
+                lines = [f"{item_path(self.job, self.dataset)} {self.check} against the baseline "
                          f"{run.result.delta.get('baseline')}:"]
                 lines += [f"  {c.kind.upper()}{' (needs approval: --parity-accept-relaxed)' if c.kind != 'worse' else ''}"
                           f" {c.where}: {c.what}" for c in gating]
                 self.user_properties.append(("baseline", "worse"))
                 raise CheckFailed("\n".join(lines) + "\n" + check_text(ds, res, job=self.job, report=report,
                                                                       title=False))
-        if res.status in ("fail", "error"):
+        if res.status in FAILING:
             if run.result.delta is not None:
                 self.user_properties.append(("baseline", "known"))
                 warnings.warn_explicit(ParityWarning(
-                    f"{self.job}/{self.dataset} {self.check} fails as in the baseline (not a regression): "
+                    f"{item_path(self.job, self.dataset)} {self.check} fails as in the baseline (not a regression): "
                     f"{res.summary}"), ParityWarning, filename=str(self.path), lineno=self.line)
                 return
             raise CheckFailed(check_text(ds, res, job=self.job, report=report, title=False))
         if res.status == "skipped":
             pytest.skip(f"{self.check}: {res.summary}")
         if res.status == "warn":
-            warnings.warn_explicit(ParityWarning(f"{self.job}/{self.dataset} {self.check}: {res.summary}"),
+            warnings.warn_explicit(ParityWarning(f"{item_path(self.job, self.dataset)} {self.check}: {res.summary}"),
                                    ParityWarning, filename=str(self.path), lineno=self.line)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],

@@ -12,10 +12,20 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from parity.errors import ReportError
-from parity.model import CheckResult, ColumnResult, DatasetResult, JobResult
+from parity.model import (
+    CHECK_KINDS,
+    STATUS_RANK,
+    ChangeKind,
+    CheckResult,
+    ColumnResult,
+    DatasetResult,
+    JobResult,
+    change_order,
+    item_path,
+)
 from parity.report.markdown import unwaived
 
 if TYPE_CHECKING:
@@ -23,10 +33,6 @@ if TYPE_CHECKING:
 
     from parity.engine.core import Comparison
 
-ChangeKind = Literal["worse", "better", "new", "removed", "relaxed"]
-KINDS: tuple[ChangeKind, ...] = ("worse", "relaxed", "removed", "new", "better")
-#: how bad a check status is; a rise is a regression
-RANK = {"pass": 0, "skipped": 0, "waived": 1, "warn": 1, "fail": 2, "error": 3}
 #: up to this many mismatching keys a key set also lists each key's digest, so that a smaller set can be told
 #: apart from a different one; above it only the set's sha256 is kept (and a changed set counts as worse)
 KEY_DIGESTS_MAX = 5000
@@ -47,7 +53,7 @@ class Change:
 
     @property
     def where(self) -> str:
-        return "/".join(p for p in (self.job, self.dataset, self.check, self.column) if p)
+        return item_path(self.job, self.dataset, self.check, self.column)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "job": self.job, "dataset": self.dataset, "check": self.check,
@@ -180,13 +186,13 @@ def _set_change(what: str, b_n: int, h_n: int, b_set: Any, h_set: Any) -> tuple[
 
 
 def _worse_if_failing(kind: ChangeKind, status: str) -> ChangeKind:
-    return "worse" if RANK.get(status, 2) >= RANK["fail"] else kind
+    return "worse" if STATUS_RANK.get(status, 2) >= STATUS_RANK["fail"] else kind
 
 
 def _rank(check: CheckResult) -> int:
     if check.name == "waivers" and check.status == "skipped":  # no waivers registered: as good as it gets
         return 0
-    return RANK.get(check.status, 2)
+    return STATUS_RANK.get(check.status, 2)
 
 
 def _severity(rules: Mapping[str, Any] | None, check: str) -> str:
@@ -608,11 +614,6 @@ def delta_fails(delta: Mapping[str, Any] | None) -> bool:
     return gate_fails(delta_changes(delta), bool(delta.get("accept_relaxed")))
 
 
-#: the value checks and the column kinds they compare: a column's change belongs to its kind's check
-CHECK_KINDS = {"numeric_tolerance": ("numeric",), "date_equivalence": ("date", "datetime", "time"),
-               "string_equality": ("string",)}
-
-
 def gating_changes(delta: Mapping[str, Any] | None, result: JobResult, ds: DatasetResult, check: str,
                    failing: bool) -> list[Change]:
     """The changes of a stored delta that fail one dataset's check (a pytest item): worse ones, and relaxed or
@@ -643,7 +644,7 @@ def gating_changes(delta: Mapping[str, Any] | None, result: JobResult, ds: Datas
 
 
 def sort_changes(changes: Iterable[Change]) -> list[Change]:
-    return sorted(changes, key=lambda c: (KINDS.index(c.kind) if c.kind in KINDS else len(KINDS), c.where, c.what))
+    return sorted(changes, key=lambda c: (change_order(c.kind), c.where, c.what))
 
 
 def tally(n: Mapping[str, Any]) -> str:

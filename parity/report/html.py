@@ -24,10 +24,23 @@ from urllib.parse import quote
 import jinja2
 
 from parity import __version__
-from parity.model import ColumnResult, DatasetResult, JobResult
+from parity.model import (
+    CHANGE_ORDER,
+    FAILING,
+    MEASURED_KINDS,
+    STATUS_ORDER,
+    VERDICTS,
+    ColumnResult,
+    DatasetResult,
+    JobResult,
+    change_order,
+    item_path,
+    status_order,
+)
 from parity.report.markdown import (
     ReportEntry,
     job_verdict_label,
+    overall_label,
     status_counts,
     top_explanation,
     unwaived,
@@ -37,10 +50,6 @@ from parity.values import DIFF_UNITS, max_diff_text, short_number
 
 HTML_FILE = "parity.html"
 INDEX_FILE = "index.html"
-KNOWN_STATUSES = ("pass", "fail", "warn", "waived", "error", "skipped")
-KNOWN_VERDICTS = ("pass", "fail", "error")
-KNOWN_CHANGES = ("worse", "relaxed", "better", "new", "removed")
-STATUS_ORDER = {"error": 0, "fail": 1, "warn": 2, "waived": 3, "skipped": 4, "pass": 5}
 #: columns of the data set summary taken from each side's metadata, in PROC CONTENTS order
 SIDE_FIELDS = ("format", "table_name", "label", "created", "modified", "encoding", "sas_release", "host",
                "compression")
@@ -73,12 +82,12 @@ def status_class(status: object) -> str:
     """The CSS class of a check status or verdict; unknown values get the neutral class."""
     s = str(status)
     s = "waived" if s == "pass (waived)" else s  # a pass that needed waivers (markdown.verdict_label)
-    return f"st-{s}" if s in KNOWN_STATUSES or s in KNOWN_VERDICTS else "st-other"
+    return f"st-{s}" if s in STATUS_ORDER or s in VERDICTS else "st-other"
 
 
 def change_class(kind: object) -> str:
     k = str(kind)
-    return f"ch-{k}" if k in KNOWN_CHANGES else "ch-other"
+    return f"ch-{k}" if k in CHANGE_ORDER else "ch-other"
 
 
 def num(value: object, digits: int = 6) -> str:
@@ -289,7 +298,7 @@ def _max_differences(compared: Sequence[ColumnResult]) -> str | None:
     """PROC COMPARE's "maximum difference", per kind (numbers, days and seconds are not one scale), saying so when
     only character values differ (a bare 0 would read as "no difference")."""
     parts = []
-    for kind in ("numeric", "date", "datetime", "time"):
+    for kind in MEASURED_KINDS:
         values = [f for c in compared if c.kind == kind and (f := _float(c.max_abs_diff)) is not None]
         if values:
             # unequal values with no difference between present values: missing (or infinite) on one side
@@ -350,7 +359,7 @@ def _dataset_view(ds: DatasetResult) -> dict[str, Any]:
         "name": ds.name, "verdict": verdict_label(ds.verdict, [c.status for c in ds.checks]),
         "cls": status_class(ds.verdict), "error": ds.error, "keys": list(ds.keys), "anchor": anchor("ds", ds.name),
         "checks": checks,
-        "check_counts": sorted(by_status.items(), key=lambda kv: STATUS_ORDER.get(kv[0], 9)),
+        "check_counts": sorted(by_status.items(), key=lambda kv: status_order(kv[0])),
         "sides": [_side_view("SAS (base)", ds.sas), _side_view("Python (compare)", ds.python)],
         "attributes": _attributes(ds),
         "columns": cols, "unequal": unequal, "rows": ds.rows, "duplicates": ds.duplicates,
@@ -407,15 +416,14 @@ def _delta_view(delta: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
     if not isinstance(delta, Mapping):
         return None
-    order = {"worse": 0, "relaxed": 1, "removed": 2, "new": 3, "better": 4}
     changes = [dict(c) for c in delta.get("changes", []) if isinstance(c, Mapping)] \
         if isinstance(delta.get("changes"), list) else []
     for c in changes:
-        c["where"] = "/".join(str(c[k]) for k in ("job", "dataset", "check", "column") if c.get(k))
+        c["where"] = item_path(*(str(c[k]) for k in ("job", "dataset", "check", "column") if c.get(k)))
         c["cls"] = change_class(c.get("kind"))
-    changes.sort(key=lambda c: (order.get(str(c.get("kind")), 9), c["where"]))
-    counts = [(k, delta.get(k)) for k in KNOWN_CHANGES if k in delta]
-    extra = {k: v for k, v in delta.items() if k not in {"baseline", "changes", "gate", *KNOWN_CHANGES}}
+    changes.sort(key=lambda c: (change_order(str(c.get("kind"))), c["where"]))
+    counts = [(k, delta.get(k)) for k in CHANGE_ORDER if k in delta]
+    extra = {k: v for k, v in delta.items() if k not in {"baseline", "changes", "gate", *CHANGE_ORDER}}
     return {"baseline": delta.get("baseline"), "counts": counts, "changes": changes,
             "worse": delta_fails(delta), "extra": pretty_json(extra) if extra else ""}
 
@@ -427,7 +435,7 @@ def job_view(result: JobResult) -> dict[str, Any]:
     problems = [{"dataset": ds.name, "anchor": anchor("ds", ds.name), **c}
                 for ds, view in zip(result.datasets, datasets, strict=True) for c in view["checks"]
                 if c["status"] not in ("pass", "skipped")]
-    problems.sort(key=lambda p: STATUS_ORDER.get(str(p["status"]), 9))
+    problems.sort(key=lambda p: status_order(str(p["status"])))
     tops = [{"dataset": v["name"], **v["top"]} for v in datasets if v["top"] and v["verdict"] != "pass"]
     return {
         "job": result.job, "description": result.description, "verdict": job_verdict_label(result),
@@ -436,7 +444,7 @@ def job_view(result: JobResult) -> dict[str, Any]:
             if job_verdict_label(result) != result.verdict else ""),
         "error": result.error, "datasets": datasets, "problems": problems, "tops": tops,
         "check_counts": sorted(status_counts([c.status for c in all_checks]).items(),
-                               key=lambda kv: STATUS_ORDER.get(kv[0], 9)),
+                               key=lambda kv: status_order(kv[0])),
         "unequal_values": sum(v["values"]["unequal_values"] for v in datasets),
         "unequal_columns": sum(v["values"]["some_unequal"] for v in datasets),
         "provenance": _provenance(result), "delta": _delta_view(result.delta),
@@ -481,7 +489,7 @@ def _index_row(e: ReportEntry) -> dict[str, Any]:
         return {"job": folder, "verdict": "error", "cls": status_class("error"), "error": e.error,
                 "datasets": [], "failing": [], "top": None, "started_at": None,
                 "html": None, "json": _href(folder, e.path.name)}
-    failing = [f"{ds.name}: {c.name}" for ds in r.datasets for c in ds.checks if c.status in ("fail", "error")]
+    failing = [f"{ds.name}: {c.name}" for ds in r.datasets for c in ds.checks if c.status in FAILING]
     top = next(((ds.name, t) for ds in r.datasets if ds.verdict != "pass"
                 and (t := top_explanation(ds)) is not None), None)
     has_html = (e.folder / HTML_FILE).is_file() if e.has_html is None else e.has_html
@@ -503,12 +511,11 @@ def index_view(entries: Iterable[ReportEntry], title: str, run_error: str | None
     rows = [_index_row(e) for e in listed if e.current]
     older = [_index_row(e) for e in listed if not e.current]
     verdicts = [row["verdict"] for row in rows] + (["error"] if run_error is not None else [])
-    overall = "error" if "error" in verdicts else "fail" if "fail" in verdicts else "pass" if rows else "none"
-    overall = verdict_label(overall, ["waived"] if "pass (waived)" in verdicts else [])
+    overall = overall_label(verdicts)
     return {"title": title, "rows": rows, "older": older, "run_error": run_error, "verdict": overall,
             "cls": status_class(overall),
             "counts": sorted(status_counts([str(v) for v in verdicts]).items(),
-                             key=lambda kv: STATUS_ORDER.get(kv[0], 9))}
+                             key=lambda kv: status_order(kv[0]))}
 
 
 def render_index(entries: Iterable[ReportEntry], title: str = "parity reports", run_error: str | None = None) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from parity.errors import ReportError
-from parity.model import SCHEMA_VERSION, JobResult
+from parity.model import SCHEMA_VERSION, JobResult, verdict_of
 from parity.report.schema import first_error
 
 REPORT_FILE = "parity.json"
@@ -102,9 +102,6 @@ def load_report(path: Path) -> JobResult:
 def _inconsistency(result: JobResult) -> str | None:
     """What no report parity writes can hold: verdicts that contradict their checks, names given twice (a
     comparison by name would silently see only one of them)."""
-    from parity.checks.core import verdict_of
-    from parity.model import combine_verdicts
-
     names = [ds.name for ds in result.datasets]
     for ds in result.datasets:
         if names.count(ds.name) > 1:
@@ -117,7 +114,7 @@ def _inconsistency(result: JobResult) -> str | None:
         if ds.verdict != expected:
             return f"dataset {ds.name!r} has verdict {ds.verdict!r} but its checks give {expected!r}"
     if result.datasets:
-        expected = combine_verdicts([ds.verdict for ds in result.datasets])
+        expected = verdict_of([ds.verdict for ds in result.datasets])
         if result.verdict != expected:
             return f"verdict {result.verdict!r} but its datasets give {expected!r}"
     elif result.verdict != "error":

@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from parity.errors import ParityError
-from parity.model import ColumnResult, DatasetResult, JobResult
+from parity.model import FAILING, ColumnResult, DatasetResult, JobResult, verdict_of
 
 SUMMARY_FILE = "summary.md"
 #: the longest summary: a GitHub comment holds 65,536 characters; CI may add a little around it
 MAX_CHARS = 60_000
 #: how many failing checks the summary lists before it says "and N more" (PR comments are size-limited)
 MAX_LISTED = 15
-FAILING = ("fail", "error")
 _EDGE_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 #: what GitHub turns into a link by itself: a URL scheme's "://" and "www." (broken with a zero-width space)
@@ -132,6 +131,14 @@ def job_verdict_label(result: JobResult) -> str:
     return verdict_label(result.verdict, [c.status for ds in result.datasets for c in ds.checks])
 
 
+def overall_label(labels: Sequence[str]) -> str:
+    """The verdict of a run from its jobs' verdict labels (an error for each job that could not run): ``none``
+    without any, ``pass (waived)`` for a pass that needed waivers."""
+    if not labels:
+        return "none"
+    return verdict_label(verdict_of(labels), ["waived"] if "pass (waived)" in labels else [])
+
+
 def _mark(status: str) -> str:
     mark = MARK.get(status.split(" ")[0] if status else status)
     return f"{mark} {md_text(status)}" if mark else md_text(status)
@@ -173,11 +180,9 @@ def _summary(entries: Sequence[ReportEntry], title: str, run_error: str | None, 
     entries = [e for e in entries if e.current]
     results = [e.result for e in entries if e.result is not None]
     broken = [e for e in entries if e.result is None]
-    verdicts = [r.verdict for r in results] + ["error"] * (len(broken) + (run_error is not None))
-    overall = "error" if "error" in verdicts else "fail" if "fail" in verdicts else "pass" if verdicts else "none"
-    labels = [job_verdict_label(r) for r in results]
-    overall = verdict_label(overall, ["waived"] if "pass (waived)" in labels else [])
-    n = status_counts(labels + ["error"] * (len(broken) + (run_error is not None)))
+    labels = [job_verdict_label(r) for r in results] + ["error"] * (len(broken) + (run_error is not None))
+    overall = overall_label(labels)
+    n = status_counts(labels)
     job_tally = ", ".join(f"{n[v]} {v}" for v in ("pass", "pass (waived)", "fail", "error") if n.get(v)) or "no reports"
     lines = [f"## {md_text(title)}: {_mark(overall) if overall != 'none' else 'no reports'}", "",
              f"{len(entries)} job(s): {job_tally}." if entries or run_error is None else "No job ran.", ""]

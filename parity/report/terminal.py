@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from parity.model import JobResult
+from parity.model import FAILING, JobResult
 from parity.report.markdown import job_verdict_label, verdict_label
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def render_summary(console: Console, results: Sequence[tuple[JobResult, Path | N
         table.add_column(col, justify="right" if col.startswith(("rows", "matched")) else "left")
     for job, _ in results:
         for ds in job.datasets:
-            failing = [c for c in ds.checks if c.status in ("fail", "error")]
+            failing = [c for c in ds.checks if c.status in FAILING]
             rows = ds.rows
             table.add_row(  # user text (job and dataset names) as Text: printed literally, never as markup
                 Text(job.job), Text(ds.name), _verdict(verdict_label(ds.verdict, [c.status for c in ds.checks])),
@@ -40,7 +40,7 @@ def render_summary(console: Console, results: Sequence[tuple[JobResult, Path | N
     for job, path in results:
         for ds in job.datasets:
             for c in ds.checks:
-                if c.status in ("fail", "error", "warn"):
+                if c.status in (*FAILING, "warn"):
                     console.print(Text.assemble(
                         ("  " + c.status.upper().ljust(5), STYLE[c.status]), f" {job.job}/{ds.name} {c.name}: ",
                         (c.summary, ""),

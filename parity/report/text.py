@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from parity.model import CheckResult, DatasetResult
+from parity.model import CHECK_KINDS, FAILING, INFORMATIONAL_CHECKS, CheckResult, DatasetResult, item_path
 from parity.values import short_number
 
 #: where a hint points the user: the dataset's table in parity.toml, or keyword arguments of assert_parity
@@ -26,14 +26,6 @@ ROWS_PER_COLUMN = 3
 MAX_COLUMNS = 8
 #: widest a table cell may be before it is cut
 CELL_WIDTH = 32
-#: the checks whose failures are value differences, with the column kinds each covers
-VALUE_CHECKS: dict[str, tuple[str, ...]] = {
-    "numeric_tolerance": ("numeric",),
-    "date_equivalence": ("date", "datetime", "time"),
-    "string_equality": ("string",),
-}
-#: checks that never fail: they only list things
-INFORMATIONAL_CHECKS = ("top_n_diffs",)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -80,7 +72,7 @@ def _names(items: Iterable[str], limit: int = 5) -> str:
 
 def _cells(ds: DatasetResult, check: str) -> list[dict[str, Any]]:
     """The difference cells of ``ds.top_diffs`` that belong to ``check``, worst first (top_n_diffs' table)."""
-    kinds = VALUE_CHECKS.get(check)
+    kinds = CHECK_KINDS.get(check)
     top = ds.top_diffs or {}
     if kinds is None:  # top_n_diffs (or any other check): every listed difference
         return list(top.get("by_abs") or top.get("first_by_key") or [])
@@ -195,7 +187,7 @@ def hints(ds: DatasetResult, check: CheckResult, style: Style = "toml") -> list[
         if d.get("paired_by") == "position":
             out.append("rows are paired by position: declare " + _setting(style, f"keys in {where}", "keys=[...]")
                        + " to pair them by key")
-    elif check.name in VALUE_CHECKS:
+    elif check.name in CHECK_KINDS:
         worst = _worst_column(check)
         for exp in (worst or {}).get("explanations") or []:
             if exp.get("hint"):
@@ -251,7 +243,7 @@ def _check_details(ds: DatasetResult, check: CheckResult) -> list[str]:
     """The lines under a check's summary: the worst differences, or the rows on one side only."""
     d = check.details or {}
     lines: list[str] = []
-    if check.name in VALUE_CHECKS:
+    if check.name in CHECK_KINDS:
         cols = _unequal_columns(check)
         shown = cols[:MAX_COLUMNS]
         per_column = TABLE_ROWS if len(shown) == 1 else ROWS_PER_COLUMN
@@ -315,7 +307,7 @@ def check_text(ds: DatasetResult, check: CheckResult, *, job: str | None = None,
     ``title=False`` leaves out the ``job/dataset check: FAIL`` line (a pytest item's header already says it);
     the first line is then the check's summary.
     """
-    where = f"{job}/{ds.name}" if job else ds.name
+    where = item_path(job, ds.name)
     lines = [f"{where} {check.name}: {check.status.upper()}", f"  {check.summary}"] if title else [check.summary]
     details = _check_details(ds, check)
     if details:
@@ -332,7 +324,7 @@ def check_text(ds: DatasetResult, check: CheckResult, *, job: str | None = None,
 
 def error_text(ds: DatasetResult, *, job: str | None = None, report: Path | str | None = None) -> str:
     """The message of a dataset that could not be compared (unreadable file, failing job, ...)."""
-    where = f"{job}/{ds.name}" if job else ds.name
+    where = item_path(job, ds.name)
     lines = [f"{where} could not be compared: {ds.error or 'unknown error'}"]
     if report:
         lines += ["", f"  full report: {report}"]
@@ -341,7 +333,7 @@ def error_text(ds: DatasetResult, *, job: str | None = None, report: Path | str 
 
 def failing_checks(ds: DatasetResult) -> list[CheckResult]:
     """The checks that fail the dataset (never the informational ones)."""
-    return [c for c in ds.checks if c.status in ("fail", "error") and c.name not in INFORMATIONAL_CHECKS]
+    return [c for c in ds.checks if c.status in FAILING and c.name not in INFORMATIONAL_CHECKS]
 
 
 def dataset_text(ds: DatasetResult, *, job: str | None = None, style: Style = "toml",
@@ -350,7 +342,7 @@ def dataset_text(ds: DatasetResult, *, job: str | None = None, style: Style = "t
     if ds.error is not None or ds.verdict == "error":
         return error_text(ds, job=job, report=report)
     failing = failing_checks(ds)
-    where = f"{job}/{ds.name}" if job else ds.name
+    where = item_path(job, ds.name)
     rows = ds.rows
     head = (f"parity {where}: {ds.verdict.upper()} ({_names(c.name for c in failing) or 'no failing check'}; "
             f"rows SAS {format_number(rows.get('sas'))}, Python {format_number(rows.get('python'))}, matched "
@@ -375,7 +367,7 @@ def key_figures(ds: DatasetResult, check: str) -> list[tuple[str, object]]:
     if res is None:
         return out
     d = res.details or {}
-    if check in VALUE_CHECKS:
+    if check in CHECK_KINDS:
         cols = d.get("columns") or []
         out.append(("columns_compared", len(cols)))
         out.append(("mismatches", sum(int(c.get("mismatches") or 0) for c in cols)))
@@ -404,6 +396,6 @@ def key_figures(ds: DatasetResult, check: str) -> list[tuple[str, object]]:
 
 
 __all__ = [
-    "INFORMATIONAL_CHECKS", "VALUE_CHECKS", "check_text", "dataset_text", "diff_table", "error_text",
+    "check_text", "dataset_text", "diff_table", "error_text",
     "failing_checks", "format_number", "hints", "key_figures", "table",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 
 from parity import __version__
 from parity.errors import InputError, ParityError, SpecError
-from parity.model import DatasetResult, JobResult, combine_verdicts
+from parity.model import DatasetResult, JobResult, verdict_of
 from parity.spec import DatasetSpec, JobSpec, job_rules, load_job
 
 Progress = Callable[[str], None]
@@ -121,7 +121,7 @@ def run_job(job: JobSpec, progress: Progress = _quiet) -> JobResult:
            "duration_s": round(time.perf_counter() - t0, 3), **collect(job, results)}
     return JobResult(
         job=job.name,
-        verdict=combine_verdicts([r.verdict for r in results]),
+        verdict=verdict_of([r.verdict for r in results]),
         description=job.description,
         spec={"path": str(job.spec_file), "sha256": job.spec_sha256, "rules": job_rules(job)},
         datasets=results,

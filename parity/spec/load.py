@@ -1,4 +1,4 @@
-"""Job specs: the ``parity.toml`` contract users write, and the ``[tool.parity]`` project settings.
+"""Reading ``parity.toml`` job specs and the ``[tool.parity]`` project settings, and finding jobs.
 
 Everything here is validated before any data is read: unknown keys, bad methods, bad criteria and missing files
 are :class:`~parity.errors.SpecError` naming the file and the key.  Column names are checked later, once the
@@ -14,170 +14,31 @@ import math
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
-from parity.errors import SpecError
-
-SPEC_FILE = "parity.toml"
-MACHINE_EPSILON = 2.220446049250313e-16
-
-Method = Literal["exact", "absolute", "relative", "percent"]
-METHODS: tuple[Method, ...] = ("exact", "absolute", "relative", "percent")
-Severity = Literal["fail", "warn", "off"]
-SEVERITIES: tuple[Severity, ...] = ("fail", "warn", "off")
-SAS_EXTENSIONS = (".sas7bdat", ".xpt")
-TEMPORAL_KINDS = ("date", "datetime", "time")
-#: tolerance keys that are defaults, not column names: default (numbers) and one per temporal kind
-TEMPORAL_DEFAULTS = {"default_date": "date", "default_datetime": "datetime", "default_time": "time"}
-TOLERANCE_DEFAULT_KEYS = ("default", *TEMPORAL_DEFAULTS)
-PYTHON_FILE_EXTENSIONS = (".parquet", ".csv", ".arrow", ".feather", ".ipc", ".sas7bdat", ".xpt")
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """A PROC COMPARE METHOD=/CRITERION= rule for one numeric (or date/time) column.
-
-    ``criterion`` is kept as written; a negative criterion means ``|criterion| x machine epsilon``
-    (PROC COMPARE's rule), see :attr:`gamma`.  ``delta`` is RELATIVE's optional delta in [0, 1].
-    """
-
-    method: Method = "exact"
-    criterion: float = 0.0
-    delta: float = 0.0
-
-    @property
-    def gamma(self) -> float:
-        """The effective criterion: negative criteria are multiples of machine epsilon."""
-        return abs(self.criterion) * MACHINE_EPSILON if self.criterion < 0 else self.criterion
-
-    def describe(self) -> str:
-        if self.method == "exact":
-            return "exact"
-        text = f"{self.method} {self.criterion:g}"
-        if self.criterion < 0:
-            text += f" (= {self.gamma:.3g})"
-        if self.method == "relative" and self.delta:
-            text += f", delta {self.delta:g}"
-        return text
-
-
-@dataclass(frozen=True)
-class StringRules:
-    """How character values compare.  The defaults are SAS's own rules."""
-
-    strip: Literal["trailing", "both", "none"] = "trailing"  # SAS: trailing blanks do not count, leading ones do
-    blank_is_missing: bool = True  # SAS: a blank value is the character missing value
-    ignore_case: bool = False
-
-
-@dataclass(frozen=True)
-class NumberRules:
-    """How numeric values compare beyond their tolerance."""
-
-    # SAS stores numerics of LENGTH 3-7 as truncated doubles; "truncate" truncates the Python value the same way
-    # before comparing, "exact" compares the Python value as it is.
-    storage: Literal["truncate", "exact"] = "truncate"
-    # "strict": .A only equals .A (PROC COMPARE); "as_missing": every special missing equals plain missing.
-    special_missing: Literal["strict", "as_missing"] = "strict"
-    # PROC COMPARE NOMISSING: a missing value (numeric or character, never an infinity) equals anything.
-    nomissing: bool = False
-
-
-@dataclass(frozen=True)
-class DateRules:
-    """How date, datetime and time values compare."""
-
-    # datetimes and times are equal when they differ by at most half this unit (or by one ulp of the double,
-    # the most a SAS double can resolve); datetime and time keys are rounded to it before they are matched
-    datetime_precision: Literal["us", "ms", "s"] = "us"
-
-
-@dataclass(frozen=True)
-class SortKey:
-    column: str
-    descending: bool = False
-
-    def describe(self) -> str:
-        return f"DESCENDING {self.column}" if self.descending else self.column
-
-
-@dataclass(frozen=True)
-class Waiver:
-    """An accepted difference: shown as "waived" in every report, never hidden; it expires."""
-
-    reason: str
-    approver: str
-    expires: dt.date
-    column: str | None = None  # the column whose mismatches are accepted ...
-    check: str | None = None  # ... or a whole check (e.g. sort_order) whose failure is accepted
-    keys: tuple[Mapping[str, Any], ...] = ()  # only these rows (key column -> value)
-    max_abs_diff: float | None = None  # only differences up to this size
-
-    def describe(self) -> str:
-        target = f"column {self.column}" if self.column else f"check {self.check}"
-        extra = f", {len(self.keys)} key(s)" if self.keys else ""
-        if self.max_abs_diff is not None:
-            extra += f", |diff| <= {self.max_abs_diff:g}"
-        return f"{target}{extra}: {self.reason} (approved by {self.approver}, expires {self.expires.isoformat()})"
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    name: str
-    sas: Path
-    python: Path | None = None
-    keys: tuple[str, ...] = ()
-    sort_by: tuple[SortKey, ...] = ()
-    ignore: tuple[str, ...] = ()
-    rename: Mapping[str, str] = field(default_factory=dict)
-    top_n: int = 20
-    max_print: int = 10  # unequal values listed per column (PROC COMPARE's MAXPRINT per variable)
-    tolerance: Mapping[str, Tolerance] = field(default_factory=dict)
-    default_tolerance: Tolerance = Tolerance()
-    #: tolerance.default_date / default_datetime / default_time, by kind; temporal columns are exact without them
-    temporal_tolerance: Mapping[str, Tolerance] = field(default_factory=dict)
-    strings: StringRules = StringRules()
-    numbers: NumberRules = NumberRules()
-    dates: DateRules = DateRules()
-    severity: Mapping[str, Severity] = field(default_factory=dict)
-    encoding: str | None = None
-    catalog: Path | None = None
-    formats: Mapping[str, str] = field(default_factory=dict)
-    waivers: tuple[Waiver, ...] = ()
-
-    def tolerance_for(self, column: str, kind: str = "numeric") -> Tolerance:
-        """The column's own tolerance, else the default of its kind: ``default`` is for numbers only."""
-        if column.casefold() in self.tolerance:
-            return self.tolerance[column.casefold()]
-        if kind in TEMPORAL_KINDS:
-            return self.temporal_tolerance.get(kind, Tolerance())
-        return self.default_tolerance
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    name: str
-    folder: Path
-    spec_file: Path
-    spec_sha256: str
-    description: str = ""
-    python: str | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
-    datasets: tuple[DatasetSpec, ...] = ()
-
-
-@dataclass(frozen=True)
-class ProjectConfig:
-    """``[tool.parity]`` settings of the project, with the folder they are relative to."""
-
-    root: Path
-    jobs_dir: Path
-    report_dir: Path
-    source: Path | None = None
-    baseline: Path | None = None
-
+from parity.errors import SpecError, UsageError
+from parity.model import CHECK_NAMES
+from parity.spec.model import (
+    METHODS,
+    PYTHON_FILE_EXTENSIONS,
+    SAS_EXTENSIONS,
+    SEVERITIES,
+    SPEC_FILE,
+    TEMPORAL_DEFAULTS,
+    TOLERANCE_DEFAULT_KEYS,
+    DatasetSpec,
+    DateRules,
+    JobSpec,
+    Method,
+    NumberRules,
+    ProjectConfig,
+    Severity,
+    SortKey,
+    StringRules,
+    Tolerance,
+    Waiver,
+)
 
 # --------------------------------------------------------------------------------------------------------------
 # validation helpers
@@ -348,8 +209,6 @@ UNWAIVABLE_CHECKS = ("waivers", "top_n_diffs")
 def _waivers(file: Path, where: str, raw: Any, key_names: tuple[str, ...]) -> tuple[Waiver, ...]:
     if not isinstance(raw, list):
         raise SpecError(file, "must be an array of tables: [[datasets.<name>.waivers]]", key=where)
-    from parity.checks.core import CHECK_NAMES
-
     out = []
     for i, item in enumerate(raw):
         w = f"{where}[{i}]"
@@ -395,7 +254,7 @@ def _waivers(file: Path, where: str, raw: Any, key_names: tuple[str, ...]) -> tu
     return tuple(out)
 
 
-def _dataset(file: Path, folder: Path, name: str, raw: Any, python_job: bool, check_files: bool = True) -> DatasetSpec:
+def parse_dataset(file: Path, folder: Path, name: str, raw: Any, python_job: bool, check_files: bool = True) -> DatasetSpec:
     where = f"datasets.{name}"
     table = _table(file, where, raw)
     _unknown_keys(file, where, table, DATASET_KEYS)
@@ -478,8 +337,6 @@ def _dataset(file: Path, folder: Path, name: str, raw: Any, python_job: bool, ch
         datetime_precision=cast(Any, _choice(file, f"{where}.dates.datetime_precision",
                                              d_raw.get("datetime_precision", "us"), ("us", "ms", "s"))),
     )
-    from parity.checks.core import CHECK_NAMES  # the one registry of check names (a light import)
-
     sev_raw = _table(file, f"{where}.severity", table.get("severity", {}))
     _unknown_keys(file, f"{where}.severity", sev_raw, set(CHECK_NAMES))
     severity = {
@@ -536,7 +393,7 @@ def load_job(folder: Path, name: str | None = None) -> JobSpec:
     if not datasets_raw:
         raise SpecError(file, "declares no datasets: add a [datasets.<name>] table with sas = '<file>'")
     datasets = tuple(
-        _dataset(file, folder, str(ds_name), ds_raw, python is not None) for ds_name, ds_raw in datasets_raw.items()
+        parse_dataset(file, folder, str(ds_name), ds_raw, python is not None) for ds_name, ds_raw in datasets_raw.items()
     )
     description = job.get("description", "")
     if not isinstance(description, str):
@@ -546,73 +403,6 @@ def load_job(folder: Path, name: str | None = None) -> JobSpec:
         spec_sha256=hashlib.sha256(raw_bytes).hexdigest(), description=description, python=python,
         params=params, datasets=datasets,
     )
-
-
-# --------------------------------------------------------------------------------------------------------------
-# the normalised rules a report carries (so that a delta can tell which rules a new spec relaxed)
-
-
-def _plain(value: Any) -> Any:
-    """A TOML value as JSON: dates and times as ISO text, tables with sorted keys."""
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in sorted(value.items())}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _rel(path: Path | None, folder: Path) -> str | None:
-    """A path relative to the job folder (``../data/x.sas7bdat`` too), so that checkouts in other places agree."""
-    import os
-
-    if path is None:
-        return None
-    try:
-        return Path(os.path.relpath(path, folder)).as_posix()
-    except ValueError:  # another drive (Windows)
-        return path.as_posix()
-
-
-def tolerance_rule(tol: Tolerance) -> dict[str, Any]:
-    return {"method": tol.method, "criterion": tol.gamma, "delta": tol.delta}
-
-
-def dataset_rules(ds: DatasetSpec, folder: Path) -> dict[str, Any]:
-    """One dataset's comparison rules, normalised: names case-folded, defaults filled in, tables sorted."""
-    from parity.checks.core import CHECK_NAMES
-
-    return {
-        "sas": _rel(ds.sas, folder), "python": _rel(ds.python, folder),
-        "keys": [k.casefold() for k in ds.keys],
-        "sort_by": [SortKey(k.column.casefold(), k.descending).describe() for k in ds.sort_by],
-        "ignore": sorted(c.casefold() for c in ds.ignore),
-        "rename": {k.casefold(): v.casefold() for k, v in sorted(ds.rename.items(), key=lambda kv: kv[0].casefold())},
-        "top_n": ds.top_n,
-        "tolerance": {"default": tolerance_rule(ds.default_tolerance),
-                      **{key: tolerance_rule(ds.temporal_tolerance.get(kind, Tolerance()))
-                         for key, kind in TEMPORAL_DEFAULTS.items()},
-                      **{c: tolerance_rule(t) for c, t in sorted(ds.tolerance.items())}},
-        "strings": {"strip": ds.strings.strip, "blank_is_missing": ds.strings.blank_is_missing,
-                    "ignore_case": ds.strings.ignore_case},
-        "numbers": {"storage": ds.numbers.storage, "special_missing": ds.numbers.special_missing,
-                    "nomissing": ds.numbers.nomissing},
-        "dates": {"datetime_precision": ds.dates.datetime_precision},
-        "severity": {name: ds.severity.get(name, "fail") for name in CHECK_NAMES},
-        "encoding": ds.encoding, "formats": dict(sorted(ds.formats.items())),
-        "waivers": [
-            {"column": w.column.casefold() if w.column else None, "check": w.check,
-             "keys": [_plain(k) for k in w.keys], "max_abs_diff": w.max_abs_diff,
-             "expires": w.expires.isoformat(), "reason": w.reason, "approver": w.approver}
-            for w in ds.waivers
-        ],
-    }
-
-
-def job_rules(job: JobSpec) -> dict[str, Any]:
-    """The rules of a job's spec as its report records them (``spec.rules``)."""
-    return {"python": job.python, "datasets": {ds.name: dataset_rules(ds, job.folder) for ds in job.datasets}}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -665,8 +455,6 @@ def resolve_job(jobs_dir: Path, job: str) -> tuple[str, Path]:
     ``..``).  The name is always the job folder's own name, so a report lands in ``<report_dir>/<name>/`` and
     never outside it.
     """
-    from parity.errors import UsageError
-
     text = job.strip()
     if not text:
         raise UsageError("an empty job name: give a job folder name or a path to a job folder")
@@ -697,8 +485,6 @@ def resolve_job(jobs_dir: Path, job: str) -> tuple[str, Path]:
 
 def _job_name(given: str, name: str) -> str:
     """``name`` if it can name a report folder: not empty (the file system root) and not hidden."""
-    from parity.errors import UsageError
-
     if not name or name.startswith(".") or "\\" in name:
         raise UsageError(f"{given}: {name or '/'!r} cannot name a job (its report folder would be hidden or "
                          "outside the report folder); give the job folder a plain name")
