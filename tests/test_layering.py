@@ -1,0 +1,59 @@
+"""The layering of the package: the contract module imports nothing else from parity, the spec's data is apart
+from its parsing, and (tests below) the import-linter contract of pyproject.toml holds."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import parity
+
+PACKAGE = Path(parity.__file__).parent
+
+
+def _parity_imports(module: Path) -> set[str]:
+    """Every parity module ``module`` imports, at the top or inside a function (TYPE_CHECKING ones too)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        out |= {n for n in names if n == "parity" or n.startswith("parity.")}
+    return out
+
+
+def test_contract_module_imports_nothing_else_from_parity() -> None:
+    assert _parity_imports(PACKAGE / "model.py") == set()
+
+
+def test_spec_data_is_apart_from_parsing() -> None:
+    assert _parity_imports(PACKAGE / "spec" / "model.py") <= {"parity.model"}
+    assert _parity_imports(PACKAGE / "spec" / "rules.py") <= {"parity.model", "parity.spec.model"}
+
+
+def test_spec_imports_no_layer_above_it() -> None:
+    for module in (PACKAGE / "spec").glob("*.py"):
+        above = {m for m in _parity_imports(module)
+                 if not m.startswith(("parity.spec", "parity.model", "parity.errors", "parity.formats"))}
+        assert above == set(), f"{module.name} imports {sorted(above)}"
+
+
+def test_one_verdict_roll_up() -> None:
+    from parity.model import verdict_of
+
+    assert verdict_of([]) == "pass"
+    assert verdict_of(["pass", "warn", "waived", "skipped"]) == "pass"
+    assert verdict_of(["pass", "fail", "warn"]) == "fail"
+    assert verdict_of(["fail", "error"]) == "error"
+
+
+def test_orderings_list_unknown_values_last() -> None:
+    from parity.model import CHANGE_ORDER, STATUS_ORDER, change_order, status_order
+
+    assert sorted(["pass", "newer", "error", "warn"], key=status_order) == ["error", "warn", "pass", "newer"]
+    assert [change_order(k) for k in CHANGE_ORDER] == list(range(len(CHANGE_ORDER)))
+    assert change_order("newer") == len(CHANGE_ORDER)
+    assert status_order(STATUS_ORDER[0]) == 0
