@@ -26,7 +26,7 @@ def _as_sas_table(obj: TableLike, where: str, spec: DatasetSpec) -> Any:
 
     if isinstance(obj, str | os.PathLike):
         path = Path(obj)
-        if path.suffix.lower() in (".sas7bdat", ".xpt"):
+        if path.suffix.lower() in (".sas7bdat", ".xpt", ".json", ".ndjson"):
             return read_sas(path, encoding=spec.encoding, catalog=spec.catalog, formats=spec.formats)
         table = read_python_file(path)
     else:

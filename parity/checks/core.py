@@ -134,8 +134,15 @@ def _attribute_value(name: str, value: Any) -> Any:
     return value or None
 
 
-def _attribute_row(p: ColumnPlan, both_sas: bool) -> dict[str, Any] | None:
-    """One common variable's differing attributes (PROC COMPARE's listing), or None when they agree."""
+#: source formats that state SAS attributes (a CDISC Dataset-JSON file states only some: see _attribute_row)
+SAS_ATTRIBUTE_FORMATS = ("sas7bdat", "xport", "datasetjson")
+
+
+def _attribute_row(p: ColumnPlan, both_sas: bool, unstated: tuple[bool, bool] = (False, False)
+                   ) -> dict[str, Any] | None:
+    """One common variable's differing attributes (PROC COMPARE's listing), or None when they agree.  ``unstated``
+    says, per side (SAS, Python), that an attribute the side leaves empty is not stated rather than empty (a
+    Dataset-JSON file has no informats, no numeric lengths, and display formats only where its writer chose)."""
     from parity.engine.normalize import toml_key
 
     assert p.sas is not None and p.py is not None
@@ -143,7 +150,8 @@ def _attribute_row(p: ColumnPlan, both_sas: bool) -> dict[str, Any] | None:
     hint = p.conversion.format_hint if p.conversion else None
     if both_sas:
         py: dict[str, Any] = {a: getattr(p.py, a) for a in ATTRIBUTES}
-        differs = [a for a in ATTRIBUTES if _attribute_value(a, sas[a]) != _attribute_value(a, py[a])]
+        differs = [a for a in ATTRIBUTES if _attribute_value(a, sas[a]) != _attribute_value(a, py[a])
+                   and not (unstated[0] and sas[a] is None) and not (unstated[1] and py[a] is None)]
     else:  # a Python dtype: its type and kind against the SAS type and format
         py = {"type": p.py.type, "kind": p.py.kind}
         differs = []
@@ -177,9 +185,10 @@ def check_attributes(f: Facts) -> CheckResult:
     label): all five when both sides are SAS files, the SAS type and format against the Python dtype otherwise.
     Differences warn; ``severity.attributes = "fail"`` makes them fail."""
     comp = f.comp
-    both_sas = comp.py.meta.format in ("sas7bdat", "xport")
+    both_sas = comp.py.meta.format in SAS_ATTRIBUTE_FORMATS
+    unstated = (comp.sas.meta.format == "datasetjson", comp.py.meta.format == "datasetjson")
     common = [p for p in comp.plans if p.sas and p.py and p.role != "ignored"]
-    rows = [row for p in common if (row := _attribute_row(p, both_sas)) is not None]
+    rows = [row for p in common if (row := _attribute_row(p, both_sas, unstated)) is not None]
     details: dict[str, Any] = {"compared": len(common), "attributes": list(ATTRIBUTES) if both_sas else
                                ["type", "format"], "variables": rows}
     if not rows:

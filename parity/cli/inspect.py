@@ -18,8 +18,14 @@ def contents(path: Path, encoding: str | None = None) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     suffix = path.suffix.lower()
+    if suffix in (".json", ".ndjson"):  # CDISC Dataset-JSON: the same CONTENTS, from its column metadata
+        from parity.sources import datasetjson
+
+        if encoding is not None:
+            raise InputError(f"{path}: --encoding does not apply to a Dataset-JSON file (always UTF-8)")
+        return datasetjson.contents(path)
     if suffix not in (".sas7bdat", ".xpt"):
-        raise InputError(f"{path}: not a SAS dataset (expected .sas7bdat or .xpt)")
+        raise InputError(f"{path}: not a SAS dataset (expected .sas7bdat, .xpt, or Dataset-JSON .json/.ndjson)")
     try:
         if suffix == ".sas7bdat":
             _, meta = pyreadstat.read_sas7bdat(str(path), metadataonly=True, encoding=encoding)
@@ -71,10 +77,12 @@ def render_contents(console: Any, info: dict[str, Any]) -> None:
     head = Table(show_header=False, title=Text(f"The CONTENTS of {info['file']}"), title_justify="left")
     head.add_column("field", style="bold")
     head.add_column("value")
-    for key in ("dataset", "label", "format", "rows", "variables", "encoding", "compression", "created",
-                "modified", "sas_release", "host", "os", "bitness", "endianness", "page_size", "page_count"):
+    for key in ("dataset", "label", "format", "dataset_json_version", "representation", "rows", "variables", "encoding", "compression", "created",
+                "modified", "sas_release", "host", "os", "bitness", "endianness", "page_size", "page_count",
+                "originator", "source_system", "keys"):
         if info.get(key) is not None:
-            head.add_row(key.replace("_", " ").capitalize(), Text(str(info[key])))
+            value = ", ".join(info[key]) if isinstance(info[key], list) else str(info[key])
+            head.add_row(key.replace("_", " ").capitalize(), Text(value))
     console.print(head)
     cols = Table(title="Alphabetic List of Variables and Attributes", title_justify="left")
     for col in ("#", "Variable", "Type", "Len", "Format", "Informat", "Label"):

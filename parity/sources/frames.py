@@ -119,7 +119,7 @@ def read_python_file(
     a character column; without it, types are inferred.
     """
     suffix = path.suffix.lower()
-    if suffix in (".sas7bdat", ".xpt"):
+    if suffix in (".sas7bdat", ".xpt", ".json", ".ndjson"):  # SAS files and CDISC Dataset-JSON
         return read_sas(path, encoding=encoding)
     try:
         if suffix == ".parquet":

@@ -259,7 +259,7 @@ def parse_dataset(file: Path, folder: Path, name: str, raw: Any, python_job: boo
     table = _table(file, where, raw)
     _unknown_keys(file, where, table, DATASET_KEYS)
     if "sas" not in table:
-        raise SpecError(file, "missing required key 'sas' (the SAS output file, .sas7bdat or .xpt)", key=where)
+        raise SpecError(file, "missing required key 'sas' (the SAS output file: .sas7bdat, .xpt or Dataset-JSON)", key=where)
     sas = _existing_file(file, f"{where}.sas", folder, table["sas"], SAS_EXTENSIONS,
                          check_files)
     python = None

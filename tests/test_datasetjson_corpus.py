@@ -1,0 +1,109 @@
+"""Every SAS-written CDISC Dataset-JSON file of the shared corpus passes against the .xpt it was written from, named
+directly in a job (no port code), under a 1e-10 relative tolerance (Dataset-JSON carries 12 significant digits);
+and a deliberately altered value fails (no false pass)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parity.api import compare_frames
+from parity.cli.main import main
+from parity.sources.datasetjson import datasetjson_keys
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "cdisc-datasetjson"
+pytestmark = pytest.mark.corpus
+TOLERANCE = {"method": "relative", "criterion": 1e-10}
+
+
+def _pairs() -> list[tuple[Path, Path]]:
+    """(Dataset-JSON, the SAS file it came from): the MANIFEST's pairs, found next to each other."""
+    if not CORPUS.is_dir():
+        return []
+    pairs = []
+    for path in sorted(CORPUS.rglob("*.json")):
+        sas = next((s for s in (path.with_suffix(".xpt"), path.with_suffix(".sas7bdat")) if s.is_file()), None)
+        if sas is not None:
+            pairs.append((path, sas))
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def pairs() -> list[tuple[Path, Path]]:
+    found = _pairs()
+    if not found:
+        pytest.skip(f"no Dataset-JSON corpus at {CORPUS}")
+    return found
+
+
+def _toml_str(path: Path) -> str:
+    return json.dumps(str(path))
+
+
+def test_every_pair_passes_when_named_directly(pairs: list[tuple[Path, Path]], tmp_path: Path) -> None:
+    """One job, two datasets per pair: the .json as the Python side of its .xpt, and the same data as .ndjson on the
+    SAS side against the .xpt as the Python side."""
+    jobs = tmp_path / "jobs"
+    folder = jobs / "datasetjson"
+    folder.mkdir(parents=True)
+    lines = []
+    for i, (js, sas) in enumerate(pairs):
+        doc = json.loads(js.read_text(encoding="utf-8"))
+        nd = folder / f"{i}_{js.stem}.ndjson"
+        rows = doc.pop("rows", [])
+        nd.write_text("\n".join([json.dumps(doc)] + [json.dumps(r) for r in rows]) + "\n", encoding="utf-8")
+        keys = json.dumps(datasetjson_keys(js))
+        name = f"{js.parent.name}_{js.stem}"
+        lines += [f"[datasets.{name}]", f"sas = {_toml_str(sas)}", f"python = {_toml_str(js)}", f"keys = {keys}",
+                  f"tolerance.default = {{ method = 'relative', criterion = {TOLERANCE['criterion']} }}",
+                  f"[datasets.{name}_nd]", f"sas = {_toml_str(nd)}", f"python = {_toml_str(sas)}",
+                  f"keys = {keys}",
+                  f"tolerance.default = {{ method = 'relative', criterion = {TOLERANCE['criterion']} }}", ""]
+    (folder / "parity.toml").write_text("\n".join(lines), encoding="utf-8")
+    code = main(["run", "datasetjson", "--jobs-dir", str(jobs), "--report-dir", str(tmp_path / "out")])
+    report = json.loads((tmp_path / "out" / "datasetjson" / "parity.json").read_text())
+    failed = {d["name"]: d.get("error") or [(c["name"], c["summary"]) for c in d["checks"] if c["status"] == "fail"]
+              for d in report["datasets"] if d["verdict"] != "pass"}
+    assert not failed, failed
+    assert code == 0
+    assert len(report["datasets"]) == 2 * len(pairs)
+    print(f"\ncorpus: {len(pairs)} of {len(pairs)} Dataset-JSON pairs pass (json and ndjson, either side)")
+
+
+def _alter(doc: dict[str, Any]) -> tuple[str, Any, Any]:
+    """Change one value that is not a key: a number by 1e-8 relative, else a date by a day, else a text."""
+    columns = doc["columns"]
+    keyed = {i for i, c in enumerate(columns) if c.get("keySequence")}
+    for want in ("number", "date", "text"):
+        for row in doc["rows"]:
+            for i, value in enumerate(row):
+                col = columns[i]
+                if i in keyed or value is None:
+                    continue
+                if want == "number" and col["dataType"] in ("integer", "float", "double") and value != 0:
+                    row[i] = value * (1 + 1e-8) if col["dataType"] != "integer" else value + 1
+                elif want == "date" and col.get("targetDataType") == "integer" and col["dataType"] == "date":
+                    row[i] = "1999-12-31" if value != "1999-12-31" else "2000-01-01"
+                elif want == "text" and col["dataType"] == "string" and value.strip():
+                    row[i] = value + "X" if len(value) < (col.get("length") or math.inf) else "X" + value[1:]
+                else:
+                    continue
+                return col["name"], value, row[i]
+    raise AssertionError("nothing to alter")
+
+
+def test_an_altered_value_fails_for_every_pair(pairs: list[tuple[Path, Path]], tmp_path: Path) -> None:
+    passed = []
+    for js, sas in pairs:
+        doc = json.loads(js.read_text(encoding="utf-8"))
+        column, before, after = _alter(doc)
+        altered = tmp_path / js.name
+        altered.write_text(json.dumps(doc), encoding="utf-8")
+        result = compare_frames(sas, altered, keys=datasetjson_keys(js), tolerance={"default": TOLERANCE})
+        if result.verdict != "fail":
+            passed.append((str(js), column, before, after))
+    assert not passed, passed
