@@ -318,5 +318,7 @@ def _main(argv: Sequence[str] | None) -> int:
     return int(code) if isinstance(code, int) else EXIT_OK
 
 
+from parity.cli import capture, init  # noqa: E402, F401  (their commands register on `cli`)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -390,7 +390,7 @@ def _dataset_view(ds: DatasetResult) -> dict[str, Any]:
 
 def _provenance(result: JobResult) -> dict[str, Any]:
     run = result.run if isinstance(result.run, Mapping) else {}
-    known = {"started_at", "finished_at", "duration_s", "environment", "sources", "git", "ci"}
+    known = {"started_at", "finished_at", "duration_s", "environment", "sources", "git", "ci", "capture"}
     sources = [dict(s) for s in run.get("sources", []) if isinstance(s, Mapping)] \
         if isinstance(run.get("sources"), list) else []
     if not sources:  # an older report: the sources are still in each dataset's sides
@@ -406,6 +406,7 @@ def _provenance(result: JobResult) -> dict[str, Any]:
         "sources": sources,
         "git": run.get("git") if isinstance(run.get("git"), Mapping) else None,
         "ci": sorted(run["ci"].items()) if isinstance(run.get("ci"), Mapping) else [],
+        "capture": run.get("capture") if isinstance(run.get("capture"), Mapping) else None,
         "other": [(k, pretty_json(v)) for k, v in run.items() if k not in known],
         "datasets": [{"name": ds.name, "duration_s": ds.duration_s, "sas": ds.sas} for ds in result.datasets],
     }

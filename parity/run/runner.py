@@ -103,8 +103,11 @@ def run_port(job: JobSpec) -> tuple[dict[str, Any], dict[str, str], str | None]:
 def run_job(job: JobSpec, progress: Progress = _quiet) -> JobResult:
     """Run ``job``: its port once (isolated), then every dataset.  Each failure is an ``error`` dataset; a spec
     mistake found while comparing raises SpecError."""
+    from parity.run.capture import verify_capture
+
     started_at = datetime.now(UTC)
     t0 = time.perf_counter()
+    capture = verify_capture(job)  # SAS files changed since capture.json: an InputError before any work
     python_tables: dict[str, Any] | None = None
     port_errors: dict[str, str] = {}
     python_error = None
@@ -119,6 +122,8 @@ def run_job(job: JobSpec, progress: Progress = _quiet) -> JobResult:
     run = {"started_at": started_at.isoformat(timespec="seconds"),
            "finished_at": finished_at.isoformat(timespec="seconds"),
            "duration_s": round(time.perf_counter() - t0, 3), **collect(job, results)}
+    if capture is not None:
+        run["capture"] = capture
     return JobResult(
         job=job.name,
         verdict=verdict_of([r.verdict for r in results]),

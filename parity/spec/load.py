@@ -366,8 +366,9 @@ def parse_dataset(file: Path, folder: Path, name: str, raw: Any, python_job: boo
     )
 
 
-def load_job(folder: Path, name: str | None = None) -> JobSpec:
-    """Read and validate ``<folder>/parity.toml``."""
+def load_job(folder: Path, name: str | None = None, check_files: bool = True) -> JobSpec:
+    """Read and validate ``<folder>/parity.toml`` (``check_files=False``: the SAS files need not exist yet, as
+    before ``parity capture`` writes them)."""
     folder = folder.resolve()
     file = folder / SPEC_FILE
     if not file.is_file():
@@ -381,7 +382,7 @@ def load_job(folder: Path, name: str | None = None) -> JobSpec:
         raise SpecError(file, f"is not valid TOML: {exc}") from None
     _unknown_keys(file, "", raw, {"job", "datasets"})
     job = _table(file, "job", raw.get("job", {}))
-    _unknown_keys(file, "job", job, {"description", "python", "params"})
+    _unknown_keys(file, "job", job, {"description", "python", "params", "sas_program", "sas_libref"})
     python = job.get("python")
     if python is not None:
         python = _str(file, "job.python", python)
@@ -393,15 +394,24 @@ def load_job(folder: Path, name: str | None = None) -> JobSpec:
     if not datasets_raw:
         raise SpecError(file, "declares no datasets: add a [datasets.<name>] table with sas = '<file>'")
     datasets = tuple(
-        parse_dataset(file, folder, str(ds_name), ds_raw, python is not None) for ds_name, ds_raw in datasets_raw.items()
+        parse_dataset(file, folder, str(ds_name), ds_raw, python is not None, check_files)
+        for ds_name, ds_raw in datasets_raw.items()
     )
+    sas_program = None
+    if "sas_program" in job:
+        # checked by parity capture, not by a run: a run of a capture whose program is gone says "stale capture"
+        sas_program = _existing_file(file, "job.sas_program", folder, job["sas_program"], (".sas",), False)
+    sas_libref = _str(file, "job.sas_libref", job.get("sas_libref", "WORK"))
+    if not sas_libref.isidentifier() or len(sas_libref) > 8:
+        raise SpecError(file, f"{sas_libref!r} is not a SAS libref (a name of at most 8 letters, digits or _)",
+                        key="job.sas_libref")
     description = job.get("description", "")
     if not isinstance(description, str):
         raise SpecError(file, "must be a string", key="job.description")
     return JobSpec(
         name=name or folder.name, folder=folder, spec_file=file,
         spec_sha256=hashlib.sha256(raw_bytes).hexdigest(), description=description, python=python,
-        params=params, datasets=datasets,
+        params=params, datasets=datasets, sas_program=sas_program, sas_libref=sas_libref.upper(),
     )
 
 
@@ -424,13 +434,17 @@ def load_project_config(start: Path | None = None) -> ProjectConfig:
         if tool is None:
             return ProjectConfig(root=folder, jobs_dir=folder / "fixtures", report_dir=folder / "reports")
         tool = _table(candidate, "tool.parity", tool)
-        _unknown_keys(candidate, "tool.parity", tool, {"jobs_dir", "report_dir", "baseline"})
+        _unknown_keys(candidate, "tool.parity", tool, {"jobs_dir", "report_dir", "baseline", "saspy"})
+        saspy = _table(candidate, "tool.parity.saspy", tool.get("saspy", {}))
+        _unknown_keys(candidate, "tool.parity.saspy", saspy, {"cfgname", "cfgfile"})
+        saspy = {k: _str(candidate, f"tool.parity.saspy.{k}", v) for k, v in saspy.items()}
         jobs = _str(candidate, "tool.parity.jobs_dir", tool.get("jobs_dir", "fixtures"))
         reports = _str(candidate, "tool.parity.report_dir", tool.get("report_dir", "reports"))
         baseline = tool.get("baseline")
         return ProjectConfig(
             root=folder, jobs_dir=folder / jobs, report_dir=folder / reports, source=candidate,
             baseline=folder / _str(candidate, "tool.parity.baseline", baseline) if baseline is not None else None,
+            saspy=saspy,
         )
     return ProjectConfig(root=here, jobs_dir=here / "fixtures", report_dir=here / "reports")
 

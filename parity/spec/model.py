@@ -159,6 +159,8 @@ class JobSpec:
     python: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     datasets: tuple[DatasetSpec, ...] = ()
+    sas_program: Path | None = None  # [job] sas_program: the SAS program `parity capture` runs
+    sas_libref: str = "WORK"  # [job] sas_libref: the library `parity capture` downloads the datasets from
 
 
 @dataclass(frozen=True)
@@ -170,3 +172,4 @@ class ProjectConfig:
     report_dir: Path
     source: Path | None = None
     baseline: Path | None = None
+    saspy: Mapping[str, str] = field(default_factory=dict)  # [tool.parity.saspy]: cfgname, cfgfile

@@ -1,0 +1,1 @@
+"""``parity init JOB``: scaffold a job folder (written in the next commit)."""
