@@ -14,7 +14,7 @@ from parity.formats import Kind, sas_value_text
 if TYPE_CHECKING:
     import polars as pl
 
-    from parity.engine.core import ColumnPlan
+    from parity.engine.plan import ColumnPlan
     from parity.spec import DatasetSpec
 
 

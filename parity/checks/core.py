@@ -1,4 +1,4 @@
-"""The parity checks, registered in one place, and the building of a frozen DatasetResult from a Comparison.
+"""The parity checks, registered in one place, and the building of a frozen DatasetResult from an engine result.
 
 Each check is a function ``(Result builder) -> CheckResult`` registered with :func:`check` under its stable name;
 the order of registration is the order of the report.  A dataset passes when no check fails.
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
-    from parity.engine.core import ColumnPlan, Comparison
+    from parity.engine.base import DupGroups, EngineResult
+    from parity.engine.plan import ColumnPlan
     from parity.spec import Waiver
 
 CheckFn = Callable[["Facts"], CheckResult]
@@ -49,9 +50,9 @@ def check(name: str) -> Callable[[CheckFn], CheckFn]:
 
 @dataclass
 class Facts:
-    """A Comparison plus what is derived from it once (column results, samples) for the checks to read."""
+    """An engine's result plus what is derived from it once (column results, samples) for the checks to read."""
 
-    comp: Comparison
+    comp: EngineResult
     columns: list[ColumnResult] = field(default_factory=list)
     top_diffs: dict[str, Any] = field(default_factory=dict)
     only_sas_sample: list[dict[str, Any]] = field(default_factory=list)
@@ -218,7 +219,7 @@ def check_key_uniqueness(f: Facts) -> CheckResult:
     comp = f.comp
     if not comp.keys:
         return CheckResult("key_uniqueness", "skipped", "no keys declared: rows are paired by position", {})
-    ds, dp = comp.dup_sas, comp.dup_py
+    ds, dp = _duplicates(comp, comp.dup_sas), _duplicates(comp, comp.dup_py)
     details = {
         "keys": [k.name for k in comp.keys],
         "sas": {"rows": ds.rows, "keys": ds.keys, "sample": ds.sample, "key_set": ds.key_set},
@@ -234,6 +235,32 @@ def check_key_uniqueness(f: Facts) -> CheckResult:
         return CheckResult("key_uniqueness", "warn", text + "; the same on both sides, so rows pair by their "
                            "order within each key (as PROC COMPARE does)", details)
     return CheckResult("key_uniqueness", "fail", text, details)
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    """One side's duplicate keys as the report shows them (from the engine's raw groups)."""
+
+    rows: int
+    keys: int
+    sample: list[dict[str, Any]]
+    key_set: dict[str, Any] | None  # the duplicated keys (parity.report.delta.key_set)
+    groups_sha256: str | None  # the duplicated keys with their row counts: equal on both sides = same dupes
+
+
+def _duplicates(comp: EngineResult, groups: DupGroups) -> Duplicates:
+    from parity.engine.base import GROUP_ROWS
+    from parity.report.delta import key_set
+    from parity.values import key_dict
+
+    if not groups.keys:
+        return Duplicates(0, 0, [], None, None)
+    cols = list(groups.columns)
+    sample = [{"key": key_dict(comp.keys, row, cols), "count": int(row[GROUP_ROWS])}
+              for row in groups.frame.head(SAMPLE).iter_rows(named=True)]
+    with_counts = key_set(groups.frame, [*cols, GROUP_ROWS])
+    return Duplicates(groups.rows, groups.keys, sample, key_set(groups.frame, cols),
+                      with_counts["sha256"] if with_counts else None)
 
 
 @check("key_match")
@@ -335,8 +362,10 @@ def check_sort_order(f: Facts) -> CheckResult:
     spec = comp.spec
     if spec.sort_by:
         by = " ".join(k.describe() for k in spec.sort_by)
-        v = comp.sort_violations or {}
-        sv = comp.sas_sort_violations or {}
+        v: dict[str, Any] = comp.sort_violations.to_dict() if comp.sort_violations else {}
+        if v and comp.collation:
+            v["collation"] = dict(comp.collation)
+        sv: dict[str, Any] = comp.sas_sort_violations.to_dict() if comp.sas_sort_violations else {}
         details: dict[str, Any] = {"sort_by": [k.describe() for k in spec.sort_by], "python": v, "sas": sv,
                    "rules": "SAS BY order: missing lowest (._ < . < .A-.Z < numbers); character values by their "
                             "bytes in the SAS file's encoding, blank-padded ('a\\t' < 'a' < 'a b')"}
@@ -428,7 +457,7 @@ def _apply_severity(result: CheckResult, severity: str | None) -> CheckResult:
     return result
 
 
-def build_result(comp: Comparison, duration_s: float | None = None) -> DatasetResult:
+def build_result(comp: EngineResult, duration_s: float | None = None) -> DatasetResult:
     facts = Facts(comp)
     facts.waiver_matches = [0] * len(comp.spec.waivers)
     facts.columns = _column_results(comp, facts)
@@ -456,7 +485,7 @@ def build_result(comp: Comparison, duration_s: float | None = None) -> DatasetRe
     )
 
 
-def _valueless_mismatches(comp: Comparison) -> dict[str, int]:
+def _valueless_mismatches(comp: EngineResult) -> dict[str, int]:
     """Per unequal non-character column, its mismatches that have no numeric difference (a side missing or
     infinite), in one query over the kept rows: a maximum difference read alone would hide them."""
     import polars as pl
@@ -502,7 +531,7 @@ def _waived_count(f: Facts, plan: ColumnPlan, rows: pl.DataFrame) -> int:
     return int(rows.select(union.sum()).item() or 0) if rows.height else 0
 
 
-def _column_results(comp: Comparison, f: Facts) -> list[ColumnResult]:
+def _column_results(comp: EngineResult, f: Facts) -> list[ColumnResult]:
     import polars as pl
 
     from parity.checks.explain import explain
@@ -510,7 +539,6 @@ def _column_results(comp: Comparison, f: Facts) -> list[ColumnResult]:
     f.chosen = _choose_all(comp)
     listings = _listings(f)
     out = []
-    py_schema = comp.py.frame.schema
     for plan in comp.plans:
         stats = comp.stats.get(plan.name)
         tol = plan.tolerance if plan.role == "compare" and plan.kind != "string" else None
@@ -539,7 +567,7 @@ def _column_results(comp: Comparison, f: Facts) -> list[ColumnResult]:
             status=status,
             sas_type=({"type": plan.sas.type, "length": plan.sas.length, "format": plan.sas.format,
                        "label": plan.sas.label} if plan.sas else None),
-            python_type=str(py_schema[plan.py.name]) if plan.py else None,
+            python_type=comp.python_types[plan.py.name] if plan.py else None,
             explanations=explanations,
             note=(plan.conversion.conflict or plan.conversion.note) if plan.conversion else None,
             waived=waived, mismatch_keys=chosen.keys if chosen is not None else None,
@@ -548,18 +576,18 @@ def _column_results(comp: Comparison, f: Facts) -> list[ColumnResult]:
     return out
 
 
-def _key_columns(comp: Comparison) -> list[str]:
+def _key_columns(comp: EngineResult) -> list[str]:
     """The columns of ``comp.diffs`` that :func:`_row_key` reads: keys (with their special missing tags) and row
     numbers."""
-    from parity.engine.core import ROW_P, ROW_S
+    from parity.engine.base import ROW_P, ROW_S
 
     names = set(comp.diffs.columns)
     wanted = [*(k.s for k in comp.keys), *(k.st for k in comp.keys if k.has_tags), ROW_S, ROW_P]
     return [c for c in wanted if c in names]
 
 
-def _row_key(comp: Comparison, row: dict[str, Any]) -> dict[str, Any]:
-    from parity.engine.core import ROW_P, ROW_S
+def _row_key(comp: EngineResult, row: dict[str, Any]) -> dict[str, Any]:
+    from parity.engine.base import ROW_P, ROW_S
     from parity.values import key_dict
 
     if comp.keys:
@@ -619,7 +647,7 @@ def _top(values: np.ndarray, positions: np.ndarray, k: int) -> list[tuple[float,
     return sorted(zip(values.tolist(), positions.tolist(), strict=True), key=lambda t: (-t[0], t[1]))
 
 
-def _choose_all(comp: Comparison) -> dict[str, Chosen]:
+def _choose_all(comp: EngineResult) -> dict[str, Chosen]:
     """Per unequal column: the first rows by key, the largest absolute and relative differences and the pairs to
     explain.  One pass over each column's arrays (numpy), never a query over the whole diffs frame per column,
     so the cost is O(columns + unequal values), not O(columns x rows)."""
@@ -660,7 +688,7 @@ def _choose_all(comp: Comparison) -> dict[str, Chosen]:
     return out
 
 
-def _sorted_keys(comp: Comparison) -> tuple[pl.Series, np.ndarray]:
+def _sorted_keys(comp: EngineResult) -> tuple[pl.Series, np.ndarray]:
     """Every diffs row's key text (parity.report.delta.key_texts), sorted, and each row's rank in that order."""
     import numpy as np
 
@@ -739,7 +767,7 @@ GATHER_FROM = 200
 def _samples(f: Facts) -> None:
     import polars as pl
 
-    from parity.engine.core import ROW_P, ROW_S
+    from parity.engine.base import ROW_P, ROW_S
 
     comp = f.comp
     diffs = comp.diffs

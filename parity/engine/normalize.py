@@ -18,7 +18,7 @@ import polars as pl
 
 from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS, Kind
 from parity.sources.base import Change, ColumnInfo
-from parity.spec import DateRules, NumberRules, StringRules
+from parity.spec import DateRules, StringRules
 
 _PRECISION = {"us": 6, "ms": 3, "s": 0}
 #: the length of one datetime_precision unit in seconds
@@ -85,32 +85,32 @@ def plan_conversion(sas_kind: Kind, sas_type: str, py_dtype: pl.DataType) -> Con
 MAX_SAS_DAY = 2_936_549
 
 
-def temporal_format_hint(sas_values: pl.Series, py_kind: Kind) -> tuple[str, Kind] | None:
-    """For an unformatted SAS numeric against Python dates/times: the format its values fit, and that kind."""
+def temporal_format_hint(biggest: object, py_kind: Kind) -> tuple[str, Kind] | None:
+    """For an unformatted SAS numeric against Python dates/times: the format its values fit, and that kind
+    (``biggest``: the largest absolute SAS value, :func:`largest_abs`)."""
     if py_kind == "time":
         return "TIME8.", "time"
-    if py_kind not in ("date", "datetime"):
-        return None
-    biggest = sas_values.cast(pl.Float64).fill_nan(None).abs().max()
-    if not isinstance(biggest, int | float):
+    if py_kind not in ("date", "datetime") or not isinstance(biggest, int | float):
         return None
     return ("DATE9.", "date") if biggest <= MAX_SAS_DAY else ("DATETIME20.", "datetime")
+
+
+def largest_abs(expr: pl.Expr) -> pl.Expr:
+    """The largest absolute value of a numeric column (NaN as missing), for :func:`temporal_format_hint`."""
+    return expr.cast(pl.Float64).fill_nan(None).abs().max()
 
 
 def toml_key(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
 
 
-def plan_column(sas: ColumnInfo, py: ColumnInfo, values: pl.Series, numbers: NumberRules,
-                sas_values: pl.Series | None = None) -> Conversion:
-    """:func:`plan_conversion` for one column pair, with what converting the Python values changes, counted."""
-    conv = plan_conversion(sas.kind, sas.type, values.dtype)
-    if py.problem is not None:
-        return Conversion(conv.kind, conflict=py.problem)
-    if conv.conflict is not None:
-        return conv
-    if sas.type == "numeric" and sas.kind == "numeric" and conv.kind != "numeric" and sas_values is not None:
-        fits = temporal_format_hint(sas_values, conv.kind)
+def finish_conversion(conv: Conversion, sas: ColumnInfo, py: ColumnInfo, biggest: object,
+                      changed: list[Change]) -> Conversion:
+    """A column pair's :func:`plan_conversion` completed with what its values showed: the format an unformatted
+    SAS numeric's values fit (``biggest``: :func:`largest_abs` of them) and the conversions that changed Python
+    values (``changed``: from :func:`change_exprs`)."""
+    if sas.type == "numeric" and sas.kind == "numeric" and conv.kind != "numeric":
+        fits = temporal_format_hint(biggest, conv.kind)
         if fits is not None:
             fmt, kind = fits
             note = (f"the SAS column has no date/time format; compared as SAS {conv.kind} values" if kind == conv.kind
@@ -118,8 +118,7 @@ def plan_column(sas: ColumnInfo, py: ColumnInfo, values: pl.Series, numbers: Num
                     f"({'days' if kind == 'date' else 'seconds'} since 1960), not {conv.kind} values")
             conv = replace(conv, note=f"{note}: set formats = {{ {toml_key(sas.name)} = \"{fmt}\" }}",
                            format_hint=fmt)
-    width = truncation_width(sas, conv.kind, values.dtype) if numbers.storage == "truncate" else None
-    changes = (*py.changes, *value_changes(values, conv.kind, width))
+    changes = (*py.changes, *changed)
     if not changes:
         return conv
     texts = [f"{c.text}: {c.values:,} value{'s' if c.values != 1 else ''} changed" for c in changes]
@@ -134,39 +133,34 @@ def truncation_width(sas: ColumnInfo | None, kind: Kind, py_dtype: pl.DataType) 
     return None
 
 
-def value_changes(values: pl.Series, kind: Kind, width: int | None) -> list[Change]:
-    """The conversions of a Python column to SAS units that change values, each with how many it changes."""
-    dtype = values.dtype
-    present = values.drop_nulls()
-    found: list[tuple[str, str, pl.Series]] = []
+def change_exprs(col: pl.Expr, dtype: pl.DataType, kind: Kind, width: int | None) -> list[tuple[str, str, pl.Expr]]:
+    """The conversions of a Python column to SAS units that may change values: (code, text, an aggregate counting
+    the values it changes).  Aggregates, so that one pass over a lazy source counts them all."""
+    present = col.is_not_null()
+    found: list[tuple[str, str, pl.Expr]] = []
     if width is not None:
-        as_float = present.to_frame().select(sas_units(pl.col(present.name), dtype, kind)).to_series().drop_nulls()
+        units = sas_units(col, dtype, kind)
         found.append(("storage_truncation", f"Python values truncated to the SAS LENGTH {width} storage, as SAS stored them",
-                      truncate_to_width(as_float, width) != as_float))
+                      (truncate_expr(units, width) != units)))
     if dtype in (pl.Int64, pl.UInt64, pl.Int128) or isinstance(dtype, pl.Decimal):
-        exact = present.cast(pl.Float64).cast(dtype, strict=False)
+        exact = col.cast(pl.Float64).cast(dtype, strict=False)
         found.append(("int_to_double", f"Python {dtype} values beyond 2^53 rounded to the nearest double (SAS "
-                      "numerics are doubles)", exact.ne_missing(present)))
+                      "numerics are doubles)", present & exact.ne_missing(col)))
     if dtype.is_float():
-        found.append(("nan_as_missing", "Python NaN compared as the SAS missing value", present.is_nan()))
+        found.append(("nan_as_missing", "Python NaN compared as the SAS missing value", col.is_nan()))
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is not None:
-            wall = present.dt.replace_time_zone(None)
-            utc = present.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            wall = col.dt.replace_time_zone(None)
+            utc = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
             found.append(("timezone_to_wall_clock", f"time-zone-aware Python datetimes compared as their wall-clock time "
                           f"in {dtype.time_zone} (SAS datetimes carry no zone)", wall != utc))
         if dtype.time_unit == "ns":
             found.append(("nanoseconds_dropped", "nanoseconds of Python datetimes dropped (SAS datetimes keep microseconds at best)",
-                          present.dt.nanosecond() % 1000 != 0))
+                          col.dt.nanosecond() % 1000 != 0))
         if kind == "time":
             found.append(("date_dropped", "the date part of Python datetimes dropped (the SAS column holds times "
-                          "of day)", present.is_not_null()))
-    out = []
-    for code, text, changed in found:
-        n = int(changed.sum() or 0)
-        if n:
-            out.append(Change(code, text, n))
-    return out
+                          "of day)", present))
+    return [(code, text, changed.fill_null(False).sum()) for code, text, changed in found]
 
 
 def sas_units(expr: pl.Expr, dtype: pl.DataType, kind: Kind) -> pl.Expr:
@@ -234,6 +228,11 @@ def truncate_to_width(series: pl.Series, width: int) -> pl.Series:
     return pl.select(pl.when(values.is_null()).then(None).otherwise(out)).to_series().alias(series.name)
 
 
+def truncate_expr(expr: pl.Expr, width: int) -> pl.Expr:
+    """:func:`truncate_to_width` as an expression (element-wise, so it streams)."""
+    return expr.map_batches(lambda s: truncate_to_width(s, width), return_dtype=pl.Float64, is_elementwise=True)
+
+
 _NON_ASCII = r"[^\x00-\x7F]"
 #: put before a character the encoding lacks: above every byte, so such characters sort after all others
 _UNENCODABLE = "\u0100"
@@ -263,15 +262,22 @@ class Collation:
                        "UTF-8 bytes; set encoding = '<codec>' for this dataset in parity.toml")
         return cls(encoding, None if codec == "utf-8" else codec)
 
-    def mapping(self, values: pl.Series) -> tuple[dict[str, str], int]:
-        """Collation strings for the non-ASCII values of ``values``, trailing blanks stripped (ASCII is its own
-        collation string), and how many values hold characters the encoding lacks (they sort after every byte,
-        by code point)."""
+    def value_counts(self, frame: pl.LazyFrame, name: str) -> pl.LazyFrame | None:
+        """The values of column ``name`` that need a collation string (trailing blanks stripped; ASCII is its own
+        collation string where the encoding agrees with ASCII), with their counts; None when none do."""
         if self.codec is None:
-            return {}, 0
-        values = values.str.strip_chars_end(" ")
+            return None
+        values = frame.select(pl.col(name).str.strip_chars_end(" ").alias("v")).drop_nulls()
         ascii_same = bytes(range(128)).decode("ascii").encode(self.codec, "replace") == bytes(range(128))
-        counts = (values.filter(values.str.contains(_NON_ASCII)) if ascii_same else values).drop_nulls().value_counts()
+        if ascii_same:
+            values = values.filter(pl.col("v").str.contains(_NON_ASCII))
+        return values.group_by("v").len()
+
+    def mapping(self, counts: pl.DataFrame | None) -> tuple[dict[str, str], int]:
+        """Collation strings for the values of :meth:`value_counts`, and how many values hold characters the
+        encoding lacks (they sort after every byte, by code point)."""
+        if self.codec is None or counts is None:
+            return {}, 0
         out: dict[str, str] = {}
         unencodable = 0
         for value, count in counts.iter_rows():

@@ -31,7 +31,7 @@ from parity.report.markdown import unwaived
 if TYPE_CHECKING:
     import polars as pl
 
-    from parity.engine.core import Comparison
+    from parity.engine.base import EngineResult
 
 #: up to this many mismatching keys a key set also lists each key's digest, so that a smaller set can be told
 #: apart from a different one; above it only the set's sha256 is kept (and a changed set counts as worse)
@@ -99,9 +99,9 @@ def load_reports(path: Path) -> dict[str, JobResult]:
 # key sets: a deterministic fingerprint of a set of row keys (mismatching, unmatched or duplicated keys)
 
 
-def row_key_columns(comp: Comparison) -> list[str]:
+def row_key_columns(comp: EngineResult) -> list[str]:
     """The columns of ``comp.diffs`` that identify a row: the keys (and the duplicate rank), else the row numbers."""
-    from parity.engine.core import DUP, ROW_P, ROW_S
+    from parity.engine.base import DUP, ROW_P, ROW_S
 
     if comp.keys:
         tags = [k.st for k in comp.keys if k.has_tags]  # strict: '.', '.A' and '._' are different keys
