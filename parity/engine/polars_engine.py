@@ -532,7 +532,7 @@ class _Run:
                                     for info, out in names if info is not None])
             else:  # one pass over the source's character columns, keeping the rows wanted
                 wanted = rows.drop_nulls().unique()
-                found = (source.scan().with_row_index("#r").filter(pl.col("#r").is_in(wanted))
+                found = (source.scan().with_row_index("#r").filter(pl.col("#r").is_in(wanted.implode()))
                          .select(pl.col("#r"), *[pl.col(info.name).cast(pl.String).alias(out)
                                                   for info, out in names if info is not None])
                          .collect(engine=ENGINE))
