@@ -38,7 +38,7 @@ ENV_ALLOW_LIST: tuple[str, ...] = (
 )
 MAX_ENV_VALUE = 200
 #: libraries whose versions decide the comparison's results
-LIBRARIES: tuple[str, ...] = ("polars", "pyreadstat", "pandas", "numpy", "pyarrow")
+LIBRARIES: tuple[str, ...] = ("polars", "pyreadstat", "polars-readstat", "pandas", "numpy", "pyarrow")
 GIT_TIMEOUT_S = 3.0
 
 

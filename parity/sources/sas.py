@@ -25,6 +25,7 @@ from parity.sources.base import (
     Table,
     _reader_failure,
     sha256_file,
+    tag_column,
 )
 
 
@@ -110,10 +111,17 @@ def read_sas(
         return read_datasetjson(path, formats=formats)
     try:
         if suffix == ".sas7bdat":
-            raw, meta = pyreadstat.read_sas7bdat(
-                str(path), user_missing=True, disable_datetime_conversion=True, output_format="polars",
-                encoding=encoding, formats_as_category=False,
-            )
+            from parity.sources.sas_fast import scan_sas_fast
+
+            fast = scan_sas_fast(path, encoding=encoding)  # the fast reader where it provably reads the same
+            if fast.frame is not None:
+                raw, meta = fast.frame, fast.meta
+            else:
+                raw, meta = pyreadstat.read_sas7bdat(
+                    str(path), user_missing=True, disable_datetime_conversion=True, output_format="polars",
+                    encoding=encoding, formats_as_category=False,
+                )
+            reader = fast.provenance()
             if catalog is not None:  # metadata only: with a catalog pyreadstat puts the labels in place of values
                 _, with_catalog = pyreadstat.read_sas7bdat(str(path), metadataonly=True, encoding=encoding,
                                                            catalog_file=str(catalog))
@@ -128,6 +136,7 @@ def read_sas(
                              meta.original_variable_types.items()}
                 meta.variable_to_label = {n: names[f] for n, f in fmt_names.items() if f in names}
             file_format = "xport"
+            reader = {"reader": "pyreadstat"}
         else:
             raise InputError(f"{path}: not a SAS output (expected .sas7bdat or .xpt)")
     except InputError:
@@ -162,6 +171,8 @@ def read_sas(
             columns.append(ColumnInfo(name, "character", "string", width, fmt, label, informat=informat))
             continue
         numbers, tag = _split_special(col)
+        if tag_column(name) in raw.columns:  # the fast reader's tags come in their own column
+            tag = raw.get_column(tag_column(name))
         found: tuple[str, ...] = ()
         if tag is not None and tag.null_count() < len(tag):
             bad = set(tag.drop_nulls().unique().to_list()) - SPECIAL_TAGS
@@ -172,7 +183,7 @@ def read_sas(
         series.append(numbers)
         columns.append(ColumnInfo(name, "numeric", kind_of_format(fmt), width, fmt, label, found, informat))
 
-    extra: dict[str, Any] = {"table_name": getattr(meta, "table_name", None)}
+    extra: dict[str, Any] = {"table_name": getattr(meta, "table_name", None), **reader}
     for attr in ("creation_time", "modification_time"):
         value = getattr(meta, attr, None)
         extra["created" if attr == "creation_time" else "modified"] = value.isoformat() if value else None
