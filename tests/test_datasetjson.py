@@ -386,3 +386,34 @@ def test_formats_override_and_settings_that_do_not_apply(tmp_path: Path) -> None
         read_datasetjson(path, formats={"nope": "DATE9."})
     with pytest.raises(InputError, match="encoding does not apply to a Dataset-JSON file"):
         read_sas(path, encoding="latin1")
+
+
+def test_a_byte_order_mark_is_allowed(tmp_path: Path, kind: str) -> None:
+    path = write(tmp_path / "t", kind)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert read_datasetjson(path).frame.height == 3
+
+
+def test_dataset_json_as_the_sas_side_of_a_python_frame(tmp_path: Path, kind: str) -> None:
+    """A Dataset-JSON SAS side against a port's polars frame: dates, datetimes and times in SAS units meet Python
+    Date/Datetime/Duration values."""
+    import datetime as dt
+
+    path = write(tmp_path / "t", kind)
+    frame = pl.DataFrame({
+        "USUBJID": ["S-1", "S-1", "S-2"], "SEQ": [1, 2, 1], "URL": ["https://x.org/a", None, ""],
+        "DEC": [30.8983333232059, 1234.5, None], "FLT": [1.5, 0.1, None], "DBL": [2.25, -3.0, None],
+        "FLAG": [True, False, None],
+        "ADT": [dt.date(2014, 1, 2), dt.date(1959, 12, 31), None],
+        "ADTM": [dt.datetime(2014, 1, 2, 10, 11, 12), dt.datetime(1960, 1, 1, 0, 0, 0, 250000), None],
+        "ATM": [dt.timedelta(hours=10, minutes=11, seconds=12), dt.timedelta(seconds=86399.5), None],
+        "ASTDT": [dt.date(1960, 1, 1), None, dt.date(2000, 2, 29)],
+        "AESTDTC": ["2014-01-02T10:11", "2014-01", None],
+        "NDAY": [dt.date(1960, 1, 1), dt.date(1959, 12, 31), None],
+    })
+    result = compare_frames(path, frame, keys=["USUBJID", "SEQ"])
+    assert result.verdict == "pass", [(c.name, c.summary) for c in result.checks if c.status != "pass"]
+    changed = frame.with_columns(pl.when(pl.col("SEQ") == 2).then(dt.date(1960, 1, 1)).otherwise(pl.col("ADT"))
+                                 .alias("ADT"))
+    late = compare_frames(path, changed, keys=["USUBJID", "SEQ"])
+    assert late.verdict == "fail" and late.check("date_equivalence").status == "fail"  # type: ignore[union-attr]

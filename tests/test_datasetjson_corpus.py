@@ -4,6 +4,8 @@ and a deliberately altered value fails (no false pass)."""
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -15,21 +17,32 @@ from parity.api import compare_frames
 from parity.cli.main import main
 from parity.sources.datasetjson import datasetjson_keys
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "cdisc-datasetjson"
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 pytestmark = pytest.mark.corpus
 TOLERANCE = {"method": "relative", "criterion": 1e-10}
 
 
 def _pairs() -> list[tuple[Path, Path]]:
-    """(Dataset-JSON, the SAS file it came from): the MANIFEST's pairs, found next to each other."""
-    if not CORPUS.is_dir():
+    """(Dataset-JSON, the SAS file it was written from), as MANIFEST.tsv pairs them (``paired_with`` names a
+    Dataset-JSON export of a SAS file); the same two contents are tested once."""
+    manifest = CORPUS / "MANIFEST.tsv"
+    if not manifest.is_file():
         return []
-    pairs = []
-    for path in sorted(CORPUS.rglob("*.json")):
-        sas = next((s for s in (path.with_suffix(".xpt"), path.with_suffix(".sas7bdat")) if s.is_file()), None)
-        if sas is not None:
-            pairs.append((path, sas))
-    return pairs
+    pairs: dict[tuple[str, str], tuple[Path, Path]] = {}
+    with manifest.open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            if row["kind"] not in ("xpt", "sas7bdat"):
+                continue
+            for entry in row["paired_with"].split(" ; "):
+                path, _, what = entry.partition(" [")
+                if path.endswith(".json") and "Dataset-JSON" in what and (CORPUS / path).is_file():
+                    js, sas = CORPUS / path, CORPUS / row["local_path"]
+                    pairs.setdefault((_digest(js), _digest(sas)), (js, sas))
+    return sorted(pairs.values())
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +70,7 @@ def test_every_pair_passes_when_named_directly(pairs: list[tuple[Path, Path]], t
         rows = doc.pop("rows", [])
         nd.write_text("\n".join([json.dumps(doc)] + [json.dumps(r) for r in rows]) + "\n", encoding="utf-8")
         keys = json.dumps(datasetjson_keys(js))
-        name = f"{js.parent.name}_{js.stem}"
+        name = f"p{i}_{js.parent.name}_{js.stem}"  # keys: the json's keySequence
         lines += [f"[datasets.{name}]", f"sas = {_toml_str(sas)}", f"python = {_toml_str(js)}", f"keys = {keys}",
                   f"tolerance.default = {{ method = 'relative', criterion = {TOLERANCE['criterion']} }}",
                   f"[datasets.{name}_nd]", f"sas = {_toml_str(nd)}", f"python = {_toml_str(sas)}",
@@ -71,6 +84,7 @@ def test_every_pair_passes_when_named_directly(pairs: list[tuple[Path, Path]], t
     assert not failed, failed
     assert code == 0
     assert len(report["datasets"]) == 2 * len(pairs)
+    assert len(pairs) >= 52  # the CDISC examples (52) and the dataset-json-sas SEND files (3)
     print(f"\ncorpus: {len(pairs)} of {len(pairs)} Dataset-JSON pairs pass (json and ndjson, either side)")
 
 

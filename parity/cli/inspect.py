@@ -19,11 +19,9 @@ def contents(path: Path, encoding: str | None = None) -> dict[str, Any]:
         raise InputError(f"{path}: file not found")
     suffix = path.suffix.lower()
     if suffix in (".json", ".ndjson"):  # CDISC Dataset-JSON: the same CONTENTS, from its column metadata
-        from parity.sources import datasetjson
+        from parity.sources.datasetjson import inspect_contents
 
-        if encoding is not None:
-            raise InputError(f"{path}: --encoding does not apply to a Dataset-JSON file (always UTF-8)")
-        return datasetjson.contents(path)
+        return inspect_contents(path, encoding)
     if suffix not in (".sas7bdat", ".xpt"):
         raise InputError(f"{path}: not a SAS dataset (expected .sas7bdat, .xpt, or Dataset-JSON .json/.ndjson)")
     try:

@@ -104,6 +104,10 @@ def _loads(text: str | bytes) -> Any:
     return json.loads(text, parse_constant=_parse_constant)
 
 
+#: one decoder for every line of an .ndjson file (json.loads builds a decoder per call)
+_DECODER = json.JSONDecoder(parse_constant=_parse_constant)
+
+
 def _header(path: Path, doc: Any) -> tuple[dict[str, Any], list[DJColumn]]:
     """Check the top-level metadata and the columns: (metadata without rows, columns)."""
     if not isinstance(doc, dict):
@@ -224,53 +228,73 @@ class _Batches:
         return _fail(self.path, f"{self._where(col, index, lines)}: {shown} does not fit {what}: expected "
                      f"{expected} or null")
 
+    def _check_types(self, col: DJColumn, values: list[Any], lines: Sequence[int] | None, allowed: set[type],
+                     expected: str) -> set[type]:
+        """The JSON types in ``values`` (null aside), all in ``allowed``, else an error naming the first value that
+        is not.  One pass in C (``map(type, ...)``); the values are searched only when one does not fit."""
+        types = set(map(type, values))
+        types.discard(type(None))
+        if not types <= allowed:
+            bad = next(i for i, v in enumerate(values) if v is not None and type(v) not in allowed)
+            raise self._bad(col, bad, values[bad], lines, expected)
+        return types
+
     def _column(self, col: DJColumn, values: list[Any], lines: Sequence[int] | None) -> pl.Series:
         dt = col.data_type
         if not col.numeric:  # string, URI and ISO 8601 date/time text kept as SAS character values
-            bad = next((i for i, v in enumerate(values) if v is not None and not isinstance(v, str)), None)
-            if bad is not None:
-                raise self._bad(col, bad, values[bad], lines, "a JSON string")
+            self._check_types(col, values, lines, {str}, "a JSON string")
             return pl.Series(col.name, values, dtype=pl.String).fill_null("").str.strip_chars_end(" ")
-        if dt in ("integer", "float", "double"):
-            bad = next((i for i, v in enumerate(values) if v is not None and (
-                isinstance(v, bool) or not isinstance(v, int | float) or not _finite(v)
-                or (dt == "integer" and isinstance(v, float) and not v.is_integer()))), None)
-            if bad is not None:
-                raise self._bad(col, bad, values[bad], lines, "a whole JSON number" if dt == "integer"
-                                else "a JSON number")
-            return pl.Series(col.name, [None if v is None else float(v) for v in values], dtype=pl.Float64)
-        if dt == "boolean":
-            bad = next((i for i, v in enumerate(values) if v is not None and not isinstance(v, bool)), None)
-            if bad is not None:
-                raise self._bad(col, bad, values[bad], lines, "true or false")
-            return pl.Series(col.name, [None if v is None else float(v) for v in values], dtype=pl.Float64)
+        if dt in ("integer", "float", "double", "boolean"):
+            expected = {"integer": "a whole JSON number", "boolean": "true or false"}.get(dt, "a JSON number")
+            types = self._check_types(col, values, lines, {bool} if dt == "boolean" else {int, float}, expected)
+            series = self._numbers(col, values, lines, expected)
+            if dt == "integer" and float in types:
+                whole = series.is_null() | (series == series.floor())
+                if not whole.all():
+                    bad = int((~whole).arg_true()[0])
+                    raise self._bad(col, bad, values[bad], lines, expected)
+            return series
         if dt == "decimal":
             return self._decimal(col, values, lines)
         return self._temporal(col, values, lines)
 
+    def _numbers(self, col: DJColumn, values: list[Any], lines: Sequence[int] | None, expected: str) -> pl.Series:
+        """JSON numbers (or booleans) as Float64; one a double cannot hold (10**400, 1e999) is an error."""
+        try:
+            series = pl.Series(col.name, values, dtype=pl.Float64, strict=True)
+        except (OverflowError, TypeError, ValueError):
+            bad = next((i for i, v in enumerate(values) if v is not None and not _finite(v)), 0)
+            raise self._bad(col, bad, values[bad], lines, expected) from None
+        finite = series.is_null() | series.is_finite()
+        if not finite.all():
+            bad = int((~finite).arg_true()[0])
+            raise self._bad(col, bad, values[bad], lines, expected)
+        return series
+
     def _decimal(self, col: DJColumn, values: list[Any], lines: Sequence[int] | None) -> pl.Series:
         """Decimal text (``"30.8983333232059"``, ``"1,234.5"``) to the nearest double; JSON numbers too."""
-        bad = next((i for i, v in enumerate(values) if v is not None and (
-            isinstance(v, bool) or not isinstance(v, str | int | float) or not _finite(v))), None)
-        if bad is None:
-            text = pl.Series("t", [v if v is None or isinstance(v, str) else repr(float(v)) for v in values],
-                             dtype=pl.String).str.strip_chars(" ")
-            plain = pl.when(text.str.contains(_GROUPED_RE)).then(text.str.replace_all(",", "")).otherwise(text)
-            ok = pl.DataFrame([text]).select(plain.alias("v"), (text.is_null() | plain.str.contains(_DECIMAL_RE))
-                                             .alias("ok"))
-            number = ok.get_column("v").cast(pl.Float64, strict=False)
-            fits = ok.get_column("ok") & (number.is_null() | number.is_finite())  # "1e999" is no SAS number
-            if fits.all():
-                return number.alias(col.name)
+        expected = "decimal text such as \"1234.5\" or \"1,234.5\""
+        types = self._check_types(col, values, lines, {str, int, float}, expected)
+        if types - {str}:
+            bad = next((i for i, v in enumerate(values) if not _finite(v)), None)
+            if bad is not None:
+                raise self._bad(col, bad, values[bad], lines, expected)
+            values = [v if v is None or isinstance(v, str) else repr(float(v)) for v in values]
+        text = pl.Series("t", values, dtype=pl.String).str.strip_chars(" ")
+        plain = pl.when(text.str.contains(_GROUPED_RE)).then(text.str.replace_all(",", "")).otherwise(text)
+        ok = pl.DataFrame([text]).select(plain.alias("v"), (text.is_null() | plain.str.contains(_DECIMAL_RE))
+                                         .alias("ok"))
+        number = ok.get_column("v").cast(pl.Float64, strict=False)
+        fits = ok.get_column("ok") & (number.is_null() | number.is_finite())  # "1e999" is no SAS number
+        if not fits.all():
             bad = int((~fits).arg_true()[0])
-        raise self._bad(col, bad, values[bad], lines, "decimal text such as \"1234.5\" or \"1,234.5\"")
+            raise self._bad(col, bad, values[bad], lines, expected)
+        return number.alias(col.name)
 
     def _temporal(self, col: DJColumn, values: list[Any], lines: Sequence[int] | None) -> pl.Series:
         """ISO 8601 text to SAS days (date) or seconds (datetime since 1960, time since midnight)."""
         dt = col.data_type
-        bad = next((i for i, v in enumerate(values) if v is not None and not isinstance(v, str)), None)
-        if bad is not None:
-            raise self._bad(col, bad, values[bad], lines, f"ISO 8601 text {_ISO_FORMS[dt]}")
+        self._check_types(col, values, lines, {str}, f"ISO 8601 text {_ISO_FORMS[dt]}")
         text = pl.col("t")
         if dt == "date":
             value = (text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Int32) + EPOCH_SHIFT_DAYS).cast(pl.Float64)
@@ -357,7 +381,8 @@ def _ndjson_lines(path: Path) -> Iterator[tuple[int, Any]]:
             if not line.strip():
                 continue
             try:
-                yield number, _loads(line)
+                text = line.decode("utf-8")
+                yield number, _DECODER.decode(text.lstrip("\ufeff") if number == 1 else text)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise _fail(path, f"line {number:,} is not valid JSON ({exc}); in .ndjson every line is one JSON "
                             "value: the metadata object first, then one array per row") from None
@@ -373,6 +398,27 @@ def _read_ndjson(path: Path) -> tuple[dict[str, Any], list[DJColumn], _Batches]:
     for batch in _batched(lines, _batch_rows(columns)):
         batches.add([row for _, row in batch], [n for n, _ in batch])
     return meta, columns, batches
+
+
+def refuse_sas_options(path: Path, encoding: str | None = None, catalog: Path | None = None) -> None:
+    """A SAS file's reading options that cannot apply to Dataset-JSON are errors, never ignored."""
+    if encoding is not None or catalog is not None:
+        what = "encoding" if encoding is not None else "catalog"
+        raise _fail(path, f"{what} does not apply to a Dataset-JSON file (always UTF-8; its formats and labels are "
+                    "in the file); remove it")
+
+
+def open_source(location: str, options: Any) -> Table:
+    """The source registry's opener: ``options`` carries encoding, catalog and formats as for a SAS file."""
+    path = Path(location)
+    refuse_sas_options(path, options.encoding, options.catalog)
+    return read_datasetjson(path, formats=options.formats)
+
+
+def inspect_contents(path: Path, encoding: str | None = None) -> dict[str, Any]:
+    """``parity inspect``'s view of a Dataset-JSON file (see :func:`contents`)."""
+    refuse_sas_options(path, encoding)
+    return contents(path)
 
 
 def read_datasetjson(path: Path, *, formats: Mapping[str, str] | None = None) -> Table:

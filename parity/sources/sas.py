@@ -103,11 +103,9 @@ def read_sas(
         raise InputError(f"{path}: file not found")
     suffix = path.suffix.lower()
     if suffix in (".json", ".ndjson"):  # CDISC Dataset-JSON, e.g. written by SAS from this data set
-        from parity.sources.datasetjson import read_datasetjson
+        from parity.sources.datasetjson import read_datasetjson, refuse_sas_options
 
-        if encoding is not None or catalog is not None:
-            raise InputError(f"{path}: {'encoding' if encoding is not None else 'catalog'} does not apply to a "
-                             "Dataset-JSON file (always UTF-8, its formats are in the file); remove it")
+        refuse_sas_options(path, encoding, catalog)
         return read_datasetjson(path, formats=formats)
     try:
         if suffix == ".sas7bdat":
