@@ -417,3 +417,44 @@ def test_dataset_json_as_the_sas_side_of_a_python_frame(tmp_path: Path, kind: st
                                  .alias("ADT"))
     late = compare_frames(path, changed, keys=["USUBJID", "SEQ"])
     assert late.verdict == "fail" and late.check("date_equivalence").status == "fail"  # type: ignore[union-attr]
+
+
+def test_blank_text_in_a_numeric_text_column_is_missing(tmp_path: Path) -> None:
+    rows = _rows_with(0, 3, "")  # decimal
+    rows[0][7] = ""  # date, targetDataType integer
+    rows[0][8] = " "  # datetime, targetDataType integer
+    table = read_datasetjson(write_json(tmp_path / "t.json", rows=rows))
+    assert table.frame.row(0, named=True) | {} == {**table.frame.row(0, named=True), "DEC": None, "ADT": None,
+                                                   "ADTM": None}
+
+
+def _iso_pair(tmp_path: Path, aestdtc: list[str | None]) -> tuple[Path, Path]:
+    """A SAS numeric date column against a Dataset-JSON date column written without targetDataType."""
+    write_sas7bdat(tmp_path / "d.sas7bdat", [Column("ID", "numeric", [1, 2, 3]),
+                                             Column("ADT", "numeric", [19725, -1, None], format="DATE9")])
+    meta = {**META, "records": 3, "columns": [
+        {"itemOID": "IT.ID", "name": "ID", "label": "", "dataType": "integer", "keySequence": 1},
+        {"itemOID": "IT.ADT", "name": "adt", "label": "", "dataType": "date"}]}
+    rows: list[list[Any]] = [[i + 1, v] for i, v in enumerate(aestdtc)]
+    return tmp_path / "d.sas7bdat", write_json(tmp_path / "d.json", meta, rows)
+
+
+def test_iso_text_without_target_type_meets_a_sas_numeric_date(tmp_path: Path) -> None:
+    sas, path = _iso_pair(tmp_path, ["2014-01-02", "1959-12-31", ""])
+    result = compare_frames(sas, path, keys=["ID"])
+    assert result.verdict == "pass", [(c.name, c.summary) for c in result.checks if c.status != "pass"]
+    schema = result.check("schema")
+    assert schema is not None and "iso_text_as_sas" in json.dumps(schema.details)
+    sas, path = _iso_pair(tmp_path, ["2014-01-03", "1959-12-31", ""])
+    assert compare_frames(sas, path, keys=["ID"]).verdict == "fail"
+    as_sas_side = read_datasetjson(path)  # alone (or as the SAS side) it stays the text SAS would hold
+    assert as_sas_side.frame["adt"].to_list() == ["2014-01-03", "1959-12-31", ""]
+
+
+def test_iso_text_that_is_no_full_date_is_a_type_conflict_naming_the_value(tmp_path: Path) -> None:
+    sas, path = _iso_pair(tmp_path, ["2014-01-02", "2014-01", None])
+    result = compare_frames(sas, path, keys=["ID"])
+    schema = result.check("schema")
+    assert result.verdict == "fail" and schema is not None and schema.status == "fail"
+    text = json.dumps(schema.details)
+    assert "'2014-01' in row 2" in text and "1 of 2 values" in text

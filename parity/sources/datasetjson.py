@@ -282,8 +282,9 @@ class _Batches:
             values = [v if v is None or isinstance(v, str) else repr(float(v)) for v in values]
         text = pl.Series("t", values, dtype=pl.String).str.strip_chars(" ")
         plain = pl.when(text.str.contains(_GROUPED_RE)).then(text.str.replace_all(",", "")).otherwise(text)
-        ok = pl.DataFrame([text]).select(plain.alias("v"), (text.is_null() | plain.str.contains(_DECIMAL_RE))
-                                         .alias("ok"))
+        blank = text.is_null() | (text == "")  # blank decimal text is missing, as SAS's informats read it
+        ok = pl.DataFrame([text]).select(pl.when(blank).then(None).otherwise(plain).alias("v"),
+                                         (blank | plain.str.contains(_DECIMAL_RE)).alias("ok"))
         number = ok.get_column("v").cast(pl.Float64, strict=False)
         fits = ok.get_column("ok") & (number.is_null() | number.is_finite())  # "1e999" is no SAS number
         if not fits.all():
@@ -295,42 +296,13 @@ class _Batches:
         """ISO 8601 text to SAS days (date) or seconds (datetime since 1960, time since midnight)."""
         dt = col.data_type
         self._check_types(col, values, lines, {str}, f"ISO 8601 text {_ISO_FORMS[dt]}")
-        text = pl.col("t")
-        if dt == "date":
-            value = (text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Int32) + EPOCH_SHIFT_DAYS).cast(pl.Float64)
-            zone = pl.lit(False)
-            value = pl.when(text.str.contains(_DATE_RE)).then(value)
-        elif dt == "time":
-            parts = text.str.extract_groups(_TIME_RE)
-            hours = parts.struct.field("1").cast(pl.Float64)
-            minutes = parts.struct.field("2").cast(pl.Float64)
-            seconds = parts.struct.field("3").cast(pl.Float64).fill_null(0.0)
-            valid = (hours < 24) & (minutes < 60) & (seconds < 60) | (
-                (hours == 24) & (minutes == 0) & (seconds == 0))  # ISO 8601's 24:00:00, the end of the day
-            value = pl.when(valid).then(hours * 3600 + minutes * 60 + seconds)
-            zone = pl.lit(False)
-        else:
-            parts = text.str.extract_groups(_DATETIME_RE)
-            day = parts.struct.field("1").str.to_date("%Y-%m-%d", strict=False)
-            clock = parts.struct.field("2").str.extract_groups(_TIME_RE)
-            hours = clock.struct.field("1").cast(pl.Float64)
-            minutes = clock.struct.field("2").cast(pl.Float64)
-            seconds = clock.struct.field("3").cast(pl.Float64).fill_null(0.0)
-            valid = (hours < 24) & (minutes < 60) & (seconds < 60)
-            days = (day.cast(pl.Int32) + EPOCH_SHIFT_DAYS).cast(pl.Float64)
-            # whole seconds first, then the fraction: exact for every SAS datetime a double holds
-            value = pl.when(valid).then(days * 86400 + hours * 3600 + minutes * 60 + seconds)
-            zone = parts.struct.field("3").is_not_null()
-        out = pl.DataFrame([pl.Series("t", values, dtype=pl.String)]).select(
-            value.alias("v"), (text.is_not_null() & value.is_null()).alias("bad"), zone.fill_null(False).alias("z"))
-        failed = out.get_column("bad")
+        converted, failed, zoned = iso_to_sas(pl.Series(col.name, values, dtype=pl.String), dt)
         if failed.any():
             first = int(failed.arg_true()[0])
             raise self._bad(col, first, values[first], lines, f"ISO 8601 text {_ISO_FORMS[dt]}")
-        zoned = int(out.get_column("z").sum())
         if zoned:
             self.offsets[col.name] = self.offsets.get(col.name, 0) + zoned
-        return out.get_column("v").alias(col.name)
+        return converted
 
     def frame(self) -> pl.DataFrame:
         if not self.frames:
@@ -338,6 +310,44 @@ class _Batches:
         frame = pl.concat(self.frames, how="vertical", rechunk=True) if len(self.frames) > 1 else self.frames[0]
         self.frames = []
         return frame
+
+
+def iso_to_sas(text: pl.Series, data_type: str) -> tuple[pl.Series, pl.Series, int]:
+    """ISO 8601 text (``data_type`` date, datetime or time) in SAS units: (values, which non-missing texts do not
+    convert, how many datetimes carried a zone).  Blank text is missing, as null is."""
+    t = pl.col("t").str.strip_chars(" ")
+    value: pl.Expr
+    if data_type == "date":
+        value = pl.when(t.str.contains(_DATE_RE)).then(
+            (t.str.to_date("%Y-%m-%d", strict=False).cast(pl.Int32) + EPOCH_SHIFT_DAYS).cast(pl.Float64))
+        zone = pl.lit(False)
+    elif data_type == "time":
+        value = _clock_seconds(t, end_of_day=True)
+        zone = pl.lit(False)
+    else:
+        parts = t.str.extract_groups(_DATETIME_RE)
+        days = (parts.struct.field("1").str.to_date("%Y-%m-%d", strict=False).cast(pl.Int32)
+                + EPOCH_SHIFT_DAYS).cast(pl.Float64)
+        value = days * 86400 + _clock_seconds(parts.struct.field("2"), end_of_day=False)
+        zone = parts.struct.field("3").is_not_null()
+    missing = t.is_null() | (t == "")
+    out = pl.DataFrame([text.alias("t")]).select(
+        pl.when(missing).then(None).otherwise(value).alias("v"), (~missing & value.is_null()).alias("bad"),
+        (~missing & zone).fill_null(False).alias("z"))
+    return out.get_column("v").alias(text.name), out.get_column("bad"), int(out.get_column("z").sum())
+
+
+def _clock_seconds(text: pl.Expr, end_of_day: bool) -> pl.Expr:
+    """``hh:mm[:ss[.f]]`` as seconds since midnight (null when not a time of day; ``24:00:00`` with
+    ``end_of_day``, ISO 8601's end of the day)."""
+    parts = text.str.extract_groups(_TIME_RE)
+    hours = parts.struct.field("1").cast(pl.Float64)
+    minutes = parts.struct.field("2").cast(pl.Float64)
+    seconds = parts.struct.field("3").cast(pl.Float64).fill_null(0.0)
+    valid = (hours < 24) & (minutes < 60) & (seconds < 60)
+    if end_of_day:
+        valid = valid | ((hours == 24) & (minutes == 0) & (seconds == 0))
+    return pl.when(valid).then(hours * 3600 + minutes * 60 + seconds)
 
 
 def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -421,13 +431,20 @@ def inspect_contents(path: Path, encoding: str | None = None) -> dict[str, Any]:
     return contents(path)
 
 
-def read_datasetjson(path: Path, *, formats: Mapping[str, str] | None = None) -> Table:
+def read_datasetjson(path: Path, *, formats: Mapping[str, str] | None = None, like: Sequence[ColumnInfo] | None = None,
+                     rename: Mapping[str, str] | None = None) -> Table:
     """Read a Dataset-JSON v1.1 file (.json or .ndjson) as SAS would hold it; ``formats`` overrides a numeric
-    column's format (and so its kind) as for a SAS file."""
-    return _load(Path(path), formats)[0]
+    column's format (and so its kind) as for a SAS file.
+
+    ``like``: the SAS side's columns, when this file is the Python side (with the dataset's ``rename``, SAS name ->
+    Python name).  A date/datetime/time column without ``targetDataType`` is ISO 8601 text; against a SAS numeric
+    column it is read as SAS dates/datetimes/times (reported as ``iso_text_as_sas``), as a CSV's text is; text that
+    does not convert (a partial date) makes it a type conflict naming the first such value."""
+    return _load(Path(path), formats, like, rename)[0]
 
 
-def _load(path: Path, formats: Mapping[str, str] | None) -> tuple[Table, list[DJColumn]]:
+def _load(path: Path, formats: Mapping[str, str] | None, like: Sequence[ColumnInfo] | None = None,
+          rename: Mapping[str, str] | None = None) -> tuple[Table, list[DJColumn]]:
     from parity.sources.sas import UnknownFormatColumn
 
     if not path.is_file():
@@ -446,6 +463,8 @@ def _load(path: Path, formats: Mapping[str, str] | None) -> tuple[Table, list[DJ
     if unknown:
         raise UnknownFormatColumn(unknown[0], f"{path}: formats names {unknown[0]!r}, which is not a column of "
                                   f"this file (columns: {', '.join(c.name for c in columns[:30])})")
+    renamed = {k.casefold(): v for k, v in (rename or {}).items()}
+    targets = {renamed.get(c.name.casefold(), c.name).casefold(): c.type for c in like or ()}
     infos = []
     for col in columns:
         fmt = overrides.get(col.name.casefold()) or col.display_format
@@ -456,6 +475,10 @@ def _load(path: Path, formats: Mapping[str, str] | None) -> tuple[Table, list[DJ
         if col.numeric:
             kind = kind_of_format(fmt) if col.name.casefold() in overrides else col.kind
             infos.append(ColumnInfo(col.name, "numeric", kind, None, fmt, col.label, changes=changes))
+        elif col.data_type in _TEMPORAL and targets.get(col.name.casefold(), "") == "numeric":
+            converted, info = _text_as_sas(frame.get_column(col.name), col, fmt)
+            frame = frame.with_columns(converted) if converted is not None else frame
+            infos.append(info)
         else:
             infos.append(ColumnInfo(col.name, "character", "string", col.length, fmt, col.label))
     system = meta.get("sourceSystem")
@@ -471,6 +494,28 @@ def _load(path: Path, formats: Mapping[str, str] | None) -> tuple[Table, list[DJ
         source=str(path), sha256=sha256_file(path), rows=frame.height, columns=len(infos), format=FORMAT,
         label=meta.get("label") or None, encoding="utf-8", extra=extra))
     return table, columns
+
+
+def _text_as_sas(text: pl.Series, col: DJColumn, fmt: str | None) -> tuple[pl.Series | None, ColumnInfo]:
+    """A column of ISO 8601 text (no targetDataType) read as SAS values to meet a SAS numeric column: (the values,
+    or None when some text does not convert, and the column's info)."""
+    values, failed, zoned = iso_to_sas(text, col.data_type)
+    kind: Kind = "date" if col.data_type == "date" else "datetime" if col.data_type == "datetime" else "time"
+    n_bad = int(failed.sum())
+    if n_bad:
+        first = int(failed.arg_true()[0])
+        problem = (f"{n_bad:,} of {int((text.str.strip_chars(' ') != '').sum()):,} values of the Dataset-JSON column "
+                   f"{col.name!r} (dataType {col.data_type!r}, no targetDataType: ISO 8601 text) are not full ISO "
+                   f"8601 {col.data_type}s (first: {text[first]!r} in row {first + 1:,}), so it cannot be compared "
+                   f"with the SAS numeric column; a SAS {col.data_type} needs {_ISO_FORMS[col.data_type]}")
+        return None, ColumnInfo(col.name, "character", "string", col.length, fmt, col.label, problem=problem)
+    count = int(values.is_not_null().sum())
+    changes = [Change("iso_text_as_sas", f"ISO 8601 {col.data_type} text (no targetDataType) read as SAS "
+                      f"{col.data_type} values to meet the SAS numeric column", count)] if count else []
+    if zoned:
+        changes.append(Change("timezone_to_wall_clock", "ISO 8601 datetimes written with Z or an offset compared as "
+                              "the wall-clock time written (SAS datetimes carry no zone)", zoned))
+    return values, ColumnInfo(col.name, "numeric", kind, None, fmt, col.label, changes=tuple(changes))
 
 
 def key_columns(columns: Sequence[DJColumn]) -> list[str]:

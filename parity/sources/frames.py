@@ -119,7 +119,12 @@ def read_python_file(
     a character column; without it, types are inferred.
     """
     suffix = path.suffix.lower()
-    if suffix in (".sas7bdat", ".xpt", ".json", ".ndjson"):  # SAS files and CDISC Dataset-JSON
+    if suffix in (".json", ".ndjson"):  # CDISC Dataset-JSON: ISO date text meets SAS numeric dates
+        from parity.sources.datasetjson import read_datasetjson, refuse_sas_options
+
+        refuse_sas_options(path, encoding)
+        return read_datasetjson(path, like=sas.columns if sas is not None else None, rename=rename)
+    if suffix in (".sas7bdat", ".xpt"):
         return read_sas(path, encoding=encoding)
     try:
         if suffix == ".parquet":
