@@ -48,6 +48,8 @@ def _config(jobs_dir: str | None, report_dir: str | None) -> tuple[Path, Path]:
     return jobs.resolve(), reports.resolve()  # absolute: a port that changes the working directory cannot move them
 
 
+START_HINT = ("; to start a job from its SAS outputs: parity init JOB --sas FILE.sas7bdat (see parity init "
+              "--help)")
 jobs_dir_option = click.option("--jobs-dir", type=click.Path(file_okay=False), default=None,
                                help="Folder of job folders (default: [tool.parity] jobs_dir, else fixtures/).")
 accept_relaxed_option = click.option(
@@ -86,8 +88,8 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
         raise UsageError("give job names or --all, not both")
     names = discover_jobs(jobs_path) if run_all else list(jobs)
     if not names:
-        raise UsageError(f"no jobs to run: name one or more jobs, or use --all (jobs folder: {jobs_path})"
-                         if not run_all else f"no jobs (folders with parity.toml) in {jobs_path}")
+        raise UsageError((f"no jobs to run: name one or more jobs, or use --all (jobs folder: {jobs_path})"
+                          if not run_all else f"no jobs (folders with parity.toml) in {jobs_path}") + START_HINT)
     out = _console()
     err = _console(stderr=True)
     out.print(_plain(f"parity {__version__} | jobs: {' '.join(names)} | jobs dir: {jobs_path} | reproduce: parity "
@@ -232,10 +234,10 @@ def list_cmd(jobs_dir: str | None) -> None:
 
     jobs_path, _ = _config(jobs_dir, None)
     if not jobs_path.is_dir():  # a mistyped --jobs-dir is an error, not an empty list
-        raise UsageError(f"no jobs folder {jobs_path}: give --jobs-dir or set [tool.parity] jobs_dir")
+        raise UsageError(f"no jobs folder {jobs_path}: give --jobs-dir or set [tool.parity] jobs_dir" + START_HINT)
     names = discover_jobs(jobs_path)
     if not names:
-        click.echo(f"no jobs (folders with parity.toml) in {jobs_path}")
+        click.echo(f"no jobs (folders with parity.toml) in {jobs_path}{START_HINT}")
         return
     table = Table(title=_plain(f"jobs in {jobs_path}"), title_justify="left")
     for col in ("job", "description", "datasets", "python"):
