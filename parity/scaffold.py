@@ -138,7 +138,8 @@ def _sorted_order(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[str, ...
 
 def guess_keys(table: Table, declared: Sequence[str] = ()) -> KeyGuess:
     """The key columns of a SAS table (see the module docstring)."""
-    frame = table.frame
+    strings = [c.name for c in table.columns if c.type == "character" and table.frame[c.name].dtype == pl.String]
+    frame = table.frame.with_columns(pl.col(strings).str.strip_chars_end())  # SAS: trailing blanks do not count
     rows = frame.height
     if declared:
         dupes = rows - frame.select(list(declared)).n_unique() if rows else 0

@@ -267,3 +267,8 @@ def test_init_on_a_corpus_dataset_json_file(tmp_path: Path, capsys: pytest.Captu
     assert not (tmp_path / "jobs" / "adsl" / "adsl.json").exists()  # referenced where it is
     code, report = run_job(tmp_path, "adsl", capsys)
     assert code == 1 and report["verdict"] == "fail" and report["datasets"][0]["error"] is None
+
+
+def test_trailing_blanks_do_not_make_a_key_unique(tmp_path: Path) -> None:
+    t = table(tmp_path, [Column("a", "string", ["x", "x  ", "y"]), Column("b", "string", ["1", "2", "3"])])
+    assert guess_keys(t).columns == ("b",)
