@@ -20,7 +20,7 @@ SCHEMA_VERSION = 2  # 2: spec.rules, columns' mismatch_keys, key sets in key_mat
 #: the stable check names, in report order (the checks register under these names: parity.checks.core.check)
 CHECK_NAMES: tuple[str, ...] = (
     "schema", "attributes", "row_count", "key_uniqueness", "key_match", "numeric_tolerance", "date_equivalence",
-    "string_equality", "sort_order", "top_n_diffs", "waivers",
+    "string_equality", "sort_order", "contract", "quality", "top_n_diffs", "waivers",
 )
 #: the column kinds (parity.formats.Kind); dates, datetimes and times are the temporal ones
 TEMPORAL_KINDS: tuple[str, ...] = ("date", "datetime", "time")

@@ -36,7 +36,7 @@ def test_identical_frames_pass_every_check() -> None:
     assert {c.name: c.status for c in result.checks} == {
         "schema": "pass", "attributes": "pass", "row_count": "pass", "key_uniqueness": "pass", "key_match": "pass",
         "numeric_tolerance": "pass", "date_equivalence": "skipped", "string_equality": "pass",
-        "sort_order": "pass", "top_n_diffs": "pass", "waivers": "skipped",
+        "sort_order": "pass", "contract": "skipped", "quality": "skipped", "top_n_diffs": "pass", "waivers": "skipped",
     }
     assert result.rows == {"sas": 4, "python": 4, "matched": 4, "only_in_sas": 0, "only_in_python": 0}
 

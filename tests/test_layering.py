@@ -30,7 +30,8 @@ def test_contract_module_imports_nothing_else_from_parity() -> None:
 
 
 def test_spec_data_is_apart_from_parsing() -> None:
-    assert _parity_imports(PACKAGE / "spec" / "model.py") <= {"parity.model"}
+    assert _parity_imports(PACKAGE / "spec" / "model.py") <= {"parity.model", "parity.spec.contract"}
+    assert _parity_imports(PACKAGE / "spec" / "contract.py") <= {"parity.model"}  # data contracts, DQ rules
     assert _parity_imports(PACKAGE / "spec" / "rules.py") <= {"parity.model", "parity.spec.model"}
 
 

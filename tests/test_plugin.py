@@ -197,7 +197,7 @@ def test_node_ids_one_item_per_dataset_and_check(examples: pytest.Pytester) -> N
     assert "fixtures/premium_rounding/parity.toml::premiums::top_n_diffs" in ids
     assert ids[:CHECKS] == [f"fixtures/claims_monthly/parity.toml::claims::{c}" for c in (
         "schema", "attributes", "row_count", "key_uniqueness", "key_match", "numeric_tolerance", "date_equivalence",
-        "string_equality", "sort_order", "top_n_diffs", "waivers")]
+        "string_equality", "sort_order", "contract", "quality", "top_n_diffs", "waivers")]
 
 
 def test_select_one_job_and_header_line(examples: pytest.Pytester) -> None:

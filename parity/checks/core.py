@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from parity.engine.base import DupGroups, EngineResult
     from parity.engine.plan import ColumnPlan
+    from parity.engine.quality import RuleFacts
     from parity.spec import Waiver
 
 CheckFn = Callable[["Facts"], CheckResult]
@@ -66,6 +67,7 @@ class Facts:
     #: per unequal numeric/temporal column: mismatches where a side is missing or infinite (no difference to measure)
     valueless: dict[str, int] = field(default_factory=dict)
     today: dt.date = field(default_factory=dt.date.today)
+    rules: RuleFacts | None = None  # the contract's and DQ rules' facts (parity.engine.quality)
 
     def active(self, waiver: Waiver) -> bool:
         return waiver.expires >= self.today
@@ -457,8 +459,8 @@ def _apply_severity(result: CheckResult, severity: str | None) -> CheckResult:
     return result
 
 
-def build_result(comp: EngineResult, duration_s: float | None = None) -> DatasetResult:
-    facts = Facts(comp)
+def build_result(comp: EngineResult, duration_s: float | None = None, rules: RuleFacts | None = None) -> DatasetResult:
+    facts = Facts(comp, rules=rules)
     facts.waiver_matches = [0] * len(comp.spec.waivers)
     facts.columns = _column_results(comp, facts)
     facts.valueless = _valueless_mismatches(comp)
@@ -806,3 +808,7 @@ def error_result(name: str, error: str, sas: dict[str, Any] | None = None,
         duplicates={"sas": {"rows": None, "keys": None}, "python": {"rows": None, "keys": None}},
         checks=(CheckResult("load", "error", error, {}),), columns=(), top_diffs={}, error=error,
     )
+
+
+# the contract and quality checks live in their own modules; importing them registers them
+from parity.checks import contract, quality  # noqa: E402, F401

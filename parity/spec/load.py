@@ -200,7 +200,7 @@ def _existing_file(file: Path, where: str, folder: Path, value: Any, extensions:
 
 DATASET_KEYS = {
     "sas", "python", "keys", "sort_by", "ignore", "rename", "top_n", "tolerance", "strings", "numbers", "dates",
-    "severity", "encoding", "catalog", "formats", "waivers", "nomissing", "max_print",
+    "severity", "encoding", "catalog", "formats", "waivers", "nomissing", "max_print", "contract", "quality",
 }
 WAIVER_KEYS = {"column", "check", "keys", "max_abs_diff", "reason", "approver", "expires"}
 UNWAIVABLE_CHECKS = ("waivers", "top_n_diffs")
@@ -362,8 +362,16 @@ def parse_dataset(file: Path, folder: Path, name: str, raw: Any, python_job: boo
         name=name, sas=sas, python=python, keys=keys, sort_by=sort_by, ignore=ignore, rename=rename, top_n=top_n,
         max_print=max_print, tolerance=tolerance, default_tolerance=default, temporal_tolerance=temporal,
         strings=strings, numbers=numbers, dates=dates, severity=severity, encoding=encoding, catalog=catalog, formats=formats,
-        waivers=waivers,
+        waivers=waivers, **_contract_and_quality(file, folder, where, table),
     )
+
+
+def _contract_and_quality(file: Path, folder: Path, where: str, table: Mapping[str, Any]) -> dict[str, Any]:
+    """A dataset's contract and DQ rules (parity.spec.contract_load, which builds on this module)."""
+    from parity.spec.contract_load import parse_contract, parse_quality
+
+    return {"contract": parse_contract(file, f"{where}.contract", table.get("contract")),
+            "quality": parse_quality(file, folder, f"{where}.quality", table.get("quality"))}
 
 
 def load_job(folder: Path, name: str | None = None, check_files: bool = True) -> JobSpec:

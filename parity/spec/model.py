@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from parity.model import TEMPORAL_KINDS
+from parity.spec.contract import Contract, QualityRule
 
 SPEC_FILE = "parity.toml"
 MACHINE_EPSILON = 2.220446049250313e-16
@@ -139,6 +140,8 @@ class DatasetSpec:
     catalog: Path | None = None
     formats: Mapping[str, str] = field(default_factory=dict)
     waivers: tuple[Waiver, ...] = ()
+    contract: Contract | None = None  # [datasets.<ds>.contract] (parity.spec.contract)
+    quality: tuple[QualityRule, ...] = ()  # [[datasets.<ds>.quality]]
 
     def tolerance_for(self, column: str, kind: str = "numeric") -> Tolerance:
         """The column's own tolerance, else the default of its kind: ``default`` is for numbers only."""

@@ -63,6 +63,8 @@ def dataset_rules(ds: DatasetSpec, folder: Path) -> dict[str, Any]:
              "expires": w.expires.isoformat(), "reason": w.reason, "approver": w.approver}
             for w in ds.waivers
         ],
+        "contract": ds.contract.to_dict() if ds.contract is not None else None,
+        "quality": [q.to_dict(_rel(q.lookup.file, folder) if q.lookup else None) for q in ds.quality],
     }
 
 

@@ -1,0 +1,205 @@
+"""Parsing ``[datasets.<ds>.contract]`` and ``[[datasets.<ds>.quality]]`` (:mod:`parity.spec.contract`).
+
+Everything that can be judged without the data is checked here (unknown keys, a bad type name, ``decimal(p,s)``
+with s > p, a SQL rule that does not parse, a lookup file that does not exist); column names are checked once the
+data's columns are known (:mod:`parity.engine.quality`), still before any comparison.  Every mistake is a
+:class:`~parity.errors.SpecError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, cast
+
+from parity.errors import SpecError
+from parity.spec.contract import (
+    CONTRACT_TYPES,
+    LOOKUP_EXTENSIONS,
+    ColumnContract,
+    Contract,
+    ContractType,
+    Distinct,
+    ExtraColumns,
+    Lookup,
+    QualityRule,
+    QualitySeverity,
+)
+from parity.spec.load import _str_list, _table, _unknown_keys
+
+_DECIMAL_RE = re.compile(r"^\s*decimal\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*$", re.IGNORECASE)
+COLUMN_KEYS = {"type", "max_length", "nullable"}
+CONTRACT_KEYS = {"columns", "unique", "extra_columns"}
+QUALITY_KEYS = {"name", "rule", "lookup", "distinct", "severity", "description"}
+
+
+def _name(file: Path, where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(file, f"must be a column name (a non-empty string), got {value!r}", key=where)
+    return value
+
+
+def _count(file: Path, where: str, value: Any, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SpecError(file, f"must be a whole number >= {minimum}, got {value!r}", key=where)
+    return value
+
+
+def parse_type(file: Path, where: str, value: Any) -> tuple[ContractType, int | None, int | None]:
+    """``"string"`` ... ``"boolean"`` or ``"decimal(p,s)"`` (1 <= p <= 38, 0 <= s <= p)."""
+    if not isinstance(value, str):
+        raise SpecError(file, f"must be a type name ({', '.join(CONTRACT_TYPES[:3])}(p,s), ...), got {value!r}",
+                        key=where)
+    m = _DECIMAL_RE.match(value)
+    if m:
+        p, s = int(m.group(1)), int(m.group(2))
+        if not 1 <= p <= 38:
+            raise SpecError(file, f"{value!r}: the precision p of decimal(p,s) must be 1 to 38", key=where)
+        if s > p:
+            raise SpecError(file, f"{value!r}: the scale s of decimal(p,s) cannot exceed the precision p (p digits "
+                            "in all, s of them after the decimal point)", key=where)
+        return "decimal", p, s
+    name = value.strip().lower()
+    if name == "decimal":
+        raise SpecError(file, "write decimal(p,s) with its precision and scale, e.g. \"decimal(19,4)\"", key=where)
+    if name not in CONTRACT_TYPES:
+        close = difflib.get_close_matches(name, [*CONTRACT_TYPES, "decimal(p,s)"], n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise SpecError(file, f"unknown type {value!r}: use string, integer, decimal(p,s), float, date, datetime, "
+                        f"time or boolean.{hint}", key=where)
+    return name, None, None
+
+
+def _names_list(file: Path, where: str, value: Any) -> tuple[str, ...]:
+    names = _str_list(file, where, value)
+    if not names or not all(n.strip() for n in names):
+        raise SpecError(file, f"must be a non-empty list of column names, got {value!r}", key=where)
+    return names
+
+
+def parse_contract(file: Path, where: str, raw: Any) -> Contract | None:
+    """``[datasets.<ds>.contract]``, or None when the dataset has none."""
+    if raw is None:
+        return None
+    table = _table(file, where, raw)
+    _unknown_keys(file, where, table, CONTRACT_KEYS)
+    cols_raw = _table(file, f"{where}.columns", table.get("columns", {}))
+    seen: dict[str, str] = {}
+    columns = []
+    for name, spec in cols_raw.items():
+        w = f"{where}.columns.{name}"
+        if str(name).casefold() in seen:
+            raise SpecError(file, f"names column {seen[str(name).casefold()]!r} twice ({name!r}: SAS names are "
+                            "case-insensitive); keep one", key=w)
+        seen[str(name).casefold()] = str(name)
+        if isinstance(spec, str):  # shorthand: paid = "decimal(19,4)"
+            spec = {"type": spec}
+        col = _table(file, w, spec)
+        _unknown_keys(file, w, col, COLUMN_KEYS)
+        if not col:
+            raise SpecError(file, "states nothing: give type, max_length and/or nullable", key=w)
+        ctype, p, s = parse_type(file, f"{w}.type", col["type"]) if "type" in col else (None, None, None)
+        max_length = _count(file, f"{w}.max_length", col["max_length"], 1) if "max_length" in col else None
+        if max_length is not None and ctype not in (None, "string"):
+            raise SpecError(file, f"max_length applies to string columns, not to {ctype}", key=f"{w}.max_length")
+        nullable = col.get("nullable", True)
+        if not isinstance(nullable, bool):
+            raise SpecError(file, f"must be true or false, got {nullable!r}", key=f"{w}.nullable")
+        columns.append(ColumnContract(str(name), ctype, p, s, max_length, nullable))
+    unique = _names_list(file, f"{where}.unique", table["unique"]) if "unique" in table else ()
+    extra = table.get("extra_columns", "warn")
+    if extra not in ("fail", "warn", "allow"):
+        raise SpecError(file, f"must be one of fail, warn, allow; got {extra!r}", key=f"{where}.extra_columns")
+    if not columns and not unique:
+        raise SpecError(file, "declares nothing: add [" + where + ".columns] or unique = [...]", key=where)
+    return Contract(tuple(columns), unique, cast(ExtraColumns, extra))
+
+
+def parse_sql_rule(file: Path, where: str, value: Any) -> str:
+    """A polars SQL expression that parses; its columns are checked once the data is read."""
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(file, f"must be a SQL expression (text), got {value!r}", key=where)
+    import polars as pl
+
+    try:
+        expr = pl.sql_expr(value)
+        expr.meta.root_names()
+    except Exception as exc:
+        raise SpecError(file, f"the SQL expression {value!r} does not parse ({_first_line(exc)}); write a condition "
+                        "that is true on every good row, e.g. \"paid >= 0\"", key=where) from None
+    return value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def parse_quality(file: Path, folder: Path, where: str, raw: Any) -> tuple[QualityRule, ...]:
+    """``[[datasets.<ds>.quality]]``: an array of tables, each with a unique name and exactly one of rule, lookup,
+    distinct."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise SpecError(file, "must be an array of tables: [[" + where + "]]", key=where)
+    out: list[QualityRule] = []
+    names: set[str] = set()
+    for i, item in enumerate(raw):
+        w = f"{where}[{i}]"
+        table = _table(file, w, item)
+        _unknown_keys(file, w, table, QUALITY_KEYS)
+        name = table.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise SpecError(file, "a quality rule needs a name (a non-empty string)", key=f"{w}.name")
+        if name.casefold() in names:
+            raise SpecError(file, f"a second quality rule named {name!r}: names must be unique", key=f"{w}.name")
+        names.add(name.casefold())
+        given = [k for k in ("rule", "lookup", "distinct") if k in table]
+        if len(given) != 1:
+            raise SpecError(file, "give exactly one of rule (a SQL expression), lookup or distinct"
+                            + (f"; got {', '.join(given)}" if given else ""), key=w)
+        severity = table.get("severity", "critical")
+        if severity not in ("critical", "warn"):
+            raise SpecError(file, f"must be critical or warn; got {severity!r}", key=f"{w}.severity")
+        description = table.get("description", "")
+        if not isinstance(description, str):
+            raise SpecError(file, "must be a string", key=f"{w}.description")
+        rule = lookup = distinct = None
+        if "rule" in table:
+            rule = parse_sql_rule(file, f"{w}.rule", table["rule"])
+        elif "lookup" in table:
+            lt = _table(file, f"{w}.lookup", table["lookup"])
+            _unknown_keys(file, f"{w}.lookup", lt, {"column", "file", "key"})
+            for required in ("column", "file"):
+                if required not in lt:
+                    raise SpecError(file, f"a lookup needs {required!r} (column, file and optionally key, which "
+                                    "defaults to the column's name)", key=f"{w}.lookup")
+            column = _name(file, f"{w}.lookup.column", lt["column"])
+            rel = lt["file"]
+            if not isinstance(rel, str) or not rel.strip():
+                raise SpecError(file, f"must be a file name, got {rel!r}", key=f"{w}.lookup.file")
+            path = (folder / rel).resolve()
+            if path.suffix.lower() not in LOOKUP_EXTENSIONS:
+                raise SpecError(file, f"{rel!r} must be one of {', '.join(LOOKUP_EXTENSIONS)}", key=f"{w}.lookup.file")
+            if not path.is_file():
+                raise SpecError(file, f"lookup file {rel!r} not found (looked for {path})", key=f"{w}.lookup.file")
+            lookup = Lookup(column, path, _name(file, f"{w}.lookup.key", lt.get("key", column)))
+        else:
+            dt_ = _table(file, f"{w}.distinct", table["distinct"])
+            _unknown_keys(file, f"{w}.distinct", dt_, {"column", "min", "max"})
+            if "column" not in dt_:
+                raise SpecError(file, "a distinct rule needs 'column'", key=f"{w}.distinct")
+            lo = _count(file, f"{w}.distinct.min", dt_["min"]) if "min" in dt_ else None
+            hi = _count(file, f"{w}.distinct.max", dt_["max"]) if "max" in dt_ else None
+            if lo is None and hi is None:
+                raise SpecError(file, "give min and/or max (the allowed number of distinct values)",
+                                key=f"{w}.distinct")
+            if lo is not None and hi is not None and lo > hi:
+                raise SpecError(file, f"min {lo} is greater than max {hi}", key=f"{w}.distinct")
+            distinct = Distinct(_name(file, f"{w}.distinct.column", dt_["column"]), lo, hi)
+        out.append(QualityRule(name=name, severity=cast(QualitySeverity, severity), rule=rule, lookup=lookup,
+                               distinct=distinct, description=description, where=w))
+    return tuple(out)
+
+
