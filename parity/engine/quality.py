@@ -32,9 +32,10 @@ from parity.spec.contract import ColumnContract, Contract, QualityRule
 #: sample rows kept per failing rule
 SAMPLE_ROWS = 5
 ROW = "#row"
-#: a float fits decimal(p,s) when v*10^s is within this relative distance of a whole number (float noise: about
-#: 256 units in the last place, so 0.1+0.2 has 2 decimals and about 13.5 significant digits are judged) ...
-DECIMAL_NOISE = 2.0 ** -44
+#: a float fits decimal(p,s) when v*10^s is within this relative distance of a whole number: float noise of 1,024
+#: units in the last place (the rounding error of summing a thousand amounts), so 0.1+0.2 has 2 decimals and the
+#: first 12.5 significant digits of a value are judged (a double holds 15.9) ...
+DECIMAL_NOISE = 2.0 ** -42
 #: ... or within this absolute distance (in units of the last decimal: cancellation noise such as 5.5e-17)
 DECIMAL_FLOOR = 1e-9
 #: Python output formats whose values (not dtypes) carry the type: text files and SAS files
@@ -164,7 +165,12 @@ def _samples(view: View, failing: pl.Expr, columns: Sequence[str], keys: Sequenc
     # the raw values (a blank shows as blank, NaN as NaN), joined back by row number
     raw = view.raw.with_row_index(ROW, offset=1).select([pl.col(ROW), *raw_cols])
     out = rows.select(ROW).join(raw, on=ROW, how="left").sort(ROW).collect()
-    return tuple({k: _plain(v) for k, v in row.items()} for row in out.iter_rows(named=True))
+    return _sample_rows(out)
+
+
+def _sample_rows(frame: pl.DataFrame) -> tuple[dict[str, Any], ...]:
+    """Sample rows as JSON values, the row number (1-based) first as ``row``."""
+    return tuple({("row" if k == ROW else k): _plain(v) for k, v in row.items()} for row in frame.iter_rows(named=True))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -241,6 +247,8 @@ class _Pending:
     columns: list[str]
     detail: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, pl.Expr] = field(default_factory=dict)  # more counts for the detail, in the same pass
+    where: str = ""  # a SQL rule's key in parity.toml
+    ok: pl.Expr | None = None  # a SQL rule as written (true on a good row)
 
 
 def _decimal_rule(c: str, dtype: pl.DataType, p: int, s: int) -> tuple[pl.Expr, dict[str, pl.Expr]] | None:
@@ -328,7 +336,7 @@ def _count_pending(view: View, pending: list[_Pending], keys: Sequence[str]) -> 
     raw_aggs: list[pl.Expr] = []
     for i, p in enumerate(pending):
         target = raw_aggs if p.detail.get("_raw") else norm_aggs
-        target.append(p.failing.fill_null(True).sum().alias(f"f{i}"))
+        target.append(p.failing.fill_null(False).sum().alias(f"f{i}"))
         for k, e in p.extra.items():
             agg = e.fill_null(False).sum() if k != "longest" else e
             target.append(agg.alias(f"x{i}_{k}"))
@@ -343,7 +351,7 @@ def _count_pending(view: View, pending: list[_Pending], keys: Sequence[str]) -> 
         is_raw = bool(p.detail.pop("_raw", False))
         detail = {**p.detail, **{k: (int(counts[f"x{i}_{k}"]) if counts[f"x{i}_{k}"] is not None else None)
                                  for k in p.extra}}
-        sample = _samples(view, p.failing.fill_null(True), p.columns, keys,
+        sample = _samples(view, p.failing.fill_null(False), p.columns, keys,
                           view.raw if is_raw else None) if n else ()
         out.append(RuleFact(p.name, p.constraint, p.column, n, view.rows, sample, detail))
     return out
@@ -516,9 +524,8 @@ def quality_facts(rules: Sequence[QualityRule], view: View, other: View | None, 
                 if w != c:
                     aliases[w] = c
             out.append(len(pending))
-            pending.append(_Pending(rule.name, "rule", None, ~_rule_expr(rule), list(found.values()),
-                                    {"rule": rule.rule}))
-            pending[-1].detail["_where"] = where
+            ok = _rule_expr(rule)
+            pending.append(_Pending(rule.name, "rule", None, ~ok, list(found.values()), where=where, ok=ok))
         elif rule.lookup is not None:
             c = found[written[0]]
             out.append(_lookup_fact(rule, view, c, keys, file, refs))
@@ -535,10 +542,11 @@ def _count_rules(view: View, frame: pl.LazyFrame, pending: list[_Pending], keys:
     """One aggregate query for every SQL rule (a row fails unless the rule is true: null fails too)."""
     if not pending:
         return []
-    wheres = [str(p.detail.pop("_where")) for p in pending]
+    wheres = [p.where for p in pending]
     for p, where in zip(pending, wheres, strict=True):
+        assert p.ok is not None
         try:
-            dtype = frame.select(p.failing.alias("r")).collect_schema()["r"]
+            dtype = frame.select(p.ok.alias("r")).collect_schema()["r"]
         except Exception as exc:
             raise SpecError(file, f"the rule cannot run on {view.label}: {_polars_message(exc)}", key=where) from None
         if dtype not in (pl.Boolean, pl.Null):
@@ -590,8 +598,7 @@ def _lookup_fact(rule: QualityRule, view: View, c: str, keys: Sequence[str], fil
         rows = unmatched.select(ROW).sort(ROW).head(SAMPLE_ROWS)
         wanted = list(dict.fromkeys([*(k for k in keys if k != c), c]))
         raw = view.raw.with_row_index(ROW, offset=1).select([pl.col(ROW), *map(pl.col, wanted)])
-        got = rows.join(raw, on=ROW, how="left").sort(ROW).collect()
-        sample = tuple({k: _plain(v) for k, v in r.items()} for r in got.iter_rows(named=True))
+        sample = _sample_rows(rows.join(raw, on=ROW, how="left").sort(ROW).collect())
     return RuleFact(rule.name, "lookup", rule.lookup.column, n, view.rows, sample,
                     {"file": rule.lookup.file.name, "key": rule.lookup.key,
                      "nulls": "a missing value is not looked up (add a rule 'col IS NOT NULL' to forbid it)"})
@@ -616,6 +623,15 @@ def evaluate(contract: Contract | None, quality: Sequence[QualityRule], file: Pa
     output's facts are for information).  Raises SpecError for a name in neither output, before any comparison."""
     if contract is None and not quality:
         return RuleFacts()
+    import warnings
+
+    with warnings.catch_warnings():  # polars SQL's own DATE '...' literal casts a string; not the user's doing
+        warnings.filterwarnings("ignore", message="Casting from String to", category=DeprecationWarning)
+        return _evaluate(contract, quality, file, where, sas, py, rename, keys, blank_is_missing)
+
+
+def _evaluate(contract: Contract | None, quality: Sequence[QualityRule], file: Path, where: str, sas: Source,
+              py: Source, rename: Mapping[str, str], keys: Sequence[str], blank_is_missing: bool) -> RuleFacts:
     pv = view_of(py, "the Python output", blank_is_missing=blank_is_missing)
     sv = view_of(sas, "the SAS output", rename, blank_is_missing)
     fold_rename = {k.casefold(): v for k, v in rename.items()}

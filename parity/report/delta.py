@@ -260,6 +260,8 @@ def _check_findings(job: str, ds: str, bc: CheckResult, hc: CheckResult) -> list
                 add(("worse", f"new finding: {label}: {name}"), None, name)
             for name in sorted(bs - hs, key=str.casefold):
                 add(("better", f"resolved: {label}: {name}"), name, None)
+    elif hc.name in ("contract", "quality"):
+        out.extend(_rule_changes(job, ds, hc.name, b, h))
     elif hc.name == "row_count":
         bd, hd = b.get("difference"), h.get("difference")
         if isinstance(bd, int) and isinstance(hd, int) and bd != hd:
@@ -289,6 +291,37 @@ def _check_findings(job: str, ds: str, bc: CheckResult, hc: CheckResult) -> list
                 add(("worse", f"out-of-order rows {b_n:,} -> {h_n:,} (first at {bf} -> {hf})"), b_n, h_n)
             elif h_n < b_n:
                 add(("better", f"out-of-order rows {b_n:,} -> {h_n:,}"), b_n, h_n)
+    return out
+
+
+def _rule_changes(job: str, ds: str, check: str, b: Mapping[str, Any], h: Mapping[str, Any]) -> list[Change]:
+    """Rule by rule (contract and quality checks): a rule that newly fails or warns, or has more failing rows, is
+    worse; one that no longer fails, or has fewer failing rows, is better."""
+    def rules(d: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+        items = d.get("rules")
+        return {str(r.get("name")): r for r in items if isinstance(r, Mapping)} if isinstance(items, list) else {}
+
+    b_rules, h_rules = rules(b), rules(h)
+    out: list[Change] = []
+    for name, hr in h_rules.items():
+        br = b_rules.get(name)
+        hs, hn = str(hr.get("status")), _int(hr.get("failing_rows"))
+        if br is None:
+            if hs != "pass":
+                out.append(Change("worse", job, ds, check, None, f"rule {name} {hs}s ({hn:,} failing rows), new "
+                                  "since the baseline", None, hn))
+            continue
+        bs, bn = str(br.get("status")), _int(br.get("failing_rows"))
+        rb, rh = RANK.get(bs, 0), RANK.get(hs, 0)
+        what = f"rule {name}: {bs} -> {hs}, failing rows {bn:,} -> {hn:,}"
+        if rh > rb or (rh == rb and rh > 0 and hn > bn):
+            out.append(Change("worse", job, ds, check, None, what, bn, hn))
+        elif rh < rb or (rh == rb and hn < bn):
+            out.append(Change("better", job, ds, check, None, what, bn, hn))
+    for name, br in b_rules.items():
+        if name not in h_rules and br.get("status") != "pass":
+            out.append(Change("better", job, ds, check, None, f"rule {name} ({br.get('status')} in the baseline) "
+                              "no longer reported", _int(br.get("failing_rows")), None))
     return out
 
 
@@ -542,6 +575,8 @@ def dataset_relaxations(job: str, name: str, b: Mapping[str, Any], h: Mapping[st
         bv, hv = (b.get(table) or {}).get(key), (h.get(table) or {}).get(key)
         if bv in order and hv in order and order.index(hv) > order.index(bv):
             add(check, None, f"{table}.{key} loosened: {bv} -> {hv}", bv, hv)
+    for check, what, base, head in rule_relaxations(b, h):
+        add(check, None, what, base, head)
     b_w = [w for w in b.get("waivers") or [] if isinstance(w, Mapping)]
     for w in (w for w in h.get("waivers") or [] if isinstance(w, Mapping)):
         if any(_waiver_covers(bw, w) for bw in b_w):
@@ -550,6 +585,53 @@ def dataset_relaxations(job: str, name: str, b: Mapping[str, Any], h: Mapping[st
         target = f"column {names.get(w['column'], w['column'])}" if w.get("column") else f"check {w.get('check')}"
         add(w.get("check"), w.get("column"), f"waiver {'extended' if same else 'added'} for {target} (approved by "
             f"{w.get('approver')}, expires {w.get('expires')}): {w.get('reason')}", None, dict(w))
+    return out
+
+
+#: extra_columns from strict to loose
+EXTRA_COLUMNS = ("fail", "warn", "allow")
+
+
+def rule_relaxations(b: Mapping[str, Any], h: Mapping[str, Any]) -> list[tuple[str, str, Any, Any]]:
+    """(check, what, base, head) for every contract or DQ rule the head spec drops or loosens.  A changed SQL rule,
+    lookup or distinct bound cannot be ranked, so any change of one needs approval too."""
+    out: list[tuple[str, str, Any, Any]] = []
+    bc, hc = b.get("contract"), h.get("contract")
+    if isinstance(bc, Mapping):
+        if not isinstance(hc, Mapping):
+            out.append(("contract", "the data contract was removed", dict(bc), None))
+        else:
+            b_cols, h_cols = _mapping(bc.get("columns")), _mapping(hc.get("columns"))
+            for col, bcol in b_cols.items():
+                bm, hm = _mapping(bcol), _mapping(h_cols.get(col))
+                if not hm:
+                    out.append(("contract", f"contract column {col} removed", dict(bm), None))
+                    continue
+                if bm.get("type") is not None and hm.get("type") != bm.get("type"):
+                    out.append(("contract", f"contract type of {col} changed: {bm.get('type')} -> {hm.get('type')}",
+                                bm.get("type"), hm.get("type")))
+                bl, hl = bm.get("max_length"), hm.get("max_length")
+                if isinstance(bl, int) and (not isinstance(hl, int) or hl > bl):
+                    out.append(("contract", f"max_length of {col} loosened: {bl} -> {hl}", bl, hl))
+                if bm.get("nullable") is False and hm.get("nullable") is not False:
+                    out.append(("contract", f"{col} may now be missing (nullable false -> true)", False, True))
+            bu, hu = list(bc.get("unique") or []), list(hc.get("unique") or [])
+            if bu and bu != hu:
+                out.append(("contract", f"contract unique changed: {bu} -> {hu}", bu, hu))
+            be, he = bc.get("extra_columns"), hc.get("extra_columns")
+            if be in EXTRA_COLUMNS and he in EXTRA_COLUMNS and EXTRA_COLUMNS.index(he) > EXTRA_COLUMNS.index(be):
+                out.append(("contract", f"contract extra_columns loosened: {be} -> {he}", be, he))
+    h_quality = {str(q.get("name")): q for q in h.get("quality") or [] if isinstance(q, Mapping)}
+    for bq in (q for q in b.get("quality") or [] if isinstance(q, Mapping)):
+        name = str(bq.get("name"))
+        hq = h_quality.get(name)
+        if hq is None:
+            out.append(("quality", f"DQ rule {name} removed", dict(bq), None))
+        elif bq.get("severity") == "critical" and hq.get("severity") != "critical":
+            out.append(("quality", f"DQ rule {name} lowered from critical to {hq.get('severity')}", "critical",
+                        hq.get("severity")))
+        elif {k: v for k, v in bq.items() if k != "severity"} != {k: v for k, v in hq.items() if k != "severity"}:
+            out.append(("quality", f"DQ rule {name} changed", dict(bq), dict(hq)))
     return out
 
 

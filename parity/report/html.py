@@ -339,6 +339,29 @@ def _attributes(ds: DatasetResult) -> list[dict[str, Any]]:
     return out
 
 
+def _rule_tables(ds: DatasetResult) -> list[dict[str, Any]]:
+    """The contract's and the DQ rules' tables: one row per rule, the SAS output's facts for information."""
+    from parity.checks.contract import rule_definition, rule_note, sample_text
+
+    out = []
+    for name, title in (("contract", "Data contract"), ("quality", "Data quality rules")):
+        check = ds.check(name)
+        rules = check.details.get("rules") if check is not None and isinstance(check.details, Mapping) else None
+        if check is None or not isinstance(rules, list) or not rules:
+            continue
+        rows = []
+        for r in (dict(r) for r in rules if isinstance(r, Mapping)):
+            sas = r.get("sas") if isinstance(r.get("sas"), Mapping) else None
+            rows.append({"name": r.get("name"), "status": r.get("status"), "cls": status_class(str(r.get("status"))),
+                         "requires": rule_definition(r), "failing": r.get("failing_rows"),
+                         "judged": r.get("judged_rows"), "note": rule_note(r),
+                         "sas": None if sas is None else f"{sas.get('status')}: {sas.get('failing_rows', 0):,} rows",
+                         "samples": [sample_text(dict(x)) for x in r.get("sample") or [] if isinstance(x, Mapping)]})
+        out.append({"name": name, "title": title, "status": check.status, "rows": rows,
+                    "anchor": anchor(f"ds-{name}", ds.name)})
+    return out
+
+
 def _dataset_view(ds: DatasetResult) -> dict[str, Any]:
     diffs = _diffs_by_column(ds)
     cols = [_column_view(c, diffs.get(c.name.casefold(), {})) for c in ds.columns]
@@ -384,7 +407,7 @@ def _dataset_view(ds: DatasetResult) -> dict[str, Any]:
         },
         "first_unequal": first_unequal,
         "top": {"column": top[0].name, **_explanation(top[1])} if top else None,
-        "waivers": _waivers(ds), "duration_s": ds.duration_s,
+        "waivers": _waivers(ds), "duration_s": ds.duration_s, "rule_tables": _rule_tables(ds),
     }
 
 

@@ -210,6 +210,10 @@ def hints(ds: DatasetResult, check: CheckResult, style: Style = "toml") -> list[
         by = " ".join(d.get("sort_by") or []) or ", ".join(ds.keys)
         out.append(f"sort the Python output by {by} (SAS BY order: missing first), or correct " + _setting(
             style, f"sort_by in {where}", "sort_by=[...]"))
+    elif check.name in ("contract", "quality"):
+        out.append(f"fix the port's output, or, if the rule itself is wrong, correct it in [datasets.{ds.name}."
+                   f"{check.name}] (docs/checks.md); the SAS column next to each rule in the report says whether "
+                   "the SAS output meets it")
     elif check.name == "waivers":
         out.append("renew an expired waiver with a new approval and expiry date, or fix the difference and "
                    "remove the waiver")
@@ -291,6 +295,10 @@ def _check_details(ds: DatasetResult, check: CheckResult) -> list[str]:
         lines += [f"  {attribute_text(r)}" for r in listed[:TABLE_ROWS]]
         if len(listed) > TABLE_ROWS:
             lines.append(f"  ... and {len(listed) - TABLE_ROWS} more (see the report)")
+    elif check.name in ("contract", "quality"):
+        from parity.checks.contract import rule_lines
+
+        lines += rule_lines(d, TABLE_ROWS)
     elif check.name == "waivers":
         for w in (d.get("waivers") or [])[:TABLE_ROWS]:
             if w.get("state") != "active":
