@@ -18,9 +18,9 @@ from parity.cli.main import main
 from parity.engine.quality import RuleFact, evaluate
 from parity.errors import SpecError
 from parity.report.schema import first_error, report_schema
-from parity.rulespec import parse_contract, parse_quality
 from parity.sources.base import ColumnInfo, SourceMeta, Table
 from parity.sources.frames import table_from_frame
+from parity.spec.contract_load import parse_contract, parse_quality
 from tests.helpers import Column, make_job, write_sas7bdat
 
 pytest_plugins = ["pytester"]

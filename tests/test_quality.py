@@ -15,7 +15,7 @@ import pytest
 from parity.cli.main import main
 from parity.engine.quality import RuleFact, evaluate
 from parity.errors import SpecError
-from parity.rulespec import parse_quality
+from parity.spec.contract_load import parse_quality
 from tests.helpers import Column, make_job, write_sas7bdat
 from tests.test_contract import SPEC, parquet_job, py_table, rules, run, sas_table, status
 

@@ -312,7 +312,7 @@ def _rule_changes(job: str, ds: str, check: str, b: Mapping[str, Any], h: Mappin
                                   "since the baseline", None, hn))
             continue
         bs, bn = str(br.get("status")), _int(br.get("failing_rows"))
-        rb, rh = RANK.get(bs, 0), RANK.get(hs, 0)
+        rb, rh = STATUS_RANK.get(bs, 0), STATUS_RANK.get(hs, 0)
         what = f"rule {name}: {bs} -> {hs}, failing rows {bn:,} -> {hn:,}"
         if rh > rb or (rh == rb and rh > 0 and hn > bn):
             out.append(Change("worse", job, ds, check, None, what, bn, hn))
