@@ -162,7 +162,7 @@ def test_baseline_gates_on_regressions_only(examples: pytest.Pytester) -> None:
     assert main(["run", "--all", "--jobs-dir", str(examples.path / "fixtures"), "--report-dir", str(base)]) == 1
     # the known rounding failure of premium_rounding is in the baseline: it passes, with a warning
     result = examples.runpytest("--parity", "all", "--parity-baseline=base", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=3 * CHECKS - 4, skipped=4, warnings=1)
+    result.assert_outcomes(passed=3 * CHECKS - 8, skipped=8, warnings=1)  # contract/quality: claims only
     result.stdout.fnmatch_lines(["*baseline base*", "*fails as in the baseline (not a regression)*"])
     report = json.loads((examples.path / "reports" / "premium_rounding" / "parity.json").read_text())
     assert report["delta"]["worse"] == 0
@@ -173,7 +173,7 @@ def test_baseline_gates_on_regressions_only(examples: pytest.Pytester) -> None:
                     "    frame = frame.with_columns(pl.col('annual_premium') + 0.01)\n"
                     "    return {'premiums': frame}\n")
     result = examples.runpytest("--parity", "premium_rounding", "--parity-baseline=base", "-p", "no:cacheprovider")
-    result.assert_outcomes(failed=1, passed=CHECKS - 2, skipped=1)
+    result.assert_outcomes(failed=1, passed=CHECKS - 4, skipped=3)
     result.stdout.fnmatch_lines(["*premiums::numeric_tolerance*", "*delta vs baseline: * worse*",
                                  "*WORSE premiums*annual_premium*"])
 
@@ -280,7 +280,7 @@ def test_example_jobs_outcomes_failure_text_reports_and_summary(examples: pytest
     result = examples.runpytest("--parity", "all", "-rs")
     # claims_monthly: 2 datasets pass (waivers and string_equality of summary skip); premium_rounding fails
     # numeric_tolerance only
-    result.assert_outcomes(passed=28, failed=1, skipped=4)
+    result.assert_outcomes(passed=30, failed=1, skipped=8)
     out = result.stdout.str()
     result.stdout.fnmatch_lines([
         "*_ premium_rounding::premiums::numeric_tolerance _*",
@@ -335,7 +335,7 @@ def test_keyword_selection(examples: pytest.Pytester) -> None:
 
 
 def test_last_failed_runs_only_the_failed_item_and_only_its_job(examples: pytest.Pytester) -> None:
-    examples.runpytest("--parity", "all").assert_outcomes(passed=28, failed=1, skipped=4)
+    examples.runpytest("--parity", "all").assert_outcomes(passed=30, failed=1, skipped=8)
     log = counting(examples)
     again = examples.runpytest("--parity", "all", "--lf")
     outcomes = again.parseoutcomes()
@@ -369,7 +369,7 @@ def test_xdist_compares_each_job_at_most_once_per_worker_and_writes_one_report(e
     pytest.importorskip("xdist")
     log = counting(examples)
     result = examples.runpytest("--parity", "all", "-n", "2", "-p", "no:benchmark")
-    result.assert_outcomes(passed=28, failed=1, skipped=4)
+    result.assert_outcomes(passed=30, failed=1, skipped=8)
     seen = calls(log)
     runs = [line for line in seen if line.startswith("run ")]
     assert all(seen[line] == 1 for line in runs)  # at most once per job per worker
@@ -387,7 +387,7 @@ def test_xdist_loadfile_keeps_each_job_on_one_worker(examples: pytest.Pytester) 
     pytest.importorskip("xdist")
     log = counting(examples)
     examples.runpytest("--parity", "all", "-n", "2", "--dist", "loadfile", "-p", "no:benchmark").assert_outcomes(
-        passed=28, failed=1, skipped=4)
+        passed=30, failed=1, skipped=8)
     runs = [line for line in calls(log).elements() if line.startswith("run ")]
     assert sorted(line.split()[1] for line in runs) == sorted(EXAMPLES)  # each job compared exactly once
 
@@ -439,7 +439,7 @@ def test_dataset_that_cannot_load_fails_its_items_with_the_error(pytester: pytes
     """, "id,x\n1,1.0\n", {"ID": [1.0], "X": [1.0]})
     (folder / "bad.sas7bdat").write_bytes(b"\x00" * 4096)
     result = pytester.runpytest("--parity", "broken", "-rf")
-    result.assert_outcomes(failed=CHECKS, passed=8, skipped=3)
+    result.assert_outcomes(failed=CHECKS, passed=8, skipped=5)
     result.stdout.fnmatch_lines(["broken/bad could not be compared: *bad.sas7bdat: cannot read this SAS file*"])
     assert result.stdout.str().count("FAILED fixtures/broken/parity.toml::bad::") == CHECKS
     data = json.loads((pytester.path / "reports" / "broken" / "parity.json").read_text())
@@ -454,7 +454,7 @@ def test_warning_check_passes_with_a_warning_that_can_be_made_an_error(pytester:
         keys = ["id"]
     """, "id,x\n2,2.0\n1,1.0\n3,3.0\n", {"ID": [1.0, 2.0, 3.0], "X": [1.0, 2.0, 3.0]})
     result = pytester.runpytest("--parity", "unordered")
-    result.assert_outcomes(passed=8, skipped=3, warnings=1)
+    result.assert_outcomes(passed=8, skipped=5, warnings=1)
     result.stdout.fnmatch_lines([
         "fixtures/unordered/parity.toml::d::sort_order",
         "*fixtures/unordered/parity.toml:2: ParityWarning: unordered/d sort_order: matched rows are not in the "
@@ -462,7 +462,7 @@ def test_warning_check_passes_with_a_warning_that_can_be_made_an_error(pytester:
         "unordered  PASS   1 dataset, 1 warn  report reports/unordered/parity.json",
     ])
     strict = pytester.runpytest("--parity", "unordered", "-W", "error::parity.assertion.ParityWarning")
-    strict.assert_outcomes(passed=7, skipped=3, failed=1)
+    strict.assert_outcomes(passed=7, skipped=5, failed=1)
     strict.stdout.fnmatch_lines(["unordered/d sort_order: matched rows are not in the SAS output's order*"
                                  "made an error by a warnings filter*"])
 
@@ -498,7 +498,7 @@ def test_parity_job_fixture_shares_the_run_with_the_items(examples: pytest.Pytes
             parity_job("claims_montly")
     """)
     result = examples.runpytest("--parity", "claims_monthly", "test_custom.py")
-    result.assert_outcomes(passed=1 + 19, failed=1, skipped=3)  # test_custom.py and the job's 22 items
+    result.assert_outcomes(passed=1 + 21, failed=1, skipped=5)  # test_custom.py and the job's 26 items
     result.stdout.fnmatch_lines(["*no job 'claims_montly'*Did you mean 'claims_monthly'?*"])
     assert calls(log) == Counter({"run claims_monthly controller": 1, "report claims_monthly controller": 1})
 

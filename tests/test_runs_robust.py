@@ -312,7 +312,7 @@ def test_pytest_job_paths(pytester: pytest.Pytester) -> None:
     (folder / "sub").mkdir()
     for arg in ("fixtures/claims/", "fixtures/claims/parity.toml"):
         result = pytester.runpytest_subprocess("--parity", arg)
-        result.assert_outcomes(passed=CHECKS - 3, skipped=3)
+        result.assert_outcomes(passed=CHECKS - 5, skipped=5)
     result = pytester.runpytest_subprocess("--parity", "..", "--rootdir", str(pytester.path))
     assert result.ret == pytest.ExitCode.USAGE_ERROR  # the project folder is not a job
     assert listing(pytester.path / "reports") == ["claims", "index.html", "summary.md"]
@@ -585,7 +585,7 @@ def test_parity_inside_a_job_folder_collects_the_job(pytester: pytest.Pytester,
     folder = job(pytester.path / "fixtures", "claims", GOOD_PORT)
     monkeypatch.chdir(folder)
     result = pytester.runpytest("--parity", ".", "--rootdir", str(pytester.path))
-    result.assert_outcomes(passed=CHECKS - 3, skipped=3)
+    result.assert_outcomes(passed=CHECKS - 5, skipped=5)
 
 
 # --------------------------------------------------------------------------------------------------------------

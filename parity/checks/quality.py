@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from parity.checks.contract import (
+from parity.checks.core import Facts, check
+from parity.checks.rules import (
     RuleRow,
     RulesDetails,
     _side,
@@ -17,7 +18,6 @@ from parity.checks.contract import (
     _violated,
     _with_missing,
 )
-from parity.checks.core import Facts, check
 from parity.model import CheckResult
 
 if TYPE_CHECKING:

@@ -341,7 +341,7 @@ def _attributes(ds: DatasetResult) -> list[dict[str, Any]]:
 
 def _rule_tables(ds: DatasetResult) -> list[dict[str, Any]]:
     """The contract's and the DQ rules' tables: one row per rule, the SAS output's facts for information."""
-    from parity.checks.contract import rule_definition, rule_note, sample_text
+    from parity.report.rules import rule_definition, rule_note, sample_text
 
     out = []
     for name, title in (("contract", "Data contract"), ("quality", "Data quality rules")):

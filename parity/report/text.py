@@ -296,7 +296,7 @@ def _check_details(ds: DatasetResult, check: CheckResult) -> list[str]:
         if len(listed) > TABLE_ROWS:
             lines.append(f"  ... and {len(listed) - TABLE_ROWS} more (see the report)")
     elif check.name in ("contract", "quality"):
-        from parity.checks.contract import rule_lines
+        from parity.report.rules import rule_lines
 
         lines += rule_lines(d, TABLE_ROWS)
     elif check.name == "waivers":
