@@ -168,7 +168,21 @@ def test_bucket_count_follows_the_inputs_size_and_the_memory_budget(tmp_path: Pa
     plans = plan_columns(spec, None, lazy_sas, lazy_py)
     assert PolarsEngine().bucket_count(sas, py, plans) == 1  # tables in memory: never bucketed
     assert PolarsEngine().bucket_count(lazy_sas, lazy_py, plans) == 1  # small
-    assert PolarsEngine(memory_budget=10_000).bucket_count(lazy_sas, lazy_py, plans) > 4
-    result = PolarsEngine(memory_budget=10_000, workdir=tmp_path).compare(spec, lazy_sas, lazy_py)
+    assert PolarsEngine(memory_budget=4_000).bucket_count(lazy_sas, lazy_py, plans) > 4
+    result = PolarsEngine(memory_budget=4_000, workdir=tmp_path).compare(spec, lazy_sas, lazy_py)
     assert result.run_info["buckets"] > 4
     assert _report(result) == _report(PolarsEngine().compare(spec, sas, py))
+
+
+def test_a_source_damaged_after_it_was_opened_is_an_input_error_naming_it(tmp_path: Path) -> None:
+    from parity.errors import InputError
+
+    sas, py = _data(2000, shuffle_sas=False)
+    spec = make_spec("d", keys=["ID"])
+    lazy_sas, lazy_py = _lazy(sas, tmp_path / "sas.parquet"), _lazy(py, tmp_path / "py.parquet")
+    data = bytearray(lazy_py.path.read_bytes())
+    data[100:len(data) - 2000] = b"\x00" * (len(data) - 2100)  # the pages, not the footer: the schema still reads
+    lazy_py.path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"dataset 'd': reading bench.sas7bdat or python.parquet failed"):
+        PolarsEngine(buckets=2, workdir=tmp_path).compare(spec, lazy_sas, lazy_py)
+    assert not list(tmp_path.glob("parity-buckets-*"))

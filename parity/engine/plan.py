@@ -88,8 +88,39 @@ def spec_file_of(spec: DatasetSpec, job: JobSpec | None) -> Path:
 
 
 def plan_columns(spec: DatasetSpec, job: JobSpec | None, sas: Source, py: Source) -> list[ColumnPlan]:
-    """Every column's plan, in SAS column order then the Python-only columns.  Raises SpecError for the spec's
-    mistakes about columns, InputError for a Python output with two columns SAS would see as one."""
+    """Every column's plan, in SAS column order then the Python-only columns, complete with its value facts.
+    Raises SpecError for the spec's mistakes about columns, InputError for a Python output with two columns SAS
+    would see as one."""
+    plans, facts = plan_columns_deferred(spec, job, sas, py)
+    facts.apply(pl.collect_all(facts.queries, engine="streaming") if facts.queries else [])
+    return plans
+
+
+@dataclass
+class ValueFacts:
+    """What the plans still need from the values: aggregate queries over each side (an engine runs them with its
+    own first pass over the data), and :meth:`apply`, which completes the plans' conversions with their results
+    (the conversions that changed Python values, the format an unformatted SAS numeric's values fit).  Kinds,
+    roles and conflicts never depend on them."""
+
+    queries: list[pl.LazyFrame]
+    pending: list[tuple[ColumnPlan, list[tuple[str, str, str]], str | None]]
+
+    def apply(self, frames: list[pl.DataFrame]) -> None:
+        facts: dict[str, Any] = {}
+        for frame in frames:
+            facts.update(frame.row(0, named=True))
+        for plan, changes, hint in self.pending:
+            assert plan.conversion is not None and plan.sas is not None and plan.py is not None
+            changed = [Change(code, text, int(facts[name] or 0)) for code, text, name in changes if facts[name]]
+            plan.conversion = finish_conversion(plan.conversion, plan.sas, plan.py,
+                                                facts.get(hint) if hint else None, changed)
+
+
+def plan_columns_deferred(spec: DatasetSpec, job: JobSpec | None, sas: Source,
+                          py: Source) -> tuple[list[ColumnPlan], ValueFacts]:
+    """:func:`plan_columns` without reading any value: the plans, and the :class:`ValueFacts` that complete
+    them."""
     spec_file = spec_file_of(spec, job)
     where = f"datasets.{spec.name}"
     rename = {k.casefold(): v for k, v in spec.rename.items()}
@@ -121,7 +152,7 @@ def plan_columns(spec: DatasetSpec, job: JobSpec | None, sas: Source, py: Source
         py_info = py_by_fold.get(rename.get(info.name.casefold(), info.name).casefold())
         if py_info is not None:
             pairs.append((info, py_info))
-    conversions = _conversions(spec, sas, py, pairs)
+    conversions, queries, pending = _conversions(spec, sas, py, pairs)
     s_tags, p_tags = _tagged(sas), _tagged(py)
     for info in sas.columns:
         fold = info.name.casefold()
@@ -180,7 +211,8 @@ def plan_columns(spec: DatasetSpec, job: JobSpec | None, sas: Source, py: Source
                             key=f"{where}.keys")
     _check_column_rules(spec, spec_file, where, plans, sas_fold)
     _check_waiver_keys(spec, spec_file, where, {p.name.casefold(): p for p in plans})
-    return plans
+    by_sas = {p.sas.name: p for p in plans if p.sas is not None}
+    return plans, ValueFacts(queries, [(by_sas[name], changes, hint) for name, changes, hint in pending])
 
 
 def _tagged(source: Source) -> set[str]:
@@ -189,14 +221,16 @@ def _tagged(source: Source) -> set[str]:
     return {c.name for c in source.columns if tag_column(c.name) in schema}
 
 
-def _conversions(spec: DatasetSpec, sas: Source, py: Source,
-                 pairs: list[tuple[ColumnInfo, ColumnInfo]]) -> dict[str, Conversion]:
-    """Each column pair's Conversion (by SAS name), its value facts counted in one aggregate pass per side."""
+def _conversions(spec: DatasetSpec, sas: Source, py: Source, pairs: list[tuple[ColumnInfo, ColumnInfo]]
+                 ) -> tuple[dict[str, Conversion], list[pl.LazyFrame],
+                            list[tuple[str, list[tuple[str, str, str]], str | None]]]:
+    """Each column pair's Conversion (by SAS name) before its value facts; the aggregate queries (one per side)
+    that count them; per pair still pending: (SAS name, its changes (code, text, aggregate), its hint aggregate)."""
     s_lf, p_lf = sas.scan(), py.scan()
     p_schema = p_lf.collect_schema()
     s_aggs: list[pl.Expr] = []
     p_aggs: list[pl.Expr] = []
-    todo: list[tuple[int, Conversion, list[tuple[str, str, str]]]] = []
+    pending: list[tuple[str, list[tuple[str, str, str]], str | None]] = []
     out: dict[str, Conversion] = {}
     for i, (s_info, p_info) in enumerate(pairs):
         dtype = p_schema[p_info.name]
@@ -204,26 +238,21 @@ def _conversions(spec: DatasetSpec, sas: Source, py: Source,
         if p_info.problem is not None:
             out[s_info.name] = Conversion(conv.kind, conflict=p_info.problem)
             continue
+        out[s_info.name] = conv
         if conv.conflict is not None:
-            out[s_info.name] = conv
             continue
+        hint = None
         if s_info.type == "numeric" and s_info.kind == "numeric" and conv.kind in ("date", "datetime"):
-            s_aggs.append(largest_abs(pl.col(s_info.name)).alias(f"h{i}"))
+            hint = f"#fact_h{i}"
+            s_aggs.append(largest_abs(pl.col(s_info.name)).alias(hint))
         width = truncation_width(s_info, conv.kind, dtype) if spec.numbers.storage == "truncate" else None
         changes = []
         for j, (code, text, expr) in enumerate(change_exprs(pl.col(p_info.name), dtype, conv.kind, width)):
-            p_aggs.append(expr.alias(f"c{i}_{j}"))
-            changes.append((code, text, f"c{i}_{j}"))
-        todo.append((i, conv, changes))
+            p_aggs.append(expr.alias(f"#fact_c{i}_{j}"))
+            changes.append((code, text, f"#fact_c{i}_{j}"))
+        pending.append((s_info.name, changes, hint))
     queries = [q.select(aggs) for q, aggs in ((s_lf, s_aggs), (p_lf, p_aggs)) if aggs]
-    facts: dict[str, Any] = {}
-    for frame in pl.collect_all(queries, engine="streaming") if queries else []:
-        facts.update(frame.row(0, named=True))
-    for i, conv, changes in todo:
-        s_info, p_info = pairs[i]
-        changed = [Change(code, text, int(facts[name] or 0)) for code, text, name in changes if facts[name]]
-        out[s_info.name] = finish_conversion(conv, s_info, p_info, facts.get(f"h{i}"), changed)
-    return out
+    return out, queries, pending
 
 
 def _check_waiver_keys(spec: DatasetSpec, spec_file: Path, where: str, by_fold: dict[str, ColumnPlan]) -> None:

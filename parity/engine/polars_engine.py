@@ -25,7 +25,6 @@ import contextlib
 import math
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,8 +40,8 @@ from parity.engine.normalize import (
     truncate_expr,
     truncation_width,
 )
-from parity.engine.plan import ColumnPlan, plan_columns, spec_file_of
-from parity.errors import SpecError
+from parity.engine.plan import ColumnPlan, plan_columns_deferred, spec_file_of
+from parity.errors import InputError, SpecError
 from parity.sources.base import Source, Table, tag_column
 from parity.spec import DatasetSpec, JobSpec, SortKey
 
@@ -50,6 +49,19 @@ Side = Literal["sas", "py"]
 #: the memory one bucket of both sides may take, projected (bytes; PARITY_ENGINE_MEMORY overrides it: 512M, 2G)
 MEMORY_BUDGET = 1 << 30
 BUCKET = "bucket"
+
+
+def _trace(stage: str, started: list[float]) -> None:
+    """With PARITY_ENGINE_TRACE set: the seconds and peak RSS after each stage, on stderr (benchmarks)."""
+    if os.environ.get("PARITY_ENGINE_TRACE"):
+        import resource
+        import sys
+        import time
+
+        now = time.perf_counter()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"parity engine: {stage}: {now - started[0]:.2f} s, peak RSS {peak:,.0f} MB", file=sys.stderr)
+        started[0] = now
 
 
 def _budget() -> int:
@@ -80,57 +92,95 @@ class PolarsEngine:
             return max(1, self.buckets)
         if isinstance(sas, Table) and isinstance(py, Table):
             return 1
-        per_row = 8 + sum(16 if p.kind == "string" else 8 for p in plans if p.role in ("key", "compare"))
+        # the join's rows (:func:`_narrow`): row number, keys (numbers 8 bytes, strings ~24), fingerprint and flag
+        per_row = 4 + 17 + sum(24 if p.kind == "string" else 9 for p in plans if p.role == "key")
         size = (sas.meta.rows + py.meta.rows) * per_row * 3  # a join holds about three times its inputs
         return max(1, math.ceil(size / (self.memory_budget or _budget())))
 
     def compare(self, spec: DatasetSpec, sas: Source, py: Source, job: JobSpec | None = None) -> EngineResult:
-        return _Run(self, spec, sas, py, job).result()
+        try:
+            return _Run(self, spec, sas, py, job).result()
+        except (OSError, pl.exceptions.ComputeError) as exc:  # a file changed, vanished or is damaged mid-read
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"dataset {spec.name!r}: reading {sas.meta.source} or {py.meta.source} failed while "
+                             f"comparing ({type(exc).__name__}: {text}); check that both are complete and readable, "
+                             "and that the temporary folder has room (PARITY_ENGINE_TMPDIR)") from None
 
 
 # --------------------------------------------------------------------------------------------------------------
 # projection: one side onto the internal column names, normalised to SAS units and rules
 
 
-def _project(lf: pl.LazyFrame, schema: pl.Schema, plans: list[ColumnPlan], side: Side, spec: DatasetSpec,
-             strict: bool) -> pl.LazyFrame:
-    exprs: list[pl.Expr] = []
-    for plan in plans:
-        info = plan.sas if side == "sas" else plan.py
-        if info is None or plan.role not in ("key", "compare"):
-            continue
-        out = plan.s if side == "sas" else plan.p
-        col = pl.col(info.name)
-        dtype = schema[info.name]
-        if plan.kind == "string" and plan.role == "compare":
-            # compared strings travel through the join as two 64-bit hashes (a 128-bit fingerprint of the raw
-            # value): carrying the strings themselves was most of the run time on string-heavy data.  Rows
-            # whose fingerprints differ get their real values back afterwards and are compared under the rules.
-            raw = col.cast(pl.String)
-            exprs += [raw.hash(seed=0).alias(out + "#h0"), raw.hash(seed=1, seed_1=7, seed_2=11, seed_3=13)
-                      .alias(out + "#h1")]
-            continue
-        if plan.kind == "string":
-            expr = normalize_string(col.cast(pl.String), spec.strings)  # keys join on normalised values
+#: the row fingerprint (two 64-bit hashes of every compared raw value) and the flag of a row whose values need
+#: the full comparison whatever its twin holds (NaN, infinities), per side
+FINGERPRINT = {"sas": ("#sh0", "#sh1", "#sx"), "py": ("#ph0", "#ph1", "#px")}
+
+
+def _column(plan: ColumnPlan, schema: pl.Schema, side: Side, spec: DatasetSpec, strict: bool,
+            raw_strings: bool = False) -> list[pl.Expr]:
+    """One key or compared column on one side, normalised to SAS units and rules, as ``plan.s`` (``plan.p``), and
+    its special missing tag as ``plan.st`` (``plan.pt``) under strict rules.  ``raw_strings``: character values as
+    stored (for the row fingerprint) instead of under the string rules."""
+    info = plan.sas if side == "sas" else plan.py
+    assert info is not None
+    out = plan.s if side == "sas" else plan.p
+    col = pl.col(info.name)
+    dtype = schema[info.name]
+    if plan.kind == "string":
+        expr = col.cast(pl.String) if raw_strings and plan.role == "compare" else \
+            normalize_string(col.cast(pl.String), spec.strings)
+    else:
+        if side == "sas" and info.type == "numeric":
+            expr = col.cast(pl.Float64)
         else:
-            if side == "sas" and info.type == "numeric":
-                expr = col.cast(pl.Float64)
-            else:
-                expr = sas_units(col, dtype, plan.kind)
-                width = truncation_width(plan.sas, plan.kind, dtype) if spec.numbers.storage == "truncate" else None
-                if side == "py" and width:  # dates, datetimes and times too, in SAS units (LENGTH 7: ~0.1 ms)
-                    expr = truncate_expr(expr, width)
-            if plan.role == "key":  # keys are matched exactly, so datetime and time keys are rounded first
-                expr = round_temporal(expr, plan.kind, spec.dates)
-        exprs.append(expr.alias(out))
-        if plan.has_tags and strict:
-            tag_name = tag_column(info.name)
-            tag_expr = pl.col(tag_name) if tag_name in schema else pl.lit(None, dtype=pl.String)
-            if plan.role == "key":  # a missing key's kind ('.', '_', 'A'-'Z') is part of the key, as in SAS
-                tag_expr = pl.when(expr.is_null()).then(tag_expr.fill_null("."))
-            exprs.append(tag_expr.alias(plan.st if side == "sas" else plan.pt))
+            expr = sas_units(col, dtype, plan.kind)
+            width = truncation_width(plan.sas, plan.kind, dtype) if spec.numbers.storage == "truncate" else None
+            if side == "py" and width:  # dates, datetimes and times too, in SAS units (LENGTH 7: ~0.1 ms)
+                expr = truncate_expr(expr, width)
+        if plan.role == "key":  # keys are matched exactly, so datetime and time keys are rounded first
+            expr = round_temporal(expr, plan.kind, spec.dates)
+    exprs = [expr.alias(out)]
+    if plan.has_tags and strict:
+        tag_name = tag_column(info.name)
+        tag_expr = pl.col(tag_name) if tag_name in schema else pl.lit(None, dtype=pl.String)
+        if plan.role == "key":  # a missing key's kind ('.', '_', 'A'-'Z') is part of the key, as in SAS
+            tag_expr = pl.when(expr.is_null()).then(tag_expr.fill_null("."))
+        exprs.append(tag_expr.alias(plan.st if side == "sas" else plan.pt))
+    return exprs
+
+
+def _narrow(lf: pl.LazyFrame, schema: pl.Schema, plans: list[ColumnPlan], side: Side, spec: DatasetSpec,
+            strict: bool) -> pl.LazyFrame:
+    """One side as the join needs it: the row number, the normalised keys and a 128-bit fingerprint of the row's
+    compared raw values (numbers in SAS units, character values as stored, special missing tags), so that the
+    join carries about 30 bytes a row whatever the width of the table.  Rows whose fingerprints differ get their
+    values back afterwards (:func:`_values`) and are compared under the rules."""
     row = ROW_S if side == "sas" else ROW_P
-    return lf.with_row_index(row).select([pl.col(row), *exprs])
+    keys = [e for p in plans if p.role == "key" for e in _column(p, schema, side, spec, strict)]
+    values = [e for p in plans if p.role == "compare" for e in _column(p, schema, side, spec, strict, True)]
+    h0, h1, force = FINGERPRINT[side]
+    exprs = [pl.col(row), *keys]
+    if values:
+        # each value hashed with its own seeds, the hashes summed with odd multipliers (wrapping): a struct hash
+        # costs ten times more on wide rows
+        exprs += [pl.sum_horizontal([e.hash(seed=i) * (2 * i + 1) for i, e in enumerate(values)]).alias(h0),
+                  pl.sum_horizontal([e.hash(seed=i + 1, seed_1=7, seed_2=11, seed_3=13) * (2 * i + 0x9E3779B1)
+                                     for i, e in enumerate(values)]).alias(h1)]
+        # a NaN (SAS side) or an infinity (Python side) is unequal whatever the other side holds: never skipped
+        numbers = [e for p in plans if p.role == "compare" and p.numeric
+                   for e in _column(p, schema, side, spec, strict)[:1]]
+        flags = [(e.is_nan() | (e.is_infinite() if side == "py" else pl.lit(False))).fill_null(False)
+                 for e in numbers]
+        exprs.append((pl.any_horizontal(flags) if flags else pl.lit(False)).alias(force))
+    return lf.with_row_index(row).select(exprs)
+
+
+def _values(lf: pl.LazyFrame, schema: pl.Schema, plans: list[ColumnPlan], side: Side, spec: DatasetSpec,
+            strict: bool) -> pl.LazyFrame:
+    """One side's compared values, normalised, with the row number (fetched for the kept rows only)."""
+    row = ROW_S if side == "sas" else ROW_P
+    values = [e for p in plans if p.role == "compare" for e in _column(p, schema, side, spec, strict)]
+    return lf.with_row_index(row).select([pl.col(row), *values])
 
 
 def _order_frame(lf: pl.LazyFrame, schema: pl.Schema, side: Side, columns: list[ColumnPlan],
@@ -262,18 +312,23 @@ class _Run:
                  job: JobSpec | None) -> None:
         self.engine, self.spec, self.sas, self.py, self.job = engine, spec, sas, py, job
         self.strict = spec.numbers.special_missing == "strict"
+        self.lazy: dict[str, tuple[pl.LazyFrame, pl.Schema]] = {}
+        self.k = 1
 
     def result(self) -> EngineResult:
+        import time
+
         spec, sas, py = self.spec, self.sas, self.py
-        plans = plan_columns(spec, self.job, sas, py)
+        clock = [time.perf_counter()]
+        plans, facts = plan_columns_deferred(spec, self.job, sas, py)
         key_fold = [k.casefold() for k in spec.keys]
         keys = sorted((p for p in plans if p.role == "key"), key=lambda p: key_fold.index(p.name.casefold()))
         for plan in keys:  # under "strict", .A, ._ and . are distinct key values (as in a SAS MERGE or BY)
             plan.has_tags = plan.has_tags and self.strict
         s_lf, p_lf = sas.scan(), py.scan()
         s_schema, p_schema = s_lf.collect_schema(), p_lf.collect_schema()
-        sas_proj = _project(s_lf, s_schema, plans, "sas", spec, self.strict)
-        py_proj = _project(p_lf, p_schema, plans, "py", spec, self.strict)
+        sas_proj = _narrow(s_lf, s_schema, plans, "sas", spec, self.strict)
+        py_proj = _narrow(p_lf, p_schema, plans, "py", spec, self.strict)
         s_keys = [k.s for k in keys] + [k.st for k in keys if k.has_tags]
         p_keys = [k.p for k in keys] + [k.pt for k in keys if k.has_tags]
         compare = [p for p in plans if p.role == "compare"]
@@ -281,8 +336,10 @@ class _Run:
         out: dict[str, Any] = {"python_types": {name: str(dtype) for name, dtype in p_schema.items()
                                                 if name in {c.name for c in py.columns}}}
 
-        # 1. single-side scans, all in one collect_all: row counts, key uniqueness, sort order, string lengths
+        # 1. one pass over each side (a collect_all shares the scans): the plans' value facts, row counts, sort
+        #    order, string lengths, and the join's narrow rows (kept in memory for one bucket, else written out)
         scans: dict[str, pl.LazyFrame] = {"rows_sas": s_lf.select(pl.len()), "rows_py": p_lf.select(pl.len())}
+        scans.update({f"#facts{i}": q for i, q in enumerate(facts.queries)})
         scans.update(_string_length_queries(s_lf, p_lf, compare))
         key_order = tuple(SortKey(kp.name) for kp in keys)
         order_by = spec.sort_by or key_order  # without sort_by: is each side in key order?
@@ -297,8 +354,11 @@ class _Run:
             s_order = _order_frame(s_lf, s_schema, "sas", order_plans, mappings["sas"], spec_file, where)
             p_order = _order_frame(p_lf, p_schema, "py", order_plans, mappings["py"], spec_file, where)
             name = "sort" if spec.sort_by else "keyorder"
-            scans[f"{name}_sas"] = _sort_violations(s_order, order_by, plans, "sas")
-            scans[f"{name}_py"] = _sort_violations(p_order, order_by, plans, "py")
+            # on their own: a shift falls back to the in-memory engine, which in a shared pass would hold every
+            # column of the scan; alone it reads the BY columns only
+            order = [_sort_violations(s_order, order_by, plans, "sas"), _sort_violations(p_order, order_by, plans, "py")]
+            s_bad, p_bad = pl.collect_all(order, engine=ENGINE)
+            scans[f"{name}_sas"], scans[f"{name}_py"] = s_bad.lazy(), p_bad.lazy()
             if any(p.kind == "string" or (p.py is not None and p.py.kind == "string") for p in order_plans):
                 coll: dict[str, Any] = {"encoding": collation.encoding, "unencodable_values": unencodable}
                 if collation.note:
@@ -308,10 +368,29 @@ class _Run:
                         f"{unencodable['sas'] + unencodable['py']:,} character values hold characters that "
                         f"{collation.encoding} cannot encode: they were sorted after every encodable character")
                 out["collation"] = coll
-        if keys and k == 1:
-            scans["unique_sas"] = sas_proj.select(_n_unique(s_keys).alias("n"))
-            scans["unique_py"] = py_proj.select(_n_unique(p_keys).alias("n"))
-        scanned = dict(zip(scans, pl.collect_all(list(scans.values()), engine=ENGINE), strict=True))
+        self.lazy = {"sas": (s_lf, s_schema), "py": (p_lf, p_schema)}
+        self.k = k
+        with self._workdir(k) as tmp:
+            if tmp is None:
+                scans["narrow_sas"], scans["narrow_py"] = sas_proj, py_proj
+            else:
+                scans["sink_sas"] = self._sink(sas_proj, Path(tmp) / "sas", s_keys, k)
+                scans["sink_py"] = self._sink(py_proj, Path(tmp) / "py", p_keys, k)
+            scanned = dict(zip(scans, pl.collect_all(list(scans.values()), engine=ENGINE), strict=True))
+            facts.apply([scanned[f"#facts{i}"] for i in range(len(facts.queries))])
+            _trace(f"first pass ({k} bucket{'s' if k > 1 else ''})", clock)
+            if tmp is None:
+                buckets = [(scanned.pop("narrow_sas").lazy(), scanned.pop("narrow_py").lazy())]
+            else:
+                buckets = self._bucket_scans(Path(tmp), k, sas_proj.collect_schema(), py_proj.collect_schema())
+            result = self._rest(spec, plans, keys, s_keys, p_keys, compare, scanned, buckets, out, clock)
+        return result
+
+    def _rest(self, spec: DatasetSpec, plans: list[ColumnPlan], keys: list[ColumnPlan], s_keys: list[str],
+              p_keys: list[str], compare: list[ColumnPlan], scanned: dict[str, pl.DataFrame],
+              buckets: list[tuple[pl.LazyFrame, pl.LazyFrame]], out: dict[str, Any],
+              clock: list[float]) -> EngineResult:
+        sas, py = self.sas, self.py
         rows_sas, rows_py = int(scanned["rows_sas"].item()), int(scanned["rows_py"].item())
         if spec.sort_by:
             out["sort_violations"] = _violations(scanned["sort_py"])
@@ -328,41 +407,38 @@ class _Run:
         if keys and not spec.sort_by:
             need_pairs = _violations(scanned["keyorder_sas"]).violations != 0
 
-        with self._buckets(k, sas_proj, py_proj, s_keys, p_keys) as buckets:
-            # 2. duplicates: grouped only when a side has any
-            s_groups: list[pl.DataFrame] = []
-            p_groups: list[pl.DataFrame] = []
-            if keys:
-                if k == 1:
-                    if int(scanned["unique_sas"].item()) < rows_sas or int(scanned["unique_py"].item()) < rows_py:
-                        s_one, p_one = self._groups(sas_proj, py_proj, s_keys, p_keys)
-                        s_groups, p_groups = [s_one], [p_one]
-                else:
-                    for s_b, p_b in buckets:
-                        s_u, p_u = pl.collect_all([s_b.select(_n_unique(s_keys), pl.len()),
-                                                   p_b.select(_n_unique(p_keys), pl.len())], engine=ENGINE)
-                        if s_u.item(0, 0) < s_u.item(0, 1) or p_u.item(0, 0) < p_u.item(0, 1):
-                            s_one, p_one = self._groups(s_b, p_b, s_keys, p_keys)
-                            s_groups.append(s_one)
-                            p_groups.append(p_one)
-            dup_sas = _dup_groups(s_groups, s_keys, s_keys)
-            dup_py = _dup_groups(p_groups, p_keys, s_keys)
-            dups = bool(dup_sas.keys or dup_py.keys)
-            need_pairs = need_pairs or (bool(keys) and not spec.sort_by and dups)
-
-            # 3. per bucket: one streaming join keeping only the rows unmatched or with raw values that differ
-            parts: list[pl.DataFrame] = []
-            pairs: list[pl.DataFrame] = []
+        # 2. duplicates: grouped only when a side has any (a key's rows are all in one bucket)
+        s_groups: list[pl.DataFrame] = []
+        p_groups: list[pl.DataFrame] = []
+        if keys:
             for s_b, p_b in buckets:
-                kept_b, pairs_b = self._join(s_b, p_b, keys, s_keys, p_keys, compare, dups, need_pairs, k > 1)
-                parts.append(kept_b)
-                if pairs_b is not None:
-                    pairs.append(pairs_b)
+                s_u, p_u = pl.collect_all([s_b.select(_n_unique(s_keys), pl.len()),
+                                           p_b.select(_n_unique(p_keys), pl.len())], engine=ENGINE)
+                if s_u.item(0, 0) < s_u.item(0, 1) or p_u.item(0, 0) < p_u.item(0, 1):
+                    s_one, p_one = self._groups(s_b, p_b, s_keys, p_keys)
+                    s_groups.append(s_one)
+                    p_groups.append(p_one)
+        dup_sas = _dup_groups(s_groups, s_keys, s_keys)
+        dup_py = _dup_groups(p_groups, p_keys, s_keys)
+        dups = bool(dup_sas.keys or dup_py.keys)
+        _trace("duplicates", clock)
+        need_pairs = need_pairs or (bool(keys) and not spec.sort_by and dups)
+
+        # 3. per bucket: one join keeping only the rows unmatched or whose fingerprints differ
+        parts: list[pl.DataFrame] = []
+        pairs: list[pl.DataFrame] = []
+        for s_b, p_b in buckets:
+            kept_b, pairs_b = self._join(s_b, p_b, keys, s_keys, p_keys, compare, dups, need_pairs)
+            parts.append(kept_b)
+            if pairs_b is not None:
+                pairs.append(pairs_b)
         kept = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
         del parts
+        _trace(f"join ({kept.height:,} rows kept)", clock)
 
         # 4. on the kept rows: the real strings, then every column compared under its rule
-        kept = self._fetch_strings(kept, compare)
+        kept = self._fetch_values(kept, plans)
+        _trace("values fetched", clock)
         matched = pl.col(ROW_S).is_not_null() & pl.col(ROW_P).is_not_null()
         neq_exprs = [(matched & ~column_equal(p, spec).fill_null(False)).alias(p.neq) for p in compare]
         any_neq = pl.any_horizontal([pl.col(p.neq) for p in compare]) if compare else pl.lit(False)
@@ -401,6 +477,7 @@ class _Run:
         diffs = pl.DataFrame(columns)
         del columns, order
 
+        _trace("compared", clock)
         # 5. order of matched rows against the SAS output's own order (without sort_by)
         if keys and not spec.sort_by:
             if not need_pairs:
@@ -415,10 +492,11 @@ class _Run:
                 ).collect().row(0, named=True)
                 out["order_inversions"] = int(inv["#inv"])
                 out["order_first"] = (int(inv["#s"]) + 1, int(inv["#p"]) + 1) if inv["#inv"] else None
+        _trace("order", clock)
         return EngineResult(
             spec=spec, sas=sas, py=py, plans=tuple(plans), keys=tuple(keys), rows_sas=rows_sas, rows_py=rows_py,
             matched=n_matched, only_sas=only_sas, only_py=only_py, stats=stats, diffs=diffs,
-            dup_sas=dup_sas, dup_py=dup_py, run_info={"engine": "polars", "buckets": k}, **out,
+            dup_sas=dup_sas, dup_py=dup_py, run_info={"engine": "polars", "buckets": self.k}, **out,
         )
 
     # ----------------------------------------------------------------------------------------------------------
@@ -444,30 +522,32 @@ class _Run:
             unencodable[side] += bad
         return mappings, unencodable
 
-    @contextlib.contextmanager
-    def _buckets(self, k: int, sas_proj: pl.LazyFrame, py_proj: pl.LazyFrame, s_keys: list[str],
-                 p_keys: list[str]) -> Iterator[list[tuple[pl.LazyFrame, pl.LazyFrame]]]:
-        """The (sas, python) bucket pairs: the projections themselves for one bucket, else parquet buckets written
-        once to a temporary folder (removed afterwards)."""
+    def _workdir(self, k: int) -> contextlib.AbstractContextManager[str | None]:
+        """A temporary folder for the buckets (removed afterwards), or None for one bucket."""
         if k == 1:
-            yield [(sas_proj, py_proj)]
-            return
+            return contextlib.nullcontext()
         base = self.engine.workdir or os.environ.get("PARITY_ENGINE_TMPDIR") or None
-        with tempfile.TemporaryDirectory(prefix="parity-buckets-", dir=base) as tmp:
-            sides = []
-            for name, proj, cols in (("sas", sas_proj, s_keys), ("py", py_proj, p_keys)):
-                schema = proj.collect_schema()
-                cols = cols or [ROW_S if name == "sas" else ROW_P]
-                folder = Path(tmp) / name
-                bucket = _bucket_hash(cols, schema, k) if cols[0] not in (ROW_S, ROW_P) else \
-                    (pl.col(cols[0]) % k).cast(pl.UInt32)
-                proj.with_columns(bucket.alias(BUCKET)).sink_parquet(
-                    pl.PartitionBy(folder, key=BUCKET, include_key=False), mkdir=True, engine="streaming",
-                    compression="lz4")
-                sides.append([pl.scan_parquet(folder / f"{BUCKET}={i}" / "*.parquet")
-                              if (folder / f"{BUCKET}={i}").is_dir() else pl.LazyFrame(schema=schema)
-                              for i in range(k)])
-            yield list(zip(sides[0], sides[1], strict=True))
+        return tempfile.TemporaryDirectory(prefix="parity-buckets-", dir=base)
+
+    @staticmethod
+    def _sink(proj: pl.LazyFrame, folder: Path, keys: list[str], k: int) -> pl.LazyFrame:
+        """Write one side's narrow rows as ``k`` Arrow IPC buckets by a hash of the key (by row without keys)."""
+        schema = proj.collect_schema()
+        bucket = _bucket_hash(keys, schema, k) if keys else (pl.col(next(iter(schema))) % k).cast(pl.UInt32)
+        sink = proj.with_columns(bucket.alias(BUCKET)).sink_ipc(
+            pl.PartitionBy(folder, key=BUCKET, include_key=False), mkdir=True, lazy=True)
+        assert sink is not None
+        return sink
+
+    @staticmethod
+    def _bucket_scans(tmp: Path, k: int, s_schema: pl.Schema,
+                      p_schema: pl.Schema) -> list[tuple[pl.LazyFrame, pl.LazyFrame]]:
+        sides = []
+        for name, schema in (("sas", s_schema), ("py", p_schema)):
+            folder = tmp / name
+            sides.append([pl.scan_ipc(folder / f"{BUCKET}={i}" / "*.ipc") if (folder / f"{BUCKET}={i}").is_dir()
+                          else pl.LazyFrame(schema=schema) for i in range(k)])
+        return list(zip(sides[0], sides[1], strict=True))
 
     def _groups(self, s_lf: pl.LazyFrame, p_lf: pl.LazyFrame, s_keys: list[str],
                 p_keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -477,18 +557,16 @@ class _Run:
         return s_dups, p_dups
 
     def _join(self, s_b: pl.LazyFrame, p_b: pl.LazyFrame, keys: list[ColumnPlan], s_keys: list[str],
-              p_keys: list[str], compare: list[ColumnPlan], dups: bool, need_pairs: bool,
-              bucketed: bool) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+              p_keys: list[str], compare: list[ColumnPlan], dups: bool,
+              need_pairs: bool) -> tuple[pl.DataFrame, pl.DataFrame | None]:
         """One bucket's rows unmatched or with raw values that differ, and (when needed) its matched row pairs."""
         on = list(s_keys)
         pairs = None
         if keys:
             if dups:  # pair duplicates by their order within the key, as PROC COMPARE does (no cartesian product)
                 rank = pl.int_range(pl.len(), dtype=pl.UInt32)
-                s_b = s_b.with_columns((rank.over(s_keys, order_by=ROW_S) if bucketed else rank.over(s_keys))
-                                       .alias(DUP))
-                p_b = p_b.with_columns((rank.over(p_keys, order_by=ROW_P) if bucketed else rank.over(p_keys))
-                                       .alias(DUP))
+                s_b = s_b.with_columns(rank.over(s_keys, order_by=ROW_S).alias(DUP))
+                p_b = p_b.with_columns(rank.over(p_keys, order_by=ROW_P).alias(DUP))
                 on.append(DUP)
             p_b = p_b.rename(dict(zip(p_keys, s_keys, strict=True)))
             joined = s_b.join(p_b, on=on, how="full", coalesce=True, nulls_equal=True, maintain_order="none")
@@ -502,45 +580,29 @@ class _Run:
         matched = pl.col(ROW_S).is_not_null() & pl.col(ROW_P).is_not_null()
         # raw inequality first: a pair whose raw values (and special missing tags) are identical is equal under
         # every method and rule, so only the other rows get the full comparison
-        raw_neq = []
-        for plan in compare:
-            if plan.kind == "string":
-                raw_neq.append((pl.col(plan.s + "#h0") != pl.col(plan.p + "#h0"))
-                               | (pl.col(plan.s + "#h1") != pl.col(plan.p + "#h1")))
-                continue
-            differs = pl.col(plan.s).ne_missing(pl.col(plan.p))
-            if plan.numeric:
-                differs = differs | pl.col(plan.p).is_infinite().fill_null(False)
-                if plan.has_tags and self.strict:
-                    differs = differs | pl.col(plan.st).ne_missing(pl.col(plan.pt))
-            raw_neq.append(differs)
-        candidates = joined.filter(~matched | pl.any_horizontal(raw_neq)) if raw_neq else joined.filter(~matched)
-        fingerprints = [c + h for p in compare if p.kind == "string" for c in (p.s, p.p) for h in ("#h0", "#h1")]
-        return candidates.drop(fingerprints).collect(engine=ENGINE), pairs
+        if compare:
+            (sh0, sh1, sx), (ph0, ph1, px) = FINGERPRINT["sas"], FINGERPRINT["py"]
+            differ = ((pl.col(sh0) != pl.col(ph0)) | (pl.col(sh1) != pl.col(ph1)) | pl.col(sx) | pl.col(px))
+            candidates = joined.filter(~matched | differ).drop(sh0, sh1, sx, ph0, ph1, px)
+        else:
+            candidates = joined.filter(~matched)
+        return candidates.collect(engine=ENGINE), pairs
 
-    def _fetch_strings(self, kept: pl.DataFrame, compare: list[ColumnPlan]) -> pl.DataFrame:
-        """The real values of the compared character columns of the rows kept, by row number, normalised."""
-        strings = [p for p in compare if p.kind == "string"]
-        if not strings:
-            return kept
-        fetched: list[pl.Series] = []
-        for side, row, source in (("sas", ROW_S, self.sas), ("py", ROW_P, self.py)):
-            rows = kept.get_column(row)
-            names = [((p.sas if side == "sas" else p.py), p.s if side == "sas" else p.p) for p in strings]
-            if isinstance(source, Table):
-                raw = pl.DataFrame([source.frame.get_column(info.name).cast(pl.String).gather(rows).alias(out)
-                                    for info, out in names if info is not None])
-            else:  # one pass over the source's character columns, keeping the rows wanted
-                wanted = rows.drop_nulls().unique()
-                found = (source.scan().with_row_index("#r").filter(pl.col("#r").is_in(wanted.implode()))
-                         .select(pl.col("#r"), *[pl.col(info.name).cast(pl.String).alias(out)
-                                                  for info, out in names if info is not None])
-                         .collect(engine=ENGINE))
-                raw = (rows.to_frame("#r").join(found, on="#r", how="left", maintain_order="left")
-                       .drop("#r"))
-            fetched += raw.select(normalize_string(pl.col(c), self.spec.strings).alias(c)
-                                  for c in raw.columns).get_columns()
-        return kept.with_columns(fetched)
+    def _fetch_values(self, kept: pl.DataFrame, plans: list[ColumnPlan]) -> pl.DataFrame:
+        """The compared values of the rows kept, by row number: one pass over each side keeping those rows."""
+        sides: tuple[tuple[str, Side], ...] = ((ROW_S, "sas"), (ROW_P, "py"))
+        for row, side in sides:
+            lf, schema = self.lazy[side]
+            values = _values(lf, schema, plans, side, self.spec, self.strict)
+            if len(values.collect_schema()) == 1:
+                continue
+            wanted = kept.get_column(row).drop_nulls()
+            if wanted.len():
+                found = values.filter(pl.col(row).is_in(wanted.implode())).collect(engine=ENGINE)
+            else:
+                found = pl.DataFrame(schema=values.collect_schema())
+            kept = kept.join(found, on=row, how="left", maintain_order="left")
+        return kept
 
 
 def _dup_groups(groups: list[pl.DataFrame], cols: list[str], names: list[str]) -> DupGroups:
