@@ -3,6 +3,8 @@ metadata (lengths, formats, labels, keys), bad input, `parity inspect`, and jobs
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from parity.api import compare_frames
+from parity.api import compare_frames, make_spec
 from parity.cli.main import main
 from parity.errors import InputError
 from parity.sources import datasetjson
@@ -458,3 +460,77 @@ def test_iso_text_that_is_no_full_date_is_a_type_conflict_naming_the_value(tmp_p
     assert result.verdict == "fail" and schema is not None and schema.status == "fail"
     text = json.dumps(schema.details)
     assert "'2014-01' in row 2" in text and "1 of 2 values" in text
+
+
+def test_registry_opener(tmp_path: Path) -> None:
+    """The sources registry's entry point takes the reading options of a SAS file and the SAS side's columns."""
+    from types import SimpleNamespace
+
+    from parity.sources.datasetjson import open_datasetjson
+
+    sas, path = _iso_pair(tmp_path, ["2014-01-02", "1959-12-31", None])
+    from parity.sources.sas import read_sas
+
+    like = tuple(read_sas(sas).columns)
+    opened = open_datasetjson(str(path), SimpleNamespace(encoding=None, catalog=None, formats={}, like=like,
+                                                         rename={}))
+    assert opened.frame["adt"].to_list() == [19725.0, -1.0, None]
+    assert opened.scan().collect().equals(opened.frame)
+    with pytest.raises(InputError, match="catalog does not apply"):
+        open_datasetjson(str(path), SimpleNamespace(encoding=None, catalog=tmp_path / "f.sas7bcat", formats={},
+                                                    like=None, rename={}))
+
+
+def test_a_big_ndjson_file_is_spilled_to_parquet_and_scanned_lazily(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above SPILL_BYTES an .ndjson file streams batch by batch into parquet parts in a temporary folder: the
+    engine scans it lazily, with the same values, columns and provenance as the in-memory read."""
+    from types import SimpleNamespace
+
+    from parity.checks.core import build_result
+    from parity.engine.core import compare_tables
+    from parity.sources.datasetjson import SpilledDatasetJson, open_datasetjson
+    from parity.sources.sas import read_sas
+
+    sas = _sas_twin(tmp_path / "t.sas7bdat")
+    path = write_ndjson(tmp_path / "t.ndjson")
+    options = SimpleNamespace(encoding=None, catalog=None, formats={}, like=None, rename={})
+    whole = open_datasetjson(str(path), options)
+    monkeypatch.setattr(datasetjson, "SPILL_BYTES", 0)
+    monkeypatch.setattr(datasetjson, "BATCH_VALUES", len(COLUMNS))  # a part per row
+    spilled = open_datasetjson(str(path), options)
+    assert isinstance(spilled, SpilledDatasetJson) and not isinstance(whole, SpilledDatasetJson)
+    folder = Path(spilled.folder.name)
+    assert len(list(folder.glob("*.parquet"))) == 3
+    assert spilled.scan().collect().equals(whole.frame)
+    assert spilled.columns == whole.columns and spilled.meta == whole.meta
+    assert spilled.meta.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    spec = make_spec("t", keys=["USUBJID", "SEQ"], tolerance={"default": {"method": "relative", "criterion": 1e-10}})
+    result = build_result(compare_tables(spec, read_sas(sas), spilled))
+    assert result.verdict == "pass", [(c.name, c.summary) for c in result.checks if c.status != "pass"]
+    del spilled, result
+    gc.collect()
+    assert not folder.exists()  # the temporary parts go with the source
+
+
+def test_iso_text_meets_a_sas_date_in_a_spilled_file_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from parity.sources.datasetjson import open_datasetjson
+    from parity.sources.sas import read_sas
+
+    monkeypatch.setattr(datasetjson, "SPILL_BYTES", 0)
+    monkeypatch.setattr(datasetjson, "BATCH_VALUES", 2)
+    for values, expected in ((["2014-01-02", "1959-12-31", ""], [19725.0, -1.0, None]),
+                             (["2014-01-02", "1959-12", ""], None)):
+        sas, path = _iso_pair(tmp_path, values)
+        doc = json.loads(path.read_text())
+        rows = doc.pop("rows")
+        nd = write_ndjson(tmp_path / "d.ndjson", doc, rows)
+        source = open_datasetjson(str(nd), SimpleNamespace(encoding=None, catalog=None, formats={},
+                                                           like=tuple(read_sas(sas).columns), rename={}))
+        info = next(c for c in source.columns if c.name == "adt")
+        if expected is None:
+            assert info.problem is not None and "'1959-12' in row 2" in info.problem
+        else:
+            assert source.scan().collect()["adt"].to_list() == expected and info.kind == "date"

@@ -19,16 +19,21 @@ from:
   its ``dataType``.
 
 Memory: an ``.ndjson`` file streams line by line into columns (:data:`BATCH_VALUES` values at a time, about 100 MB
-of Python objects), so it needs the columnar table plus one batch; a ``.json`` file is parsed once as a whole (the
+of Python objects), so it needs the columnar table plus one batch, and through :func:`open_datasetjson` (the
+sources registry) a file of more than :data:`SPILL_BYTES` is written batch by batch to parquet parts that the
+engine scans lazily (:class:`SpilledDatasetJson`); a ``.json`` file is parsed once as a whole (the
 standard library's parser), which needs about 8x the file's size in Python objects while it is converted (measured:
 328 MB for a 43 MB file); use ``.ndjson`` for files of more than a few hundred MB.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import re
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,13 +43,17 @@ import polars as pl
 
 from parity.errors import InputError
 from parity.formats import EPOCH_SHIFT_DAYS, Kind, kind_of_format
-from parity.sources.base import Change, ColumnInfo, SourceMeta, Table, sha256_file
+from parity.sources.base import Change, ColumnInfo, SourceMeta, Table
 
 SUFFIXES = (".json", ".ndjson")
 FORMAT = "datasetjson"
 #: values converted from Python objects to columns at a time (bounds an .ndjson read's memory to ~100 MB of Python
 #: objects besides the table itself)
 BATCH_VALUES = 1_000_000
+
+
+#: an .ndjson file larger than this is streamed into parquet parts (a temporary folder) and scanned lazily
+SPILL_BYTES = 256 << 20
 
 
 def _batch_rows(columns: Sequence[Any]) -> int:
@@ -200,9 +209,11 @@ def _bad_row(path: Path, row: Any, number: int, width: int, line: int | None) ->
 class _Batches:
     """Converts rows (lists of JSON values) to typed polars columns, a batch at a time."""
 
-    def __init__(self, path: Path, columns: list[DJColumn]) -> None:
+    def __init__(self, path: Path, columns: list[DJColumn], spill: Path | None = None) -> None:
         self.path = path
         self.columns = columns
+        self.spill = spill  # a folder: each batch is written there as a parquet part instead of kept in memory
+        self.parts = 0
         self.frames: list[pl.DataFrame] = []
         self.offsets: dict[str, int] = {}  # datetimes written with a zone, per column
         self.rows = 0
@@ -214,7 +225,11 @@ class _Batches:
                 raise _bad_row(self.path, row, self.rows + i + 1, width, lines[i] if lines else None)
         values = list(zip(*rows, strict=True)) if rows else [() for _ in self.columns]
         series = [self._column(col, list(vals), lines) for col, vals in zip(self.columns, values, strict=True)]
-        self.frames.append(pl.DataFrame(series))
+        if self.spill is not None:
+            pl.DataFrame(series).write_parquet(self.spill / f"part-{self.parts:06d}.parquet", compression="lz4")
+            self.parts += 1
+        else:
+            self.frames.append(pl.DataFrame(series))
         self.rows += len(rows)
 
     def _where(self, col: DJColumn, index: int, lines: Sequence[int] | None) -> str:
@@ -311,11 +326,26 @@ class _Batches:
         self.frames = []
         return frame
 
+    def scan(self) -> pl.LazyFrame:
+        """The spilled parts, scanned lazily."""
+        assert self.spill is not None
+        if not self.parts:
+            self.add([])
+        return pl.scan_parquet(self.spill / "*.parquet")
+
 
 def iso_to_sas(text: pl.Series, data_type: str) -> tuple[pl.Series, pl.Series, int]:
     """ISO 8601 text (``data_type`` date, datetime or time) in SAS units: (values, which non-missing texts do not
     convert, how many datetimes carried a zone).  Blank text is missing, as null is."""
-    t = pl.col("t").str.strip_chars(" ")
+    value, bad, zone = iso_exprs(pl.col("t"), data_type)
+    out = pl.DataFrame([text.alias("t")]).select(value.alias("v"), bad.alias("bad"), zone.alias("z"))
+    return out.get_column("v").alias(text.name), out.get_column("bad"), int(out.get_column("z").sum())
+
+
+def iso_exprs(text: pl.Expr, data_type: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """Expressions over ISO 8601 text: (the SAS value, a non-missing text that does not convert, a datetime written
+    with a zone)."""
+    t = text.str.strip_chars(" ")
     value: pl.Expr
     if data_type == "date":
         value = pl.when(t.str.contains(_DATE_RE)).then(
@@ -331,10 +361,8 @@ def iso_to_sas(text: pl.Series, data_type: str) -> tuple[pl.Series, pl.Series, i
         value = days * 86400 + _clock_seconds(parts.struct.field("2"), end_of_day=False)
         zone = parts.struct.field("3").is_not_null()
     missing = t.is_null() | (t == "")
-    out = pl.DataFrame([text.alias("t")]).select(
-        pl.when(missing).then(None).otherwise(value).alias("v"), (~missing & value.is_null()).alias("bad"),
-        (~missing & zone).fill_null(False).alias("z"))
-    return out.get_column("v").alias(text.name), out.get_column("bad"), int(out.get_column("z").sum())
+    return (pl.when(missing).then(None).otherwise(value), ~missing & value.is_null(),
+            (~missing & zone).fill_null(False))
 
 
 def _clock_seconds(text: pl.Expr, end_of_day: bool) -> pl.Expr:
@@ -366,17 +394,20 @@ def _not_json(path: Path, exc: Exception) -> InputError:
                  "completely, as UTF-8")
 
 
-def _read_json(path: Path) -> tuple[dict[str, Any], list[DJColumn], _Batches]:
+def _read_json(path: Path, digest: Any, spill: Path | None) -> tuple[dict[str, Any], list[DJColumn], _Batches]:
     try:
         with path.open("rb") as fh:
-            doc = _loads(fh.read())
+            data = fh.read()
+        digest.update(data)
+        doc = _loads(data)
+        del data
     except (ValueError, UnicodeDecodeError) as exc:
         raise _not_json(path, exc) from None
     meta, columns = _header(path, doc)
     rows = doc.get("rows", [])
     if not isinstance(rows, list):
         raise _fail(path, f"rows is a JSON {type(rows).__name__}, not an array of rows")
-    batches = _Batches(path, columns)
+    batches = _Batches(path, columns, spill)
     del doc
     size = _batch_rows(columns)
     for start in range(0, len(rows), size):
@@ -385,9 +416,12 @@ def _read_json(path: Path) -> tuple[dict[str, Any], list[DJColumn], _Batches]:
     return meta, columns, batches
 
 
-def _ndjson_lines(path: Path) -> Iterator[tuple[int, Any]]:
+def _ndjson_lines(path: Path, digest: Any = None) -> Iterator[tuple[int, Any]]:
+    """(line number, JSON value) of every line that is not blank; ``digest`` (a hashlib object) sees every byte."""
     with path.open("rb") as fh:
         for number, line in enumerate(fh, 1):
+            if digest is not None:
+                digest.update(line)
             if not line.strip():
                 continue
             try:
@@ -398,13 +432,13 @@ def _ndjson_lines(path: Path) -> Iterator[tuple[int, Any]]:
                             "value: the metadata object first, then one array per row") from None
 
 
-def _read_ndjson(path: Path) -> tuple[dict[str, Any], list[DJColumn], _Batches]:
-    lines = _ndjson_lines(path)
+def _read_ndjson(path: Path, digest: Any, spill: Path | None) -> tuple[dict[str, Any], list[DJColumn], _Batches]:
+    lines = _ndjson_lines(path, digest)
     first = next(lines, None)
     if first is None:
         raise _fail(path, "the file is empty: a Dataset-JSON .ndjson file starts with a metadata line")
     meta, columns = _header(path, first[1])
-    batches = _Batches(path, columns)
+    batches = _Batches(path, columns, spill)
     for batch in _batched(lines, _batch_rows(columns)):
         batches.add([row for _, row in batch], [n for n, _ in batch])
     return meta, columns, batches
@@ -418,11 +452,17 @@ def refuse_sas_options(path: Path, encoding: str | None = None, catalog: Path | 
                     "in the file); remove it")
 
 
-def open_source(location: str, options: Any) -> Table:
-    """The source registry's opener: ``options`` carries encoding, catalog and formats as for a SAS file."""
+def open_datasetjson(location: str, options: Any) -> Table | SpilledDatasetJson:
+    """The sources registry's opener (a :class:`~parity.sources.base.Source`).  ``options``
+    (``parity.sources.registry.OpenOptions``): ``formats`` as for a SAS file; ``like``/``rename`` (the SAS side's
+    columns, when this is the Python side: see :func:`read_datasetjson`); ``encoding`` and ``catalog`` do not apply
+    and are refused rather than ignored.  An .ndjson file of more than :data:`SPILL_BYTES` is streamed into parquet
+    parts and scanned lazily; anything else is read into memory."""
     path = Path(location)
-    refuse_sas_options(path, options.encoding, options.catalog)
-    return read_datasetjson(path, formats=options.formats)
+    refuse_sas_options(path, getattr(options, "encoding", None), getattr(options, "catalog", None))
+    spill = path.suffix.lower() == ".ndjson" and path.is_file() and path.stat().st_size > SPILL_BYTES
+    return _load(path, getattr(options, "formats", None), getattr(options, "like", None),
+                 getattr(options, "rename", None), spill=spill)[0]
 
 
 def inspect_contents(path: Path, encoding: str | None = None) -> dict[str, Any]:
@@ -433,54 +473,59 @@ def inspect_contents(path: Path, encoding: str | None = None) -> dict[str, Any]:
 
 def read_datasetjson(path: Path, *, formats: Mapping[str, str] | None = None, like: Sequence[ColumnInfo] | None = None,
                      rename: Mapping[str, str] | None = None) -> Table:
-    """Read a Dataset-JSON v1.1 file (.json or .ndjson) as SAS would hold it; ``formats`` overrides a numeric
-    column's format (and so its kind) as for a SAS file.
+    """Read a Dataset-JSON v1.1 file (.json or .ndjson) as SAS would hold it, into memory; ``formats`` overrides a
+    numeric column's format (and so its kind) as for a SAS file.
 
     ``like``: the SAS side's columns, when this file is the Python side (with the dataset's ``rename``, SAS name ->
     Python name).  A date/datetime/time column without ``targetDataType`` is ISO 8601 text; against a SAS numeric
     column it is read as SAS dates/datetimes/times (reported as ``iso_text_as_sas``), as a CSV's text is; text that
     does not convert (a partial date) makes it a type conflict naming the first such value."""
-    return _load(Path(path), formats, like, rename)[0]
+    table = _load(Path(path), formats, like, rename)[0]
+    assert isinstance(table, Table)
+    return table
+
+
+@dataclass
+class SpilledDatasetJson:
+    """A big .ndjson file streamed into parquet parts in a temporary folder (removed with this object) and scanned
+    lazily, so that the engine never needs it whole in memory (a :class:`~parity.sources.base.Source`)."""
+
+    columns: list[ColumnInfo]
+    meta: SourceMeta
+    folder: tempfile.TemporaryDirectory[str]
+    conversions: list[pl.Expr]
+
+    def scan(self) -> pl.LazyFrame:
+        lazy = pl.scan_parquet(Path(self.folder.name) / "*.parquet")
+        return lazy.with_columns(self.conversions) if self.conversions else lazy
 
 
 def _load(path: Path, formats: Mapping[str, str] | None, like: Sequence[ColumnInfo] | None = None,
-          rename: Mapping[str, str] | None = None) -> tuple[Table, list[DJColumn]]:
-    from parity.sources.sas import UnknownFormatColumn
+          rename: Mapping[str, str] | None = None, spill: bool = False,
+          ) -> tuple[Table | SpilledDatasetJson, list[DJColumn]]:
 
     if not path.is_file():
         raise _fail(path, "file not found")
+    digest = hashlib.sha256()  # hashed while read: no second pass over the file
+    folder = tempfile.TemporaryDirectory(prefix="parity-datasetjson-", dir=os.environ.get("PARITY_ENGINE_TMPDIR")
+                                         or None) if spill else None
     try:
-        meta, columns, batches = (_read_ndjson if path.suffix.lower() == ".ndjson" else _read_json)(path)
+        read = _read_ndjson if path.suffix.lower() == ".ndjson" else _read_json
+        meta, columns, batches = read(path, digest, Path(folder.name) if folder else None)
+        if batches.rows != meta["records"]:
+            raise _fail(path, f"records says {meta['records']:,} rows but the file holds {batches.rows:,}; the file "
+                        "is incomplete or its records count is wrong: export it again")
+        lazy = batches.scan() if folder else batches.frame().lazy()
+        infos, conversions = _column_infos(path, lazy, columns, batches.offsets, formats, like, rename)
     except MemoryError:
+        if folder:
+            folder.cleanup()
         raise _fail(path, "not enough memory to parse this .json file as a whole; write it as .ndjson (one row "
                     "per line), which parity reads a batch of rows at a time") from None
-    if batches.rows != meta["records"]:
-        raise _fail(path, f"records says {meta['records']:,} rows but the file holds {batches.rows:,}; the file is "
-                    "incomplete or its records count is wrong: export it again")
-    frame = batches.frame()
-    overrides = {k.casefold(): v for k, v in (formats or {}).items()}
-    unknown = sorted(set(overrides) - {c.name.casefold() for c in columns})
-    if unknown:
-        raise UnknownFormatColumn(unknown[0], f"{path}: formats names {unknown[0]!r}, which is not a column of "
-                                  f"this file (columns: {', '.join(c.name for c in columns[:30])})")
-    renamed = {k.casefold(): v for k, v in (rename or {}).items()}
-    targets = {renamed.get(c.name.casefold(), c.name).casefold(): c.type for c in like or ()}
-    infos = []
-    for col in columns:
-        fmt = overrides.get(col.name.casefold()) or col.display_format
-        changes: tuple[Change, ...] = ()
-        if batches.offsets.get(col.name):
-            changes = (Change("timezone_to_wall_clock", "ISO 8601 datetimes written with Z or an offset compared as "
-                              "the wall-clock time written (SAS datetimes carry no zone)", batches.offsets[col.name]),)
-        if col.numeric:
-            kind = kind_of_format(fmt) if col.name.casefold() in overrides else col.kind
-            infos.append(ColumnInfo(col.name, "numeric", kind, None, fmt, col.label, changes=changes))
-        elif col.data_type in _TEMPORAL and targets.get(col.name.casefold(), "") == "numeric":
-            converted, info = _text_as_sas(frame.get_column(col.name), col, fmt)
-            frame = frame.with_columns(converted) if converted is not None else frame
-            infos.append(info)
-        else:
-            infos.append(ColumnInfo(col.name, "character", "string", col.length, fmt, col.label))
+    except BaseException:
+        if folder:
+            folder.cleanup()
+        raise
     system = meta.get("sourceSystem")
     extra: dict[str, Any] = {
         "table_name": meta.get("name"), "dataset_json_version": meta.get("datasetJSONVersion"),
@@ -490,32 +535,70 @@ def _load(path: Path, formats: Mapping[str, str] | None, like: Sequence[ColumnIn
         if isinstance(system, dict) else None,
         "item_group_oid": meta.get("itemGroupOID"), "keys": key_columns(columns),
     }
-    table = Table(frame=frame, columns=infos, meta=SourceMeta(
-        source=str(path), sha256=sha256_file(path), rows=frame.height, columns=len(infos), format=FORMAT,
-        label=meta.get("label") or None, encoding="utf-8", extra=extra))
-    return table, columns
+    source_meta = SourceMeta(source=str(path), sha256=digest.hexdigest(), rows=batches.rows, columns=len(infos),
+                             format=FORMAT, label=meta.get("label") or None, encoding="utf-8", extra=extra)
+    if folder:
+        return SpilledDatasetJson(infos, source_meta, folder, conversions), columns
+    frame = lazy.with_columns(conversions).collect() if conversions else lazy.collect()
+    return Table(frame=frame, columns=infos, meta=source_meta), columns
 
 
-def _text_as_sas(text: pl.Series, col: DJColumn, fmt: str | None) -> tuple[pl.Series | None, ColumnInfo]:
-    """A column of ISO 8601 text (no targetDataType) read as SAS values to meet a SAS numeric column: (the values,
-    or None when some text does not convert, and the column's info)."""
-    values, failed, zoned = iso_to_sas(text, col.data_type)
+def _column_infos(path: Path, lazy: pl.LazyFrame, columns: list[DJColumn], offsets: Mapping[str, int],
+                  formats: Mapping[str, str] | None, like: Sequence[ColumnInfo] | None,
+                  rename: Mapping[str, str] | None) -> tuple[list[ColumnInfo], list[pl.Expr]]:
+    """Each column's SAS metadata, and the conversions of ISO text columns that meet a SAS numeric column."""
+    from parity.sources.sas import UnknownFormatColumn
+
+    overrides = {k.casefold(): v for k, v in (formats or {}).items()}
+    unknown = sorted(set(overrides) - {c.name.casefold() for c in columns})
+    if unknown:
+        raise UnknownFormatColumn(unknown[0], f"{path}: formats names {unknown[0]!r}, which is not a column of "
+                                  f"this file (columns: {', '.join(c.name for c in columns[:30])})")
+    renamed = {k.casefold(): v for k, v in (rename or {}).items()}
+    targets = {renamed.get(c.name.casefold(), c.name).casefold(): c.type for c in like or ()}
+    infos: list[ColumnInfo] = []
+    conversions: list[pl.Expr] = []
+    for col in columns:
+        fmt = overrides.get(col.name.casefold()) or col.display_format
+        changes = (_zone_change(offsets[col.name]),) if offsets.get(col.name) else ()
+        if col.numeric:
+            kind = kind_of_format(fmt) if col.name.casefold() in overrides else col.kind
+            infos.append(ColumnInfo(col.name, "numeric", kind, None, fmt, col.label, changes=changes))
+        elif col.data_type in _TEMPORAL and targets.get(col.name.casefold(), "") == "numeric":
+            conversion, info = _text_as_sas(lazy, col, fmt)
+            conversions += [conversion] if conversion is not None else []
+            infos.append(info)
+        else:
+            infos.append(ColumnInfo(col.name, "character", "string", col.length, fmt, col.label))
+    return infos, conversions
+
+
+def _zone_change(values: int) -> Change:
+    return Change("timezone_to_wall_clock", "ISO 8601 datetimes written with Z or an offset compared as the "
+                  "wall-clock time written (SAS datetimes carry no zone)", values)
+
+
+def _text_as_sas(lazy: pl.LazyFrame, col: DJColumn, fmt: str | None) -> tuple[pl.Expr | None, ColumnInfo]:
+    """A column of ISO 8601 text (no targetDataType) read as SAS values to meet a SAS numeric column: (its
+    conversion, or None when some text does not convert, and the column's info)."""
+    text = pl.col(col.name)
+    value, bad, zone = iso_exprs(text, col.data_type)
+    stats = lazy.select(bad.sum().alias("bad"), value.is_not_null().sum().alias("values"), zone.sum().alias("zoned"),
+                        (text.str.strip_chars(" ") != "").sum().alias("texts")).collect().row(0, named=True)
     kind: Kind = "date" if col.data_type == "date" else "datetime" if col.data_type == "datetime" else "time"
-    n_bad = int(failed.sum())
-    if n_bad:
-        first = int(failed.arg_true()[0])
-        problem = (f"{n_bad:,} of {int((text.str.strip_chars(' ') != '').sum()):,} values of the Dataset-JSON column "
-                   f"{col.name!r} (dataType {col.data_type!r}, no targetDataType: ISO 8601 text) are not full ISO "
-                   f"8601 {col.data_type}s (first: {text[first]!r} in row {first + 1:,}), so it cannot be compared "
-                   f"with the SAS numeric column; a SAS {col.data_type} needs {_ISO_FORMS[col.data_type]}")
+    if stats["bad"]:
+        first = lazy.with_row_index("#r").filter(bad).select("#r", text).head(1).collect().row(0)
+        problem = (f"{stats['bad']:,} of {stats['texts']:,} values of the Dataset-JSON column {col.name!r} (dataType "
+                   f"{col.data_type!r}, no targetDataType: ISO 8601 text) are not full ISO 8601 {col.data_type}s "
+                   f"(first: {first[1]!r} in row {first[0] + 1:,}), so it cannot be compared with the SAS numeric "
+                   f"column; a SAS {col.data_type} needs {_ISO_FORMS[col.data_type]}")
         return None, ColumnInfo(col.name, "character", "string", col.length, fmt, col.label, problem=problem)
-    count = int(values.is_not_null().sum())
     changes = [Change("iso_text_as_sas", f"ISO 8601 {col.data_type} text (no targetDataType) read as SAS "
-                      f"{col.data_type} values to meet the SAS numeric column", count)] if count else []
-    if zoned:
-        changes.append(Change("timezone_to_wall_clock", "ISO 8601 datetimes written with Z or an offset compared as "
-                              "the wall-clock time written (SAS datetimes carry no zone)", zoned))
-    return values, ColumnInfo(col.name, "numeric", kind, None, fmt, col.label, changes=tuple(changes))
+                      f"{col.data_type} values to meet the SAS numeric column", stats["values"])] \
+        if stats["values"] else []
+    if stats["zoned"]:
+        changes.append(_zone_change(stats["zoned"]))
+    return value.alias(col.name), ColumnInfo(col.name, "numeric", kind, None, fmt, col.label, changes=tuple(changes))
 
 
 def key_columns(columns: Sequence[DJColumn]) -> list[str]:
