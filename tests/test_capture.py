@@ -22,6 +22,7 @@ from parity.run import capture as cap
 from parity.spec import load_job
 from tests.helpers import Column, make_job, write_sas7bdat
 
+pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "docs" / "report-schema.json").read_text())
 PROGRAM = "data claims; set raw.claims; run;\nproc sort data=claims; by claim_id; run;\n"
@@ -305,6 +306,8 @@ def test_a_changed_program_makes_a_stale_capture_warning(tmp_path: Path, capsys:
     assert "WARN  claims_job: stale capture: the SAS program sas/job.sas changed" in out
     html = (tmp_path / "reports" / "claims_job" / "parity.html").read_text()
     assert "Stale capture" in html and "changed since the capture" in html
+    summary_md = (tmp_path / "reports" / "summary.md").read_text()
+    assert "### Stale SAS capture" in summary_md and "sas/job.sas changed since the capture" in summary_md
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.validate(data, SCHEMA)
 
@@ -407,3 +410,26 @@ def test_the_session_protocol_matches_saspy() -> None:
     for name, params in SASPY_SIGNATURES.items():
         real = list(inspect.signature(getattr(saspy.SASsession, name)).parameters)
         assert real[:len(params)] == params, name
+
+
+def test_pytest_parity_shows_a_stale_capture(pytester: pytest.Pytester) -> None:
+    folder = job(pytester.path)
+    shutil.move(pytester.path / "jobs", pytester.path / "fixtures")
+    folder = pytester.path / "fixtures" / folder.name
+    do_capture(folder, FakeSession(pytester.path / "remote", {"claims": claims(), "summary": summary()}))
+    (folder / "sas" / "job.sas").write_text(PROGRAM + "/* tweak */\n")
+    result = pytester.runpytest_subprocess("--parity", "claims_job", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*WARN stale capture: the SAS program sas/job.sas changed since the capture*"])
+
+
+def test_a_broken_sas_session_is_a_capture_error(tmp_path: Path) -> None:
+    class Broken(FakeSession):
+        def submit(self, code: str, results: str = "", prompt: dict[str, Any] | None = None) -> dict[str, str]:
+            raise ConnectionResetError("connection to the workspace server was reset")
+
+    folder = job(tmp_path)
+    session = Broken(tmp_path / "remote", {})
+    with pytest.raises(cap.CaptureError, match=r"the SAS session failed \(ConnectionResetError: connection to"):
+        do_capture(folder, session)
+    assert session.ended and not (folder / "capture.json").exists()

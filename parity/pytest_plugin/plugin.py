@@ -412,6 +412,10 @@ class ParityReporter:
             tr.write_line(f"  report {state.show(run.report)}" if run.report is not None else "")
             if run.report_error:
                 tr.write_line(f"{''.ljust(width)}  {run.report_error}", red=True)
+            from parity.run.capture import capture_warnings
+
+            for warning in capture_warnings(run.result.run):
+                tr.write_line(f"{''.ljust(width)}  WARN {warning}", yellow=True)
             delta = run.result.delta
             if delta is not None:
                 from parity.report.delta import delta_changes, delta_fails, tally

@@ -235,6 +235,13 @@ def _summary(entries: Sequence[ReportEntry], title: str, run_error: str | None, 
             if exp.get("hint"):
                 lines.append(f"  - *Hint:* {md_text(exp['hint'])}")
         lines.append("")
+    from parity.run.capture import capture_warnings
+
+    stale = [(r.job, w) for r in results for w in capture_warnings(r.run)]
+    if stale:
+        lines += ["### Stale SAS capture", ""]
+        lines += [f"- {md_code(job)}: {md_text(w)}" for job, w in stale[:MAX_LISTED]]
+        lines.append("")
     deltas = [r for r in results if r.delta]
     if deltas:
         from parity.report.delta import delta_changes, tally

@@ -38,8 +38,9 @@ def render_summary(console: Console, results: Sequence[tuple[JobResult, Path | N
             )
     console.print(table)
     for job, path in results:
-        capture = job.run.get("capture") if isinstance(job.run, dict) else None
-        for warning in capture.get("warnings", []) if isinstance(capture, dict) else []:
+        from parity.run.capture import capture_warnings
+
+        for warning in capture_warnings(job.run):
             console.print(Text.assemble(("  WARN ", STYLE["warn"]), f" {job.job}: {warning}"))
         for ds in job.datasets:
             for c in ds.checks:

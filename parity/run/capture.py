@@ -260,6 +260,11 @@ def capture_job(job: JobSpec, *, saspy_config: Mapping[str, str] | None = None,
         staged.clear()
         recover(folder)
         return CaptureResult(folder, capture, tuple(warnings), tuple(t for _, t in staged_done))
+    except ParityError:
+        raise
+    except Exception as exc:  # the SAS connection broke, saspy failed: an error of the capture, not a traceback
+        raise CaptureError(f"the SAS session failed ({type(exc).__name__}: {exc}); nothing was captured (the "
+                           "previous capture, if any, is unchanged)") from None
     finally:
         for stage, _ in staged:  # not committed: the previous capture stays as it was
             with contextlib.suppress(OSError):
@@ -287,6 +292,13 @@ def _rows(path: Path, dataset: str) -> int:
 
 # --------------------------------------------------------------------------------------------------------------
 # verification when the job runs
+
+
+def capture_warnings(run: Any) -> list[str]:
+    """The stale-capture warnings a report's ``run`` section holds (none without a capture)."""
+    capture = run.get("capture") if isinstance(run, Mapping) else None
+    warnings = capture.get("warnings") if isinstance(capture, Mapping) else None
+    return [str(w) for w in warnings] if isinstance(warnings, list) else []
 
 
 def _capture_error(file: Path, message: str) -> InputError:
