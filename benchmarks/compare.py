@@ -167,7 +167,7 @@ def _generate_part(rng: Any, first_id: int, part_rows: int, extra_id: int, colum
 
 #: above this many rows the tables are generated in parts of PART_ROWS (bounded memory; each part has its own RNG
 #: stream, its own injected differences and is shuffled within itself); at or below it, in one part, as always
-CHUNKED_ABOVE = 40_000_000
+CHUNKED_ABOVE = 10_000_000
 PART_ROWS = 5_000_000
 
 
