@@ -54,6 +54,12 @@ def _assert_same(fast: Table, ref: Table) -> None:
     assert {k: v.to_list() for k, v in fast.tags.items()} == {k: v.to_list() for k, v in ref.tags.items()}
 
 
+def _unsampled_row(rows: int) -> int:
+    """A row no sampled block holds."""
+    sampled = {offset + i for offset, length in sample_blocks(rows) for i in range(length)}
+    return min(set(range(rows)) - sampled)
+
+
 def _patch(path: Path, old: bytes, new: bytes, *, head_only: bool = False) -> None:
     data = path.read_bytes()
     where = data[:1024] if head_only else data
@@ -141,7 +147,7 @@ def test_bytes_the_encoding_cannot_decode_refuse_the_fast_path(tmp_path: Path, m
     hide that, even when the bad bytes are in no sampled row."""
     rows = 2 * EDGE_ROWS + 200
     values = ["ok"] * rows
-    values[EDGE_ROWS + 1] = "caf\u00e9"
+    values[_unsampled_row(rows)] = "caf\u00e9"
     path = _write(tmp_path / "bad.sas7bdat", [Column("c", "string", values), Column("x", "numeric", list(range(rows)))])
     _patch(path, "caf\u00e9".encode(), b"caf\xff\xfe")
     monkeypatch.delenv(READER_ENV, raising=False)
@@ -234,3 +240,26 @@ def test_sample_blocks_cover_both_ends_and_are_deterministic() -> None:
     assert blocks == sample_blocks(1_000_000, seed=1)
     assert blocks[0] == (0, EDGE_ROWS) and blocks[-1] == (1_000_000 - EDGE_ROWS, EDGE_ROWS)
     assert all(offset >= EDGE_ROWS and offset + length <= 1_000_000 - EDGE_ROWS for offset, length in blocks[1:-1])
+
+
+@needs_fast
+def test_bytes_windows_1252_leaves_undefined_refuse_the_fast_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """polars-readstat decodes Windows-1252's undefined bytes (0x81, 0x8D, 0x8F, 0x90, 0x9D) to C1 controls where
+    iconv (pyreadstat) does not: such a file is read by pyreadstat."""
+    values = ["plain"] * (2 * EDGE_ROWS + 200)
+    values[_unsampled_row(len(values))] = "abcd"
+    path = _write(tmp_path / "cp.sas7bdat", [Column("c", "string", values)])
+    data = bytearray(path.read_bytes())
+    data[70] = 62
+    path.write_bytes(bytes(data))
+    _patch(path, b"abcd", b"ab\x81d")
+    monkeypatch.delenv(READER_ENV, raising=False)
+    scan = scan_sas_fast(path)
+    assert scan.reason == "column 'c' holds bytes that WINDOWS-1252 does not decode"
+    try:
+        table = read_sas(path)
+    except InputError as exc:
+        assert "cp.sas7bdat" in str(exc)
+    else:
+        assert table.meta.extra["reader"] == "pyreadstat"

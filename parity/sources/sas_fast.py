@@ -8,14 +8,15 @@ values of columns it reads exactly, and only for a file that passes every check 
 pyreadstat (:func:`parity.sources.sas.read_sas`), the reference.
 
 - **Metadata** (names, types, formats with widths, labels, informats, encoding, the row count without deleted rows)
-  always comes from pyreadstat's metadata-only read.
+  always comes from pyreadstat: from its read of the first sampled rows (a metadata-only read would walk every
+  page to count rows), the row count proven by its read of the last rows (pyreadstat skips deleted rows).
 - **Values**: character and plain numeric columns from polars-readstat (special missing values ``.A``-``.Z``/``._``
   kept as tags); columns polars-readstat converts to dates, datetimes or times (which loses fractions, times
   outside 0-24 h and microseconds) are read by pyreadstat as raw SAS numbers.
 - **Refused up front**, cheaply from the header and both readers' metadata: an ``encoding`` override (the fast
   reader has none), a file written by SAS before release 9 (its column names and formats come out garbled), an
   encoding other than UTF-8, Latin-1 or Windows-1252, deleted rows (the header's row count differs from
-  pyreadstat's), names or types that differ between the readers.
+  pyreadstat's), names or types that differ between the readers; all before the fast reader reads any data.
 - **Verified after the read**: the row count equals pyreadstat's; character values hold no replacement character
   (bytes the file's encoding cannot decode); sampled rows (the first, the last and seeded random blocks) read by
   both readers are identical, values, special-missing tags and empty strings alike.
@@ -46,12 +47,12 @@ READER_ENV = "PARITY_SAS_READER"
 VERIFIED_ENCODINGS = frozenset({"UTF-8", "ISO-8859-1", "LATIN1", "WINDOWS-1252", "CP1252"})
 #: rows compared at the start and at the end of the file, and in each of RANDOM_BLOCKS blocks in between
 EDGE_ROWS = 64
-RANDOM_BLOCKS = 3
+RANDOM_BLOCKS = 2
 RANDOM_ROWS = 16
 #: the informative-null indicator columns polars-readstat adds (a name no SAS column can have)
 _INDICATOR = "\x1fparity_null"
 #: bytes Windows-1252 leaves undefined: polars-readstat decodes them to C1 controls, iconv refuses them
-_CP1252_UNDEFINED = "[\u0081\u008d\u008f\u0090\u009d]"
+_CP1252_UNDEFINED = "\u0081\u008d\u008f\u0090\u009d"
 
 
 @dataclass(frozen=True)
@@ -144,49 +145,64 @@ def _refusal_up_front(path: Path, encoding: str | None) -> str | None:
     return None
 
 
-def _scan(path: Path, seed: int) -> FastScan:
+def _reference(path: Path, **options: Any) -> tuple[pl.DataFrame, Any]:
+    """A pyreadstat read of raw values with special missing values kept; a failure refuses the fast path (the
+    fallback's own read then gives the user the error)."""
     import pyreadstat
+
+    try:
+        return pyreadstat.read_sas7bdat(str(path), user_missing=True, disable_datetime_conversion=True,
+                                        output_format="polars", formats_as_category=False, **options)
+    except Exception as exc:
+        raise _Refused(f"{REFERENCE_READER} cannot read it ({type(exc).__name__}: {_short(exc)})") from None
+
+
+def _scan(path: Path, seed: int) -> FastScan:
     from polars_readstat import ScanReadstat, scan_readstat
 
     fast = ScanReadstat(str(path))
     schema = dict(fast.schema)
-    fast_meta = fast.metadata
-    try:
-        _, meta = pyreadstat.read_sas7bdat(str(path), metadataonly=True)
-    except Exception as exc:  # the reference cannot read it either: its own read gives the user's error
-        raise _Refused(f"{REFERENCE_READER} cannot read its metadata ({type(exc).__name__})") from None
+    rows = fast.metadata.get("row_count")
+    if not isinstance(rows, int) or rows < 0:
+        raise _Refused(f"{FAST_READER} finds no row count in the header")
+    blocks = sample_blocks(rows, seed)
+    # pyreadstat's metadata comes with the first sampled rows (one short read, where a metadata-only read walks
+    # every page to count the rows); the row count without deleted rows is proven by the last block below
+    first = blocks[0][1] if blocks else 0
+    whole = len(blocks) <= 1
+    head, meta = _reference(path, row_limit=first + 1 if whole else first)
     names = list(meta.column_names)
     if not names:
         raise _Refused("the data set has no variables")
     if list(schema) != names:
         raise _Refused(f"the readers disagree on the column names ({_first_difference(list(schema), names)})")
-    rows = meta.number_rows
-    if rows is None or fast_meta.get("row_count") != rows:
-        raise _Refused(f"the header counts {fast_meta.get('row_count')} rows, {REFERENCE_READER} {rows} "
-                       "(deleted rows)")
     file_encoding = (meta.file_encoding or "").upper()
-    if file_encoding not in VERIFIED_ENCODINGS:
+    if _encoding_key(file_encoding) not in VERIFIED_ENCODINGS:
         raise _Refused(f"encoding {meta.file_encoding or '(none)'} is not one both readers are verified to "
                        "decode alike (UTF-8, Latin-1, Windows-1252)")
-    fast_encoding = str(fast_meta.get("file_encoding") or "").upper()
+    fast_encoding = str(fast.metadata.get("file_encoding") or "").upper()
     if _encoding_key(fast_encoding) != _encoding_key(file_encoding):
         raise _Refused(f"the readers disagree on the encoding ({fast_encoding} vs {file_encoding})")
+    numeric, temporal, strings = _column_roles(schema, meta, names)
 
-    numeric: list[str] = []
-    temporal: list[str] = []
-    for name in names:
-        dtype = schema[name]
-        is_string = meta.readstat_variable_types.get(name) == "string"
-        if is_string != (dtype == pl.String):
-            raise _Refused(f"the readers disagree on the type of column {name!r}")
-        if is_string:
-            continue
-        if dtype in (pl.Date, pl.Time) or isinstance(dtype, pl.Datetime):
-            temporal.append(name)
-        elif dtype == pl.Float64:
-            numeric.append(name)
-        else:
-            raise _Refused(f"{FAST_READER} reads column {name!r} as {dtype}")
+    # pyreadstat skips deleted rows and counts rows after them: reading one row past the header's last row
+    # gives exactly the rows up to it only when pyreadstat's count is the header's
+    samples: list[tuple[int, pl.DataFrame]] = []
+    if whole:
+        if head.height != rows:
+            raise _Refused(f"the header counts {rows} rows, {REFERENCE_READER} {head.height} (deleted rows)")
+        samples.append((0, head))
+    else:
+        samples.append((0, head))
+        for offset, length in blocks[1:-1]:
+            samples.append((offset, _reference(path, row_offset=offset, row_limit=length)[0]))
+        offset, length = blocks[-1]
+        tail = _reference(path, row_offset=offset, row_limit=length + 1)[0]
+        if tail.height != length:
+            raise _Refused(f"the header counts {rows} rows, {REFERENCE_READER} {offset + tail.height} "
+                           "(deleted rows)")
+        samples.append((offset, tail))
+    meta.number_rows = rows
 
     options: dict[str, Any] = {"preserve_order": True}
     if numeric:
@@ -195,37 +211,58 @@ def _scan(path: Path, seed: int) -> FastScan:
     raw = scan_readstat(str(path), **options).collect()  # no projection: it loses the indicator columns
     if raw.height != rows:
         raise _Refused(f"{FAST_READER} read {raw.height} rows, {REFERENCE_READER} counts {rows}")
-    out: list[pl.Series] = []
+    tags: list[pl.Series] = []
     for name in numeric:
         indicator = f"{name}{_INDICATOR}"
         if indicator not in raw.columns:
             raise _Refused(f"{FAST_READER} gave no special-missing indicator for column {name!r}")
-        tags = raw.get_column(indicator)
-        if tags.null_count() < raw.height:
-            tags = tags.str.strip_prefix(".")
-            bad = set(tags.drop_nulls().unique().to_list()) - SPECIAL_TAGS
+        found = raw.get_column(indicator)
+        if found.null_count() < raw.height:
+            found = found.str.strip_prefix(".")
+            bad = set(found.drop_nulls().unique().to_list()) - SPECIAL_TAGS
             if bad:
                 raise _Refused(f"column {name!r} has special-missing indicators {sorted(bad)[:3]}")
-            out.append(tags.alias(tag_column(name)))
-    strings = [n for n in names if n not in numeric and n not in temporal]
+            tags.append(found.alias(tag_column(name)))
     _check_decoding(raw.select(strings), file_encoding)
-    frame = raw.select(names).drop(temporal)
+    frame = raw.select(n for n in names if n not in temporal)
+    del raw
     if temporal:
         from parity.sources.sas import _split_special
 
-        ref, _ = pyreadstat.read_sas7bdat(str(path), usecols=temporal, user_missing=True,
-                                          disable_datetime_conversion=True, output_format="polars",
-                                          formats_as_category=False)
+        ref = _reference(path, usecols=temporal)[0]
         if ref.height != rows:
             raise _Refused(f"{REFERENCE_READER} read {ref.height} rows of the date/time columns, not {rows}")
         for name in temporal:
-            numbers, found = _split_special(ref.get_column(name))
+            numbers, found_tags = _split_special(ref.get_column(name))
             frame = frame.with_columns(numbers)
-            if found is not None and found.null_count() < len(found):
-                out.append(found.alias(tag_column(name)))
-    frame = frame.select(names).with_columns(out)
-    _verify_samples(path, frame, [n for n in names if n not in temporal], set(strings), rows, seed)
+            if found_tags is not None and found_tags.null_count() < len(found_tags):
+                tags.append(found_tags.alias(tag_column(name)))
+    frame = frame.select(names).with_columns(tags)
+    checked = [n for n in names if n not in temporal]
+    for offset, sample in samples:
+        _compare(frame.slice(offset, sample.height), sample, checked, set(strings), offset)
     return FastScan(frame, meta, None, tuple(temporal))
+
+
+def _column_roles(schema: dict[str, Any], meta: Any, names: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """(plain numeric, date/time, character) columns, as both readers must agree."""
+    numeric: list[str] = []
+    temporal: list[str] = []
+    strings: list[str] = []
+    for name in names:
+        dtype = schema[name]
+        is_string = meta.readstat_variable_types.get(name) == "string"
+        if is_string != (dtype == pl.String):
+            raise _Refused(f"the readers disagree on the type of column {name!r}")
+        if is_string:
+            strings.append(name)
+        elif dtype in (pl.Date, pl.Time) or isinstance(dtype, pl.Datetime):
+            temporal.append(name)
+        elif dtype == pl.Float64:
+            numeric.append(name)
+        else:
+            raise _Refused(f"{FAST_READER} reads column {name!r} as {dtype}")
+    return numeric, temporal, strings
 
 
 def _encoding_key(name: str) -> str:
@@ -243,8 +280,9 @@ def _check_decoding(strings: pl.DataFrame, encoding: str) -> None:
     """Bytes the encoding cannot decode come out of polars-readstat as U+FFFD (pyreadstat refuses them)."""
     if not strings.width:
         return
-    pattern = "\ufffd" if _encoding_key(encoding) != "WINDOWS-1252" else f"\ufffd|{_CP1252_UNDEFINED}"
-    found = strings.select(pl.col(c).str.contains(pattern).any() for c in strings.columns).row(0)
+    cp1252 = _encoding_key(encoding) == "WINDOWS-1252"
+    found = strings.select((pl.col(c).str.contains(f"[\ufffd{_CP1252_UNDEFINED}]") if cp1252 else
+                            pl.col(c).str.contains("\ufffd", literal=True)).any() for c in strings.columns).row(0)
     for name, hit in zip(strings.columns, found, strict=True):
         if hit:
             raise _Refused(f"column {name!r} holds bytes that {encoding} does not decode")
@@ -260,40 +298,30 @@ def sample_blocks(rows: int, seed: int = 0) -> list[tuple[int, int]]:
     return [(0, EDGE_ROWS), *((m, RANDOM_ROWS) for m in middle), (rows - EDGE_ROWS, EDGE_ROWS)]
 
 
-def _verify_samples(path: Path, frame: pl.DataFrame, checked: list[str], strings: set[str], rows: int,
-                    seed: int) -> None:
-    """The sampled rows read by pyreadstat equal the fast frame's: values bit for bit, tags, strings."""
-    import pyreadstat
-
+def _compare(mine: pl.DataFrame, ref: pl.DataFrame, checked: list[str], strings: set[str], offset: int) -> None:
+    """Rows read by pyreadstat (``ref``, from row ``offset``) equal the fast frame's: values bit for bit, tags,
+    text."""
     from parity.sources.sas import _split_special
 
-    if not checked:
-        return
-    for offset, length in sample_blocks(rows, seed):
-        ref, _ = pyreadstat.read_sas7bdat(str(path), usecols=checked, user_missing=True, row_offset=offset,
-                                          row_limit=length, disable_datetime_conversion=True,
-                                          output_format="polars", formats_as_category=False)
-        if ref.height != length:
-            raise _Refused(f"{REFERENCE_READER} read {ref.height} rows at row {offset + 1}, not {length}")
-        mine = frame.slice(offset, length)
-        for name in checked:
-            theirs = ref.get_column(name)
-            if name in strings:
-                expected_values, expected_tags = theirs.cast(pl.String).to_list(), [None] * length
-                got_values, got_tags = mine.get_column(name).to_list(), [None] * length
-            else:
-                numbers, tags = _split_special(theirs)
-                expected_values = numbers.to_list()
-                expected_tags = tags.to_list() if tags is not None else [None] * length
-                got_values = mine.get_column(name).to_list()
-                tag_name = tag_column(name)
-                got_tags = mine.get_column(tag_name).to_list() if tag_name in mine.columns else [None] * length
-            for i in range(length):
-                if (not _same(got_values[i], expected_values[i])) or got_tags[i] != expected_tags[i]:
-                    raise _Refused(
-                        f"row {offset + i + 1} of column {name!r} differs: {FAST_READER} "
-                        f"{_show(got_values[i], got_tags[i])}, {REFERENCE_READER} "
-                        f"{_show(expected_values[i], expected_tags[i])}")
+    length = ref.height
+    for name in checked:
+        theirs = ref.get_column(name)
+        if name in strings:
+            expected_values, expected_tags = theirs.cast(pl.String).to_list(), [None] * length
+            got_values, got_tags = mine.get_column(name).to_list(), [None] * length
+        else:
+            numbers, tags = _split_special(theirs)
+            expected_values = numbers.to_list()
+            expected_tags = tags.to_list() if tags is not None else [None] * length
+            got_values = mine.get_column(name).to_list()
+            tag_name = tag_column(name)
+            got_tags = mine.get_column(tag_name).to_list() if tag_name in mine.columns else [None] * length
+        for i in range(length):
+            if (not _same(got_values[i], expected_values[i])) or got_tags[i] != expected_tags[i]:
+                raise _Refused(
+                    f"row {offset + i + 1} of column {name!r} differs: {FAST_READER} "
+                    f"{_show(got_values[i], got_tags[i])}, {REFERENCE_READER} "
+                    f"{_show(expected_values[i], expected_tags[i])}")
 
 
 def _same(a: object, b: object) -> bool:
