@@ -51,6 +51,7 @@ RANDOM_BLOCKS = 2
 RANDOM_ROWS = 16
 #: the informative-null indicator columns polars-readstat adds (a name no SAS column can have)
 _INDICATOR = "\x1fparity_null"
+_TAG_ENUM = pl.Enum(sorted(SPECIAL_TAGS))
 #: bytes Windows-1252 leaves undefined: polars-readstat decodes them to C1 controls, iconv refuses them
 _CP1252_UNDEFINED = "\u0081\u008d\u008f\u0090\u009d"
 
@@ -208,21 +209,15 @@ def _scan(path: Path, seed: int) -> FastScan:
     if numeric:
         options["informative_nulls"] = {"columns": numeric, "mode": "separate_column", "suffix": _INDICATOR,
                                         "use_value_labels": False}
-    raw = scan_readstat(str(path), **options).collect()  # no projection: it loses the indicator columns
+    # streamed, each batch's special-missing indicators (".A", "._") become a 1-byte Enum of the tags (a tag
+    # outside .A-.Z/._ fails the cast); no projection: polars-readstat loses the indicator columns under one
+    raw = (scan_readstat(str(path), **options)
+           .with_columns(pl.col(f"{n}{_INDICATOR}").str.strip_prefix(".").cast(_TAG_ENUM) for n in numeric)
+           .collect(engine="streaming"))
     if raw.height != rows:
         raise _Refused(f"{FAST_READER} read {raw.height} rows, {REFERENCE_READER} counts {rows}")
-    tags: list[pl.Series] = []
-    for name in numeric:
-        indicator = f"{name}{_INDICATOR}"
-        if indicator not in raw.columns:
-            raise _Refused(f"{FAST_READER} gave no special-missing indicator for column {name!r}")
-        found = raw.get_column(indicator)
-        if found.null_count() < raw.height:
-            found = found.str.strip_prefix(".")
-            bad = set(found.drop_nulls().unique().to_list()) - SPECIAL_TAGS
-            if bad:
-                raise _Refused(f"column {name!r} has special-missing indicators {sorted(bad)[:3]}")
-            tags.append(found.alias(tag_column(name)))
+    tags = [raw.get_column(f"{n}{_INDICATOR}").cast(pl.String).alias(tag_column(n)) for n in numeric
+            if raw.get_column(f"{n}{_INDICATOR}").null_count() < rows]
     _check_decoding(raw.select(strings), file_encoding)
     frame = raw.select(n for n in names if n not in temporal)
     del raw
