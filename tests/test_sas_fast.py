@@ -263,3 +263,37 @@ def test_bytes_windows_1252_leaves_undefined_refuse_the_fast_path(
         assert "cp.sas7bdat" in str(exc)
     else:
         assert table.meta.extra["reader"] == "pyreadstat"
+
+
+@needs_fast
+def test_a_sink_streams_the_same_rows_into_parquet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``sink`` the verified rows are written to a parquet file (bounded memory) instead of returned: the same
+    values, tags and metadata, tag columns only where special missing values were found, no staging file left."""
+    columns = [Column("d", "numeric", [1.5, SpecialMissing("D"), None, 3.0] * 100, format="DATE9"),
+               Column("x", "numeric", [1.0, 2.0, SpecialMissing("_"), None] * 100, length=4),
+               Column("y", "numeric", [0.5] * 400),
+               Column("c", "string", ["a", "", "caf\u00e9", "z"] * 100)]
+    path = _write(tmp_path / "s.sas7bdat", columns, compression="rows")
+    monkeypatch.delenv(READER_ENV, raising=False)
+    in_memory = scan_sas_fast(path)
+    sink = tmp_path / "out" / "part.parquet"
+    sink.parent.mkdir()
+    streamed = scan_sas_fast(path, sink=sink)
+    assert streamed.taken and streamed.frame is None and streamed.sink == sink
+    assert in_memory.frame is not None
+    assert streamed.found == in_memory.found == {"d": ("D",), "x": ("_",)}
+    assert streamed.scan().collect().equals(in_memory.frame)
+    assert list(pl.read_parquet_schema(sink)) == ["d", "x", "y", "c", "d\x1fsas_tag", "x\x1fsas_tag"]
+    assert streamed.meta.number_rows == 400 and sorted(p.name for p in sink.parent.iterdir()) == ["part.parquet"]
+
+
+@needs_fast
+def test_a_refused_sink_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(tmp_path / "t.sas7bdat", [Column("x", "numeric", [float(i) for i in range(500)])])
+    monkeypatch.delenv(READER_ENV, raising=False)
+    _liar(monkeypatch, lambda f: f.with_columns(pl.col("x") + 1))
+    sink = tmp_path / "out" / "part.parquet"
+    sink.parent.mkdir()
+    scan = scan_sas_fast(path, sink=sink)
+    assert not scan.taken and scan.reason is not None and "differs" in scan.reason
+    assert list(sink.parent.iterdir()) == []

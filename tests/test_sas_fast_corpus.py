@@ -85,7 +85,9 @@ def files() -> list[Path]:
     return [p for p in corpus_files() if p.suffix.lower() == ".sas7bdat"] or pytest.skip(f"no SAS corpus at {CORPUS}")
 
 
-def test_fast_path_agrees_with_pyreadstat_on_the_corpus(files: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fast_path_agrees_with_pyreadstat_on_the_corpus(files: list[Path], monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    """In memory (through read_sas) and streamed into parquet (``sink``), for every file."""
     taken, refused, differ = 0, Counter[str](), []
     for path in files:
         ref = _read(path, monkeypatch, "pyreadstat")
@@ -98,6 +100,10 @@ def test_fast_path_agrees_with_pyreadstat_on_the_corpus(files: list[Path], monke
             continue
         if fast.meta.extra.get("reader") == FAST_READER:
             taken += 1
+            monkeypatch.delenv(READER_ENV, raising=False)
+            streamed = scan_sas_fast(path, sink=tmp_path / "part.parquet")
+            if not streamed.taken or not streamed.scan().collect().equals(ref.scan().collect(), null_equal=True):
+                differ.append((path, f"streamed into parquet: {streamed.reason or 'other rows'}"))
         else:
             refused[_refusal_class(str(fast.meta.extra.get("reader_note", "")))] += 1
         problem = disagreement(fast, ref)

@@ -31,6 +31,7 @@ import math
 import os
 import random
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ RANDOM_BLOCKS = 2
 RANDOM_ROWS = 16
 #: the informative-null indicator columns polars-readstat adds (a name no SAS column can have)
 _INDICATOR = "\x1fparity_null"
+_RAW = "\x1fparity_raw"
 _TAG_ENUM = pl.Enum(sorted(SPECIAL_TAGS))
 #: bytes Windows-1252 leaves undefined: polars-readstat decodes them to C1 controls, iconv refuses them
 _CP1252_UNDEFINED = "\u0081\u008d\u008f\u0090\u009d"
@@ -58,19 +60,36 @@ _CP1252_UNDEFINED = "\u0081\u008d\u008f\u0090\u009d"
 
 @dataclass(frozen=True)
 class FastScan:
-    """What the fast path gives: the rows (``frame``: every column under its name with raw SAS values, Float64 or
-    String, plus a :func:`tag_column` for each numeric column that holds special missing values) and pyreadstat's
-    metadata-only read (``meta``); or, when refused, ``frame`` None and the ``reason``."""
+    """What the fast path gives: the rows and pyreadstat's metadata (``meta``, its ``number_rows`` the row count
+    without deleted rows), or, when refused, the ``reason``.
+
+    The rows hold every column under its name with raw SAS values (Float64 or String) plus a :func:`tag_column`
+    (String) for each numeric column that holds special missing values (``found``: the tags per column).  They are
+    in ``frame``, or, when a ``sink`` was asked for, in that parquet file (written in bounded memory)."""
 
     frame: pl.DataFrame | None
     meta: Any = None
     reason: str | None = None
     #: columns whose values pyreadstat read because polars-readstat converts them (dates, datetimes, times)
     reference_columns: tuple[str, ...] = field(default=())
+    sink: Path | None = None
+    found: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def taken(self) -> bool:
+        return self.reason is None
 
     @property
     def reader(self) -> str:
-        return FAST_READER if self.frame is not None else REFERENCE_READER
+        return FAST_READER if self.taken else REFERENCE_READER
+
+    def scan(self) -> pl.LazyFrame:
+        """The rows, lazily (from ``frame`` or the ``sink`` file)."""
+        if self.frame is not None:
+            return self.frame.lazy()
+        if self.sink is None:
+            raise ValueError(f"the fast path was refused: {self.reason}")
+        return pl.scan_parquet(self.sink)
 
     def provenance(self) -> dict[str, Any]:
         """``reader`` (and ``reader_note``: why the fast path was refused, or which columns pyreadstat read)."""
@@ -92,28 +111,40 @@ def fast_reader_available() -> bool:
 
 
 def refused(reason: str) -> FastScan:
-    return FastScan(None, None, reason)
+    return FastScan(None, None, reason or "refused")
 
 
-def scan_sas_fast(path: Path, *, encoding: str | None = None, seed: int = 0) -> FastScan:
+def scan_sas_fast(path: Path, *, encoding: str | None = None, seed: int = 0, sink: Path | None = None) -> FastScan:
     """Read ``path`` with polars-readstat where that is provably what pyreadstat reads, else say why not.
 
-    Never raises for a file the fast reader cannot read or reads differently: the reason comes back and the
-    caller falls back to pyreadstat, which then gives the error a user should see for a broken file."""
+    With ``sink`` the rows are streamed into that parquet file (peak memory: the date/time columns and a batch),
+    else they come back in memory.  Never raises for a file the fast reader cannot read or reads differently: the
+    reason comes back and the caller falls back to pyreadstat, which then gives the error a user should see for a
+    broken file.  A refused ``sink`` is not left behind."""
     path = Path(path)
     reason = _refusal_up_front(path, encoding)
     if reason is not None:
         return refused(reason)
+    staging = None if sink is None else sink.with_name(f".{sink.name}.{os.getpid()}.staging")
     try:
-        return _scan(path, seed)
+        return _scan(path, seed, sink, staging)
     except _Refused as exc:
+        if sink is not None:
+            sink.unlink(missing_ok=True)
         return refused(str(exc))
     except Exception as exc:
+        if sink is not None:
+            sink.unlink(missing_ok=True)
         return refused(f"{FAST_READER} failed ({type(exc).__name__}: {_short(exc)})")
     except BaseException as exc:  # pyo3's PanicException derives from BaseException
+        if sink is not None:
+            sink.unlink(missing_ok=True)
         if type(exc).__name__ != "PanicException":
             raise
         return refused(f"{FAST_READER} panicked ({_short(exc)})")
+    finally:
+        if staging is not None:
+            staging.unlink(missing_ok=True)
 
 
 class _Refused(Exception):
@@ -158,7 +189,7 @@ def _reference(path: Path, **options: Any) -> tuple[pl.DataFrame, Any]:
         raise _Refused(f"{REFERENCE_READER} cannot read it ({type(exc).__name__}: {_short(exc)})") from None
 
 
-def _scan(path: Path, seed: int) -> FastScan:
+def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None) -> FastScan:
     from polars_readstat import ScanReadstat, scan_readstat
 
     fast = ScanReadstat(str(path))
@@ -205,38 +236,61 @@ def _scan(path: Path, seed: int) -> FastScan:
         samples.append((offset, tail))
     meta.number_rows = rows
 
+    # the date/time columns first: pyreadstat reads them raw (in memory, 8 bytes a row each, and their tags)
+    extra = _reference_columns(path, temporal, rows)
     options: dict[str, Any] = {"preserve_order": True}
     if numeric:
         options["informative_nulls"] = {"columns": numeric, "mode": "separate_column", "suffix": _INDICATOR,
                                         "use_value_labels": False}
-    # streamed, each batch's special-missing indicators (".A", "._") become a 1-byte Enum of the tags (a tag
-    # outside .A-.Z/._ fails the cast); no projection: polars-readstat loses the indicator columns under one
-    raw = (scan_readstat(str(path), **options)
-           .with_columns(pl.col(f"{n}{_INDICATOR}").str.strip_prefix(".").cast(_TAG_ENUM) for n in numeric)
-           .collect(engine="streaming"))
-    if raw.height != rows:
-        raise _Refused(f"{FAST_READER} read {raw.height} rows, {REFERENCE_READER} counts {rows}")
-    tags = [raw.get_column(f"{n}{_INDICATOR}").cast(pl.String).alias(tag_column(n)) for n in numeric
-            if raw.get_column(f"{n}{_INDICATOR}").null_count() < rows]
-    _check_decoding(raw.select(strings), file_encoding)
-    frame = raw.select(n for n in names if n not in temporal)
-    del raw
+    lf = scan_readstat(str(path), **options)
     if temporal:
-        from parity.sources.sas import _split_special
-
-        ref = _reference(path, usecols=temporal)[0]
-        if ref.height != rows:
-            raise _Refused(f"{REFERENCE_READER} read {ref.height} rows of the date/time columns, not {rows}")
-        for name in temporal:
-            numbers, found_tags = _split_special(ref.get_column(name))
-            frame = frame.with_columns(numbers)
-            if found_tags is not None and found_tags.null_count() < len(found_tags):
-                tags.append(found_tags.alias(tag_column(name)))
-    frame = frame.select(names).with_columns(tags)
+        lf = pl.concat([lf, extra.lazy()], how="horizontal", strict=True)
+    # batch by batch on the streaming engine: the special-missing indicators (".A", "._") become a 1-byte Enum of
+    # the tags (an indicator outside .A-.Z/._ fails the cast); no projection pushdown: polars-readstat loses the
+    # indicator columns under one
+    lf = lf.select([pl.col(f"{n}{_RAW}").alias(n) if n in temporal else pl.col(n) for n in names]
+                   + [pl.col(f"{n}{_INDICATOR}").str.strip_prefix(".").cast(_TAG_ENUM).alias(tag_column(n))
+                      for n in numeric]
+                   + [pl.col(f"{n}{_INDICATOR}").alias(tag_column(n)) for n in temporal])
+    whole_pass = pl.QueryOptFlags(projection_pushdown=False)
+    if staging is None:
+        table = lf.collect(engine="streaming", optimizations=whole_pass).lazy()
+    else:
+        lf.sink_parquet(staging, optimizations=whole_pass, compression="lz4", statistics=False)
+        table = pl.scan_parquet(staging)
+    read = table.select(pl.len()).collect().item()
+    if read != rows:
+        raise _Refused(f"{FAST_READER} read {read} rows, {REFERENCE_READER} counts {rows}")
+    tag_names = [tag_column(n) for n in names if n in numeric or n in temporal]
+    uniques = table.select(pl.col(t).drop_nulls().unique().cast(pl.String).implode() for t in tag_names).collect()
+    found = {n: tuple(sorted(uniques.get_column(tag_column(n))[0].to_list())) for n in names
+             if tag_column(n) in tag_names and uniques.get_column(tag_column(n))[0].len()}
+    _check_decoding(table.select(strings), file_encoding)
+    table = table.select([*names, *(pl.col(tag_column(n)).cast(pl.String) for n in found)])
     checked = [n for n in names if n not in temporal]
     for offset, sample in samples:
-        _compare(frame.slice(offset, sample.height), sample, checked, set(strings), offset)
-    return FastScan(frame, meta, None, tuple(temporal))
+        _compare(table.slice(offset, sample.height).collect(), sample, checked, set(strings), offset)
+    if sink is None:
+        return FastScan(table.collect(), meta, None, tuple(temporal), None, found)
+    table.sink_parquet(sink, compression="lz4", statistics=False)
+    return FastScan(None, meta, None, tuple(temporal), sink, found)
+
+
+def _reference_columns(path: Path, names: list[str], rows: int) -> pl.DataFrame:
+    """``names`` read by pyreadstat, raw, as ``<name><_RAW>`` (Float64) and ``<name><_INDICATOR>`` (tag Enum)."""
+    if not names:
+        return pl.DataFrame()
+    from parity.sources.sas import _split_special
+
+    ref = _reference(path, usecols=names)[0]
+    if ref.height != rows:
+        raise _Refused(f"{REFERENCE_READER} read {ref.height} rows of the date/time columns, not {rows}")
+    out: list[pl.Series] = []
+    for name in names:
+        numbers, tags = _split_special(ref.get_column(name))
+        tags = tags if tags is not None else pl.Series([None] * ref.height, dtype=pl.String)
+        out += [numbers.alias(f"{name}{_RAW}"), tags.cast(_TAG_ENUM).alias(f"{name}{_INDICATOR}")]
+    return pl.DataFrame(out)
 
 
 def _column_roles(schema: dict[str, Any], meta: Any, names: list[str]) -> tuple[list[str], list[str], list[str]]:
@@ -271,14 +325,16 @@ def _first_difference(left: list[str], right: list[str]) -> str:
     return f"{len(left)} vs {len(right)} columns"
 
 
-def _check_decoding(strings: pl.DataFrame, encoding: str) -> None:
+def _check_decoding(strings: pl.LazyFrame, encoding: str) -> None:
     """Bytes the encoding cannot decode come out of polars-readstat as U+FFFD (pyreadstat refuses them)."""
-    if not strings.width:
+    columns = strings.collect_schema().names()
+    if not columns:
         return
     cp1252 = _encoding_key(encoding) == "WINDOWS-1252"
     found = strings.select((pl.col(c).str.contains(f"[\ufffd{_CP1252_UNDEFINED}]") if cp1252 else
-                            pl.col(c).str.contains("\ufffd", literal=True)).any() for c in strings.columns).row(0)
-    for name, hit in zip(strings.columns, found, strict=True):
+                            pl.col(c).str.contains("\ufffd", literal=True)).any() for c in columns
+                           ).collect(engine="streaming").row(0)
+    for name, hit in zip(columns, found, strict=True):
         if hit:
             raise _Refused(f"column {name!r} holds bytes that {encoding} does not decode")
 
