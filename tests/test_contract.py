@@ -516,3 +516,8 @@ def test_delta_loosened_contract_is_relaxed(tmp_path: Path) -> None:
 def test_parse_quality_and_contract_are_independent() -> None:
     assert parse_contract(SPEC, "c", None) is None
     assert parse_quality(SPEC, Path("."), "q", None) == ()
+
+
+def test_max_length_on_a_non_character_column_fails_with_a_hint() -> None:
+    f = facts(pl.DataFrame({"n": [1, None, 3]}), '[columns]\nn = { max_length = 5 }\n')["n.max_length"]
+    assert f.failing_rows == 2 and "character values" in f.detail["hint"]

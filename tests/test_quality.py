@@ -353,3 +353,11 @@ def test_claims_monthly_example_declares_both_and_passes(tmp_path: Path) -> None
     assert checks["contract"]["status"] == "pass" and checks["quality"]["status"] == "pass"
     assert len(checks["contract"]["details"]["rules"]) > 20
     assert {r["kind"] for r in checks["quality"]["details"]["rules"]} == {"rule", "lookup", "distinct"}
+
+
+def test_description_is_reported_and_shown(tmp_path: Path) -> None:
+    rules_toml = CRITICAL + 'description = "a refund is a separate claim line"\n'
+    _, data = run(dq_job(tmp_path, rules_toml), tmp_path / "out")
+    assert rules(data, "quality")["paid_not_negative"]["description"] == "a refund is a separate claim line"
+    assert "paid &gt;= 0 (critical): a refund is a separate claim line" in (tmp_path / "out" / "j" /
+                                                                           "parity.html").read_text()

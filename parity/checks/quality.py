@@ -42,7 +42,8 @@ def check_quality(f: Facts) -> CheckResult:
     for rule, fact in zip(rules, facts.quality, strict=True):
         sas = sas_by_name.get(fact.name)
         rows.append(RuleRow(fact.name, rule.kind, _quality_status(fact, rule), fact.failing_rows, fact.judged_rows,
-                            fact.sample, fact.column, rule.severity, rule.definition(), _with_missing(fact),
+                            fact.sample, fact.column, rule.severity, rule.definition(),
+                            {**_with_missing(fact), **({"description": rule.description} if rule.description else {})},
                             _side(sas, _quality_status(sas, rule)) if sas is not None else None))
     status = _status_of(rows)
     details = RulesDetails(tuple(rows), sas_note=facts.sas_error)

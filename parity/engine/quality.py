@@ -305,7 +305,11 @@ def _column_rules(cc: ColumnContract, c: str, dtype: pl.DataType, view: View,
         if rule is not None:
             out.append(_Pending(f"{cc.name}.decimal", "decimal", cc.name, rule[0], [c],
                                 {"precision": cc.precision, "scale": cc.scale}, rule[1]))
-    if cc.max_length is not None and _is_string(dtype):
+    if cc.max_length is not None and not _is_string(dtype) and dtype != pl.Null:
+        out.append(_Pending(f"{cc.name}.max_length", "max_length", cc.name, col.is_not_null(), [c],
+                            {"max_length": cc.max_length, "hint": f"max_length is a limit of character values; "
+                             f"{cc.name} is {_dtype_text(dtype)}: write it as text or drop max_length"}))
+    elif cc.max_length is not None:
         n = cc.max_length
         text = col.cast(pl.String)  # normalised: trailing blanks dropped
         out.append(_Pending(

@@ -35,7 +35,8 @@ def rule_definition(rule: dict[str, Any]) -> str:
     """What a rule requires, as the approver reads it in the HTML rules table."""
     kind = rule.get("kind")
     if rule.get("definition"):
-        return f"{rule['definition']} ({rule.get('severity', 'critical')})"
+        text = f"{rule['definition']} ({rule.get('severity', 'critical')})"
+        return f"{text}: {rule['description']}" if rule.get("description") else text
     if kind == "type":
         return f"type {rule.get('expected')}"
     if kind == "decimal":
