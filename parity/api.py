@@ -111,7 +111,7 @@ def compare_frames(sas: TableLike, python: TableLike, *, name: str = "data", **o
     ``options`` are the dataset settings of parity.toml: ``keys``, ``tolerance`` (column -> Tolerance or
     ``{"method": ..., "criterion": ...}``; ``"default"`` for every other numeric column), ``sort_by``, ``ignore``,
     ``rename``, ``top_n``, ``strings``, ``numbers``, ``dates``, ``severity``, ``waivers`` (a list of tables as in
-    parity.toml), and for a .sas7bdat/.xpt SAS side ``encoding``, ``catalog`` and ``formats`` (``formats`` also
+    parity.toml), ``contract`` (a table) and ``quality`` (a list of tables), and for a .sas7bdat/.xpt SAS side ``encoding``, ``catalog`` and ``formats`` (``formats`` also
     gives a DataFrame's numeric column its kind, e.g. ``{"visit": "DATE9."}``).  A setting that cannot apply is
     refused with a SpecError, never ignored.
     """
@@ -124,8 +124,11 @@ def compare_frames(sas: TableLike, python: TableLike, *, name: str = "data", **o
     py_table = _as_python_table(python, "python", sas_table, spec)
     if sas_table is None or py_table is None:  # pragma: no cover - defensive
         raise InputError("nothing to compare")
+    from parity.engine.quality import evaluate_spec
+
+    rules = evaluate_spec(spec, ARGUMENTS, sas_table, py_table)  # contract and quality: names checked first
     comp = compare_tables(spec, sas_table, py_table)
-    return build_result(comp, duration_s=round(time.perf_counter() - started, 3))
+    return build_result(comp, duration_s=round(time.perf_counter() - started, 3), rules=rules)
 
 
 __all__ = ["Tolerance", "compare_frames", "make_spec", "parse_tolerance"]

@@ -361,3 +361,38 @@ def test_description_is_reported_and_shown(tmp_path: Path) -> None:
     assert rules(data, "quality")["paid_not_negative"]["description"] == "a refund is a separate claim line"
     assert "paid &gt;= 0 (critical): a refund is a separate claim line" in (tmp_path / "out" / "j" /
                                                                            "parity.html").read_text()
+
+
+# ---- the API, and a caller that forgets the rules
+
+
+def test_compare_frames_takes_contract_and_quality() -> None:
+    from parity.api import compare_frames
+
+    sas = pl.DataFrame({"id": [1.0, 2.0], "paid": [1.0, -2.0]})
+    py = pl.DataFrame({"id": [1, 2], "paid": [1.0, -2.0]})
+    result = compare_frames(sas, py, keys=["id"], contract={"columns": {"id": {"type": "integer"}}, "extra_columns": "allow"},
+                            quality=[{"name": "p", "rule": "paid >= 0", "severity": "warn"}])
+    assert result.verdict == "pass"
+    contract, quality = result.check("contract"), result.check("quality")
+    assert contract is not None and contract.status == "pass"
+    assert quality is not None and quality.status == "warn"
+    assert quality.details["rules"][0]["failing_rows"] == 1
+    with pytest.raises(SpecError) as err:
+        compare_frames(sas, py, keys=["id"], quality=[{"name": "p", "rule": "nope > 0"}])
+    assert err.value.key == "datasets.data.quality[0].rule"
+
+
+def test_declared_rules_never_pass_unjudged() -> None:
+    """A caller (an engine path) that compares without evaluating the rules gets an error, not a skipped check."""
+    from parity.api import make_spec
+    from parity.checks.core import build_result
+    from parity.engine.core import compare_tables
+
+    spec = make_spec("d", keys=["id"], contract={"columns": {"id": {"nullable": False}}},
+                     quality=[{"name": "p", "rule": "id > 0"}])
+    frame = pl.DataFrame({"id": [1.0]})
+    result = build_result(compare_tables(spec, sas_table(frame), py_table(frame)))
+    assert result.verdict == "error"
+    assert {c.name: c.status for c in result.checks if c.name in ("contract", "quality")} == {
+        "contract": "error", "quality": "error"}

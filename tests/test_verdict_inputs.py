@@ -338,7 +338,7 @@ def test_every_dataset_setting_has_an_api_test() -> None:
 
     tested_elsewhere = {"sas", "python", "sort_by", "rename", "top_n", "formats", "encoding", "catalog",
                         "max_print",  # max_print: tests/test_listing.py
-                        "contract", "quality"}  # parity.toml only: tests/test_contract.py, tests/test_quality.py
+                        "contract", "quality"}  # tests/test_contract.py, tests/test_quality.py (compare_frames too)
     assert {s[0] for s in SETTINGS} | tested_elsewhere == DATASET_KEYS
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from parity.checks.core import Facts, check
 from parity.checks.rules import (
+    NOT_EVALUATED,
     RuleRow,
     RulesDetails,
     _contract_status,
@@ -23,8 +24,10 @@ from parity.model import CheckResult
 def check_contract(f: Facts) -> CheckResult:
     contract = f.comp.spec.contract
     facts = f.rules
-    if contract is None or facts is None:
+    if contract is None:
         return CheckResult("contract", "skipped", "no contract declared ([datasets.<name>.contract])", {})
+    if facts is None:  # declared but never evaluated: an error, never a silent pass
+        return CheckResult("contract", "error", NOT_EVALUATED, {})
     sas_by_name = {s.name: s for s in facts.contract_sas}
     rows = []
     for fact in facts.contract:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from parity.checks.core import Facts, check
 from parity.checks.rules import (
+    NOT_EVALUATED,
     RuleRow,
     RulesDetails,
     _side,
@@ -35,8 +36,10 @@ def _quality_status(fact: RuleFact, rule: QualityRule) -> str:
 def check_quality(f: Facts) -> CheckResult:
     rules = f.comp.spec.quality
     facts = f.rules
-    if not rules or facts is None:
+    if not rules:
         return CheckResult("quality", "skipped", "no DQ rules declared ([[datasets.<name>.quality]])", {})
+    if facts is None:  # declared but never evaluated: an error, never a silent pass
+        return CheckResult("quality", "error", NOT_EVALUATED, {})
     sas_by_name = {s.name: s for s in facts.quality_sas}
     rows = []
     for rule, fact in zip(rules, facts.quality, strict=True):

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 #: the constraints a contract rule can name (``<column>.<constraint>``, or ``unique`` / ``extra_columns``)
 CONSTRAINTS = ("present", "type", "decimal", "max_length", "nullable", "unique", "extra_columns")
 RULE_STATUSES = ("pass", "warn", "fail")
+#: the summary of a contract or DQ rules that reached the checks without their facts (a caller that skipped
+#: parity.engine.quality.evaluate_spec): an error, so that a declared rule never passes unjudged
+NOT_EVALUATED = ("declared in the spec but not evaluated: the caller compared the dataset without "
+                 "parity.engine.quality.evaluate_spec; this is a bug in the caller, please report it")
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from parity.errors import InputError, SpecError
 from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS
 from parity.sources.base import Source
+
+if TYPE_CHECKING:
+    from parity.spec import DatasetSpec
 from parity.spec.contract import ColumnContract, Contract, QualityRule
 
 #: sample rows kept per failing rule
@@ -619,6 +622,14 @@ def _distinct_fact(rule: QualityRule, view: View, c: str) -> RuleFact:
 
 # --------------------------------------------------------------------------------------------------------------
 # the whole dataset
+
+
+def evaluate_spec(spec: DatasetSpec, file: Path, sas: Source, py: Source) -> RuleFacts | None:
+    """The facts of a dataset's contract and DQ rules (None when it declares neither), as :func:`evaluate`."""
+    if spec.contract is None and not spec.quality:
+        return None
+    return evaluate(spec.contract, spec.quality, file, f"datasets.{spec.name}", sas, py, spec.rename, spec.keys,
+                    spec.strings.blank_is_missing)
 
 
 def evaluate(contract: Contract | None, quality: Sequence[QualityRule], file: Path, where: str, sas: Source,

@@ -67,13 +67,11 @@ def compare_dataset(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str, A
                                 f"{got}); return a dict with a {ds.name!r} key", sas_meta)
         else:
             py = python_tables[ds.name]
-        rules = None
-        if ds.contract is not None or ds.quality:  # names checked before any comparison (a SpecError)
-            from parity.engine.quality import evaluate
+        from parity.engine.quality import evaluate_spec
 
+        if ds.contract is not None or ds.quality:
             progress(f"{job.name}/{ds.name}: checking the contract and DQ rules")
-            rules = evaluate(ds.contract, ds.quality, job.spec_file, f"datasets.{ds.name}", sas, py, ds.rename,
-                             ds.keys, ds.strings.blank_is_missing)
+        rules = evaluate_spec(ds, job.spec_file, sas, py)  # names checked before any comparison (a SpecError)
         progress(f"{job.name}/{ds.name}: comparing {sas.meta.rows:,} x {py.meta.rows:,} rows")
         comp = compare_tables(ds, sas, py, job)
         return build_result(comp, duration_s=round(time.perf_counter() - started, 3), rules=rules)
