@@ -534,3 +534,31 @@ def test_iso_text_meets_a_sas_date_in_a_spilled_file_too(tmp_path: Path, monkeyp
             assert info.problem is not None and "'1959-12' in row 2" in info.problem
         else:
             assert source.scan().collect()["adt"].to_list() == expected and info.kind == "date"
+
+
+def test_a_port_writing_plain_json_is_told_what_to_write(tmp_path: Path) -> None:
+    (tmp_path / "out.json").write_text(json.dumps([{"ID": 1, "X": 2.5}]))  # pandas to_json(orient="records")
+    message = _error(tmp_path / "out.json")
+    assert "not a Dataset-JSON file" in message and "write other data as parquet" in message
+    (tmp_path / "cols.json").write_text(json.dumps({"ID": {"0": 1}, "X": {"0": 2.5}}))  # pandas to_json()
+    assert "no datasetJSONVersion" in _error(tmp_path / "cols.json")
+
+
+def test_a_job_naming_a_bad_dataset_json_file_is_an_error_of_that_dataset(tmp_path: Path) -> None:
+    folder = make_job(tmp_path / "jobs", "bad", """
+        [datasets.good]
+        sas = "t.sas7bdat"
+        python = "t.json"
+        [datasets.bad]
+        sas = "t.sas7bdat"
+        python = "bad.ndjson"
+        """)
+    _sas_twin(folder / "t.sas7bdat")
+    write_json(folder / "t.json")
+    write_ndjson(folder / "bad.ndjson", rows=_rows_with(2, 7, "2014-13-01"))
+    code = main(["run", "bad", "--jobs-dir", str(tmp_path / "jobs"), "--report-dir", str(tmp_path / "out")])
+    data = json.loads((tmp_path / "out" / "bad" / "parity.json").read_text())
+    verdicts = {d["name"]: (d["verdict"], d["error"]) for d in data["datasets"]}
+    assert code == 2 and verdicts["good"] == ("pass", None)
+    assert verdicts["bad"][0] == "error"
+    assert str(folder / "bad.ndjson") in verdicts["bad"][1] and "row 3 (line 4), column 'ADT'" in verdicts["bad"][1]

@@ -117,19 +117,23 @@ def _loads(text: str | bytes) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_parse_constant)
 
 
+#: what to do with a JSON file that is not Dataset-JSON
+_OTHER_JSON = ("parity reads .json/.ndjson files as CDISC Dataset-JSON v1.1 (datasetJSONVersion, columns, rows); "
+               "write other data as parquet (df.write_parquet) or CSV")
+
+
 def _header(path: Path, doc: Any) -> tuple[dict[str, Any], list[DJColumn]]:
     """Check the top-level metadata and the columns: (metadata without rows, columns)."""
     if not isinstance(doc, dict):
         what = "first line" if path.suffix.lower() == ".ndjson" else "JSON"
         raise _fail(path, f"not a Dataset-JSON file (its {what} is a {type(doc).__name__}, not an object with "
-                    "datasetJSONVersion, columns and rows)")
+                    f"datasetJSONVersion, columns and rows); {_OTHER_JSON}")
     version = doc.get("datasetJSONVersion")
     if version is None:
         if "clinicalData" in doc or "referenceData" in doc:
             raise _fail(path, "Dataset-JSON v1.0 is not supported (its data sits under clinicalData/referenceData); "
                         "convert it to v1.1 (CDISC's convert_1_0_to_1_1.py does) or export it again as v1.1")
-        raise _fail(path, "not a Dataset-JSON file (no datasetJSONVersion): parity reads .json/.ndjson files in the "
-                    "CDISC Dataset-JSON v1.1 layout (datasetJSONVersion, columns, rows)")
+        raise _fail(path, f"not a Dataset-JSON file (no datasetJSONVersion); {_OTHER_JSON}")
     if not isinstance(version, str) or not _VERSION_RE.match(version):
         hint = (" (v1.0 keeps its data under clinicalData/referenceData: convert it to v1.1)"
                 if str(version).startswith("1.0") else "")
