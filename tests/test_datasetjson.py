@@ -562,3 +562,13 @@ def test_a_job_naming_a_bad_dataset_json_file_is_an_error_of_that_dataset(tmp_pa
     assert code == 2 and verdicts["good"] == ("pass", None)
     assert verdicts["bad"][0] == "error"
     assert str(folder / "bad.ndjson") in verdicts["bad"][1] and "row 3 (line 4), column 'ADT'" in verdicts["bad"][1]
+
+
+@pytest.mark.parametrize("text", ["0.1", "2.2250738585072011e-308", "9007199254740993", "1.7976931348623157e308",
+                                  "4.9e-324", "123456789012345678901234567890.5", "-0.000000000000000000001",
+                                  "30.8983333232059", ".5", "5.", "+7", "1,234,567.891"])
+def test_decimal_text_is_the_nearest_double(tmp_path: Path, text: str) -> None:
+    meta = {**META, "records": 1, "columns": [
+        {"itemOID": "IT.D", "name": "D", "label": "", "dataType": "decimal", "targetDataType": "decimal"}]}
+    value = read_datasetjson(write_json(tmp_path / "d.json", meta, [[text]])).frame["D"][0]
+    assert value == float(text.replace(",", ""))
