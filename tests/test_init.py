@@ -272,3 +272,16 @@ def test_init_on_a_corpus_dataset_json_file(tmp_path: Path, capsys: pytest.Captu
 def test_trailing_blanks_do_not_make_a_key_unique(tmp_path: Path) -> None:
     t = table(tmp_path, [Column("a", "string", ["x", "x  ", "y"]), Column("b", "string", ["1", "2", "3"])])
     assert guess_keys(t).columns == ("b",)
+
+
+def test_init_on_an_xpt_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pandas as pd
+    import pyreadstat
+
+    pyreadstat.write_xport(pd.DataFrame({"SUBJ": ["A", "B", "C"], "RATE": [0.125, 0.5, 0.75]}),
+                           str(tmp_path / "rates.xpt"), variable_format={"RATE": "PERCENT8.1"})
+    assert main(["init", "rates", "--jobs-dir", str(tmp_path / "jobs"), "--sas", str(tmp_path / "rates.xpt")]) == 0
+    ds = spec(tmp_path / "jobs" / "rates")["datasets"]["rates"]
+    assert ds["keys"] == ["SUBJ"] and ds["tolerance"]["RATE"] == {"method": "absolute", "criterion": 0.0005}
+    code, report = run_job(tmp_path, "rates", capsys)
+    assert code == 1 and report["verdict"] == "fail" and report["datasets"][0]["error"] is None

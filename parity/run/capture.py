@@ -284,10 +284,13 @@ def _rows(path: Path, dataset: str) -> int:
 
     try:
         _, meta = pyreadstat.read_sas7bdat(str(path), metadataonly=True)
+        if meta.number_rows is None:  # a header that does not say: count them
+            frame, _ = pyreadstat.read_sas7bdat(str(path), usecols=meta.column_names[:1])
+            return len(frame)
     except Exception as exc:
         raise CaptureError(f"the downloaded SAS data set of dataset {dataset!r} cannot be read ({exc}); nothing "
                            "was captured") from None
-    return int(meta.number_rows or 0)
+    return int(meta.number_rows)
 
 
 # --------------------------------------------------------------------------------------------------------------
