@@ -227,7 +227,7 @@ def _conversions(spec: DatasetSpec, sas: Source, py: Source, pairs: list[tuple[C
     """Each column pair's Conversion (by SAS name) before its value facts; the aggregate queries (one per side)
     that count them; per pair still pending: (SAS name, its changes (code, text, aggregate), its hint aggregate)."""
     s_lf, p_lf = sas.scan(), py.scan()
-    p_schema = p_lf.collect_schema()
+    p_schema = py.scan().collect_schema()  # apart: a scan whose schema was resolved streams worse (polars 1.44)
     s_aggs: list[pl.Expr] = []
     p_aggs: list[pl.Expr] = []
     pending: list[tuple[str, list[tuple[str, str, str]], str | None]] = []

@@ -176,11 +176,12 @@ def _narrow(lf: pl.LazyFrame, schema: pl.Schema, plans: list[ColumnPlan], side: 
 
 
 def _values(lf: pl.LazyFrame, schema: pl.Schema, plans: list[ColumnPlan], side: Side, spec: DatasetSpec,
-            strict: bool) -> pl.LazyFrame:
-    """One side's compared values, normalised, with the row number (fetched for the kept rows only)."""
+            strict: bool, rows: pl.Series) -> pl.LazyFrame:
+    """One side's compared values of the rows numbered ``rows``, normalised, with the row number.  The rows are
+    picked before the values are computed (a filter after them made the streaming engine hold the scan)."""
     row = ROW_S if side == "sas" else ROW_P
     values = [e for p in plans if p.role == "compare" for e in _column(p, schema, side, spec, strict)]
-    return lf.with_row_index(row).select([pl.col(row), *values])
+    return lf.with_row_index(row).filter(pl.col(row).is_in(rows.implode())).select([pl.col(row), *values])
 
 
 def _order_frame(lf: pl.LazyFrame, schema: pl.Schema, side: Side, columns: list[ColumnPlan],
@@ -312,7 +313,7 @@ class _Run:
                  job: JobSpec | None) -> None:
         self.engine, self.spec, self.sas, self.py, self.job = engine, spec, sas, py, job
         self.strict = spec.numbers.special_missing == "strict"
-        self.lazy: dict[str, tuple[pl.LazyFrame, pl.Schema]] = {}
+        self.schemas: dict[Side, pl.Schema] = {}
         self.k = 1
 
     def result(self) -> EngineResult:
@@ -325,10 +326,14 @@ class _Run:
         keys = sorted((p for p in plans if p.role == "key"), key=lambda p: key_fold.index(p.name.casefold()))
         for plan in keys:  # under "strict", .A, ._ and . are distinct key values (as in a SAS MERGE or BY)
             plan.has_tags = plan.has_tags and self.strict
-        s_lf, p_lf = sas.scan(), py.scan()
-        s_schema, p_schema = s_lf.collect_schema(), p_lf.collect_schema()
-        sas_proj = _narrow(s_lf, s_schema, plans, "sas", spec, self.strict)
-        py_proj = _narrow(p_lf, p_schema, plans, "py", spec, self.strict)
+        # every query starts from a fresh scan: a scan whose schema was resolved made the streaming engine hold
+        # the whole file in a later query (polars 1.44), so schemas come from scans of their own
+        s_schema, p_schema = sas.scan().collect_schema(), py.scan().collect_schema()
+        self.schemas = {"sas": s_schema, "py": p_schema}
+        sas_proj = _narrow(sas.scan(), s_schema, plans, "sas", spec, self.strict)
+        py_proj = _narrow(py.scan(), p_schema, plans, "py", spec, self.strict)
+        narrow_schemas = (_narrow(sas.scan(), s_schema, plans, "sas", spec, self.strict).collect_schema(),
+                          _narrow(py.scan(), p_schema, plans, "py", spec, self.strict).collect_schema())
         s_keys = [k.s for k in keys] + [k.st for k in keys if k.has_tags]
         p_keys = [k.p for k in keys] + [k.pt for k in keys if k.has_tags]
         compare = [p for p in plans if p.role == "compare"]
@@ -336,11 +341,13 @@ class _Run:
         out: dict[str, Any] = {"python_types": {name: str(dtype) for name, dtype in p_schema.items()
                                                 if name in {c.name for c in py.columns}}}
 
-        # 1. one pass over each side (a collect_all shares the scans): the plans' value facts, row counts, sort
-        #    order, string lengths, and the join's narrow rows (kept in memory for one bucket, else written out)
-        scans: dict[str, pl.LazyFrame] = {"rows_sas": s_lf.select(pl.len()), "rows_py": p_lf.select(pl.len())}
+        # 1. single-side passes: the plans' value facts, row counts and string lengths (one collect_all, sharing
+        #    the scans), the sort order (BY columns only), and the join's narrow rows (kept in memory for one
+        #    bucket, else written out as buckets)
+        scans: dict[str, pl.LazyFrame] = {"rows_sas": sas.scan().select(pl.len()),
+                                          "rows_py": py.scan().select(pl.len())}
         scans.update({f"#facts{i}": q for i, q in enumerate(facts.queries)})
-        scans.update(_string_length_queries(s_lf, p_lf, compare))
+        scans.update(_string_length_queries(sas.scan(), py.scan(), compare))
         key_order = tuple(SortKey(kp.name) for kp in keys)
         order_by = spec.sort_by or key_order  # without sort_by: is each side in key order?
         if order_by:
@@ -350,9 +357,9 @@ class _Run:
             collation = Collation.of(spec.encoding or sas.meta.encoding)
             spec_file = spec_file_of(spec, self.job)
             where = f"datasets.{spec.name}.{'sort_by' if spec.sort_by else 'keys'}"
-            mappings, unencodable = self._collations(collation, order_plans, s_lf, s_schema, p_lf, p_schema)
-            s_order = _order_frame(s_lf, s_schema, "sas", order_plans, mappings["sas"], spec_file, where)
-            p_order = _order_frame(p_lf, p_schema, "py", order_plans, mappings["py"], spec_file, where)
+            mappings, unencodable = self._collations(collation, order_plans)
+            s_order = _order_frame(sas.scan(), s_schema, "sas", order_plans, mappings["sas"], spec_file, where)
+            p_order = _order_frame(py.scan(), p_schema, "py", order_plans, mappings["py"], spec_file, where)
             name = "sort" if spec.sort_by else "keyorder"
             # on their own: a shift falls back to the in-memory engine, which in a shared pass would hold every
             # column of the scan; alone it reads the BY columns only
@@ -368,21 +375,23 @@ class _Run:
                         f"{unencodable['sas'] + unencodable['py']:,} character values hold characters that "
                         f"{collation.encoding} cannot encode: they were sorted after every encodable character")
                 out["collation"] = coll
-        self.lazy = {"sas": (s_lf, s_schema), "py": (p_lf, p_schema)}
         self.k = k
         with self._workdir(k) as tmp:
+            # the narrow rows in passes of their own: sharing a scan with the aggregates made polars hold all of it
+            # (and, with a row index, fail to plan)
             if tmp is None:
-                scans["narrow_sas"], scans["narrow_py"] = sas_proj, py_proj
+                narrow = pl.collect_all([sas_proj, py_proj], engine=ENGINE)
             else:
-                scans["sink_sas"] = self._sink(sas_proj, Path(tmp) / "sas", s_keys, k)
-                scans["sink_py"] = self._sink(py_proj, Path(tmp) / "py", p_keys, k)
+                self._sink(sas_proj, narrow_schemas[0], Path(tmp) / "sas", s_keys, k).collect(engine=ENGINE)
+                self._sink(py_proj, narrow_schemas[1], Path(tmp) / "py", p_keys, k).collect(engine=ENGINE)
+                _trace(f"{k} buckets written", clock)
             scanned = dict(zip(scans, pl.collect_all(list(scans.values()), engine=ENGINE), strict=True))
             facts.apply([scanned[f"#facts{i}"] for i in range(len(facts.queries))])
             _trace(f"first pass ({k} bucket{'s' if k > 1 else ''})", clock)
             if tmp is None:
-                buckets = [(scanned.pop("narrow_sas").lazy(), scanned.pop("narrow_py").lazy())]
+                buckets = [(narrow[0].lazy(), narrow[1].lazy())]
             else:
-                buckets = self._bucket_scans(Path(tmp), k, sas_proj.collect_schema(), py_proj.collect_schema())
+                buckets = self._bucket_scans(Path(tmp), k, *narrow_schemas)
             result = self._rest(spec, plans, keys, s_keys, p_keys, compare, scanned, buckets, out, clock)
         return result
 
@@ -501,19 +510,20 @@ class _Run:
 
     # ----------------------------------------------------------------------------------------------------------
 
-    def _collations(self, collation: Collation, order_plans: list[ColumnPlan], s_lf: pl.LazyFrame,
-                    s_schema: pl.Schema, p_lf: pl.LazyFrame, p_schema: pl.Schema
+    def _collations(self, collation: Collation, order_plans: list[ColumnPlan]
                     ) -> tuple[dict[Side, dict[int, dict[str, str]]], dict[str, int]]:
         """Per side and character BY column, the collation strings of its values (one pass for all)."""
         queries: list[tuple[Side, int, pl.LazyFrame]] = []
-        for side, lf, schema in (("sas", s_lf, s_schema), ("py", p_lf, p_schema)):
+        sides: tuple[Side, ...] = ("sas", "py")
+        for side in sides:
+            schema = self.schemas[side]
             for plan in order_plans:
                 info = plan.sas if side == "sas" else plan.py
                 assert info is not None
                 if schema[info.name] == pl.String:
-                    query = collation.value_counts(lf, info.name)
+                    query = collation.value_counts(self._scan(side), info.name)
                     if query is not None:
-                        queries.append((side, plan.idx, query))  # type: ignore[arg-type]
+                        queries.append((side, plan.idx, query))
         mappings: dict[Side, dict[int, dict[str, str]]] = {"sas": {}, "py": {}}
         unencodable = {"sas": 0, "py": 0}
         counts = pl.collect_all([q for _, _, q in queries], engine=ENGINE) if queries else []
@@ -521,6 +531,9 @@ class _Run:
             mappings[side][idx], bad = collation.mapping(frame)
             unencodable[side] += bad
         return mappings, unencodable
+
+    def _scan(self, side: Side) -> pl.LazyFrame:
+        return (self.sas if side == "sas" else self.py).scan()
 
     def _workdir(self, k: int) -> contextlib.AbstractContextManager[str | None]:
         """A temporary folder for the buckets (removed afterwards), or None for one bucket."""
@@ -530,9 +543,8 @@ class _Run:
         return tempfile.TemporaryDirectory(prefix="parity-buckets-", dir=base)
 
     @staticmethod
-    def _sink(proj: pl.LazyFrame, folder: Path, keys: list[str], k: int) -> pl.LazyFrame:
+    def _sink(proj: pl.LazyFrame, schema: pl.Schema, folder: Path, keys: list[str], k: int) -> pl.LazyFrame:
         """Write one side's narrow rows as ``k`` Arrow IPC buckets by a hash of the key (by row without keys)."""
-        schema = proj.collect_schema()
         bucket = _bucket_hash(keys, schema, k) if keys else (pl.col(next(iter(schema))) % k).cast(pl.UInt32)
         sink = proj.with_columns(bucket.alias(BUCKET)).sink_ipc(
             pl.PartitionBy(folder, key=BUCKET, include_key=False), mkdir=True, lazy=True)
@@ -592,15 +604,11 @@ class _Run:
         """The compared values of the rows kept, by row number: one pass over each side keeping those rows."""
         sides: tuple[tuple[str, Side], ...] = ((ROW_S, "sas"), (ROW_P, "py"))
         for row, side in sides:
-            lf, schema = self.lazy[side]
-            values = _values(lf, schema, plans, side, self.spec, self.strict)
-            if len(values.collect_schema()) == 1:
-                continue
+            if not any(p.role == "compare" for p in plans):
+                break
             wanted = kept.get_column(row).drop_nulls()
-            if wanted.len():
-                found = values.filter(pl.col(row).is_in(wanted.implode())).collect(engine=ENGINE)
-            else:
-                found = pl.DataFrame(schema=values.collect_schema())
+            values = _values(self._scan(side), self.schemas[side], plans, side, self.spec, self.strict, wanted)
+            found = values.collect(engine=ENGINE) if wanted.len() else values.clear().collect()
             kept = kept.join(found, on=row, how="left", maintain_order="left")
         return kept
 
