@@ -71,6 +71,8 @@ def child(sas_path: Path, py_path: Path, buckets: int | None, memory: str | None
     spec = make_spec("bench", keys=[compare.KEY],
                      tolerance={"default": {"method": "absolute", "criterion": compare.TOLERANCE}})
     base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = usage.ru_utime + usage.ru_stime
     started = time.perf_counter()
     result = PolarsEngine(buckets=buckets).compare(spec, source(sas_path, True), source(py_path, False))
     engine_s = time.perf_counter() - started
@@ -81,7 +83,8 @@ def child(sas_path: Path, py_path: Path, buckets: int | None, memory: str | None
         "only_py": report.rows["only_in_python"],
         "columns": {c.name.lower(): c.mismatches for c in report.columns if c.status == "compared"},
     }
-    return {"engine_s": engine_s, "total_s": total_s, "buckets": result.run_info.get("buckets"),
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"engine_s": engine_s, "total_s": total_s, "cpu_s": usage.ru_utime + usage.ru_stime - cpu0, "buckets": result.run_info.get("buckets"),
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "base_mb": base_kb / 1024,
             "counts": counts}
 
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     out = json.loads(line[len(MARK):])
     agree = out["counts"] == {k: manifest["expected"][k] for k in ("matched", "only_sas", "only_py", "columns")}
     print(f"rows {args.rows:,}: buckets {out['buckets']}, engine {out['engine_s']:.2f} s, engine + report model "
-          f"{out['total_s']:.2f} s, process wall {wall:.1f} s, peak RSS {out['peak_mb']:,.0f} MB "
+          f"{out['total_s']:.2f} s (CPU {out['cpu_s']:.1f} s), process wall {wall:.1f} s, peak RSS {out['peak_mb']:,.0f} MB "
           f"(after imports {out['base_mb']:,.0f} MB); counts {'AGREE' if agree else 'DISAGREE'}")
     if not agree:
         print(json.dumps(out["counts"]), json.dumps(manifest["expected"]))

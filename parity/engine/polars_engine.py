@@ -59,9 +59,11 @@ def _trace(stage: str, started: list[float]) -> None:
         import time
 
         now = time.perf_counter()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"parity engine: {stage}: {now - started[0]:.2f} s, peak RSS {peak:,.0f} MB", file=sys.stderr)
-        started[0] = now
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = usage.ru_utime + usage.ru_stime
+        print(f"parity engine: {stage}: {now - started[0]:.2f} s (CPU {cpu - started[1]:.2f} s), peak RSS "
+              f"{usage.ru_maxrss / 1024:,.0f} MB", file=sys.stderr)
+        started[0], started[1] = now, cpu
 
 
 def _budget() -> int:
@@ -320,7 +322,8 @@ class _Run:
         import time
 
         spec, sas, py = self.spec, self.sas, self.py
-        clock = [time.perf_counter()]
+        clock = [time.perf_counter(), 0.0]
+        _trace("start", clock)
         plans, facts = plan_columns_deferred(spec, self.job, sas, py)
         key_fold = [k.casefold() for k in spec.keys]
         keys = sorted((p for p in plans if p.role == "key"), key=lambda p: key_fold.index(p.name.casefold()))
