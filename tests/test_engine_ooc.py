@@ -186,3 +186,32 @@ def test_a_source_damaged_after_it_was_opened_is_an_input_error_naming_it(tmp_pa
     with pytest.raises(InputError, match=r"dataset 'd': reading bench.sas7bdat or python.parquet failed"):
         PolarsEngine(buckets=2, workdir=tmp_path).compare(spec, lazy_sas, lazy_py)
     assert not list(tmp_path.glob("parity-buckets-*"))
+
+
+@pytest.mark.parametrize("buckets", [1, 3])
+def test_the_row_fingerprint_misses_no_difference(tmp_path: Path, buckets: int) -> None:
+    """Rows cross the join as a fingerprint of their raw values: a difference only in a special missing tag, an
+    infinity, a NaN, a last bit or a trailing blank must still reach the full comparison (and -0.0 = 0.0)."""
+    n = 40
+    ids = [float(i) for i in range(n)]
+    x: list[float | None] = [i * 0.1 for i in range(n)]
+    py_x: list[float | None] = list(x)
+    x[1], py_x[1] = None, None  # .A against . : unequal under strict
+    py_x[2] = float("inf")
+    x[3] = float("nan")
+    py_x[4] = x[4] + 2 ** -50  # type: ignore[operator]  # the last bits
+    x[5], py_x[5] = 0.0, -0.0  # equal
+    s = [f"v{i}" for i in range(n)]
+    py_s = list(s)
+    py_s[6] = "v6 "  # equal under the default rules (trailing blanks)
+    py_s[7] = "V7"
+    tags: list[str | None] = [None] * n
+    tags[1] = "A"
+    sas = _sas(pl.DataFrame({"ID": ids, "X": x, "S": s}), {"X": tags}, {})
+    py = table_from_frame(pl.DataFrame({"ID": ids, "X": py_x, "S": py_s}), "python.parquet", None, "parquet")
+    spec = make_spec("d", keys=["ID"], numbers={"special_missing": "strict"})
+    memory, ooc, result = _both(spec, sas, py, tmp_path, buckets)
+    assert ooc == memory
+    x_rows = sorted(int(v) for v in result.diffs.filter(pl.col(result.plans[1].neq)).get_column("s0").to_list())
+    assert x_rows == [1, 2, 3, 4] and result.stats["X"].mismatches == 4
+    assert result.stats["S"].mismatches == 1
