@@ -8,9 +8,9 @@ import this one; tests/test_layering.py guards it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Literal
 
 SCHEMA_VERSION = 2  # 2: spec.rules, columns' mismatch_keys, key sets in key_match/key_uniqueness
 
@@ -72,15 +72,145 @@ def item_path(*parts: str | None) -> str:
     return "/".join(str(p) for p in parts if p)
 
 
+# --------------------------------------------------------------------------------------------------------------
+# check details: each check's typed details (parity.checks.details), written as a JSON object
+
+
+class Details:
+    """A check's details.  Each check has its own frozen dataclass (:mod:`parity.checks.details`); ``to_dict``
+    gives the JSON object the report writes, ``from_dict`` reads it back.  ``details["key"]`` and ``==`` read
+    that JSON object, for code that reads results as data."""
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Details:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Details):
+            return type(self) is type(other) and self.to_dict() == other.to_dict()
+        return isinstance(other, Mapping) and self.to_dict() == dict(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, eq=False)
+class RawDetails(Details):
+    """Details as plain JSON: none (``{}``), a check this parity does not know (a newer report), or details that
+    do not have their check's shape."""
+
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RawDetails:
+        return cls(dict(data))
+
+
+NO_DETAILS = RawDetails()
+
+
+def _json(value: Any) -> Any:
+    """A details field as JSON: nested details and records as objects, tuples as arrays."""
+    if isinstance(value, Details | Record):
+        return value.to_dict()
+    if isinstance(value, tuple | list):
+        return [_json(v) for v in value]
+    return value
+
+
+class Record:
+    """A frozen dataclass written as a JSON object whose keys are its fields, in field order (a row of a check's
+    details, or the details themselves through :class:`FieldDetails`).  ``OPTIONAL`` fields are left out while
+    they are None; ``NESTED`` names the Record type of a field that holds one record or a tuple of them."""
+
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset()
+    NESTED: ClassVar[Mapping[str, type[Record]]] = {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _json(getattr(self, f.name)) for f in fields(self)  # type: ignore[arg-type]
+                if not (f.name in self.OPTIONAL and getattr(self, f.name) is None)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        """The record of ``data``.  A key it does not know is a TypeError (the caller keeps such details as they
+        are); a missing key (a hand-written or partial result) reads as its field's empty value."""
+        unknown = set(data) - {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        if unknown:
+            raise TypeError(f"{cls.__name__}: unknown {sorted(unknown)}")
+        values = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            nested = cls.NESTED.get(f.name)
+            value = data[f.name] if f.name in data else ({} if nested else _empty(str(f.type)))
+            if nested is not None and isinstance(value, list):
+                value = tuple(nested.from_dict(v) for v in value)
+            elif nested is not None and isinstance(value, Mapping):
+                value = nested.from_dict(value)
+            elif isinstance(value, list):
+                value = tuple(value)
+            values[f.name] = value
+        return cls(**values)
+
+
+def _empty(annotation: str) -> Any:
+    """The value of a field a result leaves out: None where None is allowed, else its type's empty value."""
+    if "None" in annotation or annotation == "Any":
+        return None
+    return {"int": 0, "float": 0.0, "str": "", "bool": False}.get(annotation, () if annotation.startswith("tuple")
+                                                                   else {})
+
+
+class FieldDetails(Record, Details):
+    """Details that are a :class:`Record`: subclass it with ``@dataclass(frozen=True, eq=False)``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return Record.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        return Record.from_dict.__func__(cls, data)  # type: ignore[attr-defined]
+
+
+DetailsTypes = Mapping[str, Sequence[type[Details]]]
+#: the details types of each check, by check name: filled by parity.checks.details.details_of when the checks are
+#: imported (the result model knows no check; reading a report, the first type that has the data's shape is used)
+DETAILS: dict[str, tuple[type[Details], ...]] = {}
+
+
+def parse_details(name: str, data: Any, types: DetailsTypes) -> Details:
+    """A check's details read from JSON: the first of its types that has the data's shape, else
+    :class:`RawDetails` (a check this parity does not know, or details of another shape are kept as they are)."""
+    if not isinstance(data, Mapping):
+        return RawDetails({"value": data}) if data is not None else NO_DETAILS
+    for cls in types.get(name, ()) if data else ():
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError, KeyError, AttributeError):
+            continue
+    return RawDetails(dict(data))
+
+
 @dataclass(frozen=True)
 class CheckResult:
     name: str
     status: Status
     summary: str
-    details: dict[str, Any] = field(default_factory=dict)
+    #: the check's typed details (parity.checks.details); a plain mapping given here is read as its JSON
+    details: Details = field(default_factory=RawDetails)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.details, Details):
+            object.__setattr__(self, "details", parse_details(self.name, self.details, DETAILS))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "summary": self.summary, "details": self.details}
+        return {"name": self.name, "status": self.status, "summary": self.summary, "details": self.details.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -169,11 +299,16 @@ class JobResult:
         return out
 
     @staticmethod
-    def from_dict(data: dict[str, Any]) -> JobResult:
+    def from_dict(data: dict[str, Any], details: DetailsTypes | None = None) -> JobResult:
+        """The result a report holds; ``details``: the details types of each check (default: :data:`DETAILS`,
+        filled once parity.checks is imported; a check without a type loads as :class:`RawDetails`)."""
         datasets = tuple(
             DatasetResult(
                 name=d["name"], verdict=d["verdict"], sas=d["sas"], python=d["python"], rows=d["rows"],
-                duplicates=d["duplicates"], checks=tuple(CheckResult(**c) for c in d["checks"]),
+                duplicates=d["duplicates"],
+                checks=tuple(CheckResult(c["name"], c["status"], c["summary"],
+                                         parse_details(c["name"], c.get("details") or {}, DETAILS if details is None else details))
+                             for c in d["checks"]),
                 columns=tuple(
                     ColumnResult(**{**c, "explanations": tuple(c.get("explanations") or ())}) for c in d["columns"]
                 ),

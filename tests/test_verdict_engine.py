@@ -44,7 +44,7 @@ def status(result: DatasetResult, check: str) -> str:
 def details(result: DatasetResult, check: str) -> dict[str, Any]:
     found = result.check(check)
     assert found is not None
-    return dict(found.details)
+    return found.details.to_dict()
 
 
 def sas_seconds(value: dt.datetime) -> float:

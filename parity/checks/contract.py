@@ -25,9 +25,9 @@ def check_contract(f: Facts) -> CheckResult:
     contract = f.comp.spec.contract
     facts = f.rules
     if contract is None:
-        return CheckResult("contract", "skipped", "no contract declared ([datasets.<name>.contract])", {})
+        return CheckResult("contract", "skipped", "no contract declared ([datasets.<name>.contract])")
     if facts is None:  # declared but never evaluated: an error, never a silent pass
-        return CheckResult("contract", "error", NOT_EVALUATED, {})
+        return CheckResult("contract", "error", NOT_EVALUATED)
     sas_by_name = {s.name: s for s in facts.contract_sas}
     rows = []
     for fact in facts.contract:
@@ -38,4 +38,4 @@ def check_contract(f: Facts) -> CheckResult:
     status = _status_of(rows)
     details = RulesDetails(tuple(rows), facts.python_types)
     return CheckResult("contract", status, _summary("contract rule", rows, status, [r.sas for r in rows]),
-                       details.to_dict())
+                       details)

@@ -8,11 +8,26 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
+from parity.checks.details import (
+    AttributesDetails,
+    ColumnFigures,
+    DuplicateSide,
+    KeyMatchDetails,
+    KeyUniquenessDetails,
+    RowCountDetails,
+    RowOrderDetails,
+    SchemaDetails,
+    SortByDetails,
+    TopNDetails,
+    ValueDetails,
+    WaiversDetails,
+    WaiverState,
+)
 from parity.model import (
     CHECK_KINDS,
     CHECK_NAMES,
@@ -96,13 +111,13 @@ def check_schema(f: Facts) -> CheckResult:
         for p in comp.plans if p.conversion and p.conversion.note and p.role in ("compare", "key")
     ]
     changed = [n for n in notes if n["changes"]]
-    details: dict[str, Any] = {
-        "sas_only": sas_only, "python_only": py_only, "type_conflicts": conflicts, "conversions": notes,
-        "python_longer_than_sas_length": comp.python_long_strings,
-        "sas_values_filling_length": comp.sas_full_strings,
-        "ignored": sorted(p.name for p in comp.plans if p.role == "ignored"
-                          or (p.role in ("sas_only", "python_only") and p.name.casefold() in ignored)),
-    }
+    details = SchemaDetails(
+        sas_only=tuple(sas_only), python_only=tuple(py_only), type_conflicts=tuple(conflicts),
+        conversions=tuple(notes), python_longer_than_sas_length=comp.python_long_strings,
+        sas_values_filling_length=comp.sas_full_strings,
+        ignored=tuple(sorted(p.name for p in comp.plans if p.role == "ignored"
+                             or (p.role in ("sas_only", "python_only") and p.name.casefold() in ignored))),
+    )
     problems = []
     if sas_only:
         problems.append(f"{_plural(len(sas_only), 'column')} only in SAS ({', '.join(sas_only[:5])})")
@@ -170,7 +185,7 @@ def _attribute_row(p: ColumnPlan, both_sas: bool, unstated: tuple[bool, bool] = 
             **({"format_hint": hint, "hint": f"formats = {{ {toml_key(p.name)} = \"{hint}\" }}"} if hint else {})}
 
 
-def attribute_text(row: dict[str, Any]) -> str:
+def attribute_text(row: Mapping[str, Any]) -> str:
     """One row of the attributes listing as text: ``x: format DATE9. vs DATETIME20.; label 'A' vs 'B'``, or
     ``d: SAS no format (numeric) vs Python Datetime(...)`` against a Python dtype."""
     sas, py = row["sas"], row["python"]
@@ -192,8 +207,8 @@ def check_attributes(f: Facts) -> CheckResult:
     unstated = (comp.sas.meta.format == "datasetjson", comp.py.meta.format == "datasetjson")
     common = [p for p in comp.plans if p.sas and p.py and p.role != "ignored"]
     rows = [row for p in common if (row := _attribute_row(p, both_sas, unstated)) is not None]
-    details: dict[str, Any] = {"compared": len(common), "attributes": list(ATTRIBUTES) if both_sas else
-                               ["type", "format"], "variables": rows}
+    details = AttributesDetails(compared=len(common), attributes=ATTRIBUTES if both_sas else ("type", "format"),
+                                variables=tuple(rows))
     if not rows:
         what = ("the same type, length, format, informat and label" if both_sas
                 else "SAS types and formats that fit the Python dtypes")
@@ -210,7 +225,7 @@ def check_attributes(f: Facts) -> CheckResult:
 @check("row_count")
 def check_row_count(f: Facts) -> CheckResult:
     s, p = f.comp.rows_sas, f.comp.rows_py
-    details = {"sas": s, "python": p, "difference": p - s}
+    details = RowCountDetails(sas=s, python=p, difference=p - s)
     if s == p:
         return CheckResult("row_count", "pass", f"{s:,} rows on both sides", details)
     return CheckResult("row_count", "fail", f"SAS has {s:,} rows, Python {p:,} ({p - s:+,})", details)
@@ -220,13 +235,13 @@ def check_row_count(f: Facts) -> CheckResult:
 def check_key_uniqueness(f: Facts) -> CheckResult:
     comp = f.comp
     if not comp.keys:
-        return CheckResult("key_uniqueness", "skipped", "no keys declared: rows are paired by position", {})
+        return CheckResult("key_uniqueness", "skipped", "no keys declared: rows are paired by position")
     ds, dp = _duplicates(comp, comp.dup_sas), _duplicates(comp, comp.dup_py)
-    details = {
-        "keys": [k.name for k in comp.keys],
-        "sas": {"rows": ds.rows, "keys": ds.keys, "sample": ds.sample, "key_set": ds.key_set},
-        "python": {"rows": dp.rows, "keys": dp.keys, "sample": dp.sample, "key_set": dp.key_set},
-    }
+    details = KeyUniquenessDetails(
+        keys=tuple(k.name for k in comp.keys),
+        sas=DuplicateSide(ds.rows, ds.keys, tuple(ds.sample), ds.key_set),
+        python=DuplicateSide(dp.rows, dp.keys, tuple(dp.sample), dp.key_set),
+    )
     key_text = ", ".join(k.name for k in comp.keys)
     if not ds.keys and not dp.keys:
         return CheckResult("key_uniqueness", "pass", f"({key_text}) is unique on both sides", details)
@@ -268,12 +283,12 @@ def _duplicates(comp: EngineResult, groups: DupGroups) -> Duplicates:
 @check("key_match")
 def check_key_match(f: Facts) -> CheckResult:
     comp = f.comp
-    details = {
-        "matched": comp.matched, "only_in_sas": comp.only_sas, "only_in_python": comp.only_py,
-        "sample_only_in_sas": f.only_sas_sample, "sample_only_in_python": f.only_py_sample,
-        "only_in_sas_keys": f.only_sas_keys, "only_in_python_keys": f.only_py_keys,
-        "paired_by": "key" if comp.keys else "position",
-    }
+    details = KeyMatchDetails(
+        matched=comp.matched, only_in_sas=comp.only_sas, only_in_python=comp.only_py,
+        sample_only_in_sas=tuple(f.only_sas_sample), sample_only_in_python=tuple(f.only_py_sample),
+        only_in_sas_keys=f.only_sas_keys, only_in_python_keys=f.only_py_keys,
+        paired_by="key" if comp.keys else "position",
+    )
     how = "by key" if comp.keys else "by position"
     if not comp.only_sas and not comp.only_py:
         return CheckResult("key_match", "pass", f"all {comp.matched:,} rows matched {how}", details)
@@ -303,16 +318,15 @@ def _value_check(f: Facts, name: str, noun: str) -> CheckResult:
 
     cols = [c for c in f.columns if c.kind in CHECK_KINDS[name] and c.status == "compared"]
     if not cols:
-        return CheckResult(name, "skipped", f"no {noun} columns compared", {"columns": []})
-    details: dict[str, Any] = {"columns": [
-        {"column": c.name, "kind": c.kind, "unit": DIFF_UNITS.get(c.kind) or None, "method": c.method,
-         "criterion": c.criterion, "compared": c.compared, "mismatches": c.mismatches, "waived": c.waived,
-         "max_abs_diff": c.max_abs_diff, "max_rel_diff": c.max_rel_diff, "explanations": list(c.explanations)}
+        return CheckResult(name, "skipped", f"no {noun} columns compared", ValueDetails(columns=()))
+    figures = tuple(
+        ColumnFigures(column=c.name, kind=c.kind, unit=DIFF_UNITS.get(c.kind) or None, method=c.method,
+                      criterion=c.criterion, compared=c.compared, mismatches=c.mismatches, waived=c.waived,
+                      max_abs_diff=c.max_abs_diff, max_rel_diff=c.max_rel_diff, explanations=c.explanations)
         for c in cols
-    ]}
+    )
     bad = [c for c in cols if c.mismatches]
-    if bad:
-        details["worst"] = _worst(name, bad).name
+    details = ValueDetails(columns=figures, worst=_worst(name, bad).name if bad else None)
     if bad and all(c.mismatches == c.waived for c in bad):
         total = sum(c.mismatches for c in bad)
         return CheckResult(name, "waived", f"{_plural(total, 'mismatch', 'mismatches')} in "
@@ -368,23 +382,24 @@ def check_sort_order(f: Facts) -> CheckResult:
         if v and comp.collation:
             v["collation"] = dict(comp.collation)
         sv: dict[str, Any] = comp.sas_sort_violations.to_dict() if comp.sas_sort_violations else {}
-        details: dict[str, Any] = {"sort_by": [k.describe() for k in spec.sort_by], "python": v, "sas": sv,
-                   "rules": "SAS BY order: missing lowest (._ < . < .A-.Z < numbers); character values by their "
-                            "bytes in the SAS file's encoding, blank-padded ('a\\t' < 'a' < 'a b')"}
+        by_details = SortByDetails(
+            sort_by=tuple(k.describe() for k in spec.sort_by), python=v, sas=sv,
+            rules="SAS BY order: missing lowest (._ < . < .A-.Z < numbers); character values by their bytes in "
+                  "the SAS file's encoding, blank-padded ('a\\t' < 'a' < 'a b')")
         note = "" if not sv.get("violations") else f" (note: the SAS output itself breaks it {sv['violations']:,} times)"
         if comp.collation and comp.collation.get("note"):
             note += f" (note: {comp.collation['note']})"
         if not v.get("violations"):
-            return CheckResult("sort_order", "pass", f"Python output is in BY {by} order{note}", details)
+            return CheckResult("sort_order", "pass", f"Python output is in BY {by} order{note}", by_details)
         return CheckResult(
             "sort_order", "fail",
             f"Python output is not in BY {by} order: {_plural(v['violations'], 'out-of-order row')}, "
-            f"first at Python row {v['first_row']:,}{note}", details,
+            f"first at Python row {v['first_row']:,}{note}", by_details,
         )
     if not comp.keys:
         return CheckResult("sort_order", "skipped", "no sort_by and no keys: rows are paired by position, so order "
-                           "differences show as value mismatches", {})
-    details = {"inversions": comp.order_inversions, "first": comp.order_first}
+                           "differences show as value mismatches")
+    details = RowOrderDetails(inversions=comp.order_inversions, first=comp.order_first)
     if not comp.order_inversions:
         return CheckResult("sort_order", "pass", "matched rows are in the SAS output's own order", details)
     s_row, p_row = comp.order_first or (None, 0)
@@ -399,7 +414,7 @@ def check_sort_order(f: Facts) -> CheckResult:
 @check("top_n_diffs")
 def check_top_n(f: Facts) -> CheckResult:
     n, m = f.comp.spec.top_n, f.comp.spec.max_print
-    details = {"top_n": n, "max_print": m}
+    details = TopNDetails(top_n=n, max_print=m)
     listed = len(f.top_diffs.get("first_by_key", []))
     columns = sum(1 for c in f.columns if c.listing.get("first_by_key"))
     if not listed and not columns:
@@ -413,26 +428,27 @@ def check_top_n(f: Facts) -> CheckResult:
 def check_waivers(f: Facts) -> CheckResult:
     waivers = f.comp.spec.waivers
     if not waivers:
-        return CheckResult("waivers", "skipped", "no known differences registered", {"waivers": []})
-    rows: list[dict[str, Any]] = []
-    for waiver, matched in zip(waivers, f.waiver_matches, strict=True):
-        state = "expired" if not f.active(waiver) else ("stale" if not matched else "active")
-        rows.append({"column": waiver.column, "check": waiver.check, "keys": [dict(k) for k in waiver.keys],
-                     "max_abs_diff": waiver.max_abs_diff, "reason": waiver.reason, "approver": waiver.approver,
-                     "expires": waiver.expires.isoformat(), "matched": matched, "state": state})
-    details = {"waivers": rows, "today": f.today.isoformat()}
-    expired = [r for r in rows if r["state"] == "expired"]
-    stale = [r for r in rows if r["state"] == "stale"]
+        return CheckResult("waivers", "skipped", "no known differences registered", WaiversDetails(waivers=()))
+    rows = tuple(
+        WaiverState(column=waiver.column, check=waiver.check, keys=tuple(dict(k) for k in waiver.keys),
+                    max_abs_diff=waiver.max_abs_diff, reason=waiver.reason, approver=waiver.approver,
+                    expires=waiver.expires.isoformat(), matched=matched,
+                    state="expired" if not f.active(waiver) else ("stale" if not matched else "active"))
+        for waiver, matched in zip(waivers, f.waiver_matches, strict=True)
+    )
+    details = WaiversDetails(waivers=rows, today=f.today.isoformat())
+    expired = [r for r in rows if r.state == "expired"]
+    stale = [r for r in rows if r.state == "stale"]
     if expired:
         first = expired[0]
         return CheckResult("waivers", "fail", f"{_plural(len(expired), 'waiver')} expired (e.g. "
-                           f"{first['column'] or first['check']}, expired {first['expires']}): renew it with a new "
+                           f"{first.column or first.check}, expired {first.expires}): renew it with a new "
                            "approval or fix the difference", details)
     if stale:
         first = stale[0]
         return CheckResult("waivers", "warn", f"{_plural(len(stale), 'waiver')} no longer match anything (e.g. "
-                           f"{first['column'] or first['check']}): remove them from parity.toml", details)
-    total = sum(r["matched"] for r in rows)
+                           f"{first.column or first.check}): remove them from parity.toml", details)
+    total = sum(r.matched for r in rows)
     return CheckResult("waivers", "pass", f"{_plural(len(rows), 'waiver')} active, accepting "
                        f"{_plural(total, 'difference')}", details)
 
@@ -806,7 +822,7 @@ def error_result(name: str, error: str, sas: dict[str, Any] | None = None,
         rows={"sas": (sas or {}).get("rows"), "python": (python or {}).get("rows"), "matched": None,
               "only_in_sas": None, "only_in_python": None},
         duplicates={"sas": {"rows": None, "keys": None}, "python": {"rows": None, "keys": None}},
-        checks=(CheckResult("load", "error", error, {}),), columns=(), top_diffs={}, error=error,
+        checks=(CheckResult("load", "error", error),), columns=(), top_diffs={}, error=error,
     )
 
 

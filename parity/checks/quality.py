@@ -37,9 +37,9 @@ def check_quality(f: Facts) -> CheckResult:
     rules = f.comp.spec.quality
     facts = f.rules
     if not rules:
-        return CheckResult("quality", "skipped", "no DQ rules declared ([[datasets.<name>.quality]])", {})
+        return CheckResult("quality", "skipped", "no DQ rules declared ([[datasets.<name>.quality]])")
     if facts is None:  # declared but never evaluated: an error, never a silent pass
-        return CheckResult("quality", "error", NOT_EVALUATED, {})
+        return CheckResult("quality", "error", NOT_EVALUATED)
     sas_by_name = {s.name: s for s in facts.quality_sas}
     rows = []
     for rule, fact in zip(rules, facts.quality, strict=True):
@@ -51,4 +51,4 @@ def check_quality(f: Facts) -> CheckResult:
     status = _status_of(rows)
     details = RulesDetails(tuple(rows), sas_note=facts.sas_error)
     return CheckResult("quality", status, _summary("DQ rule", rows, status, [r.sas for r in rows]),
-                       details.to_dict())
+                       details)

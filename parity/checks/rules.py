@@ -7,11 +7,12 @@ module imports no other check module (the checks import it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from parity.model import Status
+from parity.checks.details import details_of
+from parity.model import Details, Status
 
 if TYPE_CHECKING:
     from parity.engine.quality import RuleFact
@@ -53,9 +54,19 @@ class RuleRow:
         out["sas"] = self.sas
         return out
 
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> RuleRow:
+        """A rule read back from a report: the keys of :meth:`to_dict`, the others are its ``detail``."""
+        known = {"name", "kind", "column", "status", "failing_rows", "judged_rows", "sample", "severity",
+                 "definition", "sas"}
+        return RuleRow(data["name"], data["kind"], data["status"], data["failing_rows"], data["judged_rows"],
+                       tuple(data["sample"]), data.get("column"), data.get("severity"), data.get("definition"),
+                       {k: v for k, v in data.items() if k not in known}, data["sas"])
 
-@dataclass(frozen=True)
-class RulesDetails:
+
+@details_of("contract", "quality")
+@dataclass(frozen=True, eq=False)
+class RulesDetails(Details):
     """A ``contract`` or ``quality`` check's details: every rule with its status."""
 
     rules: tuple[RuleRow, ...]
@@ -70,6 +81,16 @@ class RulesDetails:
             out["python_types"] = self.python_types
         if self.sas_note:
             out["sas_note"] = self.sas_note
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RulesDetails:
+        unknown = set(data) - {"rules", "failing", "warnings", "python_types", "sas_note"}
+        if unknown:
+            raise TypeError(f"RulesDetails: unknown {sorted(unknown)}")
+        out = cls(tuple(RuleRow.from_dict(r) for r in data["rules"]), data.get("python_types"), data.get("sas_note"))
+        if out.to_dict() != dict(data):  # counts that contradict the rules: keep the details as they are
+            raise ValueError("RulesDetails: the counts do not match the rules")
         return out
 
 

@@ -100,10 +100,10 @@ class JobRun:
 
     @staticmethod
     def from_payload(name: str, text: str) -> JobRun:
-        from parity.model import JobResult
+        from parity.report.json import result_from_dict
 
         data = json.loads(text)
-        result = JobResult.from_dict(data["result"]) if data.get("result") else None
+        result = result_from_dict(data["result"]) if data.get("result") else None
         return JobRun(name, result=result, error=data.get("error"))
 
 

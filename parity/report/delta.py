@@ -247,7 +247,8 @@ SCHEMA_FINDINGS = {"sas_only": "column only in SAS", "python_only": "column only
 def _check_findings(job: str, ds: str, bc: CheckResult, hc: CheckResult) -> list[Change]:
     """Compare what a check found, beyond its status: new findings in an already failing check are worse."""
     out: list[Change] = []
-    b, h = _mapping(bc.details), _mapping(hc.details)
+    # the JSON of both reports' details, not their types: a baseline may be an older report of another shape
+    b, h = bc.details.to_dict(), hc.details.to_dict()
 
     def add(change: tuple[ChangeKind, str] | None, base: Any = None, head: Any = None) -> None:
         if change is not None:

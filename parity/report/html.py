@@ -24,6 +24,7 @@ from urllib.parse import quote
 import jinja2
 
 from parity import __version__
+from parity.checks.details import AttributesDetails, KeyMatchDetails, WaiversDetails, WaiverState
 from parity.model import (
     CHANGE_ORDER,
     FAILING,
@@ -316,19 +317,17 @@ def _side_view(label: str, meta: Mapping[str, Any]) -> dict[str, Any]:
             "sha256": meta.get("sha256"), **{f: meta.get(f) for f in SIDE_FIELDS}}
 
 
-def _waivers(ds: DatasetResult) -> list[dict[str, Any]]:
+def _waivers(ds: DatasetResult) -> list[WaiverState]:
     check = ds.check("waivers")
-    rows = check.details.get("waivers") if check is not None and isinstance(check.details, Mapping) else None
-    return [dict(r) for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
+    return list(check.details.waivers) if check is not None and isinstance(check.details, WaiversDetails) else []
 
 
 def _attributes(ds: DatasetResult) -> list[dict[str, Any]]:
     """PROC COMPARE's listing of common variables with differing attributes: two rows per variable (SAS, then
     Python), the differing attributes marked."""
     check = ds.check("attributes")
-    rows = check.details.get("variables") if check is not None and isinstance(check.details, Mapping) else None
     out = []
-    for row in rows if isinstance(rows, list) else []:
+    for row in check.details.variables if check is not None and isinstance(check.details, AttributesDetails) else ():
         if not isinstance(row, Mapping):
             continue
         sas, py = row.get("sas") or {}, row.get("python") or {}
@@ -368,7 +367,8 @@ def _dataset_view(ds: DatasetResult) -> dict[str, Any]:
     compared = [c for c in ds.columns if c.status == "compared"]
     unequal = [c for c in cols if c["mismatches"]]
     checks = [{"name": c.name, "status": c.status, "summary": c.summary, "details": c.details,
-               "details_json": pretty_json(c.details) if c.details else "", "cls": status_class(c.status)}
+               "details_json": pretty_json(c.details.to_dict()) if c.details.to_dict() else "",
+               "cls": status_class(c.status)}
               for c in ds.checks]
     by_status = status_counts([c.status for c in ds.checks])
     first_unequal = None
@@ -386,7 +386,8 @@ def _dataset_view(ds: DatasetResult) -> dict[str, Any]:
         "sides": [_side_view("SAS (base)", ds.sas), _side_view("Python (compare)", ds.python)],
         "attributes": _attributes(ds),
         "columns": cols, "unequal": unequal, "rows": ds.rows, "duplicates": ds.duplicates,
-        "paired_by": key_match.details.get("paired_by") if key_match is not None else None,
+        "paired_by": key_match.details.paired_by if key_match and isinstance(key_match.details, KeyMatchDetails)
+        else None,
         "vars": {
             "total": len(ds.columns),
             "common": sum(1 for c in ds.columns if c.sas_name and c.python_name),

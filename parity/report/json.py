@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from parity.checks.details import DETAILS
 from parity.errors import ReportError
 from parity.model import SCHEMA_VERSION, JobResult, verdict_of
 from parity.report.schema import first_error
@@ -15,6 +16,11 @@ from parity.report.schema import first_error
 REPORT_FILE = "parity.json"
 #: fields that hold run-time values; everything else is the same for the same inputs
 RUNTIME_FIELDS = ("run", "duration_s")
+
+
+def result_from_dict(data: dict[str, Any]) -> JobResult:
+    """A JobResult from its JSON, each check's details typed (parity.checks.details)."""
+    return JobResult.from_dict(data, DETAILS)
 
 
 def dumps(result: JobResult) -> str:
@@ -89,7 +95,7 @@ def load_report(path: Path) -> JobResult:
         raise ReportError(f"{path}: not a valid parity report: {problem} (the file was changed after parity wrote "
                           "it, or was not written by parity; re-run the job to produce a fresh report)")
     try:
-        result = JobResult.from_dict(data)
+        result = result_from_dict(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ReportError(f"{path}: malformed parity report ({type(exc).__name__}: {exc})") from None
     problem = _inconsistency(result)

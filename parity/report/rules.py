@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -15,7 +16,7 @@ def sample_text(row: dict[str, Any]) -> str:
     return f"{cells} ({row.get('rows')} rows)" if "rows" in row else cells
 
 
-def rule_lines(details: dict[str, Any], limit: int = 10) -> list[str]:
+def rule_lines(details: Mapping[str, Any], limit: int = 10) -> list[str]:
     """The rules that warn or fail, one line each with their first sample rows."""
     rules = [r for r in details.get("rules") or [] if isinstance(r, dict) and r.get("status") != "pass"]
     out = []

@@ -13,6 +13,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from parity.checks.core import attribute_text
+from parity.checks.details import (
+    AttributesDetails,
+    ColumnFigures,
+    KeyMatchDetails,
+    KeyUniquenessDetails,
+    RowCountDetails,
+    RowOrderDetails,
+    SchemaDetails,
+    SortByDetails,
+    ValueDetails,
+    WaiversDetails,
+)
 from parity.model import CHECK_KINDS, FAILING, INFORMATIONAL_CHECKS, CheckResult, DatasetResult, item_path
 from parity.values import short_number
 
@@ -80,11 +93,9 @@ def _cells(ds: DatasetResult, check: str) -> list[dict[str, Any]]:
     return ranked or [c for c in top.get("first_by_key") or [] if c.get("kind") in kinds]
 
 
-def _unequal_columns(check: CheckResult) -> list[dict[str, Any]]:
+def _unequal_columns(check: CheckResult) -> list[ColumnFigures]:
     """The check's columns with mismatches, the one its summary names first, then in column order."""
-    cols = [c for c in (check.details or {}).get("columns") or [] if c.get("mismatches")]
-    worst = (check.details or {}).get("worst")
-    return sorted(cols, key=lambda c: c.get("column") != worst)
+    return check.details.unequal() if isinstance(check.details, ValueDetails) else []
 
 
 def column_cells(ds: DatasetResult, column: str, limit: int) -> list[dict[str, Any]]:
@@ -149,11 +160,11 @@ def _setting(style: Style, toml: str, api: str) -> str:
 
 def hints(ds: DatasetResult, check: CheckResult, style: Style = "toml") -> list[str]:
     """What to try next for a failing (or warning) check, most specific first."""
-    d = check.details or {}
+    d = check.details
     where = _where(ds, style)
     out: list[str] = []
-    if check.name == "schema":
-        sas_only, py_only = list(d.get("sas_only") or []), list(d.get("python_only") or [])
+    if isinstance(d, SchemaDetails):
+        sas_only, py_only = list(d.sas_only), list(d.python_only)
         if sas_only and py_only:
             pair = f"{sas_only[0]} = {json.dumps(py_only[0])}"
             out.append("if a column was renamed in the port, map it: " + _setting(
@@ -162,12 +173,12 @@ def hints(ds: DatasetResult, check: CheckResult, style: Style = "toml") -> list[
             cols = [*sas_only, *py_only][:3]
             out.append("if a column is not part of the contract, leave it out: " + _setting(
                 style, f"ignore = {json.dumps(cols)} in {where}", f"ignore={cols!r}"))
-        if d.get("type_conflicts"):
+        if d.type_conflicts:
             out.append("cast the column in the port to the SAS type (SAS numeric = float, SAS character = str)")
-        if d.get("python_longer_than_sas_length"):
+        if d.python_longer_than_sas_length:
             out.append("truncate the Python strings to the SAS LENGTH, or widen LENGTH in the SAS program")
     elif check.name == "attributes":
-        hinted = [r for r in d.get("variables") or [] if r.get("hint")]
+        hinted = [r for r in d.variables if r.get("hint")] if isinstance(d, AttributesDetails) else []
         if hinted:
             out.append("a SAS column without a date/time format against Python dates: if it holds SAS dates/times, "
                        + _setting(style, f"set {hinted[0]['hint']} in {where}",
@@ -184,17 +195,17 @@ def hints(ds: DatasetResult, check: CheckResult, style: Style = "toml") -> list[
     elif check.name == "key_match":
         out.append("check that keys name the same columns with the same values on both sides (types, case, "
                    "leading zeros, trailing blanks), and the filters of the port")
-        if d.get("paired_by") == "position":
+        if isinstance(d, KeyMatchDetails) and d.paired_by == "position":
             out.append("rows are paired by position: declare " + _setting(style, f"keys in {where}", "keys=[...]")
                        + " to pair them by key")
     elif check.name in CHECK_KINDS:
-        worst = _worst_column(check)
-        for exp in (worst or {}).get("explanations") or []:
+        worst = d.worst_column() if isinstance(d, ValueDetails) else None
+        for exp in worst.explanations if worst else ():
             if exp.get("hint"):
                 out.append(f"{exp['hint']} ({exp.get('code')})")
                 break
-        if check.name == "numeric_tolerance" and worst and worst.get("max_abs_diff"):  # 0: missing values differ
-            col, diff = str(worst["column"]), float(worst["max_abs_diff"])
+        if check.name == "numeric_tolerance" and worst and worst.max_abs_diff:  # 0: missing values differ
+            col, diff = worst.column, float(worst.max_abs_diff)
             out.append("only if a difference this size is acceptable, widen the tolerance: " + _setting(
                 style,
                 f"{col} = {{ method = \"absolute\", criterion = {_criterion(diff)} }} in "
@@ -207,7 +218,7 @@ def hints(ds: DatasetResult, check: CheckResult, style: Style = "toml") -> list[
                        + _setting(style, f"[datasets.{ds.name}.strings]", "strings={...}")
                        + " sets the SAS string rules")
     elif check.name == "sort_order":
-        by = " ".join(d.get("sort_by") or []) or ", ".join(ds.keys)
+        by = " ".join(d.sort_by if isinstance(d, SortByDetails) else ()) or ", ".join(ds.keys)
         out.append(f"sort the Python output by {by} (SAS BY order: missing first), or correct " + _setting(
             style, f"sort_by in {where}", "sort_by=[...]"))
     elif check.name in ("contract", "quality"):
@@ -218,15 +229,6 @@ def hints(ds: DatasetResult, check: CheckResult, style: Style = "toml") -> list[
         out.append("renew an expired waiver with a new approval and expiry date, or fix the difference and "
                    "remove the waiver")
     return out
-
-
-def _worst_column(check: CheckResult) -> dict[str, Any] | None:
-    cols = _unequal_columns(check)
-    if not cols:
-        return None
-    if (check.details or {}).get("worst") is None:  # an older report: the most mismatches
-        cols.sort(key=lambda c: (c["mismatches"] - c.get("waived", 0), c["mismatches"]), reverse=True)
-    return cols[0]
 
 
 def _criterion(diff: float) -> str:
@@ -245,26 +247,26 @@ def _criterion(diff: float) -> str:
 
 def _check_details(ds: DatasetResult, check: CheckResult) -> list[str]:
     """The lines under a check's summary: the worst differences, or the rows on one side only."""
-    d = check.details or {}
+    d = check.details
     lines: list[str] = []
     if check.name in CHECK_KINDS:
         cols = _unequal_columns(check)
         shown = cols[:MAX_COLUMNS]
         per_column = TABLE_ROWS if len(shown) == 1 else ROWS_PER_COLUMN
-        cells = [cell for c in shown for cell in column_cells(ds, str(c["column"]), per_column)]
+        cells = [cell for c in shown for cell in column_cells(ds, c.column, per_column)]
         rows = diff_table(cells, limit=len(cells))
         if rows:
-            total = sum(int(c.get("mismatches") or 0) for c in cols)
+            total = sum(c.mismatches for c in cols)
             order = "first by key" if check.name == "string_equality" else "largest first"
             per = f", up to {per_column} per column" if len(shown) > 1 else ""
             lines.append(f"  worst differences ({len(cells)} of {total:,}{per}, {order}):")
             lines += rows
         if len(cols) > len(shown):
             lines.append(f"  ... and {_more_columns(len(cols) - len(shown))} with differences: "
-                         f"{_names((str(c['column']) for c in cols[len(shown):]), 8)} (see the full report)")
+                         f"{_names((c.column for c in cols[len(shown):]), 8)} (see the full report)")
         for col in shown:
-            for exp in col.get("explanations") or []:
-                lines.append(f"  why ({col['column']}): {exp['message']}")
+            for exp in col.explanations:
+                lines.append(f"  why ({col.column}): {exp['message']}")
                 break
     elif check.name in INFORMATIONAL_CHECKS:
         cells = _cells(ds, check.name)
@@ -273,38 +275,31 @@ def _check_details(ds: DatasetResult, check: CheckResult) -> list[str]:
             total = sum(c.mismatches for c in ds.columns) or len(cells)
             lines.append(f"  worst differences ({min(len(cells), TABLE_ROWS)} of {total:,}, largest first):")
             lines += rows
-    elif check.name == "key_match":
-        for side, label in (("sample_only_in_sas", "only in SAS"), ("sample_only_in_python", "only in Python")):
-            keys = d.get(side) or []
+    elif isinstance(d, KeyMatchDetails):
+        for keys, label in ((d.sample_only_in_sas, "only in SAS"), (d.sample_only_in_python, "only in Python")):
             if keys:
                 lines.append(f"  {label}: {_key_list(keys)}")
-    elif check.name == "key_uniqueness":
-        for side in ("sas", "python"):
-            sample = (d.get(side) or {}).get("sample") or []
-            if sample:
-                label = "SAS" if side == "sas" else "Python"
+    elif isinstance(d, KeyUniquenessDetails):
+        for side, label in ((d.sas, "SAS"), (d.python, "Python")):
+            if side.sample:
                 lines.append(f"  duplicate keys in {label}: " + _key_list(
-                    [{**s["key"], "rows": s["count"]} for s in sample]))
-    elif check.name == "schema":
-        for conflict in (d.get("type_conflicts") or [])[:TABLE_ROWS]:
+                    [{**s["key"], "rows": s["count"]} for s in side.sample]))
+    elif isinstance(d, SchemaDetails):
+        for conflict in d.type_conflicts[:TABLE_ROWS]:
             lines.append(f"  type conflict {conflict['column']}: {conflict['conflict']}")
-    elif check.name == "attributes":
-        from parity.checks.core import attribute_text
-
-        listed: list[dict[str, Any]] = list(d.get("variables") or [])
-        lines += [f"  {attribute_text(r)}" for r in listed[:TABLE_ROWS]]
-        if len(listed) > TABLE_ROWS:
-            lines.append(f"  ... and {len(listed) - TABLE_ROWS} more (see the report)")
+    elif isinstance(d, AttributesDetails):
+        lines += [f"  {attribute_text(r)}" for r in d.variables[:TABLE_ROWS]]
+        if len(d.variables) > TABLE_ROWS:
+            lines.append(f"  ... and {len(d.variables) - TABLE_ROWS} more (see the report)")
     elif check.name in ("contract", "quality"):
         from parity.report.rules import rule_lines
 
-        lines += rule_lines(d, TABLE_ROWS)
-    elif check.name == "waivers":
-        for w in (d.get("waivers") or [])[:TABLE_ROWS]:
-            if w.get("state") != "active":
-                target = w.get("column") or w.get("check")
-                lines.append(f"  {w['state']}: {target} (expires {w['expires']}, approved by {w['approver']}): "
-                             f"{w['reason']}")
+        lines += rule_lines(d.to_dict(), TABLE_ROWS)
+    elif isinstance(d, WaiversDetails):
+        for w in d.waivers[:TABLE_ROWS]:
+            if w.state != "active":
+                lines.append(f"  {w.state}: {w.column or w.check} (expires {w.expires}, approved by {w.approver}): "
+                             f"{w.reason}")
     return lines
 
 
@@ -374,32 +369,29 @@ def key_figures(ds: DatasetResult, check: str) -> list[tuple[str, object]]:
             out.append((f"rows_{side}", rows[side]))
     if res is None:
         return out
-    d = res.details or {}
+    d = res.details
     if check in CHECK_KINDS:
-        cols = d.get("columns") or []
+        cols = d.columns if isinstance(d, ValueDetails) else ()
         out.append(("columns_compared", len(cols)))
-        out.append(("mismatches", sum(int(c.get("mismatches") or 0) for c in cols)))
-        waived = sum(int(c.get("waived") or 0) for c in cols)
+        out.append(("mismatches", sum(c.mismatches for c in cols)))
+        waived = sum(c.waived for c in cols)
         if waived:
             out.append(("waived", waived))
-        measured = [c for c in cols if c.get("max_abs_diff") is not None and check != "string_equality"]
-        units = sorted({str(c.get("unit") or "") for c in measured})
+        measured = [c for c in cols if c.max_abs_diff is not None and check != "string_equality"]
+        units = sorted({c.unit or "" for c in measured})
         for unit in units:  # days and seconds are not one scale: one figure per unit
             name = f"max_abs_diff_{unit}" if unit and check == "date_equivalence" else "max_abs_diff"
-            out.append((name, max(float(c["max_abs_diff"]) for c in measured if str(c.get("unit") or "") == unit)))
-    elif check == "key_match":
-        out += [("only_in_sas", d.get("only_in_sas")), ("only_in_python", d.get("only_in_python"))]
-    elif check == "row_count":
-        out.append(("row_difference", d.get("difference")))
-    elif check == "key_uniqueness":
-        out += [("duplicate_keys_sas", (d.get("sas") or {}).get("keys")),
-                ("duplicate_keys_python", (d.get("python") or {}).get("keys"))]
-    elif check == "sort_order":
-        v = d.get("python") or {}
-        if v.get("violations") is not None:
-            out.append(("out_of_order_rows", v.get("violations")))
-        elif d.get("inversions") is not None:
-            out.append(("inversions", d.get("inversions")))
+            out.append((name, max(float(c.max_abs_diff or 0) for c in measured if (c.unit or "") == unit)))
+    elif isinstance(d, KeyMatchDetails):
+        out += [("only_in_sas", d.only_in_sas), ("only_in_python", d.only_in_python)]
+    elif isinstance(d, RowCountDetails):
+        out.append(("row_difference", d.difference))
+    elif isinstance(d, KeyUniquenessDetails):
+        out += [("duplicate_keys_sas", d.sas.keys), ("duplicate_keys_python", d.python.keys)]
+    elif isinstance(d, SortByDetails) and d.python.get("violations") is not None:
+        out.append(("out_of_order_rows", d.python.get("violations")))
+    elif isinstance(d, RowOrderDetails) and d.inversions is not None:
+        out.append(("inversions", d.inversions))
     return out
 
 
