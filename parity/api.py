@@ -10,11 +10,10 @@ from typing import Any
 
 from parity.errors import InputError, SpecError
 from parity.model import DatasetResult
-from parity.spec import DatasetSpec, Tolerance, parse_tolerance
+from parity.spec import ARGUMENTS, DatasetSpec, Tolerance, parse_tolerance
 
 TableLike = Any  # str | os.PathLike | polars.DataFrame | pandas.DataFrame
 #: what errors in the keyword arguments of compare_frames / assert_parity name as their "file"
-ARGUMENTS = Path("<assert_parity arguments>")
 
 
 def _as_sas_table(obj: TableLike, where: str, spec: DatasetSpec) -> Any:

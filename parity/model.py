@@ -13,6 +13,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 SCHEMA_VERSION = 2  # 2: spec.rules, columns' mismatch_keys, key sets in key_match/key_uniqueness
+#: up to this many keys a key set also lists each key's digest (DIGEST_HEX hex digits each), so that a smaller set
+#: can be told apart from a different one; above it only the set's sha256 is kept (a changed set counts as worse)
+KEY_DIGESTS_MAX = 5000
+DIGEST_HEX = 16
 
 # --------------------------------------------------------------------------------------------------------------
 # the vocabulary every layer shares
@@ -231,7 +235,7 @@ class ColumnResult:
     explanations: tuple[dict[str, Any], ...] = ()
     note: str | None = None
     waived: int = 0  # mismatches accepted by a waiver (still counted in mismatches, never hidden)
-    mismatch_keys: dict[str, Any] | None = None  # the set of mismatching keys: parity.report.delta.key_set
+    mismatch_keys: dict[str, Any] | None = None  # the set of mismatching keys: parity.checks.keysets.key_set
     #: this column's unequal values: "first_by_key" (the first max_print by key) and, for numbers, dates and times,
     #: "largest" (up to max_print of the largest absolute differences not in first_by_key); cells as in top_diffs
     listing: dict[str, Any] = field(default_factory=dict)

@@ -7,15 +7,27 @@ import math
 import re
 from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from parity.formats import Kind, sas_value_text
 
-if TYPE_CHECKING:
-    import polars as pl
 
-    from parity.engine.plan import ColumnPlan
-    from parity.spec import DatasetSpec
+class KeyColumn(Protocol):
+    """A key column of the engine's kept rows (parity.engine.plan.ColumnPlan): its name and kind, the columns
+    holding its SAS and Python values (``s``/``p``) and their special missing tags (``st``/``pt``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> Kind: ...
+    @property
+    def has_tags(self) -> bool: ...
+    @property
+    def s(self) -> str: ...
+    @property
+    def st(self) -> str: ...
+    @property
+    def pt(self) -> str: ...
 
 
 def json_number(value: float | int | None) -> float | int | str | None:
@@ -195,7 +207,7 @@ def capped_text(value: str) -> str:
     return f"{value[:TEXT_CAP]}… ({len(value):,} characters)"
 
 
-def key_dict(keys: Sequence[ColumnPlan], row: dict[str, Any], cols: Sequence[str]) -> dict[str, Any]:
+def key_dict(keys: Sequence[KeyColumn], row: dict[str, Any], cols: Sequence[str]) -> dict[str, Any]:
     """The key of one row, by SAS column name, as JSON-safe values (dates as ISO text)."""
     out: dict[str, Any] = {}
     for plan, col in zip(keys, cols, strict=False):
@@ -253,29 +265,3 @@ def missing_key_tag(kind: Kind | str, value: Any) -> str | None:
         return None
     found = _MISSING_KEY.fullmatch(value.strip())
     return None if found is None else (found.group(1).upper() or ".")
-
-
-def waiver_key_match(plan: ColumnPlan, value: Any, spec: DatasetSpec) -> pl.Expr:
-    """Rows (of the engine's diffs) whose key ``plan`` is the key value a waiver names, normalised as the keys
-    were for matching: strings under the string rules, LENGTH 3-7 numbers truncated, datetimes rounded to the
-    precision, and missing keys by kind (``"."``, ``".A"``, ``"._"``) under ``special_missing = "strict"``."""
-    import polars as pl
-
-    from parity.engine.normalize import normalize_string, round_temporal, truncate_to_width
-
-    col = pl.col(plan.s)
-    tag = missing_key_tag(plan.kind, value)
-    if tag is not None:
-        if plan.has_tags:  # strict: the missing key's kind must match
-            return col.is_null() & (pl.col(plan.st).fill_null(".") == tag)
-        strict = spec.numbers.special_missing == "strict"
-        return col.is_null() & pl.lit(tag == "." or not strict)
-    target = sas_key_value(plan.kind, value)
-    if target is None:  # a blank character key: the missing value
-        return col.is_null()
-    if plan.kind == "string":
-        return (col == normalize_string(pl.lit(target, dtype=pl.String), spec.strings)).fill_null(False)
-    width = plan.sas.length if plan.sas else None
-    if spec.numbers.storage == "truncate" and width and 3 <= width < 8:  # as SAS stored the key
-        target = truncate_to_width(pl.Series([target], dtype=pl.Float64), width).item()
-    return (col == round_temporal(pl.lit(target, dtype=pl.Float64), plan.kind, spec.dates)).fill_null(False)

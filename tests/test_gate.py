@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from parity.checks.keysets import key_set
 from parity.cli.main import main
-from parity.report.delta import Change, diff_reports, key_set, load_reports, markdown, new_keys
+from parity.model import KEY_DIGESTS_MAX
+from parity.report.delta import Change, diff_reports, load_reports, markdown, new_keys
 from parity.report.markdown import md_code, md_text, render_summary
 from tests.helpers import Column, make_job, write_sas7bdat
 from tests.test_waivers_and_delta import CSV_DIFF, FUTURE, run_report, waiver
@@ -145,14 +147,12 @@ def test_key_sets_are_deterministic_and_in_the_report(tmp_path: Path) -> None:
 def test_key_set_subset_and_large_sets() -> None:
     import polars as pl
 
-    from parity.report import delta
-
     base = key_set(pl.DataFrame({"k": [1.0, 2.0, 3.0]}), ["k"])
     sub = key_set(pl.DataFrame({"k": [3.0, 1.0]}), ["k"])
     other = key_set(pl.DataFrame({"k": [1.0, 4.0]}), ["k"])
     assert new_keys(base, sub) == 0 and new_keys(base, other) == 1 and new_keys(base, base) == 0
     assert key_set(pl.DataFrame({"k": []}, schema={"k": pl.Float64}), ["k"]) is None
-    big = delta.KEY_DIGESTS_MAX + 1
+    big = KEY_DIGESTS_MAX + 1
     large = key_set(pl.DataFrame({"k": list(range(big))}), ["k"])
     smaller = key_set(pl.DataFrame({"k": list(range(big - 1))}), ["k"])
     assert large is not None and large["digests"] is None

@@ -58,3 +58,37 @@ def test_orderings_list_unknown_values_last() -> None:
     assert [change_order(k) for k in CHANGE_ORDER] == list(range(len(CHANGE_ORDER)))
     assert change_order("newer") == len(CHANGE_ORDER)
     assert status_order(STATUS_ORDER[0]) == 0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the import-linter contract of pyproject.toml (also run by ./dev test's lint step)
+
+
+def _importlinter() -> dict[str, object]:
+    import tomllib
+
+    return tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+
+
+def test_lint_imports_keeps_every_contract() -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert exe is not None, "import-linter is a dev dependency: pip install -e '.[dev]'"
+    done = subprocess.run([exe, "--no-cache", "--no-logo"], cwd=PACKAGE.parent, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout
+
+
+def test_every_package_of_parity_has_a_layer() -> None:
+    contracts = _importlinter()["contracts"]
+    assert isinstance(contracts, list)
+    layers = next(c for c in contracts if c["type"] == "layers")["layers"]
+    placed = {m.strip() for layer in layers for m in layer.replace(":", "|").split("|")}
+    modules = {f"parity.{p.stem}" for p in PACKAGE.iterdir()
+               if (p.suffix == ".py" or (p / "__init__.py").is_file()) and p.stem != "__init__"}
+    # parity.testing holds test helpers (a SAS file writer) that no layer imports
+    assert modules - placed == {"parity.testing"}, sorted(modules - placed)

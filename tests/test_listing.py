@@ -376,7 +376,7 @@ def test_mismatch_key_sets_equal_the_naive_key_set(monkeypatch: pytest.MonkeyPat
     """Key sets come from every row's key text sorted once and shared by columns unequal on the same rows: the
     same sets delta.key_set gives from each column's unequal rows (small sets indexed, large ones gathered)."""
     from parity.checks import core as checks
-    from parity.report.delta import key_set
+    from parity.checks.keysets import key_set
 
     n = 400
     sas = pl.DataFrame({"id": [float(i) for i in range(n)], "k2": [f"k{i % 7}" for i in range(n)],

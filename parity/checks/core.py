@@ -73,7 +73,7 @@ class Facts:
     top_diffs: dict[str, Any] = field(default_factory=dict)
     only_sas_sample: list[dict[str, Any]] = field(default_factory=list)
     only_py_sample: list[dict[str, Any]] = field(default_factory=list)
-    only_sas_keys: dict[str, Any] | None = None  # the sets of unmatched keys (parity.report.delta.key_set)
+    only_sas_keys: dict[str, Any] | None = None  # the sets of unmatched keys (parity.checks.keysets.key_set)
     only_py_keys: dict[str, Any] | None = None
     #: per waiver (in spec order): how many mismatches (or failing checks) it matched
     waiver_matches: list[int] = field(default_factory=list)
@@ -261,13 +261,13 @@ class Duplicates:
     rows: int
     keys: int
     sample: list[dict[str, Any]]
-    key_set: dict[str, Any] | None  # the duplicated keys (parity.report.delta.key_set)
+    key_set: dict[str, Any] | None  # the duplicated keys (parity.checks.keysets.key_set)
     groups_sha256: str | None  # the duplicated keys with their row counts: equal on both sides = same dupes
 
 
 def _duplicates(comp: EngineResult, groups: DupGroups) -> Duplicates:
+    from parity.checks.keysets import key_set
     from parity.engine.base import GROUP_ROWS
-    from parity.report.delta import key_set
     from parity.values import key_dict
 
     if not groups.keys:
@@ -523,7 +523,7 @@ def _waived_count(f: Facts, plan: ColumnPlan, rows: pl.DataFrame) -> int:
     """Mismatching rows of one column accepted by its active waivers; counts each waiver's matches."""
     import polars as pl
 
-    from parity.values import waiver_key_match
+    from parity.checks.waivers import waiver_key_match
 
     comp = f.comp
     every = pl.col(plan.neq)  # all rows here mismatch: a per-row True (a bare literal would not broadcast in sum)
@@ -644,7 +644,7 @@ class Chosen:
     by_abs: list[tuple[float, int]]  # (absolute difference, position), largest first, ties in key order
     by_rel: list[tuple[float, int]]
     pairs: list[Any]  # explain.Pair of the first MAX_PAIRS unequal rows by key
-    keys: dict[str, Any] | None = None  # the set of the unequal rows' keys (parity.report.delta.key_set)
+    keys: dict[str, Any] | None = None  # the set of the unequal rows' keys (parity.checks.keysets.key_set)
     cells: dict[int, dict[str, Any]] = field(default_factory=dict)  # position -> listed cell
 
 
@@ -707,10 +707,10 @@ def _choose_all(comp: EngineResult) -> dict[str, Chosen]:
 
 
 def _sorted_keys(comp: EngineResult) -> tuple[pl.Series, np.ndarray]:
-    """Every diffs row's key text (parity.report.delta.key_texts), sorted, and each row's rank in that order."""
+    """Every diffs row's key text (parity.checks.keysets.key_texts), sorted, and each row's rank in that order."""
     import numpy as np
 
-    from parity.report.delta import key_texts, row_key_columns
+    from parity.checks.keysets import key_texts, row_key_columns
 
     texts = key_texts(comp.diffs, row_key_columns(comp))
     order = texts.arg_sort().to_numpy()
@@ -720,10 +720,10 @@ def _sorted_keys(comp: EngineResult) -> tuple[pl.Series, np.ndarray]:
 
 
 def _key_subset(sorted_keys: pl.Series, ranks: np.ndarray) -> dict[str, Any] | None:
-    """:func:`parity.report.delta.key_set` of the rows at ``ranks`` (ascending) of the sorted key texts."""
+    """:func:`parity.checks.keysets.key_set` of the rows at ``ranks`` (ascending) of the sorted key texts."""
     import polars as pl
 
-    from parity.report.delta import key_set_of
+    from parity.checks.keysets import key_set_of
 
     at = ranks.tolist()
     texts = sorted_keys.gather(at) if len(at) > GATHER_FROM else pl.Series([sorted_keys[i] for i in at],
@@ -796,7 +796,7 @@ def _samples(f: Facts) -> None:
             if missing in diffs.columns else []
         setattr(f, attr, [_row_key(comp, r) for r in _gather(diffs, key_cols, at)])
     if ROW_P in diffs.columns:  # the sets of unmatched keys, from the key columns only
-        from parity.report.delta import key_set, row_key_columns
+        from parity.checks.keysets import key_set, row_key_columns
 
         narrow = diffs.select([*row_key_columns(comp), ROW_S, ROW_P]) if comp.keys else diffs.select(ROW_S, ROW_P)
         f.only_sas_keys = key_set(narrow.filter(pl.col(ROW_P).is_null()), row_key_columns(comp))

@@ -67,7 +67,7 @@ class DuplicateSide(Record):
     rows: int
     keys: int
     sample: tuple[Mapping[str, Any], ...]  # {key, count}
-    key_set: Mapping[str, Any] | None  # parity.report.delta.key_set
+    key_set: Mapping[str, Any] | None  # parity.checks.keysets.key_set
 
 
 @details_of("key_uniqueness")
@@ -88,7 +88,7 @@ class KeyMatchDetails(FieldDetails):
     only_in_python: int
     sample_only_in_sas: tuple[Mapping[str, Any], ...]  # keys (or {obs} / {python_obs} when paired by position)
     sample_only_in_python: tuple[Mapping[str, Any], ...]
-    only_in_sas_keys: Mapping[str, Any] | None  # parity.report.delta.key_set
+    only_in_sas_keys: Mapping[str, Any] | None  # parity.checks.keysets.key_set
     only_in_python_keys: Mapping[str, Any] | None
     paired_by: str  # key | position
 

@@ -78,9 +78,9 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
             baseline: str | None, accept_relaxed: bool) -> None:
     """Compare JOB's SAS outputs with its Python outputs and write reports/<job>/parity.json and parity.html,
     then reports/index.html and reports/summary.md for this run (all published together)."""
-    from parity.report.publish import failed_job, prepare, publish
+    from parity.report.publish import prepare, publish
     from parity.report.terminal import render_summary
-    from parity.run.runner import run_job
+    from parity.run.runner import failed_job, run_job
     from parity.spec import discover_jobs, load_job
 
     jobs_path, reports_path = _config(jobs_dir, report_dir)

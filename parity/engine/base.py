@@ -163,7 +163,7 @@ def get_engine(name: str | None = None) -> Engine:
         return _FACTORIES[name]()
     target = ENGINES.get(name)
     if target is None:
-        from parity.api import ARGUMENTS
+        from parity.spec import ARGUMENTS
 
         known = ", ".join(sorted({*ENGINES, *_FACTORIES}))
         raise SpecError(ARGUMENTS, f"unknown engine {name!r} (known engines: {known})", key="engine")

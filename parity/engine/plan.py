@@ -82,7 +82,7 @@ def spec_file_of(spec: DatasetSpec, job: JobSpec | None) -> Path:
     """Where spec errors point: the job's parity.toml, or the API's arguments (a spec without a job)."""
     if job is not None:
         return job.spec_file
-    from parity.api import ARGUMENTS
+    from parity.spec import ARGUMENTS
 
     return ARGUMENTS
 

@@ -268,7 +268,8 @@ class ParityState:
         """What ``parity run`` writes, through the same service: each job's folder (an error report for a job that
         could not run), index.html and summary.md, published together.  A failure to write is shown in the
         summary, never an internal error at session end."""
-        from parity.report.publish import failed_job, publish
+        from parity.report.publish import publish
+        from parity.run.runner import failed_job
 
         runs = [run for run in self.runs.values() if run.report is None]
         if not runs:

@@ -3,13 +3,13 @@
 CI gates on these: a pull request fails when parity gets worse than the accepted baseline, not merely because a
 known difference is still there, and when the spec relaxed its rules (``relaxed``: needs an explicit approval,
 ``--accept-relaxed``).  Works on the frozen result model only: per dataset, check and column it compares statuses,
-counts, largest differences and the sets of mismatching keys (:func:`key_set`), and the spec's normalised rules.
+counts, largest differences and the sets of mismatching keys (parity.checks.keysets), and the spec's normalised
+rules.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from parity.errors import ReportError
 from parity.model import (
     CHECK_KINDS,
+    DIGEST_HEX,
     STATUS_RANK,
     ChangeKind,
     CheckResult,
@@ -29,14 +30,9 @@ from parity.model import (
 from parity.report.markdown import unwaived
 
 if TYPE_CHECKING:
-    import polars as pl
 
-    from parity.engine.base import EngineResult
+    pass
 
-#: up to this many mismatching keys a key set also lists each key's digest, so that a smaller set can be told
-#: apart from a different one; above it only the set's sha256 is kept (and a changed set counts as worse)
-KEY_DIGESTS_MAX = 5000
-DIGEST_HEX = 16
 RELAXED = "relaxed (needs approval)"
 
 
@@ -96,48 +92,7 @@ def load_reports(path: Path) -> dict[str, JobResult]:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# key sets: a deterministic fingerprint of a set of row keys (mismatching, unmatched or duplicated keys)
-
-
-def row_key_columns(comp: EngineResult) -> list[str]:
-    """The columns of ``comp.diffs`` that identify a row: the keys (and the duplicate rank), else the row numbers."""
-    from parity.engine.base import DUP, ROW_P, ROW_S
-
-    if comp.keys:
-        tags = [k.st for k in comp.keys if k.has_tags]  # strict: '.', '.A' and '._' are different keys
-        return [k.s for k in comp.keys] + tags + ([DUP] if DUP in comp.diffs.columns else [])
-    return [ROW_S, ROW_P]
-
-
-def key_set(rows: pl.DataFrame, cols: Sequence[str]) -> dict[str, Any] | None:
-    """``{count, sha256, digests}`` of the keys in ``rows`` (None when there are none).
-
-    Each key is its values as canonical JSON; ``sha256`` hashes the sorted keys, ``digests`` concatenates each
-    key's 64-bit blake2b digest (sorted) when there are at most :data:`KEY_DIGESTS_MAX` keys, else is None.
-    """
-    if rows.height == 0:
-        return None
-    return key_set_of(key_texts(rows, cols).sort())
-
-
-def key_texts(rows: pl.DataFrame, cols: Sequence[str]) -> pl.Series:
-    """Each row's key as canonical JSON (the texts :func:`key_set` hashes), in row order."""
-    import polars as pl
-
-    return rows.select(pl.struct([pl.col(c).alias(str(i)) for i, c in enumerate(cols)]).struct.json_encode()
-                       .alias("k")).get_column("k")
-
-
-def key_set_of(texts: pl.Series) -> dict[str, Any] | None:
-    """:func:`key_set` of key texts already sorted (so a caller can sort every row's key once and take subsets)."""
-    if len(texts) == 0:
-        return None
-    digests = None
-    if len(texts) <= KEY_DIGESTS_MAX:
-        digests = "".join(sorted(hashlib.blake2b(t.encode(), digest_size=DIGEST_HEX // 2).hexdigest()
-                                 for t in texts.to_list()))
-    joined = "\n".join(texts.to_list()) if len(texts) <= KEY_DIGESTS_MAX else str(texts.str.join("\n").item())
-    return {"count": len(texts), "sha256": hashlib.sha256(joined.encode()).hexdigest(), "digests": digests}
+# key sets (parity.checks.keysets): a deterministic fingerprint of a set of row keys
 
 
 def _digests(ks: Mapping[str, Any]) -> set[str] | None:

@@ -35,7 +35,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +43,7 @@ from parity.model import JobResult
 from parity.report.json import REPORT_FILE, dumps, write_atomic
 
 if TYPE_CHECKING:
-    from parity.spec import JobSpec
+    pass
 
 NEW = ".parity-new-"
 OLD = ".parity-old-"
@@ -250,19 +249,6 @@ def _write(path: Path, text: str) -> None:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def failed_job(job: str, message: str, spec: JobSpec | None = None) -> JobResult:
-    """The report of a job that could not run at all: verdict ``error``, no datasets, ``error`` saying why."""
-    from parity.run.runner import tool_info
-
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    return JobResult(
-        job=job, verdict="error", description=spec.description if spec else "",
-        spec={"path": str(spec.spec_file), "sha256": spec.spec_sha256} if spec else {},
-        datasets=(), tool=tool_info(), run={"started_at": now, "finished_at": now, "duration_s": 0.0},
-        error=message,
-    )
 
 
 def _pages(report_dir: Path, results: Sequence[JobResult], html_ok: Mapping[str, bool],

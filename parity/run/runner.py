@@ -30,6 +30,17 @@ def tool_info() -> dict[str, str]:
     return {"name": "parity", "version": __version__}
 
 
+def failed_job(job: str, message: str, spec: JobSpec | None = None) -> JobResult:
+    """The report of a job that could not run at all: verdict ``error``, no datasets, ``error`` saying why."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return JobResult(
+        job=job, verdict="error", description=spec.description if spec else "",
+        spec={"path": str(spec.spec_file), "sha256": spec.spec_sha256} if spec else {},
+        datasets=(), tool=tool_info(), run={"started_at": now, "finished_at": now, "duration_s": 0.0},
+        error=message,
+    )
+
+
 def internal_error(exc: BaseException, while_: str) -> str:
     """The message for a bug in parity (or a library it uses): what it was doing, the exception and where."""
     import traceback

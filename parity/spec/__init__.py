@@ -20,6 +20,7 @@ from parity.spec.load import (
     temporal_tolerance,
 )
 from parity.spec.model import (
+    ARGUMENTS,
     MACHINE_EPSILON,
     METHODS,
     PYTHON_FILE_EXTENSIONS,
@@ -43,6 +44,7 @@ from parity.spec.model import (
 from parity.spec.rules import dataset_rules, job_rules
 
 __all__ = [
+    "ARGUMENTS",
     "DATASET_KEYS", "MACHINE_EPSILON", "METHODS", "PYTHON_FILE_EXTENSIONS", "SAS_EXTENSIONS", "SEVERITIES",
     "SPEC_FILE", "TEMPORAL_DEFAULTS", "TEMPORAL_KINDS",
     "TOLERANCE_DEFAULT_KEYS", "UNWAIVABLE_CHECKS", "WAIVER_KEYS", "DatasetSpec",

@@ -16,6 +16,8 @@ from parity.model import TEMPORAL_KINDS
 from parity.spec.contract import Contract, QualityRule
 
 SPEC_FILE = "parity.toml"
+#: what spec errors name as the file of a dataset spec made from keyword arguments (parity.api, assert_parity)
+ARGUMENTS = Path("<assert_parity arguments>")
 MACHINE_EPSILON = 2.220446049250313e-16
 
 Method = Literal["exact", "absolute", "relative", "percent"]
