@@ -6,14 +6,28 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from parity import __version__
 from parity.errors import EXIT_OK, EXIT_PARITY_FAILED, EXIT_USAGE, ParityError, UsageError
+from parity.model import verdict_of
+from parity.run.service import (
+    OPTIONS,
+    Baseline,
+    Settings,
+    could_not_run,
+    gate_fails,
+    prepare_reports,
+    publish_run,
+    resolve_settings,
+    run_spec,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _console(stderr: bool = False) -> Any:
@@ -39,25 +53,34 @@ def _print_error(console: Any, message: str, label: str = "error: ") -> None:
     console.print(Text.assemble((label, "bold red"), message))
 
 
-def _config(jobs_dir: str | None, report_dir: str | None) -> tuple[Path, Path]:
+def _settings(**given: Any) -> Settings:
+    """The run's settings: the command line, then ``[tool.parity]`` of the nearest pyproject.toml, then defaults."""
     from parity.spec import load_project_config
 
-    cfg = load_project_config()
-    jobs = Path(jobs_dir) if jobs_dir else cfg.jobs_dir
-    reports = Path(report_dir) if report_dir else cfg.report_dir
-    return jobs.resolve(), reports.resolve()  # absolute: a port that changes the working directory cannot move them
+    return resolve_settings(load_project_config(), given, Path.cwd())
 
 
 START_HINT = ("; to start a job from its SAS outputs: parity init JOB --sas FILE.sas7bdat (see parity init "
               "--help)")
-jobs_dir_option = click.option("--jobs-dir", type=click.Path(file_okay=False), default=None,
-                               help="Folder of job folders (default: [tool.parity] jobs_dir, else fixtures/).")
-accept_relaxed_option = click.option(
-    "--accept-relaxed", is_flag=True,
-    help="Approve a relaxed spec (ignored columns, wider tolerances, lower severities, new waivers, removed "
-         "datasets or jobs): without it a relaxation against the baseline exits 1.")
-report_dir_option = click.option("--report-dir", type=click.Path(file_okay=False), default=None,
-                                 help="Where reports are written (default: [tool.parity] report_dir, else reports/).")
+
+
+def _config(jobs_dir: str | None, report_dir: str | None) -> tuple[Path, Path]:
+    settings = _settings(jobs_dir=jobs_dir, report_dir=report_dir)
+    return settings.jobs_dir, settings.report_dir
+
+
+def _option(name: str, **kwargs: Any) -> Callable[[F], F]:
+    """The click option of one of the run's settings (parity.run.service.OPTIONS, shared with the pytest plugin)."""
+    opt = next(o for o in OPTIONS if o.name == name)
+    if opt.flag:
+        return click.option(opt.option("cli"), is_flag=True, help=opt.help_for("cli"))
+    return click.option(opt.option("cli"), default=None, help=opt.help_for("cli"), **kwargs)
+
+
+jobs_dir_option = _option("jobs_dir", type=click.Path(file_okay=False))
+report_dir_option = _option("report_dir", type=click.Path(file_okay=False))
+baseline_option = _option("baseline", type=click.Path())
+accept_relaxed_option = _option("accept_relaxed")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,19 +94,17 @@ def cli() -> None:
 @click.option("--all", "run_all", is_flag=True, help="Run every job in the jobs folder.")
 @jobs_dir_option
 @report_dir_option
-@click.option("--baseline", type=click.Path(), default=None,
-              help="Accepted baseline report (file or folder): fail only on regressions against it.")
+@baseline_option
 @accept_relaxed_option
 def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_dir: str | None,
             baseline: str | None, accept_relaxed: bool) -> None:
     """Compare JOB's SAS outputs with its Python outputs and write reports/<job>/parity.json and parity.html,
     then reports/index.html and reports/summary.md for this run (all published together)."""
-    from parity.report.publish import prepare, publish
     from parity.report.terminal import render_summary
-    from parity.run.runner import failed_job, run_job
     from parity.spec import discover_jobs, load_job
 
-    jobs_path, reports_path = _config(jobs_dir, report_dir)
+    settings = _settings(jobs_dir=jobs_dir, report_dir=report_dir, baseline=baseline, accept_relaxed=accept_relaxed)
+    jobs_path, reports_path = settings.jobs_dir, settings.report_dir
     if run_all and jobs:
         raise UsageError("give job names or --all, not both")
     names = discover_jobs(jobs_path) if run_all else list(jobs)
@@ -94,55 +115,40 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
     err = _console(stderr=True)
     out.print(_plain(f"parity {__version__} | jobs: {' '.join(names)} | jobs dir: {jobs_path} | reproduce: parity "
                      f"run {' '.join(names)} --jobs-dir {jobs_path}"))
-    prepare(reports_path)  # an unusable report folder is an error before any work
+    prepare_reports(reports_path)  # an unusable report folder is an error before any work
     try:
         specs = [load_job(folder, name) for name, folder in _job_folders(jobs_path, names).items()]  # spec errors
-        base_path = Path(baseline).resolve() if baseline else _config_baseline()  # before any work
-        base_reports = None
-        if base_path is not None:
-            from parity.report.delta import load_reports
-
-            base_reports = load_reports(base_path)  # a bad baseline is an error before any work
+        # a bad baseline is an error before any work
+        gate = Baseline.load(settings.baseline, accept_relaxed) if settings.baseline is not None else None
     except ParityError as exc:  # this run ran nothing: its pages say so instead of showing an older run's
         with contextlib.suppress(ParityError):
-            publish(reports_path, [], run_error=str(exc))
+            publish_run(reports_path, [], run_error=str(exc))
         raise
     results = []
     with err.status("starting", spinner="dots") as status:
         for spec in specs:
             try:
-                result = run_job(spec, progress=lambda msg: status.update(_plain(msg)))
+                result = run_spec(spec, gate, progress=lambda msg: status.update(_plain(msg)))
             except Exception as exc:  # the job is reported as an error; the other jobs still run and publish
-                result = failed_job(spec.name, _job_error(err, exc), spec)
-            if base_reports is not None and base_path is not None:
-                from dataclasses import replace
-
-                from parity.report.delta import delta_dict, diff_job
-
-                changes = diff_job(base_reports.get(result.job), result)
-                result = replace(result, delta=delta_dict(changes, str(base_path), accept_relaxed))
+                result = could_not_run(spec.name, _job_error(err, exc), spec, gate)
             results.append(result)
-    published = publish(reports_path, results)
+    published = publish_run(reports_path, results)
     for job, problem in published.problems.items():
         _print_error(err, f"{job}: {problem}")
     render_summary(out, [(r, published.reports[r.job]) for r in results])
-    verdicts = {r.verdict for r in results}
+    verdict = verdict_of(r.verdict for r in results)
     ctx = click.get_current_context()
-    if "error" in verdicts:
+    if verdict == "error":
         ctx.exit(EXIT_USAGE)
-    if base_reports is not None:
-        from parity.report.delta import delta_fails, diff_job, gate_fails
-
+    if gate is not None:
         # with --all, a job of the baseline that no longer runs (its folder or parity.toml is gone) needs approval
-        gone = [c for name in sorted(set(base_reports) - set(names)) if run_all
-                for c in diff_job(base_reports[name], None)]
+        gone = gate.removed_changes(names) if run_all else []
         for change in gone:
             _print_error(err, f"{change.job}: {change.what}" + (
                 " (accepted: --accept-relaxed)" if accept_relaxed else " (use --accept-relaxed to approve)"),
                 label="REMOVED ")
-        failed = any(delta_fails(r.delta) for r in results) or gate_fails(gone, accept_relaxed)
-        ctx.exit(EXIT_PARITY_FAILED if failed else EXIT_OK)
-    ctx.exit(EXIT_PARITY_FAILED if "fail" in verdicts else EXIT_OK)
+        ctx.exit(EXIT_PARITY_FAILED if gate_fails(results, gone, accept_relaxed) else EXIT_OK)
+    ctx.exit(EXIT_PARITY_FAILED if verdict == "fail" else EXIT_OK)
 
 
 def _job_error(err: Any, exc: Exception) -> str:
@@ -171,12 +177,6 @@ def _job_folders(jobs_path: Path, names: Sequence[str]) -> dict[str, Path]:
             raise UsageError(f"two jobs named {name!r} ({folders[name]} and {folder}): their reports would both be "
                              f"<report dir>/{name}/; run them separately with different --report-dir")
     return folders
-
-
-def _config_baseline() -> Path | None:
-    from parity.spec import load_project_config
-
-    return load_project_config().baseline
 
 
 @cli.command("diff")
