@@ -50,6 +50,9 @@ STATUS_RANK: dict[str, int] = {"pass": 0, "skipped": 0, "waived": 1, "warn": 1, 
 ChangeKind = Literal["worse", "better", "new", "removed", "relaxed"]
 #: the kinds of change between a baseline and a new report, in the order reports list them
 CHANGE_ORDER: tuple[ChangeKind, ...] = ("worse", "relaxed", "removed", "new", "better")
+#: the changes that need an approval (--accept-relaxed); with "worse", the ones that fail the gate
+NEEDS_APPROVAL: tuple[ChangeKind, ...] = ("relaxed", "removed")
+GATING_CHANGES: tuple[ChangeKind, ...] = ("worse", *NEEDS_APPROVAL)
 
 
 def status_order(status: str) -> int:

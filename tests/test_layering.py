@@ -92,3 +92,26 @@ def test_every_package_of_parity_has_a_layer() -> None:
                if (p.suffix == ".py" or (p / "__init__.py").is_file()) and p.stem != "__init__"}
     # parity.testing holds test helpers (a SAS file writer) that no layer imports
     assert modules - placed == {"parity.testing"}, sorted(modules - placed)
+
+
+def test_gating_kinds_of_change_in_one_place() -> None:
+    from parity.model import (
+        CHANGE_ORDER,
+        GATING_CHANGES,
+        NEEDS_APPROVAL,
+        CheckResult,
+        DatasetResult,
+        JobResult,
+    )
+    from parity.report.delta import gating_changes
+
+    assert set(GATING_CHANGES) == {"worse", *NEEDS_APPROVAL} and set(GATING_CHANGES) < set(CHANGE_ORDER)
+    ds = DatasetResult(name="d", verdict="pass", sas={}, python={}, rows={}, duplicates={},
+                       checks=(CheckResult("schema", "pass", ""),), columns=(), top_diffs={})
+    result = JobResult(job="j", verdict="pass", description="", spec={}, datasets=(ds,), tool={}, run={})
+    changes = [{"kind": k, "job": "j", "dataset": "d", "check": "schema", "column": None, "what": k}
+               for k in (*CHANGE_ORDER, "a_newer_kind")]
+    found = {c.kind for c in gating_changes({"changes": changes}, result, ds, "schema", False)}
+    assert found == {*GATING_CHANGES, "a_newer_kind"}  # an unknown kind gates: never a silent pass
+    accepted = gating_changes({"changes": changes, "accept_relaxed": True}, result, ds, "schema", False)
+    assert {c.kind for c in accepted} == {"worse", "a_newer_kind"}

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from parity.errors import ParityError, UsageError
-from parity.model import FAILING, item_path
+from parity.model import FAILING, GATING_CHANGES, item_path
 from parity.run.service import Baseline, Settings
 
 if TYPE_CHECKING:
@@ -275,7 +275,7 @@ class ParityState:
                 fails = delta_fails(delta)
                 tr.write_line(f"{''.ljust(width)}  delta vs baseline: {tally(delta)}", red=fails, green=not fails)
                 for change in delta_changes(delta):
-                    if change.kind in ("worse", "relaxed", "removed"):
+                    if change.kind in GATING_CHANGES:
                         where = item_path(change.dataset, change.check, change.column)
                         tr.write_line(f"{''.ljust(width)}    {change.kind.upper()} {where}: {change.what}", red=True)
         for name in self.removed_jobs():

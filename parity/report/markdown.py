@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from parity.errors import ParityError
-from parity.model import FAILING, ColumnResult, DatasetResult, JobResult, verdict_of
+from parity.model import FAILING, GATING_CHANGES, ColumnResult, DatasetResult, JobResult, verdict_of
 
 SUMMARY_FILE = "summary.md"
 #: the longest summary: a GitHub comment holds 65,536 characters; CI may add a little around it
@@ -250,7 +250,7 @@ def _summary(entries: Sequence[ReportEntry], title: str, run_error: str | None, 
         for r in deltas:
             d = r.delta or {}
             lines.append(f"- {md_code(r.job)}: {md_text(tally(d))} (baseline {md_code(d.get('baseline', '?'))})")
-            gating = [ch for ch in delta_changes(d) if ch.kind in ("worse", "relaxed", "removed")]
+            gating = [ch for ch in delta_changes(d) if ch.kind in GATING_CHANGES]
             for ch in gating[:MAX_LISTED]:
                 lines.append(f"  - {md_text(ch.kind)}: {md_code(ch.where)}: {md_text(ch.what)}")
             if len(gating) > MAX_LISTED:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from parity.model import FAILING, JobResult
+from parity.model import FAILING, GATING_CHANGES, JobResult
 from parity.report.markdown import job_verdict_label, verdict_label
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def render_summary(console: Console, results: Sequence[tuple[JobResult, Path | N
             style = "bold red" if delta_fails(d) else "green"
             console.print(Text.assemble("  delta vs ", (str(d["baseline"]), "cyan"), ": ", (tally(d), style)))
             for change in delta_changes(d):
-                if change.kind in ("worse", "relaxed", "removed"):
+                if change.kind in GATING_CHANGES:
                     console.print(Text.assemble((f"    {change.kind.upper()} ", CHANGE_STYLE[change.kind]),
                                                 f"{change.where}: {change.what}"))
         if path is not None:
