@@ -83,10 +83,15 @@ def item_path(*parts: str | None) -> str:
 # check details: each check's typed details (parity.checks.details), written as a JSON object
 
 
-class Details:
-    """A check's details.  Each check has its own frozen dataclass (:mod:`parity.checks.details`); ``to_dict``
-    gives the JSON object the report writes, ``from_dict`` reads it back.  ``details["key"]`` and ``==`` read
-    that JSON object, for code that reads results as data."""
+class Details(dict[str, Any]):
+    """A check's details.  Each check has its own frozen dataclass (:mod:`parity.checks.details`) whose typed
+    fields the renderers read; ``to_dict`` gives the JSON object the report writes, ``from_dict`` reads it back.
+
+    A Details is also that JSON object as a read-only dict (``details["key"]``, ``.get``, ``==``, ``json.dumps``),
+    so code that reads results as data keeps working; changing it is a TypeError."""
+
+    def __post_init__(self) -> None:
+        dict.update(self, self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -95,15 +100,13 @@ class Details:
     def from_dict(cls, data: Mapping[str, Any]) -> Details:
         raise NotImplementedError
 
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
+    def __reduce__(self) -> tuple[Any, ...]:  # copy, deepcopy and pickle rebuild it from its JSON
+        return type(self).from_dict, (self.to_dict(),)
 
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Details):
-            return type(self) is type(other) and self.to_dict() == other.to_dict()
-        return isinstance(other, Mapping) and self.to_dict() == dict(other)
+    def _frozen(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"{type(self).__name__} is frozen: build new details instead of changing these")
 
-    __hash__ = None  # type: ignore[assignment]
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _frozen
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,26 +139,30 @@ def _json(value: Any) -> Any:
 class Record:
     """A frozen dataclass written as a JSON object whose keys are its fields, in field order (a row of a check's
     details, or the details themselves through :class:`FieldDetails`).  ``OPTIONAL`` fields are left out while
-    they are None; ``NESTED`` names the Record type of a field that holds one record or a tuple of them."""
+    they are None; ``NESTED`` names the Record type of a field that holds one record or a tuple of them;
+    ``JSON_KEYS`` the JSON key of a field named otherwise (a key that is a dict method, such as ``keys``)."""
 
     OPTIONAL: ClassVar[frozenset[str]] = frozenset()
     NESTED: ClassVar[Mapping[str, type[Record]]] = {}
+    JSON_KEYS: ClassVar[Mapping[str, str]] = {}
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: _json(getattr(self, f.name)) for f in fields(self)  # type: ignore[arg-type]
+        return {self.JSON_KEYS.get(f.name, f.name): _json(getattr(self, f.name))
+                for f in fields(self)  # type: ignore[arg-type]
                 if not (f.name in self.OPTIONAL and getattr(self, f.name) is None)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Any:
         """The record of ``data``.  A key it does not know is a TypeError (the caller keeps such details as they
         are); a missing key (a hand-written or partial result) reads as its field's empty value."""
-        unknown = set(data) - {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        keys = {cls.JSON_KEYS.get(f.name, f.name): f for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = set(data) - set(keys)
         if unknown:
             raise TypeError(f"{cls.__name__}: unknown {sorted(unknown)}")
         values = {}
-        for f in fields(cls):  # type: ignore[arg-type]
+        for key, f in keys.items():
             nested = cls.NESTED.get(f.name)
-            value = data[f.name] if f.name in data else ({} if nested else _empty(str(f.type)))
+            value = data[key] if key in data else ({} if nested else _empty(str(f.type)))
             if nested is not None and isinstance(value, list):
                 value = tuple(nested.from_dict(v) for v in value)
             elif nested is not None and isinstance(value, Mapping):

@@ -113,3 +113,21 @@ def test_a_job_result_round_trips_through_the_xdist_payload() -> None:
     back = JobRun.from_payload("premium_rounding", JobRun("premium_rounding", result=result).payload()).result
     assert back is not None and dumps(back) == dumps(result)
     assert JobResult.from_dict(result.to_dict()).to_dict() == result.to_dict()
+
+
+def test_details_read_as_the_json_object_they_write() -> None:
+    import copy
+    import pickle
+
+    ds = _datasets()[0]
+    for check in ds.checks:
+        d = check.details
+        assert json.loads(json.dumps(d)) == json.loads(json.dumps(d.to_dict()))  # json.dumps(details) as before
+        assert dict(d) == d.to_dict() and d == d.to_dict()
+        assert copy.deepcopy(d) == d and type(pickle.loads(pickle.dumps(d))) is type(d)
+    ku = ds.check("key_uniqueness")
+    assert ku is not None and isinstance(ku.details, KeyUniquenessDetails)
+    assert ku.details.key_columns == ("id",) and ku.details["keys"] == ["id"]  # "keys" is a dict method's name
+    assert list(ku.details.keys()) == ["keys", "sas", "python"]
+    with pytest.raises(TypeError, match="frozen"):
+        ku.details["keys"] = []  # type: ignore[index]

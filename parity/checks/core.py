@@ -238,7 +238,7 @@ def check_key_uniqueness(f: Facts) -> CheckResult:
         return CheckResult("key_uniqueness", "skipped", "no keys declared: rows are paired by position")
     ds, dp = _duplicates(comp, comp.dup_sas), _duplicates(comp, comp.dup_py)
     details = KeyUniquenessDetails(
-        keys=tuple(k.name for k in comp.keys),
+        key_columns=tuple(k.name for k in comp.keys),
         sas=DuplicateSide(ds.rows, ds.keys, tuple(ds.sample), ds.key_set),
         python=DuplicateSide(dp.rows, dp.keys, tuple(dp.sample), dp.key_set),
     )

@@ -74,8 +74,9 @@ class DuplicateSide(Record):
 @dataclass(frozen=True, eq=False)
 class KeyUniquenessDetails(FieldDetails):
     NESTED: ClassVar[Mapping[str, type[Record]]] = {"sas": DuplicateSide, "python": DuplicateSide}
+    JSON_KEYS: ClassVar[Mapping[str, str]] = {"key_columns": "keys"}  # "keys" is a dict method's name
 
-    keys: tuple[str, ...]
+    key_columns: tuple[str, ...]  # JSON "keys"
     sas: DuplicateSide
     python: DuplicateSide
 
