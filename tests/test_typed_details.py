@@ -64,16 +64,20 @@ def test_checks_build_typed_details_that_read_back_to_the_same_json() -> None:
     assert {SortByDetails, RowOrderDetails, KeyUniquenessDetails, WaiversDetails, ValueDetails} <= seen
 
 
-def test_a_report_reads_back_typed_and_writes_the_same_bytes(tmp_path: Path) -> None:
-    result = run_job(load_job(FIXTURES / "premium_rounding"))
+@pytest.mark.parametrize("job", ["premium_rounding", "claims_monthly"])
+def test_a_report_reads_back_typed_and_writes_the_same_bytes(tmp_path: Path, job: str) -> None:
+    result = run_job(load_job(FIXTURES / job))
     text = dumps(result)
     (tmp_path / "parity.json").write_text(text, encoding="utf-8")
     loaded = load_report(tmp_path / "parity.json")
     assert dumps(loaded) == text
     assert dumps(result_from_dict(json.loads(text))) == text
-    for before, after in zip(result.datasets[0].checks, loaded.datasets[0].checks, strict=True):
-        assert type(after.details) is type(before.details), before.name
-        assert after.details == before.details
+    for ds_before, ds_after in zip(result.datasets, loaded.datasets, strict=True):
+        for before, after in zip(ds_before.checks, ds_after.checks, strict=True):
+            assert type(after.details) is type(before.details), before.name
+            assert after.details == before.details
+            if before.details:
+                assert not isinstance(after.details, RawDetails), before.name  # contract and quality too
 
 
 def test_renderers_read_typed_fields() -> None:
