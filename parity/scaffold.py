@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 
 from parity.errors import InputError, UsageError
+from parity.model import TEMPORAL_KINDS
 from parity.sources.base import Table
 from parity.spec import PYTHON_FILE_EXTENSIONS, SPEC_FILE
 
@@ -262,7 +263,7 @@ def render_spec(job: str, plans: Sequence[DatasetPlan], python: str | None, para
         if plan.keys.sorted_rows:
             lines.append(f"# sort_by = {_list(plan.keys.columns)}   # the SAS rows are in this order: uncomment "
                          "if the port must keep it")
-        for kind in ("date", "datetime", "time"):
+        for kind in TEMPORAL_KINDS:
             cols = [f"{c} ({f})" if f else c for c, k, f in plan.temporal if k == kind]
             if cols:
                 unit = "days" if kind == "date" else "seconds"
@@ -409,7 +410,7 @@ def init_job(folder: Path, name: str, sas_files: Sequence[Path], python: str | N
                 suggestion = suggest_tolerance(col.format)
                 if suggestion:
                     tolerances.append((col.name, *suggestion))
-        temporal = tuple((c.name, c.kind, c.format) for c in table.columns if c.kind in ("date", "datetime", "time"))
+        temporal = tuple((c.name, c.kind, c.format) for c in table.columns if c.kind in TEMPORAL_KINDS)
         result.datasets.append(DatasetPlan(ds_name, sas_rel, table, keys, tuple(tolerances), temporal, py_rel))
     params = [(param, _copy_into(path, folder, "input", copy)) for param, path in inputs]
     needs_port = any(p.python is None for p in result.datasets)

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS, Kind
+from parity.model import TEMPORAL_KINDS
 from parity.sources.base import Change, ColumnInfo
 from parity.spec import DateRules, StringRules
 
@@ -75,7 +76,7 @@ def plan_conversion(sas_kind: Kind, sas_type: str, py_dtype: pl.DataType) -> Con
         note = None
         if py_dtype == pl.Boolean:
             note = "Python booleans compared as 1/0"
-        elif sas_kind in ("date", "datetime", "time"):
+        elif sas_kind in TEMPORAL_KINDS:
             note = f"Python {py_dtype} compared as raw SAS {sas_kind} numbers"
         return Conversion(sas_kind, note=note)
     return Conversion(sas_kind, conflict=f"SAS numeric vs Python {py_dtype}")

@@ -26,6 +26,7 @@ import polars as pl
 
 from parity.errors import InputError, SpecError
 from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS
+from parity.model import TEMPORAL_KINDS
 from parity.sources.base import Source
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ def view_of(source: Source, label: str, rename: Mapping[str, str] | None = None,
     for info in source.columns:
         name = renamed.get(info.name.casefold(), info.name)
         expr = pl.col(info.name)
-        if sas_file and info.type == "numeric" and info.kind in ("date", "datetime", "time"):
+        if sas_file and info.type == "numeric" and info.kind in TEMPORAL_KINDS:
             expr = _sas_temporal(info.name, info.kind)
         raw_cols.append(expr.alias(name))
         names[name.casefold()] = name
