@@ -264,7 +264,7 @@ class ParityState:
             tr.write_line(f"  report {self.show(run.report)}" if run.report is not None else "")
             if run.report_error:
                 tr.write_line(f"{''.ljust(width)}  {run.report_error}", red=True)
-            from parity.run.capture import capture_warnings
+            from parity.report.markdown import capture_warnings
 
             for warning in capture_warnings(run.result.run):
                 tr.write_line(f"{''.ljust(width)}  WARN {warning}", yellow=True)

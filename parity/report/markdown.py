@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,13 @@ def verdict_label(verdict: str, statuses: Sequence[str]) -> str:
     return f"{verdict} (waived)" if verdict == "pass" and "waived" in statuses else verdict
 
 
+def capture_warnings(run: Any) -> list[str]:
+    """The stale-capture warnings a report's ``run`` section holds (none without a capture: parity.run.capture)."""
+    capture = run.get("capture") if isinstance(run, Mapping) else None
+    warnings = capture.get("warnings") if isinstance(capture, Mapping) else None
+    return [str(w) for w in warnings] if isinstance(warnings, list) else []
+
+
 def job_verdict_label(result: JobResult) -> str:
     return verdict_label(result.verdict, [c.status for ds in result.datasets for c in ds.checks])
 
@@ -235,8 +242,6 @@ def _summary(entries: Sequence[ReportEntry], title: str, run_error: str | None, 
             if exp.get("hint"):
                 lines.append(f"  - *Hint:* {md_text(exp['hint'])}")
         lines.append("")
-    from parity.run.capture import capture_warnings
-
     stale = [(r.job, w) for r in results for w in capture_warnings(r.run)]
     if stale:
         lines += ["### Stale SAS capture", ""]

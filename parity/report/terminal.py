@@ -38,7 +38,7 @@ def render_summary(console: Console, results: Sequence[tuple[JobResult, Path | N
             )
     console.print(table)
     for job, path in results:
-        from parity.run.capture import capture_warnings
+        from parity.report.markdown import capture_warnings
 
         for warning in capture_warnings(job.run):
             console.print(Text.assemble(("  WARN ", STYLE["warn"]), f" {job.job}: {warning}"))

@@ -297,13 +297,6 @@ def _rows(path: Path, dataset: str) -> int:
 # verification when the job runs
 
 
-def capture_warnings(run: Any) -> list[str]:
-    """The stale-capture warnings a report's ``run`` section holds (none without a capture)."""
-    capture = run.get("capture") if isinstance(run, Mapping) else None
-    warnings = capture.get("warnings") if isinstance(capture, Mapping) else None
-    return [str(w) for w in warnings] if isinstance(warnings, list) else []
-
-
 def _capture_error(file: Path, message: str) -> InputError:
     return InputError(f"{file}: {message}; run parity capture again, or delete {CAPTURE_FILE} to compare "
                       "without it")
