@@ -91,7 +91,9 @@ def test_every_package_of_parity_has_a_layer() -> None:
     modules = {f"parity.{p.stem}" for p in PACKAGE.iterdir()
                if (p.suffix == ".py" or (p / "__init__.py").is_file()) and p.stem != "__init__"}
     # parity.testing holds test helpers (a SAS file writer) that no layer imports
-    assert modules - placed == {"parity.testing"}, sorted(modules - placed)
+    assert modules - placed == {"parity.testing"}, (
+        f"{sorted(modules - placed - {'parity.testing'})}: put each new module or package of parity in a layer of "
+        "[tool.importlinter] in pyproject.toml (docs/architecture.md says what each layer may import)")
 
 
 def test_gating_kinds_of_change_in_one_place() -> None:
