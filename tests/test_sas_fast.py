@@ -297,3 +297,22 @@ def test_a_refused_sink_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Monke
     scan = scan_sas_fast(path, sink=sink)
     assert not scan.taken and scan.reason is not None and "differs" in scan.reason
     assert list(sink.parent.iterdir()) == []
+
+
+@needs_fast
+def test_rows_out_of_order_outside_the_samples_are_caught_by_the_date_columns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a date/time column, every row is checked, not only the sampled ones: polars-readstat's converted value
+    must be what it makes of pyreadstat's raw value in the same row, so two rows swapped anywhere refuse."""
+    rows = 2000
+    path = _write(tmp_path / "o.sas7bdat", [Column("d", "numeric", [float(i) for i in range(rows)], format="DATE9"),
+                                            Column("x", "numeric", [float(i) for i in range(rows)])])
+    row = _unsampled_row(rows)
+    order = list(range(rows))
+    order[row], order[row + 1] = row + 1, row
+    monkeypatch.delenv(READER_ENV, raising=False)
+    assert scan_sas_fast(path).taken
+    _liar(monkeypatch, lambda f: f[order])
+    scan = scan_sas_fast(path)
+    assert scan.reason == (f"row {row + 1} of polars-readstat's date/time columns does not match pyreadstat's raw "
+                           "values (the rows do not line up)")

@@ -19,7 +19,9 @@ pyreadstat (:func:`parity.sources.sas.read_sas`), the reference.
   pyreadstat's), names or types that differ between the readers; all before the fast reader reads any data.
 - **Verified after the read**: the row count equals pyreadstat's; character values hold no replacement character
   (bytes the file's encoding cannot decode); sampled rows (the first, the last and seeded random blocks) read by
-  both readers are identical, values, special-missing tags and empty strings alike.
+  both readers are identical, values, special-missing tags and empty strings alike; and, when the file has
+  date/time columns, in every row polars-readstat's converted value is what it makes of pyreadstat's raw value
+  (the two readers' rows line up over the whole file, not only where sampled).
 
 A refusal is never an error: the caller reads the file with pyreadstat and the report's provenance says which
 reader read it and why the fast path was refused (``reader``, ``reader_note``).
@@ -38,6 +40,7 @@ from typing import Any
 
 import polars as pl
 
+from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS
 from parity.sources.base import SPECIAL_TAGS, tag_column
 
 FAST_READER = "polars-readstat"
@@ -53,6 +56,7 @@ RANDOM_ROWS = 16
 #: the informative-null indicator columns polars-readstat adds (a name no SAS column can have)
 _INDICATOR = "\x1fparity_null"
 _RAW = "\x1fparity_raw"
+_MISALIGNED = "\x1fparity_misaligned"
 _TAG_ENUM = pl.Enum(sorted(SPECIAL_TAGS))
 #: bytes Windows-1252 leaves undefined: polars-readstat decodes them to C1 controls, iconv refuses them
 _CP1252_UNDEFINED = "\u0081\u008d\u008f\u0090\u009d"
@@ -251,7 +255,9 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None) -> Fas
     lf = lf.select([pl.col(f"{n}{_RAW}").alias(n) if n in temporal else pl.col(n) for n in names]
                    + [pl.col(f"{n}{_INDICATOR}").str.strip_prefix(".").cast(_TAG_ENUM).alias(tag_column(n))
                       for n in numeric]
-                   + [pl.col(f"{n}{_INDICATOR}").alias(tag_column(n)) for n in temporal])
+                   + [pl.col(f"{n}{_INDICATOR}").alias(tag_column(n)) for n in temporal]
+                   + ([pl.any_horizontal(_misaligned(n, schema[n]) for n in temporal).alias(_MISALIGNED)]
+                      if temporal else []))
     whole_pass = pl.QueryOptFlags(projection_pushdown=False)
     if staging is None:
         table = lf.collect(engine="streaming", optimizations=whole_pass).lazy()
@@ -261,6 +267,12 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None) -> Fas
     read = table.select(pl.len()).collect().item()
     if read != rows:
         raise _Refused(f"{FAST_READER} read {read} rows, {REFERENCE_READER} counts {rows}")
+    if temporal:  # every row, not only the sampled ones: the two readers' rows line up
+        first_bad = table.select(pl.col(_MISALIGNED).arg_max().alias("at"), pl.col(_MISALIGNED).any().alias("any")
+                                 ).collect().row(0)
+        if first_bad[1]:
+            raise _Refused(f"row {first_bad[0] + 1} of {FAST_READER}'s date/time columns does not match "
+                           f"{REFERENCE_READER}'s raw values (the rows do not line up)")
     tag_names = [tag_column(n) for n in names if n in numeric or n in temporal]
     uniques = table.select(pl.col(t).drop_nulls().unique().cast(pl.String).implode() for t in tag_names).collect()
     found = {n: tuple(sorted(uniques.get_column(tag_column(n))[0].to_list())) for n in names
@@ -274,6 +286,25 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None) -> Fas
         return FastScan(table.collect(), meta, None, tuple(temporal), None, found)
     table.sink_parquet(sink, compression="lz4", statistics=False)
     return FastScan(None, meta, None, tuple(temporal), sink, found)
+
+
+def _misaligned(name: str, dtype: Any) -> pl.Expr:
+    """True where polars-readstat's converted date/time value is not what it makes of pyreadstat's raw value in the
+    same row (dates: rounded days since 1970; datetimes: microseconds, truncated; times: nanoseconds, null outside
+    0-24 h), which proves the rows line up over the whole file."""
+    raw = pl.col(f"{name}{_RAW}")
+    fast = pl.col(name)
+    nulls_differ = fast.is_null() != raw.is_null()
+    if dtype == pl.Date:
+        expected = raw.round(0, mode="half_away_from_zero") - EPOCH_SHIFT_DAYS
+        return nulls_differ | ((raw.abs() < 1e9) & (fast.dt.epoch("d").cast(pl.Float64) != expected))
+    if dtype == pl.Time:
+        inside = (raw >= 0) & (raw < 86400)
+        off = (fast.cast(pl.Int64).cast(pl.Float64) - raw * 1e9).abs() > 1e3
+        return (raw.is_null() & fast.is_not_null()) | (inside & (fast.is_null() | off)) | (~inside & fast.is_not_null())
+    expected = (raw - EPOCH_SHIFT_SECONDS) * 1e6
+    off = (fast.dt.epoch("us").cast(pl.Float64) - expected).abs() > 2
+    return nulls_differ | ((raw.abs() < 1e11) & off)
 
 
 def _reference_columns(path: Path, names: list[str], rows: int) -> pl.DataFrame:
