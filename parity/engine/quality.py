@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -35,6 +35,9 @@ from parity.spec.contract import ColumnContract, Contract, QualityRule
 
 #: sample rows kept per failing rule
 SAMPLE_ROWS = 5
+#: the polars engine of every query here: streaming, so that memory follows the answer (counts, a few rows), not
+#: the tables
+ENGINE: Literal["auto", "in-memory", "streaming"] = "streaming"
 ROW = "#row"
 #: a float fits decimal(p,s) when v*10^s is within this relative distance of a whole number: float noise of 1,024
 #: units in the last place (the rounding error of summing a thousand amounts), so 0.1+0.2 has 2 decimals and the
@@ -168,7 +171,7 @@ def _samples(view: View, failing: pl.Expr, columns: Sequence[str], keys: Sequenc
     rows = src.filter(failing).head(SAMPLE_ROWS)
     # the raw values (a blank shows as blank, NaN as NaN), joined back by row number
     raw = view.raw.with_row_index(ROW, offset=1).select([pl.col(ROW), *raw_cols])
-    out = rows.select(ROW).join(raw, on=ROW, how="left").sort(ROW).collect()
+    out = rows.select(ROW).join(raw, on=ROW, how="left").sort(ROW).collect(engine=ENGINE)
     return _sample_rows(out)
 
 
@@ -350,9 +353,9 @@ def _count_pending(view: View, pending: list[_Pending], keys: Sequence[str]) -> 
             target.append(agg.alias(f"x{i}_{k}"))
     counts: dict[str, Any] = {}
     if norm_aggs:
-        counts.update(view.frame.select(norm_aggs).collect().row(0, named=True))
+        counts.update(view.frame.select(norm_aggs).collect(engine=ENGINE).row(0, named=True))
     if raw_aggs:
-        counts.update(view.raw.select(raw_aggs).collect().row(0, named=True))
+        counts.update(view.raw.select(raw_aggs).collect(engine=ENGINE).row(0, named=True))
     out = []
     for i, p in enumerate(pending):
         n = int(counts[f"f{i}"] or 0)
@@ -403,11 +406,11 @@ def _unique_fact(unique: Sequence[str], view: View, keys: Sequence[str]) -> Rule
         return _missing_fact("unique", "unique", None, view, f"column {gone[0]!r}")
     names = [c for c in cols if c is not None]
     groups = view.frame.group_by(names).agg(pl.len().alias("#n")).filter(pl.col("#n") > 1)
-    stats = groups.select(pl.col("#n").sum().alias("rows"), pl.len().alias("keys")).collect().row(0, named=True)
+    stats = groups.select(pl.col("#n").sum().alias("rows"), pl.len().alias("keys")).collect(engine=ENGINE).row(0, named=True)
     n = int(stats["rows"] or 0)
     sample: tuple[dict[str, Any], ...] = ()
     if n:
-        top = groups.sort(names, nulls_last=False).head(SAMPLE_ROWS).collect()
+        top = groups.sort(names, nulls_last=False).head(SAMPLE_ROWS).collect(engine=ENGINE)
         sample = tuple({**{k: _plain(v) for k, v in row.items() if k != "#n"}, "rows": row["#n"]}
                        for row in top.iter_rows(named=True))
     return RuleFact("unique", "unique", None, n, view.rows, sample,
@@ -453,7 +456,7 @@ def _lookup_values(rule: QualityRule, dtype: pl.DataType, file: Path) -> pl.Lazy
             from parity.sources.csv import _csv_column
 
             kind = _kind(dtype)
-            text = values.collect().get_column("#key")
+            text = values.collect(engine=ENGINE).get_column("#key")
             conv, _, problem, _ = _csv_column(text, ColumnInfo("#key", "numeric", kind))  # type: ignore[arg-type]
             if problem:
                 raise SpecError(file, f"{path.name} column {name!r}: {problem}", key=where)
@@ -562,12 +565,12 @@ def _count_rules(view: View, frame: pl.LazyFrame, pending: list[_Pending], keys:
                             "on every good row, e.g. \"paid >= 0\"", key=where)
     aggs = [p.failing.fill_null(True).sum().alias(f"f{i}") for i, p in enumerate(pending)]
     try:
-        counts = frame.select(aggs).collect().row(0)
+        counts = frame.select(aggs).collect(engine=ENGINE).row(0)
     except Exception:
         counts = ()
         for p, where in zip(pending, wheres, strict=True):  # find the rule that cannot run
             try:
-                frame.select(p.failing.fill_null(True).sum()).collect()
+                frame.select(p.failing.fill_null(True).sum()).collect(engine=ENGINE)
             except Exception as exc:
                 raise SpecError(file, f"the rule cannot run on {view.label}: {_polars_message(exc)}",
                                 key=where) from None
@@ -590,7 +593,7 @@ def _lookup_fact(rule: QualityRule, view: View, c: str, keys: Sequence[str], fil
     assert rule.lookup is not None
     dtype = view.schema[c]
     if rule.name not in refs:
-        refs[rule.name] = _lookup_values(rule, dtype, file).collect().lazy()
+        refs[rule.name] = _lookup_values(rule, dtype, file).collect(engine=ENGINE).lazy()
     ref = refs[rule.name]
     ref_dtype = ref.collect_schema()["#key"]
     if _kind(ref_dtype) != _kind(dtype) and "null" not in (_kind(ref_dtype), _kind(dtype)):
@@ -600,13 +603,13 @@ def _lookup_fact(rule: QualityRule, view: View, c: str, keys: Sequence[str], fil
     probe = view.frame.with_row_index(ROW, offset=1).filter(pl.col(c).is_not_null()).with_columns(
         _key_expr(c, dtype).alias("#key"))
     unmatched = probe.join(ref.select(pl.col("#key").cast(probe.collect_schema()["#key"])), on="#key", how="anti")
-    n = int(unmatched.select(pl.len()).collect().item())
+    n = int(unmatched.select(pl.len()).collect(engine=ENGINE).item())
     sample: tuple[dict[str, Any], ...] = ()
     if n:
         rows = unmatched.select(ROW).sort(ROW).head(SAMPLE_ROWS)
         wanted = list(dict.fromkeys([*(k for k in keys if k != c), c]))
         raw = view.raw.with_row_index(ROW, offset=1).select([pl.col(ROW), *map(pl.col, wanted)])
-        sample = _sample_rows(rows.join(raw, on=ROW, how="left").sort(ROW).collect())
+        sample = _sample_rows(rows.join(raw, on=ROW, how="left").sort(ROW).collect(engine=ENGINE))
     return RuleFact(rule.name, "lookup", rule.lookup.column, n, view.rows, sample,
                     {"file": rule.lookup.file.name, "key": rule.lookup.key,
                      "nulls": "a missing value is not looked up (add a rule 'col IS NOT NULL' to forbid it)"})
@@ -615,7 +618,7 @@ def _lookup_fact(rule: QualityRule, view: View, c: str, keys: Sequence[str], fil
 def _distinct_fact(rule: QualityRule, view: View, c: str) -> RuleFact:
     assert rule.distinct is not None
     d = rule.distinct
-    n = int(view.frame.select(pl.col(c).drop_nulls().n_unique()).collect().item())
+    n = int(view.frame.select(pl.col(c).drop_nulls().n_unique()).collect(engine=ENGINE).item())
     bad = (d.min is not None and n < d.min) or (d.max is not None and n > d.max)
     return RuleFact(rule.name, "distinct", d.column, view.rows if bad else 0, view.rows, (),
                     {"distinct": n, "min": d.min, "max": d.max})
