@@ -396,3 +396,25 @@ def test_declared_rules_never_pass_unjudged() -> None:
     assert result.verdict == "error"
     assert {c.name: c.status for c in result.checks if c.name in ("contract", "quality")} == {
         "contract": "error", "quality": "error"}
+
+
+def test_delta_of_table_level_rules_ignores_the_table_size() -> None:
+    """A distinct rule (or extra_columns) breaks on every row: a larger table is not a worse rule; its distance
+    outside the bounds (or a new extra column) is."""
+    from parity.report.delta import _rule_changes
+
+    def details(distinct: int, rows: int, extra: list[str]) -> dict[str, Any]:
+        return {"rules": [
+            {"name": "members", "kind": "distinct", "status": "fail", "failing_rows": rows, "distinct": distinct,
+             "min": 50, "max": None},
+            {"name": "extra_columns", "kind": "extra_columns", "status": "warn", "failing_rows": rows,
+             "columns": extra}]}
+
+    same = _rule_changes("j", "d", "quality", details(40, 1000, ["a"]), details(40, 2000, ["a"]))
+    assert same == []
+    closer = _rule_changes("j", "d", "quality", details(40, 1000, ["a"]), details(45, 2000, ["a"]))
+    assert [(c.kind, c.what) for c in closer] == [
+        ("better", "rule members (fail): 40 distinct values (10 outside the bounds) -> 45 distinct values (5 "
+         "outside the bounds)")]
+    farther = _rule_changes("j", "d", "quality", details(40, 1000, ["a"]), details(30, 900, ["b"]))
+    assert [c.kind for c in farther] == ["worse", "worse"]

@@ -253,6 +253,23 @@ def _check_findings(job: str, ds: str, bc: CheckResult, hc: CheckResult) -> list
     return out
 
 
+#: rules of a whole table (every row breaks them together): compared by what they measure, not by rows
+TABLE_LEVEL_RULES = ("present", "extra_columns", "distinct")
+
+
+def _table_level_measure(rule: Mapping[str, Any]) -> tuple[int, str]:
+    """How badly a table-level rule is broken, and that as text: extra columns by count, a distinct count by its
+    distance outside the bounds."""
+    if rule.get("kind") == "extra_columns":
+        cols = [str(c) for c in rule.get("columns") or []]
+        return len(cols), f"extra columns {', '.join(cols) or 'none'}"
+    if rule.get("kind") == "distinct":
+        n, lo, hi = _int(rule.get("distinct")), rule.get("min"), rule.get("max")
+        off = max(_int(lo) - n if isinstance(lo, int) else 0, n - _int(hi) if isinstance(hi, int) else 0, 0)
+        return off, f"{n:,} distinct values ({off:,} outside the bounds)"
+    return 0, str(rule.get("missing") or rule.get("status"))
+
+
 def _rule_changes(job: str, ds: str, check: str, b: Mapping[str, Any], h: Mapping[str, Any]) -> list[Change]:
     """Rule by rule (contract and quality checks): a rule that newly fails or warns, or has more failing rows, is
     worse; one that no longer fails, or has fewer failing rows, is better."""
@@ -272,6 +289,17 @@ def _rule_changes(job: str, ds: str, check: str, b: Mapping[str, Any], h: Mappin
             continue
         bs, bn = str(br.get("status")), _int(br.get("failing_rows"))
         rb, rh = STATUS_RANK.get(bs, 0), STATUS_RANK.get(hs, 0)
+        if rb == rh and (hr.get("kind") in TABLE_LEVEL_RULES or hr.get("missing") or br.get("missing")):
+            # a table-level rule breaks on every row: more rows is a larger table, not a worse rule
+            bm, hm = _table_level_measure(br), _table_level_measure(hr)
+            b_cols, h_cols = set(br.get("columns") or []), set(hr.get("columns") or [])
+            if hr.get("kind") == "extra_columns" and b_cols != h_cols and rh > 0:  # a new extra column is worse
+                bm, hm = (0, bm[1]), (1 if h_cols - b_cols else -1, hm[1])
+            if bm != hm and rh > 0:
+                kind: ChangeKind = "worse" if hm[0] > bm[0] else "better"
+                out.append(Change(kind, job, ds, check, None, f"rule {name} ({hs}): {bm[1]} -> {hm[1]}", bm[0],
+                                  hm[0]))
+            continue
         what = f"rule {name}: {bs} -> {hs}, failing rows {bn:,} -> {hn:,}"
         if rh > rb or (rh == rb and rh > 0 and hn > bn):
             out.append(Change("worse", job, ds, check, None, what, bn, hn))
