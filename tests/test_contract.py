@@ -458,9 +458,10 @@ def test_report_is_deterministic(tmp_path: Path) -> None:
     assert a["datasets"][0]["checks"] == b["datasets"][0]["checks"]
 
 
-def test_pytest_item_per_check_fails_with_the_rules(pytester: pytest.Pytester, tmp_path: Path) -> None:
+def test_pytest_item_per_check_fails_with_the_rules(pytester: pytest.Pytester, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     jobs = parquet_job(tmp_path, CLAIMS, CLAIMS_SAS, CONTRACT)
-    result = pytester.runpytest("--parity", "j", "--parity-jobs-dir", str(jobs), "--parity-report-dir",
+    result = inner_pytest(pytester, monkeypatch, "--parity", "j", "--parity-jobs-dir", str(jobs), "--parity-report-dir",
                                 str(tmp_path / "out"), "-p", "no:cacheprovider")
     text = result.stdout.str()
     assert "j/parity.toml::d::contract FAILED" in text or "::d::contract" in text
@@ -468,6 +469,14 @@ def test_pytest_item_per_check_fails_with_the_rules(pytester: pytest.Pytester, t
                                                                                                     "skipped"))
     assert "FAIL claim_id.nullable: 1 of 3 rows" in text
     assert "row 3" in text
+
+
+def inner_pytest(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args: str) -> pytest.RunResult:
+    """A plain pytest run in its own process (an in-process run drops the modules it imported, and numpy cannot
+    be loaded twice), also when this suite runs under pytest-xdist."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
+    return pytester.runpytest_subprocess(*args)
 
 
 def pytester_count(result: pytest.RunResult, outcome: str) -> int:

@@ -17,7 +17,7 @@ from parity.engine.quality import RuleFact, evaluate
 from parity.errors import SpecError
 from parity.spec.contract_load import parse_quality
 from tests.helpers import Column, make_job, write_sas7bdat
-from tests.test_contract import SPEC, parquet_job, py_table, rules, run, sas_table, status
+from tests.test_contract import SPEC, inner_pytest, parquet_job, py_table, rules, run, sas_table, status
 
 pytest_plugins = ["pytester"]
 
@@ -292,9 +292,9 @@ def test_html_rules_table(tmp_path: Path) -> None:
         assert text in table, text
 
 
-def test_pytest_items(pytester: pytest.Pytester, tmp_path: Path) -> None:
+def test_pytest_items(pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     jobs = dq_job(tmp_path, CRITICAL + WARN)
-    result = pytester.runpytest("--parity", "j", "--parity-jobs-dir", str(jobs), "--parity-report-dir",
+    result = inner_pytest(pytester, monkeypatch, "--parity", "j", "--parity-jobs-dir", str(jobs), "--parity-report-dir",
                                 str(tmp_path / "out"), "-p", "no:cacheprovider", "-rA")
     text = result.stdout.str()
     assert result.parseoutcomes().get("failed") == 1
