@@ -337,7 +337,7 @@ def test_every_dataset_setting_has_an_api_test() -> None:
     from parity.spec import DATASET_KEYS
 
     tested_elsewhere = {"sas", "python", "sort_by", "rename", "top_n", "formats", "encoding", "catalog",
-                        "max_print",  # max_print: tests/test_listing.py
+                        "max_print", "table",  # max_print: tests/test_listing.py; table: tests/test_spark_*.py
                         "contract", "quality"}  # tests/test_contract.py, tests/test_quality.py (compare_frames too)
     assert {s[0] for s in SETTINGS} | tested_elsewhere == DATASET_KEYS
 

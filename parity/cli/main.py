@@ -81,6 +81,8 @@ jobs_dir_option = _option("jobs_dir", type=click.Path(file_okay=False))
 report_dir_option = _option("report_dir", type=click.Path(file_okay=False))
 baseline_option = _option("baseline", type=click.Path())
 accept_relaxed_option = _option("accept_relaxed")
+engine_option = _option("engine", type=click.Choice(["polars", "spark"]))
+spark_master_option = _option("spark_master")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -96,14 +98,17 @@ def cli() -> None:
 @report_dir_option
 @baseline_option
 @accept_relaxed_option
+@engine_option
+@spark_master_option
 def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_dir: str | None,
-            baseline: str | None, accept_relaxed: bool) -> None:
+            baseline: str | None, accept_relaxed: bool, engine: str | None, spark_master: str | None) -> None:
     """Compare JOB's SAS outputs with its Python outputs and write reports/<job>/parity.json and parity.html,
     then reports/index.html and reports/summary.md for this run (all published together)."""
     from parity.report.terminal import render_summary
     from parity.spec import discover_jobs, load_job
 
-    settings = _settings(jobs_dir=jobs_dir, report_dir=report_dir, baseline=baseline, accept_relaxed=accept_relaxed)
+    settings = _settings(jobs_dir=jobs_dir, report_dir=report_dir, baseline=baseline, accept_relaxed=accept_relaxed,
+                         engine=engine, spark_master=spark_master)
     jobs_path, reports_path = settings.jobs_dir, settings.report_dir
     if run_all and jobs:
         raise UsageError("give job names or --all, not both")
@@ -128,7 +133,7 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
     with err.status("starting", spinner="dots") as status:
         for spec in specs:
             try:
-                result = run_spec(spec, gate, progress=lambda msg: status.update(_plain(msg)))
+                result = run_spec(spec, gate, progress=lambda msg: status.update(_plain(msg)), engine=settings.engine)
             except Exception as exc:  # the job is reported as an error; the other jobs still run and publish
                 result = could_not_run(spec.name, _job_error(err, exc), spec, gate)
             results.append(result)

@@ -25,6 +25,7 @@ import contextlib
 import math
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -276,6 +277,32 @@ def _num(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def collation_facts(collation: Collation, unencodable: dict[str, int]) -> dict[str, Any]:
+    """How character BY values were collated, for the report (every engine's one wording)."""
+    out: dict[str, Any] = {"encoding": collation.encoding, "unencodable_values": unencodable}
+    if collation.note:
+        out["note"] = collation.note
+    if unencodable["sas"] or unencodable["py"]:
+        out["note"] = (f"{unencodable['sas'] + unencodable['py']:,} character values hold characters that "
+                       f"{collation.encoding} cannot encode: they were sorted after every encodable character")
+    return out
+
+
+def column_stats(compare: list[ColumnPlan], agg: Mapping[str, Any], matched: int) -> dict[str, ColumnStats]:
+    """Each compared column's stats from the aggregates over the kept rows (``#mm<i>`` mismatches, ``#abs<i>``
+    and ``#rel<i>`` largest differences): every engine's one rule."""
+    stats: dict[str, ColumnStats] = {}
+    for plan in compare:
+        max_abs = _num(agg.get(f"#abs{plan.idx}"))
+        max_rel = _num(agg.get(f"#rel{plan.idx}"))
+        if max_abs is None and plan.numeric and matched:
+            # no kept pair had two values: the matched pairs not in `kept` are identical, a difference of 0
+            max_abs = max_rel = 0.0
+        stats[plan.name] = ColumnStats(compared=matched, mismatches=int(agg[f"#mm{plan.idx}"] or 0),
+                                       max_abs_diff=max_abs, max_rel_diff=max_rel)
+    return stats
+
+
 def _string_length_queries(s_lf: pl.LazyFrame, p_lf: pl.LazyFrame,
                            compare: list[ColumnPlan]) -> dict[str, pl.LazyFrame]:
     """Python strings longer than the SAS column (truncation risk) and SAS values that fill their length."""
@@ -370,14 +397,7 @@ class _Run:
             s_bad, p_bad = pl.collect_all(order, engine=ENGINE)
             scans[f"{name}_sas"], scans[f"{name}_py"] = s_bad.lazy(), p_bad.lazy()
             if any(p.kind == "string" or (p.py is not None and p.py.kind == "string") for p in order_plans):
-                coll: dict[str, Any] = {"encoding": collation.encoding, "unencodable_values": unencodable}
-                if collation.note:
-                    coll["note"] = collation.note
-                if unencodable["sas"] or unencodable["py"]:
-                    coll["note"] = (
-                        f"{unencodable['sas'] + unencodable['py']:,} character values hold characters that "
-                        f"{collation.encoding} cannot encode: they were sorted after every encodable character")
-                out["collation"] = coll
+                out["collation"] = collation_facts(collation, unencodable)
         self.k = k
         with self._workdir(k) as tmp:
             # the narrow rows in passes of their own: sharing a scan with the aggregates made polars hold all of it
@@ -467,16 +487,7 @@ class _Run:
                 diff, rel = abs_rel_diff(pl.col(plan.s), pl.col(plan.p))
                 aggs.append(pl.when(both).then(diff).max().alias(f"#abs{plan.idx}"))
                 aggs.append(pl.when(both & (pl.col(plan.s) != 0)).then(rel).max().alias(f"#rel{plan.idx}"))
-        agg = kept.select(aggs).row(0, named=True) if aggs else {}
-        stats: dict[str, ColumnStats] = {}
-        for plan in compare:
-            max_abs = _num(agg.get(f"#abs{plan.idx}"))
-            max_rel = _num(agg.get(f"#rel{plan.idx}"))
-            if max_abs is None and plan.numeric and n_matched:
-                # no kept pair had two values: the matched pairs not in `kept` are identical, a difference of 0
-                max_abs = max_rel = 0.0
-            stats[plan.name] = ColumnStats(compared=n_matched, mismatches=int(agg[f"#mm{plan.idx}"] or 0),
-                                           max_abs_diff=max_abs, max_rel_diff=max_rel)
+        stats = column_stats(compare, kept.select(aggs).row(0, named=True) if aggs else {}, n_matched)
         # diffs = kept.filter(...).sort(...), gathered one column at a time and releasing kept's columns as it
         # goes: when every row differs, filtering and sorting whole frames held three copies of them at once
         sort_cols = [ROW_S, ROW_P] if not keys else [*s_keys, *([DUP] if DUP in kept.columns else [])]

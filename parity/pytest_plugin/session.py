@@ -88,8 +88,11 @@ class ParityState:
                 raise pytest.UsageError(f"parity: {exc}") from None
             given = {o.name: config.getoption(o.dest) for o in OPTIONS}
             ini = {o.name: str(config.getini(o.ini) or "") for o in OPTIONS if o.ini}
-            self._settings = resolve_settings(project, given, config.invocation_params.dir, ini,
-                                              config.inipath.parent if config.inipath else config.rootpath)
+            try:
+                self._settings = resolve_settings(project, given, config.invocation_params.dir, ini,
+                                                  config.inipath.parent if config.inipath else config.rootpath)
+            except ParityError as exc:  # an engine that cannot run (no pyspark): before any test
+                raise pytest.UsageError(f"parity: {exc}") from None
         return self._settings
 
     def select(self) -> None:
@@ -165,7 +168,7 @@ class ParityState:
         try:
             from parity.run.service import run_spec
 
-            run.result = run_spec(self.spec(name), self.baseline)
+            run.result = run_spec(self.spec(name), self.baseline, engine=self.settings.engine)
         except ParityError as exc:
             run.error = str(exc)
         except KeyboardInterrupt:

@@ -162,8 +162,22 @@ def resolve_params(params: Mapping[str, Any], job_folder: Path) -> dict[str, Any
 class PortOutput:
     """What a port produced: a Table per dataset it returned, and why each unusable dataset cannot be used."""
 
-    tables: dict[str, Table] = field(default_factory=dict)
+    tables: dict[str, Table | SparkFrame] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SparkFrame:
+    """A Spark DataFrame a port returned (lazy: nothing of it has been computed)."""
+
+    df: Any
+    source: str
+    where: str
+
+
+def is_spark_frame(obj: Any) -> bool:
+    module = type(obj).__module__
+    return type(obj).__name__ == "DataFrame" and module.startswith("pyspark.sql")
 
 
 def run_job_callable(
@@ -222,6 +236,9 @@ def _port_output(target: str, job_name: str, result: Any, module_file: Path | No
         if key is None:
             continue
         try:
+            if is_spark_frame(frames[key]):  # kept as it is: the Spark engine compares it in Spark
+                out.tables[name] = SparkFrame(frames[key], f"{target} -> {key}", f"{where} -> dataset {name!r}")
+                continue
             frame = to_polars(frames[key], f"{where} -> dataset {name!r}")
             out.tables[name] = table_from_frame(frame, f"{target} -> {key}", sha, "callable")
         except InputError as exc:

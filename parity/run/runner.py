@@ -12,12 +12,17 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parity import __version__
 from parity.errors import InputError, ParityError, SpecError
 from parity.model import DatasetResult, JobResult, verdict_of
+from parity.sources.base import Table
 from parity.spec import DatasetSpec, JobSpec, job_rules, load_job
+
+if TYPE_CHECKING:
+    from parity.engine.base import EngineResult
+    from parity.engine.choice import EngineChoice
 
 Progress = Callable[[str], None]
 
@@ -51,52 +56,89 @@ def internal_error(exc: BaseException, while_: str) -> str:
             "parity, not in the data: please report it with this message")
 
 
-def compare_dataset(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str, Any] | None,
-                    python_error: str | None, progress: Progress = _quiet) -> DatasetResult:
-    """Load and compare one dataset; every failure becomes an ``error`` dataset naming its cause, except a spec
-    mistake found only once the data is read (a key that is not a column, ...), which raises SpecError, and
-    KeyboardInterrupt."""
-    from parity.checks.core import build_result, error_result
+class NoPythonSide(Exception):
+    """The port failed, or returned no frame for this dataset: an ``error`` dataset (with the SAS side's
+    provenance)."""
+
+
+def port_output(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str, Any] | None,
+                python_error: str | None) -> Any:
+    """What the port returned for ``ds``, or NoPythonSide saying why there is nothing."""
+    if python_error is not None:
+        raise NoPythonSide(python_error)
+    if python_tables is None or ds.name not in python_tables:
+        got = ", ".join(sorted(python_tables or {})) or "nothing"
+        raise NoPythonSide(f"the Python job {job.python} returned no dataset {ds.name!r} (it returned {got}); "
+                           f"return a dict with a {ds.name!r} key")
+    return python_tables[ds.name]
+
+
+def _compare_on_polars(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str, Any] | None,
+                       python_error: str | None, progress: Progress,
+                       sas_meta: dict[str, Any]) -> tuple[EngineResult, Any]:
+    """The dataset's comparison on the polars engine, and its contract/DQ rule results (None without rules)."""
     from parity.engine.core import compare_tables
     from parity.sources.frames import read_python_file
-    from parity.sources.sas import UnknownFormatColumn, read_sas
+    from parity.sources.sas import read_sas
+
+    progress(f"{job.name}/{ds.name}: reading {ds.sas.name}")
+    sas = read_sas(ds.sas, encoding=ds.encoding, catalog=ds.catalog, formats=ds.formats)
+    sas_meta.update(sas.meta.to_dict())
+    if ds.lake is not None:
+        from parity.sources.lake import read_lake
+
+        progress(f"{job.name}/{ds.name}: reading {ds.lake}")
+        py = read_lake(ds.lake, job.folder, f"dataset {ds.name!r}")
+    elif ds.python is not None:
+        progress(f"{job.name}/{ds.name}: reading {ds.python.name}")
+        py = read_python_file(ds.python, sas=sas, rename=ds.rename)
+    else:
+        py = port_output(job, ds, python_tables, python_error)
+        if not isinstance(py, Table):  # a Spark DataFrame the port returned: collected for the polars engine
+            from parity.sources.frames import spark_frame_table
+
+            py = spark_frame_table(py)
+    from parity.engine.quality import evaluate_spec
+
+    if ds.contract is not None or ds.quality:
+        progress(f"{job.name}/{ds.name}: checking the contract and DQ rules")
+    rules = evaluate_spec(ds, job.spec_file, sas, py)  # names checked before any comparison (a SpecError)
+    progress(f"{job.name}/{ds.name}: comparing {sas.meta.rows:,} x {py.meta.rows:,} rows")
+    return compare_tables(ds, sas, py, job), rules
+
+
+def compare_dataset(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str, Any] | None,
+                    python_error: str | None, progress: Progress = _quiet,
+                    engine: EngineChoice | None = None) -> DatasetResult:
+    """Load and compare one dataset on the chosen engine (polars by default); every failure becomes an ``error``
+    dataset naming its cause, except a spec mistake found only once the data is read (a key that is not a column,
+    ...), which raises SpecError, and KeyboardInterrupt."""
+    from parity.checks.core import build_result, error_result
+    from parity.sources.sas import UnknownFormatColumn
 
     started = time.perf_counter()
-    sas_meta: dict[str, Any] | None = None
+    meta: dict[str, Any] = {}  # the SAS side's provenance, once read
     try:
-        progress(f"{job.name}/{ds.name}: reading {ds.sas.name}")
-        sas = read_sas(ds.sas, encoding=ds.encoding, catalog=ds.catalog, formats=ds.formats)
-        sas_meta = sas.meta.to_dict()
-        if ds.python is not None:
-            progress(f"{job.name}/{ds.name}: reading {ds.python.name}")
-            py = read_python_file(ds.python, sas=sas, rename=ds.rename)
-        elif python_error is not None:
-            return error_result(ds.name, python_error, sas_meta)
-        elif python_tables is None or ds.name not in python_tables:
-            got = ", ".join(sorted(python_tables or {})) or "nothing"
-            return error_result(ds.name, f"the Python job {job.python} returned no dataset {ds.name!r} (it returned "
-                                f"{got}); return a dict with a {ds.name!r} key", sas_meta)
-        else:
-            py = python_tables[ds.name]
-        from parity.engine.quality import evaluate_spec
+        if engine is not None and engine.name == "spark":
+            from parity.spark.run import compare_on_spark
 
-        if ds.contract is not None or ds.quality:
-            progress(f"{job.name}/{ds.name}: checking the contract and DQ rules")
-        rules = evaluate_spec(ds, job.spec_file, sas, py)  # names checked before any comparison (a SpecError)
-        progress(f"{job.name}/{ds.name}: comparing {sas.meta.rows:,} x {py.meta.rows:,} rows")
-        comp = compare_tables(ds, sas, py, job)
+            comp, rules = compare_on_spark(job, ds, python_tables, python_error, progress, engine, meta)
+        else:
+            comp, rules = _compare_on_polars(job, ds, python_tables, python_error, progress, meta)
         return build_result(comp, duration_s=round(time.perf_counter() - started, 3), rules=rules)
+    except NoPythonSide as exc:
+        return error_result(ds.name, str(exc), meta or None)
     except SpecError:
         raise
     except UnknownFormatColumn as exc:
         raise SpecError(job.spec_file, f"{exc}; fix or remove it", key=f"datasets.{ds.name}.formats.{exc.column}"
                         ) from None
     except InputError as exc:
-        return error_result(ds.name, str(exc), sas_meta)
+        return error_result(ds.name, str(exc), meta or None)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # a bug in parity or a library (polars panics are BaseExceptions): this dataset only
-        return error_result(ds.name, internal_error(exc, f"comparing dataset {ds.name!r}"), sas_meta)
+        return error_result(ds.name, internal_error(exc, f"comparing dataset {ds.name!r}"), meta or None)
 
 
 def run_port(job: JobSpec) -> tuple[dict[str, Any], dict[str, str], str | None]:
@@ -106,7 +148,7 @@ def run_port(job: JobSpec) -> tuple[dict[str, Any], dict[str, str], str | None]:
     assert job.python is not None
     try:
         out = run_job_callable(job.python, job.params, job.folder, job.name,
-                               [ds.name for ds in job.datasets if ds.python is None])
+                               [ds.name for ds in job.datasets if ds.python is None and ds.lake is None])
     except (ParityError, PortFailed) as exc:
         return {}, {}, str(exc)
     except KeyboardInterrupt:
@@ -116,7 +158,7 @@ def run_port(job: JobSpec) -> tuple[dict[str, Any], dict[str, str], str | None]:
     return dict(out.tables), dict(out.errors), None
 
 
-def run_job(job: JobSpec, progress: Progress = _quiet) -> JobResult:
+def run_job(job: JobSpec, progress: Progress = _quiet, engine: EngineChoice | None = None) -> JobResult:
     """Run ``job``: its port once (isolated), then every dataset.  Each failure is an ``error`` dataset; a spec
     mistake found while comparing raises SpecError."""
     from parity.run.capture import verify_capture
@@ -127,11 +169,15 @@ def run_job(job: JobSpec, progress: Progress = _quiet) -> JobResult:
     python_tables: dict[str, Any] | None = None
     port_errors: dict[str, str] = {}
     python_error = None
-    if job.python and any(ds.python is None for ds in job.datasets):
+    if engine is not None and engine.name == "spark":  # the port's getOrCreate() gets parity's session
+        from parity.spark.session import get_session
+
+        get_session(engine.spark_master, engine.spark_conf)
+    if job.python and any(ds.python is None and ds.lake is None for ds in job.datasets):
         progress(f"{job.name}: running {job.python}")
         python_tables, port_errors, python_error = run_port(job)
-    results = tuple(compare_dataset(job, ds, python_tables, python_error or port_errors.get(ds.name), progress)
-                    for ds in job.datasets)
+    results = tuple(compare_dataset(job, ds, python_tables, python_error or port_errors.get(ds.name), progress,
+                                    engine) for ds in job.datasets)
     from parity.run.provenance import collect
 
     finished_at = datetime.now(UTC)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from parity.model import JobResult
 
 if TYPE_CHECKING:
+    from parity.engine.choice import EngineChoice
     from parity.report.delta import Change
     from parity.report.publish import Publication
     from parity.spec import JobSpec, ProjectConfig
@@ -70,6 +71,10 @@ OPTIONS: tuple[Option, ...] = (
            "it fails", "PATH", project="baseline"),
     Option("accept_relaxed", "With a baseline: approve a relaxed spec (ignored columns, wider tolerances, lower "
            "severities, new waivers, removed datasets or jobs); without it a relaxation fails"),
+    Option("engine", "Engine that computes the comparisons: polars or spark (docs/spark.md)", "NAME",
+           project="engine", default="polars"),
+    Option("spark_master", "Spark master for the spark engine when no SparkSession is active", "URL",
+           project="spark.master", default="local[*]"),
 )
 #: the help of the pytest ini keys
 INI_HELP = {"parity_jobs_dir": "parity: folder of job folders (relative to the ini file)",
@@ -83,6 +88,8 @@ class Settings:
     #: the accepted baseline report: gate on regressions only
     baseline: Path | None = None
     accept_relaxed: bool = False
+    #: the engine and its settings (None: polars)
+    engine: EngineChoice | None = None
 
 
 def resolve_settings(project: ProjectConfig, given: Mapping[str, Any], cwd: Path,
@@ -103,8 +110,11 @@ def resolve_settings(project: ProjectConfig, given: Mapping[str, Any], cwd: Path
     jobs = path("jobs_dir", project.jobs_dir.resolve())
     reports = path("report_dir", project.report_dir.resolve())
     assert jobs is not None and reports is not None
+    from parity.engine.choice import choose
+
+    engine = choose(given.get("engine"), given.get("spark_master"), project)  # no pyspark: an error before any work
     return Settings(jobs_dir=jobs, report_dir=reports, baseline=path("baseline", project.baseline),
-                    accept_relaxed=bool(given.get("accept_relaxed")))
+                    accept_relaxed=bool(given.get("accept_relaxed")), engine=engine)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -158,12 +168,12 @@ def gate_fails(results: Iterable[JobResult], removed: Iterable[Change] = (), acc
 
 
 def run_spec(spec: JobSpec, baseline: Baseline | None = None,
-             progress: Callable[[str], None] | None = None) -> JobResult:
+             progress: Callable[[str], None] | None = None, engine: EngineChoice | None = None) -> JobResult:
     """Run one job (its port once, then every dataset) and attach its delta when a baseline is given.  Raises
     what the job raises (a SpecError found while comparing, or a bug): the front end decides how to show it."""
     from parity.run.runner import run_job
 
-    result = run_job(spec, progress) if progress is not None else run_job(spec)
+    result = run_job(spec, progress, engine) if progress is not None else run_job(spec, engine=engine)
     return baseline.apply(result) if baseline is not None else result
 
 

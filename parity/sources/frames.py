@@ -100,6 +100,24 @@ def _usable(frame: pl.DataFrame, where: str) -> pl.DataFrame:
     return frame
 
 
+def spark_frame_table(frame: Any) -> Table:
+    """A Spark DataFrame a port returned (:class:`parity.run.port.SparkFrame`), collected through Arrow for the
+    polars engine; timestamps as their wall-clock time in the Spark session's time zone, as the Spark engine reads
+    them."""
+    df = frame.df
+    try:
+        arrow = df.toArrow()
+    except Exception as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{frame.where}: the Spark DataFrame cannot be computed ({text})") from None
+    polars = pl.from_arrow(arrow)
+    assert isinstance(polars, pl.DataFrame)
+    zone = df.sparkSession.conf.get("spark.sql.session.timeZone") or "UTC"
+    polars = polars.with_columns(pl.col(n).dt.convert_time_zone(zone) for n, t in polars.schema.items()
+                                 if isinstance(t, pl.Datetime) and t.time_zone is not None)
+    return table_from_frame(_usable(polars, frame.where), frame.source, None, "spark")
+
+
 def table_from_frame(frame: pl.DataFrame, source: str, sha256: str | None, fmt: str) -> Table:
     frame = frame.with_columns(
         pl.col(c).cast(pl.String) for c, t in frame.schema.items() if isinstance(t, pl.Categorical | pl.Enum)

@@ -88,6 +88,44 @@ class UnknownFormatColumn(InputError):
         super().__init__(message)
 
 
+def format_overrides(path: Path, meta: Any, formats: Mapping[str, str] | None) -> dict[str, str]:
+    """The dataset's ``formats`` by case-folded column name; one naming no column of the file is an error."""
+    overrides = {k.casefold(): v for k, v in (formats or {}).items()}
+    unknown = sorted(set(overrides) - {n.casefold() for n in meta.column_names})
+    if unknown:
+        raise UnknownFormatColumn(unknown[0], f"{path}: formats names {unknown[0]!r}, which is not a column of "
+                                  f"this file (columns: {', '.join(meta.column_names[:30])})")
+    return overrides
+
+
+def column_info(meta: Any, name: str, overrides: Mapping[str, str], found: tuple[str, ...] = ()) -> ColumnInfo:
+    """A column as pyreadstat's metadata declares it, its kind from its format (``overrides`` first);
+    ``found``: the special missing tags its values hold."""
+    fmt = overrides.get(name.casefold()) or meta.original_variable_types.get(name)
+    label = meta.column_names_to_labels.get(name)
+    width = meta.variable_storage_width.get(name) if hasattr(meta, "variable_storage_width") else None
+    informat = (getattr(meta, "original_variable_informats", None) or {}).get(name) or None
+    if meta.readstat_variable_types.get(name, "double") == "string":
+        return ColumnInfo(name, "character", "string", width, fmt, label, informat=informat)
+    return ColumnInfo(name, "numeric", kind_of_format(fmt), width, fmt, label, found, informat)
+
+
+def provenance(path: Path, meta: Any, reader: Mapping[str, Any]) -> dict[str, Any]:
+    """What the report says of a SAS file beyond its columns: table name, reader, times, release, host, ..."""
+    extra: dict[str, Any] = {"table_name": getattr(meta, "table_name", None), **reader}
+    for attr in ("creation_time", "modification_time"):
+        value = getattr(meta, attr, None)
+        extra["created" if attr == "creation_time" else "modified"] = value.isoformat() if value else None
+    try:
+        from parity.sources.sasheader import read_header
+
+        header = read_header(path)
+        extra.update(sas_release=header.sas_release, host=header.host, compression=header.compression)
+    except Exception:  # provenance only: a header we cannot parse is not an error of the data
+        pass
+    return extra
+
+
 def read_sas(
     path: Path,
     *,
@@ -148,25 +186,16 @@ def read_sas(
 
     if not meta.column_names:
         raise InputError(f"{path}: {NO_VARIABLES}")
-    overrides = {k.casefold(): v for k, v in (formats or {}).items()}
-    unknown = sorted(set(overrides) - {n.casefold() for n in meta.column_names})
-    if unknown:
-        raise UnknownFormatColumn(unknown[0], f"{path}: formats names {unknown[0]!r}, which is not a column of "
-                                  f"this file (columns: {', '.join(meta.column_names[:30])})")
+    overrides = format_overrides(path, meta, formats)
     series: list[pl.Series] = []
     columns: list[ColumnInfo] = []
     tags: dict[str, pl.Series] = {}
     n_rows = raw.height
     for name in meta.column_names:
         col = raw.get_column(name) if name in raw.columns else pl.Series(name, [None] * n_rows)
-        rtype = meta.readstat_variable_types.get(name, "double")
-        fmt = overrides.get(name.casefold()) or meta.original_variable_types.get(name)
-        label = meta.column_names_to_labels.get(name)
-        width = meta.variable_storage_width.get(name) if hasattr(meta, "variable_storage_width") else None
-        informat = (getattr(meta, "original_variable_informats", None) or {}).get(name) or None
-        if rtype == "string":
+        if meta.readstat_variable_types.get(name, "double") == "string":
             series.append(col.cast(pl.String) if col.dtype != pl.String else col)
-            columns.append(ColumnInfo(name, "character", "string", width, fmt, label, informat=informat))
+            columns.append(column_info(meta, name, overrides))
             continue
         numbers, tag = _split_special(col)
         if tag_column(name) in raw.columns:  # the fast reader's tags come in their own column
@@ -179,19 +208,9 @@ def read_sas(
             tags[name] = tag
             found = tuple(sorted(tag.drop_nulls().unique().to_list()))
         series.append(numbers)
-        columns.append(ColumnInfo(name, "numeric", kind_of_format(fmt), width, fmt, label, found, informat))
+        columns.append(column_info(meta, name, overrides, found))
 
-    extra: dict[str, Any] = {"table_name": getattr(meta, "table_name", None), **reader}
-    for attr in ("creation_time", "modification_time"):
-        value = getattr(meta, attr, None)
-        extra["created" if attr == "creation_time" else "modified"] = value.isoformat() if value else None
-    try:
-        from parity.sources.sasheader import read_header
-
-        header = read_header(path)
-        extra.update(sas_release=header.sas_release, host=header.host, compression=header.compression)
-    except Exception:  # provenance only: a header we cannot parse is not an error of the data
-        pass
+    extra = provenance(path, meta, reader)
     if catalog is not None:
         extra["catalog"] = str(catalog)
         extra["value_labels"] = {k: v for k, v in sorted((meta.variable_to_label or {}).items())}

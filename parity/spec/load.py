@@ -201,7 +201,11 @@ def _existing_file(file: Path, where: str, folder: Path, value: Any, extensions:
 DATASET_KEYS = {
     "sas", "python", "keys", "sort_by", "ignore", "rename", "top_n", "tolerance", "strings", "numbers", "dates",
     "severity", "encoding", "catalog", "formats", "waivers", "nomissing", "max_print", "contract", "quality",
+    "table",
 }
+#: ``python = "<prefix><path>"`` names a lake output (a folder of parquet files, a Delta table); ``table = "db.t"``
+#: a catalog table (the Spark engine's catalog)
+LAKE_PREFIXES = ("delta:", "parquet:")
 WAIVER_KEYS = {"column", "check", "keys", "max_abs_diff", "reason", "approver", "expires"}
 UNWAIVABLE_CHECKS = ("waivers", "top_n_diffs")
 
@@ -263,7 +267,10 @@ def parse_dataset(file: Path, folder: Path, name: str, raw: Any, python_job: boo
     sas = _existing_file(file, f"{where}.sas", folder, table["sas"], SAS_EXTENSIONS,
                          check_files)
     python = None
-    if "python" in table:
+    lake = _lake(file, where, folder, table)
+    if lake is not None:
+        pass
+    elif "python" in table:
         python = _existing_file(file, f"{where}.python", folder, table["python"], PYTHON_FILE_EXTENSIONS)
     elif not python_job:
         raise SpecError(
@@ -362,7 +369,7 @@ def parse_dataset(file: Path, folder: Path, name: str, raw: Any, python_job: boo
         name=name, sas=sas, python=python, keys=keys, sort_by=sort_by, ignore=ignore, rename=rename, top_n=top_n,
         max_print=max_print, tolerance=tolerance, default_tolerance=default, temporal_tolerance=temporal,
         strings=strings, numbers=numbers, dates=dates, severity=severity, encoding=encoding, catalog=catalog, formats=formats,
-        waivers=waivers, **_contract_and_quality(file, folder, where, table),
+        waivers=waivers, lake=lake, **_contract_and_quality(file, folder, where, table),
     )
 
 
@@ -372,6 +379,29 @@ def _contract_and_quality(file: Path, folder: Path, where: str, table: Mapping[s
 
     return {"contract": parse_contract(file, f"{where}.contract", table.get("contract")),
             "quality": parse_quality(file, folder, f"{where}.quality", table.get("quality"))}
+
+
+def _lake(file: Path, where: str, folder: Path, table: Mapping[str, Any]) -> str | None:
+    """``python = "delta:<path>"`` / ``"parquet:<path>"`` or ``table = "db.table"``, as written (paths are relative
+    to the job folder); None when the dataset names neither."""
+    if "table" in table:
+        if "python" in table:
+            raise SpecError(file, "names both python and table: give one Python side", key=f"{where}.table")
+        name = _str(file, f"{where}.table", table["table"]).strip()
+        if not name or any(ch.isspace() for ch in name):
+            raise SpecError(file, f"must be a catalog table name (db.table), got {name!r}", key=f"{where}.table")
+        return f"table:{name}"
+    raw = table.get("python")
+    if not isinstance(raw, str) or not raw.startswith(LAKE_PREFIXES):
+        return None
+    prefix, _, rel = raw.partition(":")
+    if not rel.strip():
+        raise SpecError(file, f"{raw!r} names no path: write '{prefix}:<path>' (relative to the job folder)",
+                        key=f"{where}.python")
+    if "://" not in rel and not (folder / rel).exists():
+        raise SpecError(file, f"{prefix} path {rel!r} not found (looked for {(folder / rel).resolve()})",
+                        key=f"{where}.python")
+    return raw
 
 
 def load_job(folder: Path, name: str | None = None, check_files: bool = True) -> JobSpec:
@@ -442,7 +472,8 @@ def load_project_config(start: Path | None = None) -> ProjectConfig:
         if tool is None:
             return ProjectConfig(root=folder, jobs_dir=folder / "fixtures", report_dir=folder / "reports")
         tool = _table(candidate, "tool.parity", tool)
-        _unknown_keys(candidate, "tool.parity", tool, {"jobs_dir", "report_dir", "baseline", "saspy"})
+        _unknown_keys(candidate, "tool.parity", tool, {"jobs_dir", "report_dir", "baseline", "saspy", "engine",
+                                                       "spark"})
         saspy = _table(candidate, "tool.parity.saspy", tool.get("saspy", {}))
         _unknown_keys(candidate, "tool.parity.saspy", saspy, {"cfgname", "cfgfile"})
         saspy = {k: _str(candidate, f"tool.parity.saspy.{k}", v) for k, v in saspy.items()}
@@ -453,6 +484,8 @@ def load_project_config(start: Path | None = None) -> ProjectConfig:
             root=folder, jobs_dir=folder / jobs, report_dir=folder / reports, source=candidate,
             baseline=folder / _str(candidate, "tool.parity.baseline", baseline) if baseline is not None else None,
             saspy=saspy,
+            engine=_choice(candidate, "tool.parity.engine", tool.get("engine", "polars"), ("polars", "spark")),
+            spark=_table(candidate, "tool.parity.spark", tool.get("spark", {})),
         )
     return ProjectConfig(root=here, jobs_dir=here / "fixtures", report_dir=here / "reports")
 

@@ -144,6 +144,8 @@ class DatasetSpec:
     waivers: tuple[Waiver, ...] = ()
     contract: Contract | None = None  # [datasets.<ds>.contract] (parity.spec.contract)
     quality: tuple[QualityRule, ...] = ()  # [[datasets.<ds>.quality]]
+    #: a lake or catalog output as written: "delta:<path>", "parquet:<path>" or "table:<db.table>"
+    lake: str | None = None
 
     def tolerance_for(self, column: str, kind: str = "numeric") -> Tolerance:
         """The column's own tolerance, else the default of its kind: ``default`` is for numbers only."""
@@ -178,3 +180,5 @@ class ProjectConfig:
     source: Path | None = None
     baseline: Path | None = None
     saspy: Mapping[str, str] = field(default_factory=dict)  # [tool.parity.saspy]: cfgname, cfgfile
+    engine: str = "polars"  # "polars" or "spark" (parity.engine.choice)
+    spark: Mapping[str, Any] = field(default_factory=dict)  # [tool.parity.spark]: Spark conf keys and master

@@ -40,7 +40,7 @@ def tolerance_rule(tol: Tolerance) -> dict[str, Any]:
 def dataset_rules(ds: DatasetSpec, folder: Path) -> dict[str, Any]:
     """One dataset's comparison rules, normalised: names case-folded, defaults filled in, tables sorted."""
     return {
-        "sas": _rel(ds.sas, folder), "python": _rel(ds.python, folder),
+        "sas": _rel(ds.sas, folder), "python": _rel(ds.python, folder) if ds.lake is None else ds.lake,
         "keys": [k.casefold() for k in ds.keys],
         "sort_by": [SortKey(k.column.casefold(), k.descending).describe() for k in ds.sort_by],
         "ignore": sorted(c.casefold() for c in ds.ignore),

@@ -1,0 +1,79 @@
+"""The SparkSession parity uses: the active one when there is one (a cluster, Databricks, a spark-submit job),
+else a local session that parity creates, bound to the loopback address.
+
+Settings, in increasing precedence: parity's defaults, ``[tool.parity.spark]`` in pyproject.toml (any Spark conf
+key, ``master`` included), ``--spark-master``.  An active session is used as it is: parity never changes a session
+it did not create.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from parity.errors import UsageError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+INSTALL_HINT = 'pip install "parity-sas[spark]"'
+DEFAULT_MASTER = "local[*]"
+LOOPBACK = "127.0.0.1"
+
+#: parity's defaults for a session it creates: loopback only, no UI, UTC session time, few shuffle partitions for a
+#: local run, Arrow transfers (the only way parity moves rows between Python and the JVM)
+DEFAULT_CONF: dict[str, str] = {
+    "spark.driver.host": LOOPBACK,
+    "spark.driver.bindAddress": LOOPBACK,
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.adaptive.enabled": "true",
+}
+
+
+def require() -> None:
+    """Raise a clear error when pyspark (the ``spark`` extra) is not installed."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise UsageError(f"the Spark engine needs pyspark, which is not installed: {INSTALL_HINT}") from None
+
+
+def active() -> SparkSession | None:
+    require()
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession()
+
+
+def get_session(master: str | None = None, conf: Mapping[str, Any] | None = None) -> SparkSession:
+    """The active SparkSession, else a new local one (``master`` defaults to ``local[*]``) with ``conf``."""
+    require()
+    from pyspark.sql import SparkSession
+
+    current = SparkSession.getActiveSession()
+    if current is not None:
+        return current
+    settings = dict(DEFAULT_CONF)
+    settings.update({str(k): str(v) for k, v in (conf or {}).items()})
+    master = master or settings.pop("master", None) or settings.pop("spark.master", None) or DEFAULT_MASTER
+    settings.pop("spark.master", None)
+    if master.startswith("local"):  # loopback only; the Python workers run this interpreter (parity is in it)
+        os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.master(master).appName(settings.pop("spark.app.name", "parity"))
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:  # no Java, a bad master URL, a port in use: say so, without a JVM traceback
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = ("install Java 17 (e.g. apt-get install openjdk-17-jre-headless) and set JAVA_HOME"
+                if "java" in text.lower() or "JAVA_HOME" in text else
+                "check --spark-master and the settings in [tool.parity.spark]")
+        raise UsageError(f"cannot start Spark (master {master}): {text}; {hint}") from None
