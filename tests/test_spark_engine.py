@@ -117,5 +117,5 @@ def test_generated_million_row_job_agrees(spark: Any, tmp_path: Path) -> None:
     assert ds.rows == {"sas": truth["sas_rows"], "python": truth["python_rows"],
                        "matched": truth["expected"]["matched"], "only_in_sas": truth["expected"]["only_sas"],
                        "only_in_python": truth["expected"]["only_py"]}
-    assert {c.name: c.mismatches for c in ds.columns if c.status == "compared"} == truth["expected"]["columns"]
+    assert {c.name.lower(): c.mismatches for c in ds.columns if c.status == "compared"} == truth["expected"]["columns"]
     assert result.verdict == "fail"

@@ -373,6 +373,17 @@ class _Run:
         self.strict = spec.numbers.special_missing == "strict"
 
     def result(self) -> EngineResult:
+        """The comparison; a side cached on the executors for its passes (a SAS file, read once) is released
+        afterwards."""
+        try:
+            return self._result()
+        finally:
+            for side in (self.sas, self.py):
+                if side.cached is not None:
+                    side.cached.unpersist()
+                    side.cached = None
+
+    def _result(self) -> EngineResult:
         from pyspark.sql import functions as F
 
         from parity.spark.sources import to_spark

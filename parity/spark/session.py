@@ -3,7 +3,8 @@ else a local session that parity creates, bound to the loopback address.
 
 Settings, in increasing precedence: parity's defaults, ``[tool.parity.spark]`` in pyproject.toml (any Spark conf
 key, ``master`` included), ``--spark-master``.  An active session is used as it is: parity never changes a session
-it did not create.
+it did not create.  Under ``spark-submit`` (no active session yet, but a gateway the submit started) the
+session is built from spark-submit's own ``--master`` and ``--conf``, without the loopback defaults.
 """
 
 from __future__ import annotations
@@ -61,12 +62,19 @@ def get_session(master: str | None = None, conf: Mapping[str, Any] | None = None
         return current
     settings = dict(DEFAULT_CONF)
     settings.update({str(k): str(v) for k, v in (conf or {}).items()})
-    master = master or settings.pop("master", None) or settings.pop("spark.master", None) or DEFAULT_MASTER
+    master = master or settings.pop("master", None) or settings.pop("spark.master", None)
     settings.pop("spark.master", None)
-    if master.startswith("local"):  # loopback only; the Python workers run this interpreter (parity is in it)
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # under spark-submit: its --master and --conf rule
+    if submitted and master is None:
+        for key in ("spark.driver.host", "spark.driver.bindAddress"):  # the cluster's, not loopback
+            settings.pop(key, None)
+    master = master or (None if submitted else DEFAULT_MASTER)
+    if master is not None and master.startswith("local"):  # loopback only; the workers run this interpreter
         os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.master(master).appName(settings.pop("spark.app.name", "parity"))
+    builder = SparkSession.builder.appName(settings.pop("spark.app.name", "parity"))
+    if master is not None:
+        builder = builder.master(master)
     for key, value in settings.items():
         builder = builder.config(key, value)
     try:

@@ -47,6 +47,8 @@ class SparkSide:
     tagged: set[str] = field(default_factory=set)
     #: the in-memory frame the side came from, when it came from the driver
     table: Table | None = None
+    #: the DataFrame cached on the executors for the comparison's passes (released after it)
+    cached: Any = None
 
     @property
     def sdf(self) -> DataFrame:
@@ -76,7 +78,8 @@ def sas_side(spark: SparkSession, path: Path, encoding: str | None = None,
     from parity.sources.base import SPECIAL_TAGS
 
     layout = read_layout(path, encoding, formats)
-    df = read_sas_spark(spark, layout, rows_per_partition)
+    cached = read_sas_spark(spark, layout, rows_per_partition).persist()  # every pass reads the file once
+    df = cached
     numeric = [c for c in layout.columns if c.type == "numeric"]
     found: dict[str, list[str]] = {}
     if numeric and layout.rows:
@@ -97,7 +100,7 @@ def sas_side(spark: SparkSession, path: Path, encoding: str | None = None,
     df = df.select(*[_col(n) for n in keep])
     dtypes: dict[str, pl.DataType] = {c.name: (pl.String() if c.type == "character" else pl.Float64())
                                       for c in columns}
-    return SparkSide(df, columns, layout_meta(layout), dtypes, set(found))
+    return SparkSide(df, columns, layout_meta(layout), dtypes, set(found), cached=cached)
 
 
 def _col(name: str) -> Any:
