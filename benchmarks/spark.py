@@ -10,8 +10,9 @@
    - parity: the whole dataset on the Spark engine (the SAS file read by the executors through parity's
      DataSource in row ranges, the parquet read by Spark, the comparison, the report facts);
    - datacompy SparkSQLCompare on the same two tables as Spark DataFrames (the SAS table from the generator's
-     parquet: datacompy cannot read a .sas7bdat; SAS dates made dates as a port writes them), same key, same
-     absolute tolerance, its matches() and report().
+     parquet: datacompy cannot read a .sas7bdat), same key, same
+     absolute tolerance, its matches() and report(); dates stay SAS day numbers on both sides (SparkSQLCompare
+     cannot take the difference of two dates).
 3. Checks that both report the ground truth's row counts and per-column mismatch counts: AGREE or DISAGREE
    (exit 1).  The last line is ``spark_speedup_vs_datacompy: X``.
 
@@ -55,18 +56,10 @@ def run_parity(spark: Any, folder: Path) -> tuple[float, dict[str, Any]]:
 
 def run_datacompy(spark: Any, sas_parquet: Path, py_parquet: Path) -> tuple[float, dict[str, Any]]:
     from datacompy.spark import SparkSQLCompare
-    from pyspark.sql import functions as F
-
     started = time.perf_counter()
-    sas = spark.read.parquet(str(sas_parquet))
+    sas = spark.read.parquet(str(sas_parquet))  # SAS dates stay SAS days on both sides: datacompy cannot diff dates
     sas = sas.toDF(*[c.lower() for c in sas.columns])
-    for name in end_to_end.DATE_COLUMNS:  # SAS days as dates, as the port writes them
-        sas = sas.withColumn(name.lower(), F.date_add(F.lit("1960-01-01").cast("date"),
-                                                     F.col(name.lower()).cast("int")))
     py = spark.read.parquet(str(py_parquet))
-    for name in end_to_end.DATE_COLUMNS:
-        py = py.withColumn(name.lower(), F.date_add(F.lit("1960-01-01").cast("date"),
-                                                   F.col(name.lower()).cast("int")))
     cmp = SparkSQLCompare(spark, sas, py, join_columns=[compare.KEY.lower()], abs_tol=compare.TOLERANCE)
     cmp.matches()
     cmp.report()
