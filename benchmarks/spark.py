@@ -101,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
               {k: expected[k] for k in ("matched", "only_sas", "only_py")} and cols == expected["columns"])
         agree = agree and ok
         print(f"{tool:28} {'AGREE' if ok else 'DISAGREE'} with the injected differences")
+        if not ok:
+            rows = {k: (counts[k], expected[k]) for k in ("matched", "only_sas", "only_py") if counts[k] != expected[k]}
+            cells = {k: (cols.get(k), v) for k, v in expected["columns"].items() if cols.get(k) != v}
+            print(f"{'':28} (got, expected): rows {rows} columns {cells}")
     print(f"machine: {os.cpu_count()} cores; master {args.master}; {args.rows:,} rows x {args.columns} columns")
     print(f"{'parity --engine spark':28} {p_s:8.1f} s  ({p_s / args.rows * 1e6:.1f} us/row; reads the .sas7bdat)")
     print(f"{'datacompy SparkSQLCompare':28} {d_s:8.1f} s  ({d_s / args.rows * 1e6:.1f} us/row; reads parquet)")
