@@ -23,9 +23,19 @@ class EngineChoice:
         if self.name not in ENGINES:
             raise UsageError(f"unknown engine {self.name!r}: use one of {', '.join(ENGINES)}")
         if self.name == "spark":
-            from parity.spark.session import require
+            require_pyspark()
 
-            require()
+
+#: how to install what the Spark engine needs
+INSTALL_HINT = 'pip install "parity-sas[spark]"'
+
+
+def require_pyspark() -> None:
+    """Raise a clear error when pyspark (the ``spark`` extra) is not installed."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise UsageError(f"the Spark engine needs pyspark, which is not installed: {INSTALL_HINT}") from None
 
 
 def choose(engine: str | None, spark_master: str | None, project: Any) -> EngineChoice:

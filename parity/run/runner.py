@@ -120,7 +120,7 @@ def compare_dataset(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str, A
     meta: dict[str, Any] = {}  # the SAS side's provenance, once read
     try:
         if engine is not None and engine.name == "spark":
-            from parity.spark.run import compare_on_spark
+            from parity.run.spark import compare_on_spark
 
             comp, rules = compare_on_spark(job, ds, python_tables, python_error, progress, engine, meta)
         else:

@@ -19,7 +19,6 @@ from parity.errors import UsageError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-INSTALL_HINT = 'pip install "parity-sas[spark]"'
 DEFAULT_MASTER = "local[*]"
 LOOPBACK = "127.0.0.1"
 
@@ -39,10 +38,9 @@ DEFAULT_CONF: dict[str, str] = {
 
 def require() -> None:
     """Raise a clear error when pyspark (the ``spark`` extra) is not installed."""
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        raise UsageError(f"the Spark engine needs pyspark, which is not installed: {INSTALL_HINT}") from None
+    from parity.engine.choice import require_pyspark
+
+    require_pyspark()
 
 
 def active() -> SparkSession | None:
