@@ -141,7 +141,7 @@ class Engine(Protocol):
 #: engine does not import its dependencies)
 ENGINES: dict[str, str] = {
     "polars": "parity.engine.polars_engine:PolarsEngine",
-    "spark": "parity.spark.engine:SparkEngine",  # the spark extra (pyspark); parity.spark.run reads its sides
+    "spark": "parity.spark.engine:SparkEngine",  # the spark extra (pyspark); parity.run.spark reads its sides
 }
 DEFAULT_ENGINE = "polars"
 
