@@ -128,6 +128,12 @@ def parse_sql_rule(file: Path, where: str, value: Any) -> str:
     except Exception as exc:
         raise SpecError(file, f"the SQL expression {value!r} does not parse ({_first_line(exc)}); write a condition "
                         "that is true on every good row, e.g. \"paid >= 0\"", key=where) from None
+    try:  # polars judges only the first of "a >= 0, b >= 0" or "a >= 0; ..." and takes "a >= 0 b" as an alias
+        pl.sql_expr(f"({value}\n)")
+    except Exception:
+        raise SpecError(file, f"the SQL expression {value!r} is not one condition (a list, a second statement, an "
+                        "alias or trailing words would be silently dropped); join conditions with AND",
+                        key=where) from None
     return value
 
 
