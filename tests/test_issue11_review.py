@@ -33,3 +33,45 @@ def test_sql_rule_that_is_not_one_condition_is_a_spec_error(rule: str) -> None:
 def test_one_condition_still_judged(rule: str) -> None:
     got = compare_frames(SAS, PY, keys=["id"], quality=[{"name": "r", "rule": rule}])
     assert got.check("quality").status == "pass"
+
+
+def _decimal_failing(values: list[float], ctype: str) -> int:
+    sas = pl.DataFrame({"id": [float(i) for i in range(len(values))], "amt": values})
+    py = pl.DataFrame({"id": list(range(len(values))), "amt": values})
+    got = compare_frames(sas, py, keys=["id"], contract={"columns": {"amt": ctype}})
+    rule = next(r for r in got.check("contract").details["rules"] if r["name"] == "amt.decimal")
+    assert rule["sas"]["failing_rows"] == rule["failing_rows"]  # both sides judged alike
+    return int(rule["failing_rows"])
+
+
+def _naive_net(lines: list[float]) -> float:
+    """Every line and its reversal but the last, summed in the order given (a claims net after adjustments)."""
+    total = 0.0
+    for x in lines + [-x for x in lines[:-1]]:
+        total += x
+    return total
+
+
+def test_decimal_cancellation_noise_of_a_net_is_not_a_decimal() -> None:
+    import random
+
+    rng = random.Random(3)
+    nets: list[float] = []
+    for _ in range(400):
+        lines = [rng.randint(1, 10**7) / 100 for _ in range(rng.randint(50, 200))]
+        rng.shuffle(lines)
+        nets.append(_naive_net(lines))
+    assert any(abs(v * 100 - round(v * 100)) > 1e-9 for v in nets)  # the noise is really there
+    assert _decimal_failing(nets, "decimal(19,2)") == 0
+    assert _decimal_failing([843.320000000238, 0.21189999999751308 * 100, 1e5], "decimal(19,2)") == 0
+
+
+@pytest.mark.parametrize(("values", "failing"), [
+    ([1e6, 33.53065], 1),              # a real fifth decimal beside large values still fails
+    ([99999.0, 1.23451, 2.5], 1),
+    ([1e6, 0.0001, 0.00015], 1),
+    ([float("inf"), 1.25], 1),         # an infinity is never noise
+    ([1.0, 2.12345, 3.0], 1),
+])
+def test_decimal_real_extra_decimals_still_fail(values: list[float], failing: int) -> None:
+    assert _decimal_failing(values, "decimal(19,4)") == failing

@@ -45,6 +45,9 @@ ROW = "#row"
 DECIMAL_NOISE = 2.0 ** -42
 #: ... or within this absolute distance (in units of the last decimal: cancellation noise such as 5.5e-17)
 DECIMAL_FLOOR = 1e-9
+#: ... or within the same relative noise of the column's largest value, up to a thousandth of the last decimal: a
+#: net of amounts and their reversals (843.32 from partial sums of 1e5) carries the noise of its partial sums
+DECIMAL_CANCEL_CAP = 1e-3
 #: Python output formats whose values (not dtypes) carry the type: text files and SAS files
 VALUE_TYPED = ("csv", "sas7bdat", "xport")
 
@@ -264,8 +267,9 @@ def _decimal_rule(c: str, dtype: pl.DataType, p: int, s: int) -> tuple[pl.Expr, 
     if dtype.is_float():
         x = col.cast(pl.Float64) * (10.0 ** s)
         frac = (x - x.round()).abs()
-        decimals = col.is_not_null() & (~x.is_finite() | (frac > pl.max_horizontal(x.abs() * DECIMAL_NOISE,
-                                                                                     pl.lit(DECIMAL_FLOOR))))
+        cancel = pl.min_horizontal(x.filter(x.is_finite()).abs().max() * DECIMAL_NOISE, pl.lit(DECIMAL_CANCEL_CAP))
+        noise = pl.max_horizontal(x.abs() * DECIMAL_NOISE, pl.lit(DECIMAL_FLOOR), cancel.fill_null(DECIMAL_FLOOR))
+        decimals = col.is_not_null() & (~x.is_finite() | (frac > noise))
         digits = col.is_not_null() & x.is_finite() & (x.round().abs() >= 10.0 ** p)
     elif dtype.is_integer():
         limit = 10 ** (p - s)
