@@ -3,10 +3,15 @@ test per class of defect found."""
 
 from __future__ import annotations
 
+import json
+import textwrap
+from pathlib import Path
+
 import polars as pl
 import pytest
 
 from parity.api import compare_frames
+from parity.cli.main import main
 from parity.errors import SpecError
 
 SAS = pl.DataFrame({"id": [1.0, 2.0, 3.0], "paid": [1.0, -2.0, 3.0], "status": ["PAID", "X", "PAID"]})
@@ -77,3 +82,47 @@ def test_decimal_cancellation_noise_of_a_net_is_not_a_decimal() -> None:
 ])
 def test_decimal_real_extra_decimals_still_fail(values: list[float], failing: int) -> None:
     assert _decimal_failing(values, "decimal(19,4)") == failing
+
+
+def _datasetjson(path: Path, rows: list[list[object]]) -> None:
+    cols = [{"itemOID": "IT.ID", "name": "ID", "label": "id", "dataType": "string", "length": 4, "keySequence": 1},
+            {"itemOID": "IT.AGE", "name": "AGE", "label": "age", "dataType": "integer"},
+            {"itemOID": "IT.DOSE", "name": "DOSE", "label": "dose", "dataType": "float"},
+            {"itemOID": "IT.STDT", "name": "STDT", "label": "start", "dataType": "date", "targetDataType": "integer",
+             "displayFormat": "DATE9."}]
+    path.write_text(json.dumps({"datasetJSONVersion": "1.1.0", "itemGroupOID": "IG.DM", "name": "DM", "label": "dm",
+                                "records": len(rows), "columns": cols, "rows": rows}))
+
+
+@pytest.mark.parametrize("json_side", ["python", "sas"])
+@pytest.mark.parametrize(("dose", "verdict"), [(2.5, "fail"), (2.0, "pass")])
+def test_datasetjson_output_is_judged_by_its_sas_values(tmp_path: Path, json_side: str, dose: float,
+                                                        verdict: str) -> None:
+    """A Dataset-JSON side holds SAS values (numbers; dates as days since 1960 by its dataType): an integer column
+    read as doubles is an integer, a date a date, as for a SAS file; not a spurious type failure."""
+    rows = [["A1", 30, 1.0, "2014-01-02"], ["A2", 41, dose, "2014-02-03"]]
+    _datasetjson(tmp_path / "dm.json", rows)
+    _datasetjson(tmp_path / "dm2.json", rows)
+    sas, py = ("dm2.json", "dm.json") if json_side == "python" else ("dm.json", "dm2.json")
+    (tmp_path / "parity.toml").write_text(textwrap.dedent(f"""
+        [datasets.dm]
+        sas = "{sas}"
+        python = "{py}"
+        keys = ["ID"]
+        [datasets.dm.contract.columns]
+        AGE = {{ type = "integer", nullable = false }}
+        DOSE = "integer"
+        STDT = "date"
+        [[datasets.dm.quality]]
+        name = "started"
+        rule = "STDT >= DATE '2014-01-01' AND AGE BETWEEN 18 AND 100"
+        """))
+    code = main(["run", str(tmp_path), "--jobs-dir", str(tmp_path), "--report-dir", str(tmp_path / "out")])
+    report = json.loads(next((tmp_path / "out").rglob("parity.json")).read_text())
+    checks = {c["name"]: c for c in report["datasets"][0]["checks"]}
+    rules = {r["name"]: r for r in checks["contract"]["details"]["rules"]}
+    assert rules["AGE.type"]["status"] == "pass" and rules["STDT.type"]["status"] == "pass"
+    assert rules["DOSE.type"]["status"] == verdict  # 2.5 is not an integer
+    assert rules["DOSE.type"]["sas"]["status"] == verdict
+    assert checks["quality"]["status"] == "pass"
+    assert report["verdict"] == verdict and code == (1 if verdict == "fail" else 0)

@@ -49,7 +49,10 @@ DECIMAL_FLOOR = 1e-9
 #: net of amounts and their reversals (843.32 from partial sums of 1e5) carries the noise of its partial sums
 DECIMAL_CANCEL_CAP = 1e-3
 #: Python output formats whose values (not dtypes) carry the type: text files and SAS files
-VALUE_TYPED = ("csv", "sas7bdat", "xport")
+#: sources that hold SAS values (numbers, and dates as days/seconds since 1960 by their format): SAS files and
+#: CDISC Dataset-JSON, whose dataType/targetDataType are read back as SAS would read them
+SAS_VALUED = ("sas7bdat", "xport", "datasetjson")
+VALUE_TYPED = ("csv", *SAS_VALUED)
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ def view_of(source: Source, label: str, rename: Mapping[str, str] | None = None,
     """``source`` as the rules judge it; ``rename`` (SAS name -> Python name) names the SAS side's columns as the
     Python output's."""
     renamed = {k.casefold(): v for k, v in (rename or {}).items()}
-    sas_file = source.meta.format in ("sas7bdat", "xport")
+    sas_file = source.meta.format in SAS_VALUED
     raw_cols: list[pl.Expr] = []
     names: dict[str, str] = {}
     for info in source.columns:
