@@ -19,18 +19,15 @@ TableLike = Any  # str | os.PathLike | polars.DataFrame | pandas.DataFrame
 def _as_sas_table(obj: TableLike, where: str, spec: DatasetSpec) -> Any:
     """The SAS side: a .sas7bdat/.xpt file read with the spec's encoding, catalog and formats, or any other table
     (a DataFrame or a parquet/arrow/csv file) taken as SAS values in SAS units."""
-    from parity.sources.base import ColumnInfo
-    from parity.sources.frames import read_python_file, table_from_frame, to_polars
-    from parity.sources.sas import read_sas
+    from parity.sources.base import ColumnInfo, materialize
+    from parity.sources.registry import OpenOptions, open_source, opener_for
 
     if isinstance(obj, str | os.PathLike):
-        path = Path(obj)
-        if path.suffix.lower() in (".sas7bdat", ".xpt", ".json", ".ndjson"):
-            return read_sas(path, encoding=spec.encoding, catalog=spec.catalog, formats=spec.formats)
-        table = read_python_file(path)
+        if opener_for(obj)[0].sas_side:  # a SAS file (or another SAS-side format): read with the spec's options
+            return open_source(obj, OpenOptions(encoding=spec.encoding, catalog=spec.catalog, formats=spec.formats))
+        table = materialize(open_source(obj))
     else:
-        table = table_from_frame(to_polars(obj, where), f"<{type(obj).__module__.split('.')[0]} DataFrame>", None,
-                                 "dataframe")
+        table = materialize(_frame_source(obj, where))
     if spec.catalog is not None:  # (encoding= still applies: the encoding SAS collates these values in)
         raise SpecError(ARGUMENTS, f"catalog= applies to a .sas7bdat file, but the SAS side is {table.meta.source}; "
                         "drop it", key="catalog")
@@ -66,12 +63,18 @@ def _as_sas_table(obj: TableLike, where: str, spec: DatasetSpec) -> Any:
 
 
 def _as_python_table(obj: TableLike, where: str, sas: Any, spec: DatasetSpec) -> Any:
-    from parity.sources.frames import read_python_file, table_from_frame, to_polars
+    from parity.sources.registry import OpenOptions, open_source
 
     if isinstance(obj, str | os.PathLike):
-        return read_python_file(Path(obj), sas=sas, rename=spec.rename)
-    frame = to_polars(obj, where)
-    return table_from_frame(frame, f"<{type(obj).__module__.split('.')[0]} DataFrame>", None, "dataframe")
+        return open_source(obj, OpenOptions(like=tuple(sas.columns), rename=spec.rename))
+    return _frame_source(obj, where)
+
+
+def _frame_source(obj: TableLike, where: str) -> Any:
+    """A polars/pandas DataFrame (in memory) or a polars LazyFrame (kept out of memory) given to the API."""
+    from parity.sources.frames import source_from_object
+
+    return source_from_object(obj, where, f"<{type(obj).__module__.split('.')[0]} DataFrame>", None, "dataframe")
 
 
 def make_spec(

@@ -27,11 +27,13 @@ import polars as pl
 from parity.errors import InputError, UsageError
 from parity.model import TEMPORAL_KINDS
 from parity.sources.base import Table
-from parity.spec import PYTHON_FILE_EXTENSIONS, SPEC_FILE
+from parity.sources.registry import opener_for, suffixes
+from parity.spec import SPEC_FILE
 
 SAS_FILE_EXTENSIONS = (".sas7bdat", ".xpt")
-DATASET_JSON_EXTENSIONS = (".json", ".ndjson")  # CDISC Dataset-JSON v1.1
-SAS_OUTPUTS = (*SAS_FILE_EXTENSIONS, *DATASET_JSON_EXTENSIONS)
+#: what the sources registry reads: any SAS side (SAS files, CDISC Dataset-JSON, ...) and any Python output
+SAS_OUTPUTS = suffixes(sas_side=True)
+PYTHON_FILE_EXTENSIONS = suffixes()
 EXHAUSTIVE_SIZE = 3
 MAX_KEY_COLUMNS = 8
 MAX_EXHAUSTIVE_COLUMNS = 40  # beyond this many candidate columns, combinations are searched greedily
@@ -193,16 +195,18 @@ def guess_keys(table: Table, declared: Sequence[str] = ()) -> KeyGuess:
 
 def read_side(path: Path) -> tuple[Table, tuple[str, ...]]:
     """A SAS output as a Table, with the keys it declares (Dataset-JSON keySequence)."""
-    suffix = path.suffix.lower()
-    if suffix in SAS_FILE_EXTENSIONS:
-        from parity.sources.sas import read_sas
+    from parity.sources.sas import read_sas
 
-        return read_sas(path), ()
-    if suffix in DATASET_JSON_EXTENSIONS:
-        from parity.sources.datasetjson import datasetjson_keys, read_datasetjson
+    try:
+        opener, _ = opener_for(path, sas_side=True)
+    except InputError:
+        raise UsageError(f"--sas {path}: not a SAS output parity reads (give {', '.join(SAS_OUTPUTS)} files)"
+                         ) from None
+    if opener.name == "datasetjson":  # Dataset-JSON declares its keys (keySequence)
+        from parity.sources.datasetjson import datasetjson_keys
 
-        return read_datasetjson(path), tuple(datasetjson_keys(path))
-    raise UsageError(f"--sas {path}: not a SAS output parity reads (give {', '.join(SAS_OUTPUTS)} files)")
+        return read_sas(path), tuple(datasetjson_keys(path))
+    return read_sas(path), ()
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -9,21 +9,33 @@ from parity.errors import InputError
 
 
 def contents(path: Path, encoding: str | None = None) -> dict[str, Any]:
+    """What ``parity inspect`` shows for ``path``, from the registered opener of its kind."""
+    from parity.sources.registry import opener_for
+
+    opener, location = opener_for(path)
+    if opener.contents is None:
+        readable = ", ".join(s for o in _inspectable() for s in o.suffixes)
+        raise InputError(f"{path}: parity inspect shows the CONTENTS of SAS-side data sets ({readable}), not of "
+                         f"{opener.what or opener.name + ' input'}")
+    if not Path(location).is_file():
+        raise InputError(f"{location}: file not found")
+    return opener.contents(Path(location), encoding)
+
+
+def _inspectable() -> list[Any]:
+    from parity.sources.registry import openers
+
+    return [o for o in openers() if o.contents is not None]
+
+
+def sas_contents(path: Path, encoding: str | None = None) -> dict[str, Any]:
     import pyreadstat
 
     from parity.formats import kind_of_format
     from parity.sources.base import _reader_failure
     from parity.sources.sasheader import read_header
 
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
     suffix = path.suffix.lower()
-    if suffix in (".json", ".ndjson"):  # CDISC Dataset-JSON: the same CONTENTS, from its column metadata
-        from parity.sources.datasetjson import inspect_contents
-
-        return inspect_contents(path, encoding)
-    if suffix not in (".sas7bdat", ".xpt"):
-        raise InputError(f"{path}: not a SAS dataset (expected .sas7bdat, .xpt, or Dataset-JSON .json/.ndjson)")
     try:
         if suffix == ".sas7bdat":
             _, meta = pyreadstat.read_sas7bdat(str(path), metadataonly=True, encoding=encoding)

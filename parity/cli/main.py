@@ -100,10 +100,17 @@ def cli() -> None:
 @accept_relaxed_option
 @engine_option
 @spark_master_option
+@click.option("--no-cache", is_flag=True, help="Read every SAS file again instead of reusing parity's cache of "
+              "big ones (in $PARITY_CACHE_DIR, else $XDG_CACHE_HOME/parity or ~/.cache/parity).")
 def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_dir: str | None,
-            baseline: str | None, accept_relaxed: bool, engine: str | None, spark_master: str | None) -> None:
+            baseline: str | None, accept_relaxed: bool, engine: str | None, spark_master: str | None,
+            no_cache: bool) -> None:
     """Compare JOB's SAS outputs with its Python outputs and write reports/<job>/parity.json and parity.html,
     then reports/index.html and reports/summary.md for this run (all published together)."""
+    if no_cache:
+        from parity.sources.cache import disabled_for
+
+        click.get_current_context().call_on_close(disabled_for())
     from parity.report.terminal import render_summary
     from parity.spec import discover_jobs, load_job
 
@@ -130,10 +137,12 @@ def run_cmd(jobs: tuple[str, ...], run_all: bool, jobs_dir: str | None, report_d
             publish_run(reports_path, [], run_error=str(exc))
         raise
     results = []
-    with err.status("starting", spinner="dots") as status:
+    from parity.run.progress import RunProgress
+
+    with RunProgress(err) as progress:  # on a terminal only: the stage, and rows read per side
         for spec in specs:
             try:
-                result = run_spec(spec, gate, progress=lambda msg: status.update(_plain(msg)), engine=settings.engine)
+                result = run_spec(spec, gate, progress=progress, engine=settings.engine)
             except Exception as exc:  # the job is reported as an error; the other jobs still run and publish
                 result = could_not_run(spec.name, _job_error(err, exc), spec, gate)
             results.append(result)

@@ -15,8 +15,8 @@ from typing import Any
 
 from parity.errors import InputError
 from parity.run.sandbox import port_state, usable_stream
-from parity.sources.base import Table, sha256_file
-from parity.sources.frames import table_from_frame, to_polars
+from parity.sources.base import Source, sha256_file
+from parity.sources.frames import source_from_object
 
 
 class PortFailed(Exception):
@@ -160,9 +160,10 @@ def resolve_params(params: Mapping[str, Any], job_folder: Path) -> dict[str, Any
 
 @dataclass
 class PortOutput:
-    """What a port produced: a Table per dataset it returned, and why each unusable dataset cannot be used."""
+    """What a port produced: a Source per dataset it returned (a Table, or a LazySource for a LazyFrame), and why
+    each unusable dataset cannot be used."""
 
-    tables: dict[str, Table | SparkFrame] = field(default_factory=dict)
+    tables: dict[str, Source | SparkFrame] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
 
@@ -239,8 +240,8 @@ def _port_output(target: str, job_name: str, result: Any, module_file: Path | No
             if is_spark_frame(frames[key]):  # kept as it is: the Spark engine compares it in Spark
                 out.tables[name] = SparkFrame(frames[key], f"{target} -> {key}", f"{where} -> dataset {name!r}")
                 continue
-            frame = to_polars(frames[key], f"{where} -> dataset {name!r}")
-            out.tables[name] = table_from_frame(frame, f"{target} -> {key}", sha, "callable")
+            out.tables[name] = source_from_object(frames[key], f"{where} -> dataset {name!r}", f"{target} -> {key}",
+                                                  sha)
         except InputError as exc:
             out.errors[name] = str(exc)
         except KeyboardInterrupt:

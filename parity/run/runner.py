@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from parity import __version__
 from parity.errors import InputError, ParityError, SpecError
 from parity.model import DatasetResult, JobResult, verdict_of
-from parity.sources.base import Table
 from parity.spec import DatasetSpec, JobSpec, job_rules, load_job
 
 if TYPE_CHECKING:
@@ -78,11 +77,15 @@ def _compare_on_polars(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str
                        sas_meta: dict[str, Any]) -> tuple[EngineResult, Any]:
     """The dataset's comparison on the polars engine, and its contract/DQ rule results (None without rules)."""
     from parity.engine.core import compare_tables
-    from parity.sources.frames import read_python_file
-    from parity.sources.sas import read_sas
+    from parity.run.port import SparkFrame
+    from parity.run.progress import read_progress
+    from parity.sources.registry import OpenOptions, open_source
 
     progress(f"{job.name}/{ds.name}: reading {ds.sas.name}")
-    sas = read_sas(ds.sas, encoding=ds.encoding, catalog=ds.catalog, formats=ds.formats)
+    reads = read_progress(progress)
+    # Sources, not frames: a big SAS file is streamed into parquet, parquet/arrow are scanned lazily
+    sas = open_source(ds.sas, OpenOptions(encoding=ds.encoding, catalog=ds.catalog, formats=ds.formats,
+                                          progress=reads), sas_side=True)
     sas_meta.update(sas.meta.to_dict())
     if ds.lake is not None:
         from parity.sources.lake import read_lake
@@ -91,10 +94,10 @@ def _compare_on_polars(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str
         py = read_lake(ds.lake, job.folder, f"dataset {ds.name!r}")
     elif ds.python is not None:
         progress(f"{job.name}/{ds.name}: reading {ds.python.name}")
-        py = read_python_file(ds.python, sas=sas, rename=ds.rename)
+        py = open_source(ds.python, OpenOptions(like=tuple(sas.columns), rename=ds.rename, progress=reads))
     else:
         py = port_output(job, ds, python_tables, python_error)
-        if not isinstance(py, Table):  # a Spark DataFrame the port returned: collected for the polars engine
+        if isinstance(py, SparkFrame):  # a Spark DataFrame the port returned: collected for the polars engine
             from parity.sources.frames import spark_frame_table
 
             py = spark_frame_table(py)
@@ -158,10 +161,24 @@ def run_port(job: JobSpec) -> tuple[dict[str, Any], dict[str, str], str | None]:
     return dict(out.tables), dict(out.errors), None
 
 
+def check_inputs(job: JobSpec) -> None:
+    """Every dataset's inputs are of a kind the sources registry reads (the SAS side one that may stand for SAS),
+    before any work: a SpecError names the parity.toml key."""
+    from parity.sources.registry import check_location
+
+    for ds in job.datasets:
+        for side, location in (("sas", ds.sas), ("python", ds.python)):
+            problem = check_location(location, sas_side=side == "sas") if location is not None else None
+            if problem is not None:
+                raise SpecError(job.spec_file, problem, key=f"datasets.{ds.name}.{side}")
+
+
 def run_job(job: JobSpec, progress: Progress = _quiet, engine: EngineChoice | None = None) -> JobResult:
     """Run ``job``: its port once (isolated), then every dataset.  Each failure is an ``error`` dataset; a spec
     mistake found while comparing raises SpecError."""
     from parity.run.capture import verify_capture
+
+    check_inputs(job)
 
     started_at = datetime.now(UTC)
     t0 = time.perf_counter()

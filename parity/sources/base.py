@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -122,6 +122,47 @@ class Table:
         if not self.tags:
             return self.frame.lazy()
         return self.frame.with_columns([s.alias(tag_column(n)) for n, s in self.tags.items()]).lazy()
+
+
+@dataclass(frozen=True)
+class LazySource:
+    """A :class:`Source` whose rows stay where they are until scanned: a parquet or arrow file or dataset, a SAS
+    file streamed into parity's cache, a LazyFrame a port returned.  ``where`` is the file or folder the rows are
+    read from (a read error names it)."""
+
+    columns: list[ColumnInfo]
+    meta: SourceMeta
+    scanner: Callable[[], pl.LazyFrame]
+    where: Path | None = None
+
+    def scan(self) -> pl.LazyFrame:
+        return self.scanner()
+
+
+def materialize(source: Source) -> Table:
+    """``source`` in memory, as the engine reads it until it scans sources lazily: its tag columns become
+    :attr:`Table.tags`.  A read error names the file."""
+    if isinstance(source, Table):
+        return source
+    try:
+        frame = source.scan().collect()
+    except Exception as exc:
+        where = getattr(source, "where", None)
+        if where is None:
+            raise InputError(f"{source.meta.source}: cannot read it ({type(exc).__name__}: {exc})") from None
+        what = "SAS file" if source.meta.format in ("sas7bdat", "xport") else f"{source.meta.format} file"
+        raise _reader_failure(Path(where), exc, what=what) from None
+    tags = {c.name: frame.get_column(tag_column(c.name)).alias(c.name) for c in source.columns
+            if tag_column(c.name) in frame.columns}
+    return Table(frame.select(c.name for c in source.columns), list(source.columns), source.meta, tags)
+
+
+def sha256_files(paths: Iterable[Path], root: Path) -> str:
+    """One digest for a dataset of several files: their paths relative to ``root`` and their sha256s."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(f"{path.relative_to(root).as_posix()}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
 
 
 def sha256_file(path: Path) -> str:

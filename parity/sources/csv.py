@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import polars as pl
 
+from parity.errors import InputError
 from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS
-from parity.sources.base import Change, ColumnInfo, Table
+from parity.sources.base import Change, ColumnInfo, Table, _reader_failure, sha256_file
 from parity.sources.frames import table_from_frame
+from parity.sources.registry import OpenOptions
+
+
+def open_csv(location: str, options: OpenOptions) -> Table:
+    """A CSV output, in memory.  Given the SAS side's columns (``options.like``), it is read as text and each
+    column converted to its SAS column's type (:func:`read_csv_as_sas`); without them, types are inferred."""
+    path = Path(location)
+    try:
+        if options.like is not None:
+            frame = pl.read_csv(path, infer_schema=False)
+        else:
+            frame = pl.read_csv(path, try_parse_dates=True, infer_schema_length=10_000)
+    except Exception as exc:
+        raise _reader_failure(path, exc, what="csv file") from None
+    dupes = sorted({m[1] for c in frame.columns if (m := re.fullmatch(r"(.*)_duplicated_\d+", c))} & set(frame.columns))
+    if dupes:  # polars renames a repeated header name to <name>_duplicated_<n>
+        raise InputError(f"{path}: duplicate column names {dupes[:5]!r} in the header; give every column a unique "
+                         "name")
+    if options.like is not None:
+        return read_csv_as_sas(frame, options.like, options.rename, str(path), sha256_file(path))
+    return table_from_frame(frame, str(path), sha256_file(path), "csv")
 
 _TAG_RE = r"^\.([A-Za-z_])$"
 _YEAR2 = ((r"^(\d{1,2}[A-Za-z]{3})([4-9]\d)(:|$)", "${1}19${2}${3}"),  # SAS YEARCUTOFF=1940: 40-99 are 19xx
@@ -129,13 +153,13 @@ def _csv_column(text: pl.Series, info: ColumnInfo) -> tuple[pl.Series, pl.Series
             problem, change)
 
 
-def read_csv_as_sas(frame: pl.DataFrame, sas: Table, rename: Mapping[str, str], source: str,
+def read_csv_as_sas(frame: pl.DataFrame, sas: Sequence[ColumnInfo], rename: Mapping[str, str], source: str,
                     sha256: str | None) -> Table:
     """A CSV read as text, each column converted to the type of its SAS column (matched case-insensitively, after
     ``rename``).  Character columns stay text; a numeric column's values must all convert, else the column gets a
     ``problem`` (a type conflict in the schema check) naming the first value that does not."""
     renamed = {k.casefold(): v for k, v in rename.items()}
-    targets = {renamed.get(c.name.casefold(), c.name).casefold(): c for c in sas.columns}
+    targets = {renamed.get(c.name.casefold(), c.name).casefold(): c for c in sas}
     series: list[pl.Series] = []
     tags: dict[str, pl.Series] = {}
     extra: dict[str, tuple[str | None, Change | None]] = {}

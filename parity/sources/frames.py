@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,18 @@ import polars as pl
 
 from parity.errors import InputError
 from parity.formats import Kind
-from parity.sources.base import ColumnInfo, SourceMeta, Table, _reader_failure, sha256_file
-from parity.sources.sas import read_sas
+from parity.sources.base import (
+    ColumnInfo,
+    LazySource,
+    Source,
+    SourceMeta,
+    Table,
+    _reader_failure,
+    materialize,
+    sha256_file,
+    sha256_files,
+)
+from parity.sources.registry import OpenOptions, glob_files, is_glob, open_source
 
 
 def _python_kind(dtype: pl.DataType) -> Kind:
@@ -93,10 +105,7 @@ _UNUSABLE = (pl.Object, pl.List, pl.Array, pl.Struct)
 
 def _usable(frame: pl.DataFrame, where: str) -> pl.DataFrame:
     """A frame parity can compare: flat columns of numbers, strings, booleans, dates and times."""
-    bad = [f"{name} ({dtype})" for name, dtype in frame.schema.items() if isinstance(dtype, _UNUSABLE)]
-    if bad:
-        raise InputError(f"{where}: column(s) {', '.join(bad[:5])} hold Python objects, lists or structs, which a SAS "
-                         "data set cannot hold; make each a number, string, date or time column")
+    _usable_schema(frame.schema, where)
     return frame
 
 
@@ -118,11 +127,24 @@ def spark_frame_table(frame: Any) -> Table:
     return table_from_frame(_usable(polars, frame.where), frame.source, None, "spark")
 
 
+def _usable_schema(schema: Mapping[str, pl.DataType], where: str) -> None:
+    bad = [f"{name} ({dtype})" for name, dtype in schema.items() if isinstance(dtype, _UNUSABLE)]
+    if bad:
+        raise InputError(f"{where}: column(s) {', '.join(bad[:5])} hold Python objects, lists or structs, which a SAS "
+                         "data set cannot hold; make each a number, string, date or time column")
+
+
+def _schema_columns(schema: Mapping[str, pl.DataType], where: str) -> tuple[list[ColumnInfo], list[str]]:
+    """The columns of a usable schema, and the categorical ones that are compared as strings."""
+    _usable_schema(schema, where)
+    strings = [c for c, t in schema.items() if isinstance(t, pl.Categorical | pl.Enum)]
+    return [ColumnInfo(name, str(pl.String() if name in strings else dtype),
+                       "string" if name in strings else _python_kind(dtype)) for name, dtype in schema.items()], strings
+
+
 def table_from_frame(frame: pl.DataFrame, source: str, sha256: str | None, fmt: str) -> Table:
-    frame = frame.with_columns(
-        pl.col(c).cast(pl.String) for c, t in frame.schema.items() if isinstance(t, pl.Categorical | pl.Enum)
-    )
-    columns = [ColumnInfo(name, str(dtype), _python_kind(dtype)) for name, dtype in frame.schema.items()]
+    columns, strings = _schema_columns(frame.schema, source)
+    frame = frame.with_columns(pl.col(c).cast(pl.String) for c in strings)
     meta = SourceMeta(source=source, sha256=sha256, rows=frame.height, columns=frame.width, format=fmt)
     return Table(frame=frame, columns=columns, meta=meta)
 
@@ -130,47 +152,98 @@ def table_from_frame(frame: pl.DataFrame, source: str, sha256: str | None, fmt: 
 def read_python_file(
     path: Path, *, encoding: str | None = None, sas: Table | None = None, rename: Mapping[str, str] | None = None
 ) -> Table:
-    """A Python job's output written to a file (.parquet, .csv, .arrow/.feather/.ipc, or a SAS file).
+    """A Python job's output written to a file (any kind the registry reads: .parquet, .csv, .arrow/.feather/.ipc,
+    a SAS file, a folder or glob of parquet files), in memory.
 
     A CSV holds only text: given the SAS side (``sas``, with the dataset's ``rename``), each CSV column is read as
-    text and converted to the type of its SAS column (:func:`read_csv_as_sas`), so ``"01234"`` stays a string for
-    a character column; without it, types are inferred.
+    text and converted to the type of its SAS column (:func:`parity.sources.csv.read_csv_as_sas`), so ``"01234"``
+    stays a string for a character column; without it, types are inferred.
     """
-    suffix = path.suffix.lower()
-    if suffix in (".json", ".ndjson"):  # CDISC Dataset-JSON: ISO date text meets SAS numeric dates
-        from parity.sources.datasetjson import read_datasetjson, refuse_sas_options
+    options = OpenOptions(encoding=encoding, like=tuple(sas.columns) if sas is not None else None,
+                          rename=dict(rename or {}))
+    return materialize(open_source(path, options))
 
-        refuse_sas_options(path, encoding)
-        return read_datasetjson(path, like=sas.columns if sas is not None else None, rename=rename)
-    if suffix in (".sas7bdat", ".xpt"):
-        return read_sas(path, encoding=encoding)
+
+def _lazy_file_source(location: str, fmt: str, scan: Callable[[list[Path], bool], pl.LazyFrame]) -> LazySource:
+    """A parquet or arrow file, glob or folder, scanned lazily: its schema and exact row count from the files'
+    metadata, its rows when scanned.  ``scan(files, hive)`` scans the files (``hive``: a folder, whose
+    ``name=value`` sub-folders are columns)."""
+    path = Path(location)
+    root, files = _files_of(location, fmt)
+    hive = path.is_dir()
     try:
-        if suffix == ".parquet":
-            frame = pl.read_parquet(path)
-        elif suffix == ".csv" and sas is not None:
-            frame = pl.read_csv(path, infer_schema=False)
-        elif suffix == ".csv":
-            frame = pl.read_csv(path, try_parse_dates=True, infer_schema_length=10_000)
-        elif suffix in (".arrow", ".feather", ".ipc"):
-            frame = pl.read_ipc(path, memory_map=False)
-        else:
-            raise InputError(f"{path}: unsupported Python output type {suffix!r}")
-    except InputError:
-        raise
+        plan = scan(files, hive)
+        schema = plan.collect_schema()
+        rows = int(plan.select(pl.len()).collect().item())
     except Exception as exc:
-        raise _reader_failure(path, exc, what=f"{suffix[1:]} file") from None
-    dupes = sorted({m[1] for c in frame.columns if (m := re.fullmatch(r"(.*)_duplicated_\d+", c))} & set(frame.columns))
-    if dupes:  # polars renames a repeated header name to <name>_duplicated_<n>
-        raise InputError(f"{path}: duplicate column names {dupes[:5]!r} in the header; give every column a unique "
-                         "name")
-    if suffix == ".csv" and sas is not None:
-        from parity.sources.csv import read_csv_as_sas  # csv builds on this module
+        raise _reader_failure(files[0] if len(files) == 1 else path, exc, what=f"{fmt} file") from None
+    columns, strings = _schema_columns(schema, location)
+    single = len(files) == 1 and not hive and not is_glob(location)
+    meta = SourceMeta(source=location, sha256=sha256_file(files[0]) if single else sha256_files(files, root),
+                      rows=rows, columns=len(columns), format=fmt, extra={} if single else {"files": len(files)})
 
-        return read_csv_as_sas(frame, sas, rename or {}, str(path), sha256_file(path))
-    return table_from_frame(frame, str(path), sha256_file(path), suffix[1:])
+    def scanner() -> pl.LazyFrame:
+        lazy = scan(files, hive)
+        return lazy.with_columns(pl.col(c).cast(pl.String) for c in strings) if strings else lazy
+
+    return LazySource(columns, meta, scanner, where=files[0] if single else path)
 
 
-# --------------------------------------------------------------------------------------------------------------
-# CSV text in the types of the SAS columns
+def _files_of(location: str, fmt: str) -> tuple[Path, list[Path]]:
+    """(the folder the files are named relative to, the files) of a file, a glob or a folder."""
+    path = Path(location)
+    if is_glob(location):
+        root, files = glob_files(location)
+    elif path.is_dir():
+        root, files = path, sorted(p for p in path.rglob(f"*.{fmt}") if p.is_file() and not _hidden(p, path))
+    else:
+        root, files = path.parent, [path]
+    if not files:
+        raise InputError(f"{location}: no {fmt} files {'match this pattern' if is_glob(location) else 'in it'}; "
+                         "check the path (a folder is read with every *.parquet file under it)")
+    return root, files
 
-#: SAS's missing values as text: blank, ".", ".A"-".Z", "._" (and pandas' NaN)
+
+def _hidden(path: Path, root: Path) -> bool:
+    """Spark's _SUCCESS/_committed files and .crc files are not data."""
+    return any(part.startswith((".", "_")) and "=" not in part for part in path.relative_to(root).parts)
+
+
+def is_parquet_folder(path: Path) -> bool:
+    return any(not _hidden(p, path) for p in path.rglob("*.parquet"))
+
+
+def open_parquet(location: str, options: OpenOptions) -> LazySource:
+    """A parquet file, a glob of them, or a folder (a hive-partitioned dataset: ``year=2024/`` folders become
+    columns)."""
+    return _lazy_file_source(location, "parquet", lambda files, hive: pl.scan_parquet(
+        files, glob=False, hive_partitioning=hive or None))
+
+
+def open_ipc(location: str, options: OpenOptions) -> LazySource:
+    """An Arrow IPC (feather v2) file, a glob or a folder of them."""
+    fmt = Path(location).suffix.lower().lstrip(".") or "arrow"
+    return _lazy_file_source(location, fmt, lambda files, hive: pl.scan_ipc(
+        files, glob=False, memory_map=False, hive_partitioning=hive or None))
+
+
+def source_from_object(obj: Any, where: str, source: str, sha256: str | None, fmt: str = "callable") -> Source:
+    """What a port returned for one dataset: a polars or pandas DataFrame (in memory), or a polars LazyFrame, which
+    stays out of memory: its plan runs once, now, on polars' streaming engine into a spill file in the temp folder
+    (while the port's working directory and modules are still in place: a plan may scan relative paths or call the
+    port's functions), and the source scans that file.  The file is removed when the source is dropped."""
+    if not isinstance(obj, pl.LazyFrame):
+        return table_from_frame(to_polars(obj, where), source, sha256, fmt)
+    columns, strings = _schema_columns(obj.collect_schema(), where)
+    folder = Path(tempfile.mkdtemp(prefix="parity-lazy-"))
+    spill = folder / "frame.parquet"
+    try:
+        obj.with_columns(pl.col(c).cast(pl.String) for c in strings).sink_parquet(spill)
+        rows = int(pl.scan_parquet(spill).select(pl.len()).collect().item())
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    meta = SourceMeta(source=source, sha256=sha256, rows=rows, columns=len(columns), format=fmt)
+    lazy = LazySource(columns, meta, lambda: pl.scan_parquet(spill), where=spill)
+    weakref.finalize(lazy, shutil.rmtree, folder, True)
+    return lazy

@@ -3,13 +3,15 @@
 The SAS side is read as raw numbers (``disable_datetime_conversion=True``) with special missing values kept
 (``user_missing=True``); parity classifies date/datetime/time columns from their formats itself
 (:mod:`parity.formats`), so pyreadstat's module-level ``extra_*_formats`` lists are never touched and no date
-beyond 9999-12-31 can overflow.  A faster reader can slot in behind :func:`read_sas` later.
+beyond 9999-12-31 can overflow.  The rows are streamed in chunks by :mod:`parity.sources.sas_stream`, which
+also chooses the reader (a verified fast path, or pyreadstat).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,14 @@ from parity.sources.base import (
     NO_VARIABLES,
     SPECIAL_TAGS,
     ColumnInfo,
+    Source,
     SourceMeta,
     Table,
     _reader_failure,
+    materialize,
     sha256_file,
-    tag_column,
 )
+from parity.sources.registry import OpenOptions
 
 
 def _split_special(series: pl.Series) -> tuple[pl.Series, pl.Series | None]:
@@ -44,7 +48,8 @@ def _split_special(series: pl.Series) -> tuple[pl.Series, pl.Series | None]:
     return pl.Series(series.name, numbers, dtype=pl.Float64), pl.Series(series.name, tag_list, dtype=pl.String)
 
 
-def _read_xport(path: Path, encoding: str | None) -> tuple[Any, Any]:
+def _read_xport(path: Path, encoding: str | None, *, offset: int = 0, limit: int = 0,
+                metadataonly: bool = False) -> tuple[Any, Any]:
     """An XPORT file with its special missing values kept.
 
     In XPORT a special missing value is its tag's byte (``A``-``Z``, ``_``) followed by zero bytes.  ReadStat
@@ -54,14 +59,17 @@ def _read_xport(path: Path, encoding: str | None) -> tuple[Any, Any]:
     """
     import pyreadstat
 
-    options: dict[str, Any] = {"disable_datetime_conversion": True, "output_format": "polars", "encoding": encoding}
+    options: dict[str, Any] = {"disable_datetime_conversion": True, "output_format": "polars", "encoding": encoding,
+                               "metadataonly": metadataonly}
     try:
         from pyreadstat._readstat_parser import parser_entry_point
 
-        raw, meta = parser_entry_point(str(path), "xport", user_missing=True, **options)
+        raw, meta = parser_entry_point(str(path), "xport", user_missing=True, row_offset=offset, row_limit=limit,
+                                       **options)
     except (ImportError, TypeError):  # pragma: no cover - depends on pyreadstat internals
         raw, meta = pyreadstat.read_xport(str(path), **options)
-        raw = _with_scanned_tags(path, raw, meta)
+        if not metadataonly:
+            raw = _with_scanned_tags(path, raw, meta).slice(offset, limit or None)
     meta.file_format = "xport"
     return raw, meta
 
@@ -88,93 +96,29 @@ class UnknownFormatColumn(InputError):
         super().__init__(message)
 
 
-def format_overrides(path: Path, meta: Any, formats: Mapping[str, str] | None) -> dict[str, str]:
-    """The dataset's ``formats`` by case-folded column name; one naming no column of the file is an error."""
-    overrides = {k.casefold(): v for k, v in (formats or {}).items()}
-    unknown = sorted(set(overrides) - {n.casefold() for n in meta.column_names})
-    if unknown:
-        raise UnknownFormatColumn(unknown[0], f"{path}: formats names {unknown[0]!r}, which is not a column of "
-                                  f"this file (columns: {', '.join(meta.column_names[:30])})")
-    return overrides
+def sas_format(path: Path) -> str:
+    """``"sas7bdat"`` or ``"xport"`` from the file's suffix."""
+    suffix = path.suffix.lower()
+    if suffix == ".sas7bdat":
+        return "sas7bdat"
+    if suffix == ".xpt":
+        return "xport"
+    raise InputError(f"{path}: not a SAS output (expected .sas7bdat or .xpt)")
 
 
-def column_info(meta: Any, name: str, overrides: Mapping[str, str], found: tuple[str, ...] = ()) -> ColumnInfo:
-    """A column as pyreadstat's metadata declares it, its kind from its format (``overrides`` first);
-    ``found``: the special missing tags its values hold."""
-    fmt = overrides.get(name.casefold()) or meta.original_variable_types.get(name)
-    label = meta.column_names_to_labels.get(name)
-    width = meta.variable_storage_width.get(name) if hasattr(meta, "variable_storage_width") else None
-    informat = (getattr(meta, "original_variable_informats", None) or {}).get(name) or None
-    if meta.readstat_variable_types.get(name, "double") == "string":
-        return ColumnInfo(name, "character", "string", width, fmt, label, informat=informat)
-    return ColumnInfo(name, "numeric", kind_of_format(fmt), width, fmt, label, found, informat)
-
-
-def provenance(path: Path, meta: Any, reader: Mapping[str, Any]) -> dict[str, Any]:
-    """What the report says of a SAS file beyond its columns: table name, reader, times, release, host, ..."""
-    extra: dict[str, Any] = {"table_name": getattr(meta, "table_name", None), **reader}
-    for attr in ("creation_time", "modification_time"):
-        value = getattr(meta, attr, None)
-        extra["created" if attr == "creation_time" else "modified"] = value.isoformat() if value else None
-    try:
-        from parity.sources.sasheader import read_header
-
-        header = read_header(path)
-        extra.update(sas_release=header.sas_release, host=header.host, compression=header.compression)
-    except Exception:  # provenance only: a header we cannot parse is not an error of the data
-        pass
-    return extra
-
-
-def read_sas(
-    path: Path,
-    *,
-    encoding: str | None = None,
-    catalog: Path | None = None,
-    formats: Mapping[str, str] | None = None,
-) -> Table:
-    """Read a .sas7bdat or .xpt file: raw SAS numbers, special missing values kept, kinds from formats."""
+def read_raw(path: Path, fmt: str, encoding: str | None, *, offset: int = 0, limit: int = 0,
+             metadataonly: bool = False) -> tuple[Any, Any]:
+    """pyreadstat's frame (rows ``offset`` .. ``offset + limit``; all with ``limit=0``) and metadata.  A reader
+    failure becomes an InputError naming the file and what to do."""
     import pyreadstat
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    suffix = path.suffix.lower()
-    if suffix in (".json", ".ndjson"):  # CDISC Dataset-JSON, e.g. written by SAS from this data set
-        from parity.sources.datasetjson import read_datasetjson, refuse_sas_options
-
-        refuse_sas_options(path, encoding, catalog)
-        return read_datasetjson(path, formats=formats)
     try:
-        if suffix == ".sas7bdat":
-            from parity.sources.sas_fast import scan_sas_fast
-
-            fast = scan_sas_fast(path, encoding=encoding)  # the fast reader where it provably reads the same
-            if fast.frame is not None:
-                raw, meta = fast.frame, fast.meta
-            else:
-                raw, meta = pyreadstat.read_sas7bdat(
-                    str(path), user_missing=True, disable_datetime_conversion=True, output_format="polars",
-                    encoding=encoding, formats_as_category=False,
-                )
-            reader = fast.provenance()
-            if catalog is not None:  # metadata only: with a catalog pyreadstat puts the labels in place of values
-                _, with_catalog = pyreadstat.read_sas7bdat(str(path), metadataonly=True, encoding=encoding,
-                                                           catalog_file=str(catalog))
-                meta.variable_to_label = with_catalog.variable_to_label
-            file_format = "sas7bdat"
-        elif suffix == ".xpt":
-            raw, meta = _read_xport(path, encoding)
-            if catalog is not None:  # pyreadstat applies catalogs to sas7bdat only: match the format names
-                _, cat = pyreadstat.read_sas7bcat(str(catalog), encoding=encoding)
-                names = {k.upper(): k for k in cat.value_labels}
-                fmt_names = {n: re.sub(r"\d*\.?\d*$", "", (f or "").upper()) for n, f in
-                             meta.original_variable_types.items()}
-                meta.variable_to_label = {n: names[f] for n, f in fmt_names.items() if f in names}
-            file_format = "xport"
-            reader = {"reader": "pyreadstat"}
-        else:
-            raise InputError(f"{path}: not a SAS output (expected .sas7bdat or .xpt)")
+        if fmt == "sas7bdat":
+            return pyreadstat.read_sas7bdat(
+                str(path), user_missing=True, disable_datetime_conversion=True, output_format="polars",
+                encoding=encoding, formats_as_category=False, row_offset=offset, row_limit=limit,
+                metadataonly=metadataonly)
+        return _read_xport(path, encoding, offset=offset, limit=limit, metadataonly=metadataonly)
     except InputError:
         raise
     except Exception as exc:
@@ -184,50 +128,192 @@ def read_sas(
             raise
         raise _reader_failure(path, exc) from None
 
-    if not meta.column_names:
-        raise InputError(f"{path}: {NO_VARIABLES}")
-    overrides = format_overrides(path, meta, formats)
+
+@dataclass(frozen=True)
+class SasMeta:
+    """What parity keeps of a SAS file's metadata as pyreadstat reads it (and what the cache stores as JSON)."""
+
+    format: str  # "sas7bdat" / "xport"
+    names: tuple[str, ...]
+    types: Mapping[str, str]  # readstat types: "string", "double", ...
+    formats: Mapping[str, str | None]
+    labels: Mapping[str, str | None]
+    widths: Mapping[str, int | None]
+    informats: Mapping[str, str | None]
+    file_label: str | None
+    file_encoding: str | None
+    table_name: str | None
+    created: str | None
+    modified: str | None
+
+    @classmethod
+    def of(cls, meta: Any, fmt: str) -> SasMeta:
+        def iso(value: Any) -> str | None:
+            return value.isoformat() if value else None
+
+        return cls(
+            fmt, tuple(meta.column_names), dict(meta.readstat_variable_types),
+            {n: meta.original_variable_types.get(n) for n in meta.column_names},
+            {n: meta.column_names_to_labels.get(n) for n in meta.column_names},
+            dict(getattr(meta, "variable_storage_width", None) or {}),
+            {n: v or None for n, v in (getattr(meta, "original_variable_informats", None) or {}).items()},
+            meta.file_label or None, meta.file_encoding or None, getattr(meta, "table_name", None),
+            iso(getattr(meta, "creation_time", None)), iso(getattr(meta, "modification_time", None)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SasMeta:
+        return cls(**{**data, "names": tuple(data["names"])})
+
+
+def convert_rows(raw: pl.DataFrame, meta: SasMeta, path: Path) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
+    """pyreadstat's frame in parity's types: numbers Float64 (special missing values null, their tags in the
+    returned series), strings String, in the file's column order."""
     series: list[pl.Series] = []
-    columns: list[ColumnInfo] = []
     tags: dict[str, pl.Series] = {}
-    n_rows = raw.height
-    for name in meta.column_names:
-        col = raw.get_column(name) if name in raw.columns else pl.Series(name, [None] * n_rows)
-        if meta.readstat_variable_types.get(name, "double") == "string":
+    for name in meta.names:
+        col = raw.get_column(name) if name in raw.columns else pl.Series(name, [None] * raw.height)
+        if meta.types.get(name, "double") == "string":
             series.append(col.cast(pl.String) if col.dtype != pl.String else col)
-            columns.append(column_info(meta, name, overrides))
             continue
         numbers, tag = _split_special(col)
-        if tag_column(name) in raw.columns:  # the fast reader's tags come in their own column
-            tag = raw.get_column(tag_column(name))
-        found: tuple[str, ...] = ()
         if tag is not None and tag.null_count() < len(tag):
             bad = set(tag.drop_nulls().unique().to_list()) - SPECIAL_TAGS
             if bad:
                 raise InputError(f"{path}: column {name!r} holds non-numeric values {sorted(bad)[:3]}")
             tags[name] = tag
-            found = tuple(sorted(tag.drop_nulls().unique().to_list()))
         series.append(numbers)
-        columns.append(column_info(meta, name, overrides, found))
+    return (pl.DataFrame(series) if series else pl.DataFrame()), tags
 
-    extra = provenance(path, meta, reader)
+
+def check_meta(path: Path, meta: SasMeta, formats: Mapping[str, str] | None) -> None:
+    """A SAS file parity can compare, and ``formats`` naming its columns."""
+    if not meta.names:
+        raise InputError(f"{path}: {NO_VARIABLES}")
+    overrides = {k.casefold() for k in (formats or {})}
+    unknown = sorted(overrides - {n.casefold() for n in meta.names})
+    if unknown:
+        raise UnknownFormatColumn(unknown[0], f"{path}: formats names {unknown[0]!r}, which is not a column of "
+                                  f"this file (columns: {', '.join(meta.names[:30])})")
+
+
+def sas_columns(meta: SasMeta, found: Mapping[str, tuple[str, ...]],
+                formats: Mapping[str, str] | None) -> list[ColumnInfo]:
+    """The columns as the file declares them (``formats`` overriding), with the special missing tags found."""
+    overrides = {k.casefold(): v for k, v in (formats or {}).items()}
+    columns = []
+    for name in meta.names:
+        fmt = overrides.get(name.casefold()) or meta.formats.get(name)
+        width, label, informat = meta.widths.get(name), meta.labels.get(name), meta.informats.get(name)
+        if meta.types.get(name, "double") == "string":
+            columns.append(ColumnInfo(name, "character", "string", width, fmt, label, informat=informat))
+        else:
+            columns.append(ColumnInfo(name, "numeric", kind_of_format(fmt), width, fmt, label,
+                                      tuple(found.get(name, ())), informat))
+    return columns
+
+
+def sas_meta(path: Path, meta: SasMeta, *, sha256: str, rows: int, encoding: str | None, catalog: Path | None,
+             reader: Mapping[str, Any] | None = None) -> SourceMeta:
+    """The provenance of a SAS file: its metadata, its header's release/host/compression, the catalog's value
+    labels (read now: the catalog is a file of its own) and which reader read the rows."""
+    extra: dict[str, Any] = {"table_name": meta.table_name, "created": meta.created, "modified": meta.modified}
+    try:
+        from parity.sources.sasheader import read_header
+
+        header = read_header(path)
+        extra.update(sas_release=header.sas_release, host=header.host, compression=header.compression)
+    except Exception:  # provenance only: a header we cannot parse is not an error of the data
+        pass
     if catalog is not None:
         extra["catalog"] = str(catalog)
-        extra["value_labels"] = {k: v for k, v in sorted((meta.variable_to_label or {}).items())}
-    frame = pl.DataFrame(series) if series else pl.DataFrame()
-    return Table(
-        frame=frame,
-        columns=columns,
-        meta=SourceMeta(
-            source=str(path), sha256=sha256_file(path), rows=frame.height, columns=len(columns),
-            format=file_format, label=meta.file_label or None, encoding=meta.file_encoding or encoding,
-            extra=extra,
-        ),
-        tags=tags,
-    )
+        extra["value_labels"] = dict(sorted(_value_labels(path, meta, encoding, catalog).items()))
+    extra.update(reader or {})
+    return SourceMeta(source=str(path), sha256=sha256, rows=rows, columns=len(meta.names), format=meta.format,
+                      label=meta.file_label, encoding=meta.file_encoding or encoding, extra=extra)
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Python side
+def _value_labels(path: Path, meta: SasMeta, encoding: str | None, catalog: Path) -> dict[str, Any]:
+    """Which value-label set of ``catalog`` each column uses."""
+    import pyreadstat
+
+    try:
+        if meta.format == "sas7bdat":  # metadata only: with a catalog pyreadstat puts the labels in place of values
+            _, with_catalog = pyreadstat.read_sas7bdat(str(path), metadataonly=True, encoding=encoding,
+                                                       catalog_file=str(catalog))
+            return dict(with_catalog.variable_to_label or {})
+        _, cat = pyreadstat.read_sas7bcat(str(catalog), encoding=encoding)  # XPORT: match the format names
+    except Exception as exc:
+        raise _reader_failure(path, exc) from None
+    names = {k.upper(): k for k in cat.value_labels}
+    fmt_names = {n: re.sub(r"\d*\.?\d*$", "", (f or "").upper()) for n, f in meta.formats.items()}
+    return {n: names[f] for n, f in fmt_names.items() if f in names}
 
 
+def format_overrides(path: Path, meta: Any, formats: Mapping[str, str] | None) -> dict[str, str]:
+    """The dataset's ``formats`` by case-folded column name (pyreadstat's ``meta``); one naming no column of the
+    file is an error."""
+    check_meta(path, SasMeta.of(meta, sas_format(path)), formats)
+    return {k.casefold(): v for k, v in (formats or {}).items()}
+
+
+def column_info(meta: Any, name: str, overrides: Mapping[str, str], found: tuple[str, ...] = ()) -> ColumnInfo:
+    """One column as pyreadstat's metadata declares it, its kind from its format (``overrides`` first)."""
+    sas = SasMeta.of(meta, "sas7bdat")
+    return sas_columns(sas, {name: found}, overrides)[sas.names.index(name)]
+
+
+def provenance(path: Path, meta: Any, reader: Mapping[str, Any]) -> dict[str, Any]:
+    """What the report says of a SAS file beyond its columns (pyreadstat's ``meta``): table name, reader, times,
+    release, host, compression."""
+    sas = SasMeta.of(meta, sas_format(path))
+    return dict(sas_meta(path, sas, sha256="", rows=0, encoding=None, catalog=None, reader=reader).extra)
+
+
+def read_sas_whole(
+    path: Path,
+    *,
+    encoding: str | None = None,
+    catalog: Path | None = None,
+    formats: Mapping[str, str] | None = None,
+) -> Table:
+    """A .sas7bdat or .xpt file read whole in one pyreadstat call: raw SAS numbers, special missing values kept,
+    kinds from formats.  The reference the streamed read (:func:`read_sas`) is tested against."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    fmt = sas_format(path)
+    raw, pmeta = read_raw(path, fmt, encoding)
+    meta = SasMeta.of(pmeta, fmt)
+    check_meta(path, meta, formats)
+    frame, tags = convert_rows(raw, meta, path)
+    found = {n: tuple(sorted(t.drop_nulls().unique().to_list())) for n, t in tags.items()}
+    return Table(frame=frame, columns=sas_columns(meta, found, formats),
+                 meta=sas_meta(path, meta, sha256=sha256_file(path), rows=frame.height, encoding=encoding,
+                               catalog=catalog),
+                 tags=tags)
+
+
+def read_sas(
+    path: Path,
+    *,
+    encoding: str | None = None,
+    catalog: Path | None = None,
+    formats: Mapping[str, str] | None = None,
+) -> Table:
+    """A SAS-side file (.sas7bdat, .xpt, or another kind the registry lets stand for SAS) in memory; a SAS file is
+    read as :func:`open_sas` streams it (through parity's cache for a big file)."""
+    from parity.sources.registry import open_source
+
+    return materialize(open_source(path, OpenOptions(encoding=encoding, catalog=catalog, formats=dict(formats or {})),
+                                   sas_side=True))
+
+
+def open_sas(location: str, options: OpenOptions) -> Source:
+    """The registry's opener for .sas7bdat and .xpt files: streamed in chunks (:mod:`parity.sources.sas_stream`)."""
+    from parity.sources.sas_stream import open_streamed
+
+    return open_streamed(Path(location), options)

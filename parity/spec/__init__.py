@@ -23,8 +23,6 @@ from parity.spec.model import (
     ARGUMENTS,
     MACHINE_EPSILON,
     METHODS,
-    PYTHON_FILE_EXTENSIONS,
-    SAS_EXTENSIONS,
     SEVERITIES,
     SPEC_FILE,
     TEMPORAL_DEFAULTS,
@@ -45,7 +43,7 @@ from parity.spec.rules import dataset_rules, job_rules
 
 __all__ = [
     "ARGUMENTS",
-    "DATASET_KEYS", "MACHINE_EPSILON", "METHODS", "PYTHON_FILE_EXTENSIONS", "SAS_EXTENSIONS", "SEVERITIES",
+    "DATASET_KEYS", "MACHINE_EPSILON", "METHODS", "SEVERITIES",
     "SPEC_FILE", "TEMPORAL_DEFAULTS", "TEMPORAL_KINDS",
     "TOLERANCE_DEFAULT_KEYS", "UNWAIVABLE_CHECKS", "WAIVER_KEYS", "DatasetSpec",
     "DateRules", "JobSpec", "Method", "NumberRules", "ProjectConfig", "Severity", "SortKey", "StringRules",

@@ -21,8 +21,6 @@ from parity.errors import SpecError, UsageError
 from parity.model import CHECK_NAMES
 from parity.spec.model import (
     METHODS,
-    PYTHON_FILE_EXTENSIONS,
-    SAS_EXTENSIONS,
     SEVERITIES,
     SPEC_FILE,
     TEMPORAL_DEFAULTS,
@@ -198,6 +196,16 @@ def _existing_file(file: Path, where: str, folder: Path, value: Any, extensions:
     return path
 
 
+def _source_location(file: Path, where: str, folder: Path, value: Any, *, check: bool = True) -> Path:
+    """A dataset's SAS or Python input: a file, a folder or a glob (``out/*.parquet``) that matches something.
+    Whether parity reads its kind is checked by the sources registry when the job runs."""
+    rel = _str(file, where, value)
+    path = (folder / rel).resolve()
+    if check and not path.exists() and not (any(ch in rel for ch in "*?[") and any(folder.glob(rel))):
+        raise SpecError(file, f"file {rel!r} not found (looked for {path})", key=where)
+    return path
+
+
 DATASET_KEYS = {
     "sas", "python", "keys", "sort_by", "ignore", "rename", "top_n", "tolerance", "strings", "numbers", "dates",
     "severity", "encoding", "catalog", "formats", "waivers", "nomissing", "max_print", "contract", "quality",
@@ -264,14 +272,13 @@ def parse_dataset(file: Path, folder: Path, name: str, raw: Any, python_job: boo
     _unknown_keys(file, where, table, DATASET_KEYS)
     if "sas" not in table:
         raise SpecError(file, "missing required key 'sas' (the SAS output file: .sas7bdat, .xpt or Dataset-JSON)", key=where)
-    sas = _existing_file(file, f"{where}.sas", folder, table["sas"], SAS_EXTENSIONS,
-                         check_files)
+    sas = _source_location(file, f"{where}.sas", folder, table["sas"], check=check_files)
     python = None
     lake = _lake(file, where, folder, table)
     if lake is not None:
         pass
     elif "python" in table:
-        python = _existing_file(file, f"{where}.python", folder, table["python"], PYTHON_FILE_EXTENSIONS)
+        python = _source_location(file, f"{where}.python", folder, table["python"])
     elif not python_job:
         raise SpecError(
             file,

@@ -24,11 +24,9 @@ Method = Literal["exact", "absolute", "relative", "percent"]
 METHODS: tuple[Method, ...] = ("exact", "absolute", "relative", "percent")
 Severity = Literal["fail", "warn", "off"]
 SEVERITIES: tuple[Severity, ...] = ("fail", "warn", "off")
-SAS_EXTENSIONS = (".sas7bdat", ".xpt", ".json", ".ndjson")  # .json/.ndjson: CDISC Dataset-JSON v1.1
 #: tolerance keys that are defaults, not column names: default (numbers) and one per temporal kind
 TEMPORAL_DEFAULTS = {"default_date": "date", "default_datetime": "datetime", "default_time": "time"}
 TOLERANCE_DEFAULT_KEYS = ("default", *TEMPORAL_DEFAULTS)
-PYTHON_FILE_EXTENSIONS = (".parquet", ".csv", ".arrow", ".feather", ".ipc", ".sas7bdat", ".xpt", ".json", ".ndjson")
 
 
 @dataclass(frozen=True)

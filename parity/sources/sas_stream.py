@@ -1,0 +1,353 @@
+"""The SAS side, streamed: a .sas7bdat/.xpt file read in chunks into parquet, in bounded memory, cached.
+
+- **Reader**: :func:`choose_reader` is the one place a reader is chosen: the fast path
+  (:mod:`parity.sources.sas_fast`, polars-readstat behind safeguards) when it is installed, not switched off
+  (``PARITY_SAS_READER=pyreadstat``) and verifies the file; pyreadstat otherwise.  The provenance says which
+  (``meta.extra["reader"]``).
+- **Chunks**: pyreadstat reads ``row_offset``/``row_limit`` chunks of about :data:`CHUNK_BYTES` of row data, so
+  memory follows the chunk, not the file.  A big file (:data:`PARALLEL_MIN_BYTES`) is read by worker processes
+  started with *spawn* (fork and polars' thread pool deadlock), each writing its own parquet part.
+- **Cache** (:mod:`parity.sources.cache`): the parts of a file of at least ``cache.MIN_BYTES`` are kept, keyed by
+  the file's sha256 and the encoding, and scanned lazily by later runs.  The file is hashed by a thread *while*
+  it is read, not in an extra pass; as soon as the hash is known and a previous run cached the same bytes (a copy,
+  a fresh checkout), the read stops and the cache is used.  Smaller files are read into memory (a Table); without
+  the cache a big file's parts go to a private temporary folder, removed when the source is dropped.
+
+The values are exactly those of one whole-file pyreadstat read (:func:`parity.sources.sas.read_sas_whole`):
+tests/test_sas_stream.py checks it on the example fixtures and the SAS corpus.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import multiprocessing
+import os
+import shutil
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from parity.errors import InputError
+from parity.sources import cache
+from parity.sources.base import LazySource, Source, Table, tag_column
+from parity.sources.registry import OpenOptions
+from parity.sources.sas import (
+    SasMeta,
+    check_meta,
+    convert_rows,
+    read_raw,
+    sas_columns,
+    sas_format,
+    sas_meta,
+)
+
+#: row data per chunk (the file's row length times the rows); a chunk's frame is a few times this in memory
+CHUNK_BYTES = 64 * 1024 * 1024
+#: files at least this big are read by worker processes (a process costs about a second to start)
+PARALLEL_MIN_BYTES = 256 * 1024 * 1024
+MAX_WORKERS = 4
+PYREADSTAT = "pyreadstat"
+
+
+class _Hasher(threading.Thread):
+    """The file's sha256, computed by a thread while the file is read (hashlib releases the GIL)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(daemon=True, name=f"parity-sha256-{path.name}")
+        self.path = path
+        self._digest: str | None = None
+        self._error: BaseException | None = None
+        self._cancelled = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        digest = hashlib.sha256()
+        try:
+            with self.path.open("rb") as fh:
+                while not self._cancelled.is_set() and (block := fh.read(1 << 22)):
+                    digest.update(block)
+        except BaseException as exc:  # reported by result()
+            self._error = exc
+            return
+        self._digest = digest.hexdigest()
+
+    def done(self) -> bool:
+        return not self.is_alive()
+
+    def result(self) -> str:
+        self.join()
+        if self._error is not None or self._digest is None:
+            raise InputError(f"{self.path}: cannot read the file to hash it ({self._error})")
+        return self._digest
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+
+def choose_reader(path: Path, fmt: str, encoding: str | None) -> tuple[pl.DataFrame | None, dict[str, Any]]:
+    """The seam where a reader is chosen.  ``(rows, provenance)``: the rows from the fast path
+    (:func:`parity.sources.sas_fast.scan_sas_fast`) when it is installed, not switched off and verified this file
+    (every column under its name, raw Float64/String values, a tag column per numeric column with special missing
+    values); else ``None``, and pyreadstat reads the file in chunks.  ``provenance`` says which reader, and why the
+    fast path was refused (``reader``, ``reader_note``)."""
+    if fmt != "sas7bdat":
+        return None, {"reader": PYREADSTAT}
+    from parity.sources.sas_fast import scan_sas_fast
+
+    scan = scan_sas_fast(path, encoding=encoding)
+    return scan.frame, dict(scan.provenance())
+
+
+#: encodings that iconv decodes with state carried from one value to the next (Vietnamese and Hebrew compose
+#: diacritics; JIS X 0213 and HKSCS combine characters): ReadStat's values then depend on where a read starts, so
+#: these files are read in one piece, as a whole-file read gives them
+STATEFUL_ENCODINGS = frozenset({"WINDOWS-1258", "CP1258", "WINDOWS-1255", "CP1255", "TCVN", "TCVN5712-1",
+                                "BIG5-HKSCS", "EUC-JISX0213", "SHIFT_JISX0213", "ISO-2022-JP", "ISO-2022-KR",
+                                "ISO-2022-CN", "UTF-7"})
+
+
+def _chunk_rows(meta: SasMeta, chunk_rows: int | None, encoding: str | None) -> int:
+    """Rows per chunk; 0 (the whole file in one read) for a stateful encoding."""
+    if (encoding or meta.file_encoding or "").upper().replace("_", "-") in STATEFUL_ENCODINGS:
+        return 0
+    if chunk_rows is not None:
+        return max(1, chunk_rows)
+    row_bytes = sum(w or 8 for w in meta.widths.values()) or 8 * max(1, len(meta.names))
+    return max(1000, CHUNK_BYTES // row_bytes)
+
+
+def _tagged(frame: pl.DataFrame, tags: Mapping[str, pl.Series]) -> pl.DataFrame:
+    return frame.with_columns(t.alias(tag_column(n)) for n, t in tags.items()) if tags else frame
+
+
+def _found_in(frame: pl.DataFrame, meta: SasMeta) -> dict[str, set[str]]:
+    return {n: set(frame.get_column(tag_column(n)).drop_nulls().unique().to_list()) for n in meta.names
+            if tag_column(n) in frame.columns}
+
+
+def _read_part(path: str, fmt: str, encoding: str | None, offset: int, limit: int,
+               out: str | None) -> tuple[int, dict[str, list[str]], dict[str, Any], pl.DataFrame | None]:
+    """Rows ``offset`` .. ``offset + limit`` (to the end with ``limit=0``), converted; written to ``out`` when
+    given (a worker process), else returned.  (rows, tags found, metadata, frame or None)."""
+    raw, pmeta = read_raw(Path(path), fmt, encoding, offset=offset, limit=limit)
+    meta = SasMeta.of(pmeta, fmt)
+    frame, tags = convert_rows(raw, meta, Path(path))
+    frame = _tagged(frame, tags)
+    found = {n: sorted(v) for n, v in _found_in(frame, meta).items()}
+    if out is None:
+        return frame.height, found, meta.to_json(), frame
+    frame.write_parquet(out, statistics=False)
+    return frame.height, found, meta.to_json(), None
+
+
+class _Parts:
+    """Where the chunks go: parquet files in ``folder``, or frames in memory when there is no folder."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.files: list[str] = []
+        self.frames: list[pl.DataFrame] = []
+        self.rows = 0
+        self.found: dict[str, set[str]] = {}
+        self.meta: SasMeta | None = None
+
+    def name(self) -> str:
+        return f"part-{len(self.files):06d}.parquet"
+
+    def add(self, rows: int, found: Mapping[str, list[str] | set[str]], meta: Mapping[str, Any],
+            frame: pl.DataFrame | None, file: str | None = None) -> None:
+        self.meta = self.meta or SasMeta.from_json(meta)
+        self.rows += rows
+        for name, tags in found.items():
+            self.found.setdefault(name, set()).update(tags)
+        if frame is not None and self.folder is not None:
+            file = self.name()
+            frame.write_parquet(self.folder / file, statistics=False)
+        elif frame is not None:
+            self.frames.append(frame)
+        if file is not None:
+            self.files.append(file)
+
+
+def _sequential(path: Path, fmt: str, encoding: str | None, chunk: int, parts: _Parts, total: int,
+                progress: Callable[[int], None], stop: Callable[[], bool]) -> bool:
+    """Read chunk after chunk; False when ``stop()`` asked to stop early.  The first chunk is small, so that a
+    copy of a cached file is recognised (its hash is known by then) before much of it is read."""
+    offset = 0
+    size = max(1, chunk // 16) if chunk else 0
+    while True:
+        rows, found, meta, frame = _read_part(str(path), fmt, encoding, offset, size, None)
+        parts.add(rows, found, meta, frame)
+        offset += rows
+        progress(offset)
+        if size == 0 or rows < size:
+            return True
+        if stop():
+            return False
+        size = chunk
+
+
+def _parallel(path: Path, fmt: str, encoding: str | None, chunk: int, parts: _Parts, total: int, workers: int,
+              progress: Callable[[int], None], stop: Callable[[], bool]) -> bool:
+    """Contiguous ranges read by worker processes (spawned), each writing its part; the last range reads to the
+    end, whatever the header's row count says."""
+    assert parts.folder is not None
+    n = max(workers, math.ceil(total / chunk))
+    size = math.ceil(total / n) or 1
+    names = [f"part-{i:06d}.parquet" for i in range(n)]
+    ctx = multiprocessing.get_context("spawn")
+    pool = ctx.Pool(workers)
+    try:
+        pending = [pool.apply_async(_read_part, (str(path), fmt, encoding, i * size,
+                                                 0 if i == n - 1 else size, str(parts.folder / names[i])))
+                   for i in range(n)]
+        done = 0
+        for name, result in zip(names, pending, strict=True):
+            while not result.ready():
+                result.wait(0.2)
+                if stop():
+                    return False
+            rows, found, meta, _ = result.get()
+            parts.add(rows, found, meta, None, name)
+            done += rows
+            progress(done)
+        return True
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = None,
+                  workers: int | None = None) -> Source:
+    """Open a SAS file: from the cache when a previous run read the same bytes, else streamed (see the module)."""
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    fmt = sas_format(path)
+    encoding = options.encoding
+    size = path.stat().st_size
+    caching = cache.enabled(options.cache) and (options.cache is True or size >= cache.MIN_BYTES)
+    reading = cache.reading_key(encoding=encoding)
+    if caching:  # the very file a previous run read: not a byte of it is read again
+        known = cache.known_sha256(path)
+        hit = cache.entry(known, reading) if known else None
+        if hit is not None:
+            return _cached(path, hit, options)
+    _, pmeta = read_raw(path, fmt, encoding, metadataonly=True)
+    head = SasMeta.of(pmeta, fmt)
+    check_meta(path, head, options.formats)
+    total = int(pmeta.number_rows or 0)
+    stage = f"reading {path.name}"
+    options.progress(stage, 0, total, "rows")
+    hasher = _Hasher(path)
+    with contextlib.ExitStack() as stack:
+        if caching:
+            folder: Path | None = stack.enter_context(cache.building())
+        elif size >= cache.MIN_BYTES:
+            folder = Path(tempfile.mkdtemp(prefix="parity-sas-"))
+        else:
+            folder = None
+        parts = _Parts(folder)
+
+        def cached_meanwhile(wait: bool = False) -> bool:
+            """Whether a previous run cached the same bytes.  ``wait``: for the hash to finish (pyreadstat holds
+            the GIL while it reads, so in one process the hash runs between chunks: after the first, small,
+            chunk the reader waits for it, so that a copy is not read whole)."""
+            return (caching and (wait or hasher.done())
+                    and cache.entry(hasher.result(), reading) is not None)
+
+        try:
+            frame, provenance = choose_reader(path, fmt, encoding)
+            if frame is not None:
+                parts.meta = head
+                parts.add(frame.height, _found_in(frame, head), head.to_json(), frame)
+                options.progress(stage, frame.height, total, "rows")
+                complete = True
+            else:
+                chunk = _chunk_rows(head, chunk_rows, encoding)
+                n_workers = workers if workers is not None else (
+                    min(os.cpu_count() or 1, MAX_WORKERS) if size >= PARALLEL_MIN_BYTES else 1)
+                def report(done: int) -> None:
+                    options.progress(stage, done, total, "rows")
+
+                if n_workers > 1 and folder is not None and fmt == "sas7bdat" and 0 < chunk < total:
+                    complete = _parallel(path, fmt, encoding, chunk, parts, total, n_workers, report,
+                                         cached_meanwhile)
+                else:
+                    complete = _sequential(path, fmt, encoding, chunk, parts, total, report,
+                                           lambda: cached_meanwhile(wait=True))
+        except BaseException:
+            hasher.cancel()
+            if folder is not None and not caching:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        sha = hasher.result()
+        if caching:
+            cache.remember_sha256(path, sha)
+            published = cache.entry(sha, reading)
+            if published is None and complete:
+                published = cache.publish(folder, sha, reading, _manifest(parts, sha, provenance))  # type: ignore[arg-type]
+            if published is not None:
+                return _cached(path, published, options)
+        return _source(path, parts, sha, provenance, options)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _manifest(parts: _Parts, sha: str, provenance: Mapping[str, Any]) -> dict[str, Any]:
+    assert parts.meta is not None
+    return {"sha256": sha, "meta": parts.meta.to_json(), "rows": parts.rows, "parts": parts.files,
+            "found": {n: sorted(v) for n, v in sorted(parts.found.items())}, "provenance": dict(provenance)}
+
+
+def _schema(meta: SasMeta, found: Mapping[str, Any]) -> dict[str, pl.DataType]:
+    schema: dict[str, pl.DataType] = {n: pl.String() if meta.types.get(n) == "string" else pl.Float64()
+                                      for n in meta.names}
+    schema.update({tag_column(n): pl.String() for n in meta.names if n in found})
+    return schema
+
+
+def _cached(path: Path, folder: Path, options: OpenOptions) -> Source:
+    """A cache entry, scanned lazily."""
+    manifest = cache.read_manifest(folder)
+    meta = SasMeta.from_json(manifest["meta"])
+    check_meta(path, meta, options.formats)
+    found = {n: tuple(v) for n, v in manifest["found"].items()}
+    files = [folder / name for name in manifest["parts"]]
+    if not all(f.is_file() for f in files):
+        raise InputError(f"{path}: parity's cache entry for this file ({folder}) is incomplete; remove that folder "
+                         "(or run with --no-cache)")
+    schema = _schema(meta, found)
+    smeta = sas_meta(path, meta, sha256=manifest["sha256"], rows=int(manifest["rows"]), encoding=options.encoding,
+                     catalog=options.catalog, reader=manifest["provenance"])
+    return LazySource(sas_columns(meta, found, options.formats), smeta,
+                      lambda: pl.scan_parquet(files, schema=schema, missing_columns="insert", glob=False),
+                      where=path)
+
+
+def _source(path: Path, parts: _Parts, sha: str, provenance: Mapping[str, Any], options: OpenOptions) -> Source:
+    """Parts read without the cache: a Table from frames in memory, or a LazySource over a private folder."""
+    meta = parts.meta
+    assert meta is not None
+    found = {n: tuple(sorted(v)) for n, v in parts.found.items()}
+    columns = sas_columns(meta, found, options.formats)
+    smeta = sas_meta(path, meta, sha256=sha, rows=parts.rows, encoding=options.encoding, catalog=options.catalog,
+                     reader=provenance)
+    schema = _schema(meta, found)
+    if parts.folder is None:
+        frame = pl.concat(parts.frames, how="diagonal") if len(parts.frames) > 1 else parts.frames[0]
+        frame = frame.select(pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c)
+                             for c, t in schema.items())
+        tags = {n: frame.get_column(tag_column(n)).alias(n) for n in found}
+        return Table(frame.select(meta.names), columns, smeta, tags)
+    files = [parts.folder / name for name in parts.files]
+    source = LazySource(columns, smeta, lambda: pl.scan_parquet(files, schema=schema, missing_columns="insert",
+                                                                 glob=False), where=path)
+    weakref.finalize(source, shutil.rmtree, parts.folder, True)
+    return source
+
