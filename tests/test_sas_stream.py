@@ -318,3 +318,24 @@ def test_the_reader_seam_records_which_reader_read_the_file(tmp_path: Path,
     refused = open_streamed(path, OpenOptions(cache=False, encoding="latin1"))
     assert refused.meta.extra["reader"] == "pyreadstat"
     assert refused.meta.extra["reader_note"] == "fast path refused: an encoding override"
+
+
+def test_an_unwritable_cache_folder_reads_without_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _sample(tmp_path / "d.sas7bdat")
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("PARITY_CACHE_DIR", str(blocked))
+    source = open_streamed(path, OpenOptions(cache=True), chunk_rows=7)
+    assert_same(read_sas_whole(path), materialize(source), path)
+
+
+def test_a_cache_that_cannot_be_published_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _sample(tmp_path / "d.sas7bdat")
+
+    def full(*args: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache, "publish", full)
+    with pytest.raises(InputError, match=r"d\.sas7bdat: cannot write parity's cache in .*No space left on device.*"
+                                         r"--no-cache"):
+        open_streamed(path, OpenOptions(cache=True))

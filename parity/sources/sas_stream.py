@@ -247,12 +247,14 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
     options.progress(stage, 0, total, "rows")
     hasher = _Hasher(path)
     with contextlib.ExitStack() as stack:
+        folder: Path | None = None
         if caching:
-            folder: Path | None = stack.enter_context(cache.building())
-        elif size >= cache.MIN_BYTES:
+            try:
+                folder = stack.enter_context(cache.building())
+            except OSError:  # a cache folder that cannot be written (a read-only home in CI): read without it
+                caching = False
+        if folder is None and size >= cache.MIN_BYTES:  # a big file without the cache: parts in a private folder
             folder = Path(tempfile.mkdtemp(prefix="parity-sas-"))
-        else:
-            folder = None
         parts = _Parts(folder)
 
         def cached_meanwhile(wait: bool = False) -> bool:
@@ -289,10 +291,15 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
             raise
         sha = hasher.result()
         if caching:
+            assert folder is not None
             cache.remember_sha256(path, sha)
             published = cache.entry(sha, reading)
-            if published is None and complete:
-                published = cache.publish(folder, sha, reading, _manifest(parts, sha, provenance))  # type: ignore[arg-type]
+            try:
+                if published is None and complete:
+                    published = cache.publish(folder, sha, reading, _manifest(parts, sha, provenance))
+            except OSError as exc:
+                raise InputError(f"{path}: cannot write parity's cache in {cache.root()} ({exc}); free space there, "
+                                 "set PARITY_CACHE_DIR to another folder, or run with --no-cache") from None
             if published is not None:
                 return _cached(path, published, options)
         return _source(path, parts, sha, provenance, options)
