@@ -262,10 +262,17 @@ def test_inspect_uses_the_registry(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["inspect", str(sas), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert (info["rows"], info["variables"]) == (4, 3)
-    FRAME.write_parquet(tmp_path / "d.parquet")
-    assert main(["inspect", str(tmp_path / "d.parquet")]) == 2
-    err = capsys.readouterr().err
-    assert "d.parquet: parity inspect shows the CONTENTS of SAS-side data sets (.sas7bdat, .xpt" in err
-    assert "not of a parquet file, glob or folder" in err
+    FRAME.write_parquet(tmp_path / "d.parquet")  # any other input: its rows and columns as parity reads them
+    assert main(["inspect", str(tmp_path / "d.parquet"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["format"], info["rows"], info["variables"]) == ("parquet", 4, 3)
+    assert [(c["name"], c["kind"]) for c in info["columns"]] == [("id", "numeric"), ("region", "string"),
+                                                                  ("amount", "numeric")]
+    assert main(["inspect", str(tmp_path)]) == 0  # a folder of parquet files
+    assert "amount" in capsys.readouterr().out
+    assert main(["inspect", str(tmp_path / "d.parquet"), "--encoding", "latin1"]) == 2
+    assert "--encoding applies to SAS files, not to a parquet file" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path / "nope.sas7bdat")]) == 2
+    assert "nope.sas7bdat: file not found" in capsys.readouterr().err
     assert main(["inspect", str(tmp_path / "d.txt")]) == 2
     assert "parity does not read .txt files" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""``parity inspect``: what PROC CONTENTS shows for a SAS file, from pyreadstat's metadata and the file header."""
+"""``parity inspect``: what PROC CONTENTS shows for a SAS file, from pyreadstat's metadata and the file header (and
+the rows and columns of any other input parity reads)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,24 @@ from parity.errors import InputError
 
 
 def contents(path: Path, encoding: str | None = None) -> dict[str, Any]:
-    """What ``parity inspect`` shows for ``path``, from the registered opener of its kind."""
-    from parity.sources.registry import opener_for
+    """What ``parity inspect`` shows for ``path``, from the registered opener of its kind: PROC CONTENTS for a
+    SAS-side file; for any other input (parquet file/folder/glob, arrow, csv) its rows and columns as parity reads
+    them."""
+    from parity.sources.registry import OpenOptions, check_location, open_source, opener_for
 
     opener, location = opener_for(path)
-    if opener.contents is None:
-        readable = ", ".join(s for o in _inspectable() for s in o.suffixes)
-        raise InputError(f"{path}: parity inspect shows the CONTENTS of SAS-side data sets ({readable}), not of "
-                         f"{opener.what or opener.name + ' input'}")
-    if not Path(location).is_file():
-        raise InputError(f"{location}: file not found")
-    return opener.contents(Path(location), encoding)
-
-
-def _inspectable() -> list[Any]:
-    from parity.sources.registry import openers
-
-    return [o for o in openers() if o.contents is not None]
+    problem = check_location(path)
+    if problem is not None:
+        raise InputError(problem)
+    if opener.contents is not None:
+        return opener.contents(Path(location), encoding)
+    if encoding is not None:
+        raise InputError(f"{path}: --encoding applies to SAS files, not to {opener.what or opener.name + ' input'}")
+    source = open_source(path, OpenOptions())
+    columns = [{"number": i, "name": c.name, "type": c.type, "length": c.length, "format": c.format,
+                "informat": c.informat, "label": c.label, "kind": c.kind} for i, c in enumerate(source.columns, 1)]
+    return {"file": str(path), "format": source.meta.format, "rows": source.meta.rows, "variables": len(columns),
+            "files": source.meta.extra.get("files"), "sha256": source.meta.sha256, "columns": columns}
 
 
 def sas_contents(path: Path, encoding: str | None = None) -> dict[str, Any]:

@@ -275,11 +275,12 @@ def list_cmd(jobs_dir: str | None) -> None:
 
 
 @cli.command("inspect")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--encoding", default=None, help="Override the file's encoding.")
 def inspect_cmd(file: str, as_json: bool, encoding: str | None) -> None:
-    """What PROC CONTENTS shows for a .sas7bdat or .xpt file (or a CDISC Dataset-JSON .json/.ndjson file)."""
+    """What PROC CONTENTS shows for a .sas7bdat or .xpt file (or a CDISC Dataset-JSON .json/.ndjson file); the rows
+    and columns of any other input parity reads (parquet file, folder or glob, arrow, csv)."""
     from parity.cli.inspect import contents, render_contents
 
     info = contents(Path(file), encoding=encoding)
