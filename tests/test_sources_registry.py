@@ -131,10 +131,8 @@ def test_a_folder_or_glob_of_parquet_stands_for_the_python_side_in_parity_toml(t
         """)
     FRAME.write_parquet(bad / "d.parquet")
     FRAME.write_parquet(bad / "py.parquet")
-    load_job(bad)  # the spec only checks that the input exists; the kind is checked before the job runs
-    with pytest.raises(SpecError, match=r"\[datasets\.d\.sas\] .*d\.parquet: a parquet input cannot stand for the "
-                                        r"SAS side here; the SAS side must be one of \.sas7bdat, \.xpt"):
-        run_job_folder(bad)
+    with pytest.raises(SpecError, match=r"\[datasets\.d\.sas\] 'd\.parquet' must be one of \.sas7bdat, \.xpt"):
+        load_job(bad)
     missing = make_job(tmp_path, "missing_job", """
         [job]
         [datasets.d]
@@ -164,6 +162,20 @@ def test_a_damaged_parquet_file_is_named_with_what_to_do(tmp_path: Path) -> None
     with pytest.raises(InputError, match=r"d\.parquet: cannot read this parquet file .*check that the port "
                                          r"finished writing it"):
         open_source(path)
+
+
+def test_the_spec_knows_the_sas_side_kinds_the_registry_reads() -> None:
+    from parity.spec.model import SAS_EXTENSIONS
+
+    assert set(SAS_EXTENSIONS) == set(registry.suffixes(sas_side=True))
+
+
+def test_a_python_side_of_no_known_kind_stops_the_job_before_any_work(tmp_path: Path) -> None:
+    folder = make_job(tmp_path, "txt_job", '[datasets.d]\nsas = "d.sas7bdat"\npython = "d.txt"\n')
+    _sas(folder / "d.sas7bdat")
+    (folder / "d.txt").write_text("id\n1\n")
+    with pytest.raises(SpecError, match=r"\[datasets\.d\.python\] .*d\.txt: parity does not read \.txt files"):
+        run_job_folder(folder)
 
 
 def test_one_register_call_adds_a_kind_of_input_everywhere(tmp_path: Path) -> None:

@@ -8,7 +8,10 @@ time), e.g.::
     register(Opener("delta", _lazy("parity.sources.spark:open_delta"), schemes=("delta",),
                     folder=_lazy("parity.sources.spark:is_delta_table"), what="a Delta table"))
 
-Openers are imported lazily (``"module:function"``), so reading parity.toml does not import polars' readers.
+Openers are imported lazily (``"module:function"``), so reading parity.toml does not import polars' readers.  A
+kind that may stand for the SAS side (``sas_side=True``) also adds its suffixes to
+``parity.spec.model.SAS_EXTENSIONS``, which parity.toml's ``sas`` is checked against (the spec layer imports no
+sources; a test checks that the two agree).
 """
 
 from __future__ import annotations

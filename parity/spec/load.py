@@ -21,6 +21,7 @@ from parity.errors import SpecError, UsageError
 from parity.model import CHECK_NAMES
 from parity.spec.model import (
     METHODS,
+    SAS_EXTENSIONS,
     SEVERITIES,
     SPEC_FILE,
     TEMPORAL_DEFAULTS,
@@ -196,11 +197,15 @@ def _existing_file(file: Path, where: str, folder: Path, value: Any, extensions:
     return path
 
 
-def _source_location(file: Path, where: str, folder: Path, value: Any, *, check: bool = True) -> Path:
-    """A dataset's SAS or Python input: a file, a folder or a glob (``out/*.parquet``) that matches something.
-    Whether parity reads its kind is checked by the sources registry when the job runs."""
+def _source_location(file: Path, where: str, folder: Path, value: Any, *, sas_side: bool = False,
+                     check: bool = True) -> Path:
+    """A dataset's SAS or Python input: a file, a folder or a glob (``out/*.parquet``) that matches something; the
+    SAS side a file of a SAS-side kind.  Whether parity reads a Python side's kind is checked by the sources
+    registry before the job runs."""
     rel = _str(file, where, value)
     path = (folder / rel).resolve()
+    if check and sas_side and path.suffix.lower() not in SAS_EXTENSIONS:
+        raise SpecError(file, f"{rel!r} must be one of {', '.join(SAS_EXTENSIONS)}", key=where)
     if check and not path.exists() and not (any(ch in rel for ch in "*?[") and any(folder.glob(rel))):
         raise SpecError(file, f"file {rel!r} not found (looked for {path})", key=where)
     return path
@@ -272,7 +277,7 @@ def parse_dataset(file: Path, folder: Path, name: str, raw: Any, python_job: boo
     _unknown_keys(file, where, table, DATASET_KEYS)
     if "sas" not in table:
         raise SpecError(file, "missing required key 'sas' (the SAS output file: .sas7bdat, .xpt or Dataset-JSON)", key=where)
-    sas = _source_location(file, f"{where}.sas", folder, table["sas"], check=check_files)
+    sas = _source_location(file, f"{where}.sas", folder, table["sas"], sas_side=True, check=check_files)
     python = None
     lake = _lake(file, where, folder, table)
     if lake is not None:

@@ -24,6 +24,9 @@ Method = Literal["exact", "absolute", "relative", "percent"]
 METHODS: tuple[Method, ...] = ("exact", "absolute", "relative", "percent")
 Severity = Literal["fail", "warn", "off"]
 SEVERITIES: tuple[Severity, ...] = ("fail", "warn", "off")
+#: the file kinds that may stand for the SAS side, as the sources registry lists them (its ``sas_side`` openers;
+#: the spec layer imports no sources, tests/test_sources_registry.py checks that the two agree)
+SAS_EXTENSIONS = (".sas7bdat", ".xpt", ".json", ".ndjson")
 #: tolerance keys that are defaults, not column names: default (numbers) and one per temporal kind
 TEMPORAL_DEFAULTS = {"default_date": "date", "default_datetime": "datetime", "default_time": "time"}
 TOLERANCE_DEFAULT_KEYS = ("default", *TEMPORAL_DEFAULTS)
