@@ -87,6 +87,7 @@ def _compare_on_polars(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str
     sas = open_source(ds.sas, OpenOptions(encoding=ds.encoding, catalog=ds.catalog, formats=ds.formats,
                                           progress=reads), sas_side=True)
     sas_meta.update(sas.meta.to_dict())
+    py: Any
     if ds.lake is not None:
         from parity.sources.lake import read_lake
 
