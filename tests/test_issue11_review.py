@@ -126,3 +126,14 @@ def test_datasetjson_output_is_judged_by_its_sas_values(tmp_path: Path, json_sid
     assert rules["DOSE.type"]["sas"]["status"] == verdict
     assert checks["quality"]["status"] == "pass"
     assert report["verdict"] == verdict and code == (1 if verdict == "fail" else 0)
+
+
+def test_lookup_error_names_the_reference_column_not_an_internal_name(tmp_path: Path) -> None:
+    (tmp_path / "ref.csv").write_text("code,name\n1,a\nx,b\n")
+    sas = pl.DataFrame({"id": [1.0, 2.0], "code": [1.0, 2.0]})
+    py = pl.DataFrame({"id": [1, 2], "code": [1, 2]})
+    with pytest.raises(SpecError) as err:
+        compare_frames(sas, py, keys=["id"], quality=[
+            {"name": "l", "lookup": {"column": "code", "file": str(tmp_path / "ref.csv")}}])
+    text = str(err.value)
+    assert "#key" not in text and "'code'" in text and "quality[0].lookup.key" in text and "'x'" in text

@@ -463,8 +463,8 @@ def _lookup_values(rule: QualityRule, dtype: pl.DataType, file: Path) -> pl.Lazy
             from parity.sources.csv import _csv_column
 
             kind = _kind(dtype)
-            text = values.collect(engine=ENGINE).get_column("#key")
-            conv, _, problem, _ = _csv_column(text, ColumnInfo("#key", "numeric", kind))  # type: ignore[arg-type]
+            text = values.collect(engine=ENGINE).get_column("#key").alias(name)
+            conv, _, problem, _ = _csv_column(text, ColumnInfo(name, "numeric", kind))  # type: ignore[arg-type]
             if problem:
                 raise SpecError(file, f"{path.name} column {name!r}: {problem}", key=where)
             values = conv.alias("#key").to_frame().lazy()
