@@ -217,6 +217,7 @@ def _sas7bdat_via_cli(readstat: str, sas_parquet: Path, target: Path, rows: int,
     dta = target.with_suffix(".dta")
     try:
         write_dta(dta, _dta_columns(sas_parquet), rows, _parquet_chunks(sas_parquet, chunk_rows))
+        sas_parquet.unlink()  # a generated intermediate: the .dta holds it now
         proc = subprocess.run([readstat, "-f", str(dta), str(target)], capture_output=True, text=True)
         if proc.returncode != 0 or not target.exists():
             raise RuntimeError(f"readstat {dta.name} {target.name} failed (exit {proc.returncode}): "
@@ -303,13 +304,16 @@ def build_inputs(root: Path, rows: int, seed: int, columns: int, sas_writer: str
     with tempfile.TemporaryDirectory(prefix=".gen-", dir=root) as gen:
         manifest = compare.ensure_data(rows, seed, columns, regenerate=True, data_dir=Path(gen))
         sas_parquet, py_parquet, _ = compare.data_paths(rows, seed, columns, Path(gen))
+        # the Python side first, and each generated parquet dropped once used: at 100M rows the disk must hold the
+        # .dta and the .sas7bdat (24 GB each) at the same time, and little else
+        _python_parquet(py_parquet, folder / PY_NAME)
+        py_parquet.unlink()
         started = time.perf_counter()
         if readstat and sas_writer == "readstat-cli":
             _sas7bdat_via_cli(readstat, sas_parquet, folder / SAS_NAME, manifest["sas_rows"], chunk_rows)
         else:
             _sas7bdat_via_lib(sas_parquet, folder / SAS_NAME)
         sas_s = time.perf_counter() - started
-        _python_parquet(py_parquet, folder / PY_NAME)
     _write_job(folder, rows, columns)
     size_mb = (folder / SAS_NAME).stat().st_size / 2**20
     print(f"inputs: {SAS_NAME} ({size_mb:,.0f} MB, {sas_writer}, {sas_s:.1f} s) and {PY_NAME} "
