@@ -300,15 +300,23 @@ def test_the_reader_seam_records_which_reader_read_the_file(tmp_path: Path,
 
     class Scan:
         def __init__(self, frame: pl.DataFrame | None, reason: str | None) -> None:
-            self.frame, self.reason = frame, reason
+            self.frame, self.reason, self.taken, self.sink = frame, reason, reason is None, None
+            self.meta = types.SimpleNamespace(number_rows=rows.height)
+            self.found = {n: tuple(sorted(t.drop_nulls().unique().to_list())) for n, t in whole.tags.items()}
 
         def provenance(self) -> dict[str, Any]:
-            if self.frame is None:
+            if not self.taken:
                 return {"reader": "pyreadstat", "reader_note": f"fast path refused: {self.reason}"}
             return {"reader": "polars-readstat"}
 
-    def scan_sas_fast(p: Path, *, encoding: str | None = None) -> Scan:
-        return Scan(rows, None) if encoding is None else Scan(None, "an encoding override")
+    def scan_sas_fast(p: Path, *, encoding: str | None = None, sink: Path | None = None) -> Scan:
+        if encoding is not None:
+            return Scan(None, "an encoding override")
+        scan = Scan(rows, None)
+        if sink is not None:  # streamed into the part file the source gives
+            rows.write_parquet(sink)
+            scan.frame, scan.sink = None, sink
+        return scan
 
     fake.scan_sas_fast = scan_sas_fast  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "parity.sources.sas_fast", fake)

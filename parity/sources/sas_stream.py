@@ -30,7 +30,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -47,6 +47,9 @@ from parity.sources.sas import (
     sas_format,
     sas_meta,
 )
+
+if TYPE_CHECKING:
+    from parity.sources.sas_fast import FastScan
 
 #: row data per chunk (the file's row length times the rows); a chunk's frame is a few times this in memory
 CHUNK_BYTES = 64 * 1024 * 1024
@@ -91,18 +94,19 @@ class _Hasher(threading.Thread):
         self._cancelled.set()
 
 
-def choose_reader(path: Path, fmt: str, encoding: str | None) -> tuple[pl.DataFrame | None, dict[str, Any]]:
-    """The seam where a reader is chosen.  ``(rows, provenance)``: the rows from the fast path
-    (:func:`parity.sources.sas_fast.scan_sas_fast`) when it is installed, not switched off and verified this file
-    (every column under its name, raw Float64/String values, a tag column per numeric column with special missing
-    values); else ``None``, and pyreadstat reads the file in chunks.  ``provenance`` says which reader, and why the
-    fast path was refused (``reader``, ``reader_note``)."""
+def choose_reader(path: Path, fmt: str, encoding: str | None,
+                  sink: Path | None = None) -> tuple[FastScan | None, dict[str, Any]]:
+    """The seam where a reader is chosen.  ``(rows, provenance)``: the fast path's verified rows
+    (:func:`parity.sources.sas_fast.scan_sas_fast`: every column under its name, raw Float64/String values, a tag
+    column per numeric column with special missing values; in memory, or streamed into the parquet file ``sink``)
+    when it is installed, not switched off and verified this file; else ``None``, and pyreadstat reads the file in
+    chunks.  ``provenance`` says which reader, and why the fast path was refused (``reader``, ``reader_note``)."""
     if fmt != "sas7bdat":
         return None, {"reader": PYREADSTAT}
     from parity.sources.sas_fast import scan_sas_fast
 
-    scan = scan_sas_fast(path, encoding=encoding)
-    return scan.frame, dict(scan.provenance())
+    scan = scan_sas_fast(path, encoding=encoding, sink=sink)
+    return (scan if scan.taken else None), dict(scan.provenance())
 
 
 #: encodings that iconv decodes with state carried from one value to the next (Vietnamese and Hebrew compose
@@ -265,11 +269,14 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
                     and cache.entry(hasher.result(), reading) is not None)
 
         try:
-            frame, provenance = choose_reader(path, fmt, encoding)
-            if frame is not None:
+            # with a folder the fast path streams into the first part file (bounded memory), else into memory
+            fast, provenance = choose_reader(path, fmt, encoding, None if folder is None else folder / parts.name())
+            if fast is not None:
                 parts.meta = head
-                parts.add(frame.height, _found_in(frame, head), head.to_json(), frame)
-                options.progress(stage, frame.height, total, "rows")
+                rows = fast.meta.number_rows
+                parts.add(rows, {n: list(t) for n, t in fast.found.items()}, head.to_json(), fast.frame,
+                          None if fast.sink is None else fast.sink.name)
+                options.progress(stage, rows, total, "rows")
                 complete = True
             else:
                 chunk = _chunk_rows(head, chunk_rows, encoding)
