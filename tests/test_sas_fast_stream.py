@@ -45,3 +45,35 @@ def test_without_a_folder_the_fast_path_reads_into_memory(tmp_path: Path) -> Non
     source = open_streamed(path, OpenOptions(cache=False))
     assert source.meta.extra["reader"] == FAST_READER
     assert_same(read_sas_whole(path), materialize(source), path)
+
+
+def test_the_cache_is_not_shared_across_forced_readers_or_reading_code(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from parity.sources import cache
+    from parity.sources.sas_fast import READER_ENV
+
+    monkeypatch.setenv("PARITY_CACHE_DIR", str(tmp_path / "cache"))
+    assert cache.READER_ENV == READER_ENV
+    monkeypatch.delenv(READER_ENV, raising=False)
+    default = cache.reading_key(encoding=None)
+    monkeypatch.setenv(READER_ENV, "pyreadstat")
+    assert cache.reading_key(encoding=None) != default
+    assert cache.code_digest() in cache._versioned().name  # a fix to the reading code starts a fresh cache
+
+
+def test_a_damaged_cache_part_is_an_error_not_null_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import polars as pl
+
+    from parity.errors import InputError
+    from parity.sources.sas_stream import _verify_parts
+
+    part = tmp_path / "part-0.parquet"
+    pl.DataFrame({"A": [1.0, 2.0]}).write_parquet(part)
+    _verify_parts(tmp_path / "x.sas7bdat", tmp_path, [part], ["A"], 2)  # whole: no error
+    with pytest.raises(InputError, match=r"lacks column\(s\) B.*remove that folder"):
+        _verify_parts(tmp_path / "x.sas7bdat", tmp_path, [part], ["A", "B"], 2)
+    with pytest.raises(InputError, match="hold 2 rows, its manifest says 3"):
+        _verify_parts(tmp_path / "x.sas7bdat", tmp_path, [part], ["A"], 3)
+    part.write_bytes(b"PAR1 not parquet")
+    with pytest.raises(InputError, match="damaged"):
+        _verify_parts(tmp_path / "x.sas7bdat", tmp_path, [part], ["A"], 2)

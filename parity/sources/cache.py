@@ -14,6 +14,7 @@ changed is hashed (and read) again."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -31,6 +32,8 @@ CACHE_FORMAT = 1
 #: files smaller than this are read into memory and not cached (reading them again costs less than a second)
 MIN_BYTES = 32 * 1024 * 1024
 _STALE_S = 24 * 3600
+#: :data:`parity.sources.sas_fast.READER_ENV` (a test keeps them equal; the fast reader may be absent)
+READER_ENV = "PARITY_SAS_READER"
 
 
 def enabled(option: bool | None) -> bool:
@@ -63,8 +66,20 @@ def root() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "parity"
 
 
+@functools.cache
+def code_digest() -> str:
+    """A digest of the code that reads SAS values into an entry (the readers, the streaming, the formats and kinds),
+    so that a fix to how values are read never serves values read before it, even without a version bump."""
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for module in (*sorted(here.glob("*.py")), here.parent / "formats.py"):
+        with contextlib.suppress(OSError):
+            digest.update(module.name.encode() + b"\0" + module.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _versioned() -> Path:
-    return root() / f"{__version__}-{CACHE_FORMAT}"
+    return root() / f"{__version__}-{CACHE_FORMAT}-{code_digest()}"
 
 
 def identity(path: Path) -> str:
@@ -95,7 +110,10 @@ def entry(sha256: str, reading: str) -> Path | None:
 
 
 def reading_key(**options: Any) -> str:
-    return hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
+    """A digest of how a file is read: the options that change values, and the reader a user forced
+    (``PARITY_SAS_READER``), so that forcing the reference reader never reuses what the fast reader cached."""
+    forced = os.environ.get(READER_ENV, "").strip().lower()
+    return hashlib.sha256(json.dumps({**options, "reader": forced}, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @contextlib.contextmanager

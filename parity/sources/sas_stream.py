@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -336,12 +336,34 @@ def _cached(path: Path, folder: Path, options: OpenOptions) -> Source:
     if not all(f.is_file() for f in files):
         raise InputError(f"{path}: parity's cache entry for this file ({folder}) is incomplete; remove that folder "
                          "(or run with --no-cache)")
+    _verify_parts(path, folder, files, meta.names, int(manifest["rows"]))
     schema = _schema(meta, found)
     smeta = sas_meta(path, meta, sha256=manifest["sha256"], rows=int(manifest["rows"]), encoding=options.encoding,
                      catalog=options.catalog, reader=manifest["provenance"])
     return LazySource(sas_columns(meta, found, options.formats), smeta,
                       lambda: pl.scan_parquet(files, schema=schema, missing_columns="insert", glob=False),
                       where=path)
+
+
+def _verify_parts(path: Path, folder: Path, files: list[Path], names: Sequence[str], rows: int) -> None:
+    """A cache entry's parts must hold every data column and, together, the manifest's rows (read from the parquet
+    footers, not the data): a damaged part would otherwise read as null values (``missing_columns="insert"`` is
+    for the tag columns only, which a part holds only where it found special missing values)."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    try:
+        for part in files:
+            footer = pq.ParquetFile(part)
+            missing = set(names) - set(footer.schema_arrow.names)
+            if missing:
+                raise ValueError(f"part {part.name} lacks column(s) {', '.join(sorted(missing))}")
+            total += footer.metadata.num_rows
+        if total != rows:
+            raise ValueError(f"its parts hold {total:,} rows, its manifest says {rows:,}")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: parity's cache entry for this file ({folder}) is damaged ({exc}); remove that "
+                         "folder (or run with --no-cache)") from None
 
 
 def _source(path: Path, parts: _Parts, sha: str, provenance: Mapping[str, Any], options: OpenOptions) -> Source:
