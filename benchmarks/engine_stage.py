@@ -20,7 +20,6 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +38,9 @@ def child(sas_path: Path, py_path: Path, buckets: int | None, memory: str | None
     from parity.api import make_spec
     from parity.checks.core import build_result
     from parity.engine.polars_engine import PolarsEngine
-    from parity.sources.base import ColumnInfo, SourceMeta
+    from parity.sources.base import ColumnInfo, LazySource, SourceMeta
 
-    @dataclass
-    class ParquetSource:
-        path: Path
-        columns: list[ColumnInfo]
-        meta: SourceMeta
-
-        def scan(self) -> pl.LazyFrame:
-            return pl.scan_parquet(self.path)
-
-    def source(path: Path, sas: bool) -> ParquetSource:
+    def source(path: Path, sas: bool) -> LazySource:
         lf = pl.scan_parquet(path)
         schema = lf.collect_schema()
         rows = int(lf.select(pl.len()).collect().item())
@@ -64,7 +54,7 @@ def child(sas_path: Path, py_path: Path, buckets: int | None, memory: str | None
                 kind = "string" if dtype == pl.String else ("date" if dtype == pl.Date else "numeric")
                 cols.append(ColumnInfo(name, str(dtype), kind))  # type: ignore[arg-type]
         meta = SourceMeta(str(path), None, rows, len(schema), "sas7bdat" if sas else "parquet")
-        return ParquetSource(path, cols, meta)
+        return LazySource(cols, meta, lambda: pl.scan_parquet(path), where=path)
 
     if memory:
         os.environ["PARITY_ENGINE_MEMORY"] = memory

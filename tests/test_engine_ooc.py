@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +20,15 @@ from parity.api import make_spec
 from parity.checks.core import build_result
 from parity.engine.base import EngineResult
 from parity.engine.polars_engine import PolarsEngine
-from parity.sources.base import ColumnInfo, Source, SourceMeta, Table
+from parity.sources.base import ColumnInfo, LazySource, Source, SourceMeta, Table
 from parity.sources.frames import table_from_frame
 from parity.spec import DatasetSpec
 
 
-@dataclass
-class ParquetSource:
-    """A lazy Source: the rows stay in a parquet file until scanned."""
-
-    path: Path
-    columns: list[ColumnInfo]
-    meta: SourceMeta
-
-    def scan(self) -> pl.LazyFrame:
-        return pl.scan_parquet(self.path)
-
-
-def _lazy(table: Table, path: Path) -> ParquetSource:
+def _lazy(table: Table, path: Path) -> LazySource:
+    """``table`` as a lazy Source: the rows stay in a parquet file until scanned."""
     table.scan().collect().write_parquet(path)
-    return ParquetSource(path, table.columns, table.meta)
+    return LazySource(table.columns, table.meta, lambda: pl.scan_parquet(path), where=path)
 
 
 def _sas(frame: pl.DataFrame, tags: dict[str, list[str | None]], kinds: dict[str, str]) -> Table:
@@ -179,10 +167,11 @@ def test_a_source_damaged_after_it_was_opened_is_an_input_error_naming_it(tmp_pa
 
     sas, py = _data(2000, shuffle_sas=False)
     spec = make_spec("d", keys=["ID"])
-    lazy_sas, lazy_py = _lazy(sas, tmp_path / "sas.parquet"), _lazy(py, tmp_path / "py.parquet")
-    data = bytearray(lazy_py.path.read_bytes())
+    py_path = tmp_path / "py.parquet"
+    lazy_sas, lazy_py = _lazy(sas, tmp_path / "sas.parquet"), _lazy(py, py_path)
+    data = bytearray(py_path.read_bytes())
     data[100:len(data) - 2000] = b"\x00" * (len(data) - 2100)  # the pages, not the footer: the schema still reads
-    lazy_py.path.write_bytes(bytes(data))
+    py_path.write_bytes(bytes(data))
     with pytest.raises(InputError, match=r"dataset 'd': reading bench.sas7bdat or python.parquet failed"):
         PolarsEngine(buckets=2, workdir=tmp_path).compare(spec, lazy_sas, lazy_py)
     assert not list(tmp_path.glob("parity-buckets-*"))

@@ -87,6 +87,15 @@ def spec_file_of(spec: DatasetSpec, job: JobSpec | None) -> Path:
     return ARGUMENTS
 
 
+def require_sort_order(dtype: pl.DataType, info: ColumnInfo, spec_file: Path, where: str) -> None:
+    """A BY (or sort_by) column of a non-character Python type must have a SAS sort order (numbers, dates, times,
+    booleans, nulls, decimals); anything else is a spec error naming the column (every engine asks the same)."""
+    if not (dtype.is_numeric() or dtype.is_temporal() or dtype in (pl.Boolean, pl.Null)
+            or isinstance(dtype, pl.Decimal)):
+        raise SpecError(spec_file, f"column {info.name!r} has Python type {dtype}, which has no SAS sort order",
+                        key=where)
+
+
 def plan_columns(spec: DatasetSpec, job: JobSpec | None, sas: Source, py: Source) -> list[ColumnPlan]:
     """Every column's plan, in SAS column order then the Python-only columns, complete with its value facts.
     Raises SpecError for the spec's mistakes about columns, InputError for a Python output with two columns SAS

@@ -41,8 +41,8 @@ from parity.engine.normalize import (
     truncate_expr,
     truncation_width,
 )
-from parity.engine.plan import ColumnPlan, plan_columns_deferred, spec_file_of
-from parity.errors import InputError, SpecError
+from parity.engine.plan import ColumnPlan, plan_columns_deferred, require_sort_order, spec_file_of
+from parity.errors import InputError
 from parity.sources.base import Source, Table, tag_column
 from parity.spec import DatasetSpec, JobSpec, SortKey
 
@@ -205,10 +205,7 @@ def _order_frame(lf: pl.LazyFrame, schema: pl.Schema, side: Side, columns: list[
                 expr = expr.replace(list(mapping), list(mapping.values()))
             exprs.append(expr.alias(f"o{plan.idx}"))
             continue
-        if not (dtype.is_numeric() or dtype.is_temporal() or dtype in (pl.Boolean, pl.Null)
-                or isinstance(dtype, pl.Decimal)):
-            raise SpecError(spec_file, f"column {info.name!r} has Python type {dtype}, which has no SAS sort order",
-                            key=where)
+        require_sort_order(dtype, info, spec_file, where)
         kind = plan.kind if plan.kind != "string" else "numeric"
         exprs.append(sas_units(col, dtype, kind).alias(f"o{plan.idx}"))
         if tag_column(info.name) in schema:

@@ -27,7 +27,7 @@ import polars as pl
 
 from parity.engine.base import DUP, GROUP_ROWS, ROW_P, ROW_S, DupGroups, EngineResult, SortFacts
 from parity.engine.normalize import Collation, truncation_width
-from parity.engine.plan import ColumnPlan, plan_columns_deferred, spec_file_of
+from parity.engine.plan import ColumnPlan, plan_columns_deferred, require_sort_order, spec_file_of
 from parity.engine.polars_engine import collation_facts, column_stats
 from parity.formats import Kind
 from parity.sources.base import Source, Table, tag_column
@@ -211,7 +211,6 @@ def _order_frame(side: SparkSide, which: str, columns: list[ColumnPlan], collati
     strings; and a count of values the encoding lacks (a Column to aggregate), or None."""
     from pyspark.sql import functions as F
 
-    from parity.errors import SpecError
 
     schema = {f.name: f.dataType for f in side.sdf.schema.fields}
     exprs: list[Column] = []
@@ -230,10 +229,7 @@ def _order_frame(side: SparkSide, which: str, columns: list[ColumnPlan], collati
                 expr = F.when(ascii_only, expr).otherwise(mapped["v"])
             exprs.append(expr.alias(f"o{plan.idx}"))
             continue
-        if not (dtype.is_numeric() or dtype.is_temporal() or dtype in (pl.Boolean, pl.Null)
-                or isinstance(dtype, pl.Decimal)):
-            raise SpecError(spec_file, f"column {info.name!r} has Python type {dtype}, which has no SAS sort order",
-                            key=where)
+        require_sort_order(dtype, info, spec_file, where)
         kind = plan.kind if plan.kind != "string" else "numeric"
         if which == "sas" and info.type == "numeric":
             exprs.append(c.cast("double").alias(f"o{plan.idx}"))
