@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from parity.errors import ParityError
-from parity.model import DatasetResult, item_path
+from parity.model import FAILING, DatasetResult, item_path
 
 
 class ParityWarning(UserWarning):
@@ -43,8 +43,8 @@ def assert_parity(
     "criterion": ...}``, ``"default"`` for every other numeric column) and ``options`` (``sort_by``, ``ignore``,
     ``rename``, ``top_n``, ``strings``, ``numbers``, ``dates``, ``severity``) are the dataset settings of
     parity.toml.  A failing check raises AssertionError with the check's summary, the worst differences and a
-    hint; a warning check emits :class:`ParityWarning`; bad arguments or unreadable inputs raise the
-    :class:`~parity.errors.ParityError` that says what is wrong.
+    hint; a warning check emits :class:`ParityWarning` (the verdict is ``warn`` and the assertion passes); bad
+    arguments or unreadable inputs raise the :class:`~parity.errors.ParityError` that says what is wrong.
     """
     __tracebackhide__ = True
     from parity.api import compare_frames
@@ -57,7 +57,7 @@ def assert_parity(
         raise exc.with_traceback(None) from None
     for line in warning_text(result):
         warnings.warn(ParityWarning(line), stacklevel=2)
-    if result.verdict != "pass":
+    if result.verdict in FAILING:  # a warn verdict passes: its warnings were emitted above
         raise AssertionError(dataset_text(result, style="api"))
     return result
 

@@ -12,7 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
-SCHEMA_VERSION = 2  # 2: spec.rules, columns' mismatch_keys, key sets in key_match/key_uniqueness
+SCHEMA_VERSION = 3  # 2: spec.rules, columns' mismatch_keys, key sets in key_match/key_uniqueness; 3: the warn verdict
+#: the report schemas this parity reads (baselines, ``parity render``): a schema 2 report has no ``warn`` verdict (its
+#: warnings passed) and is otherwise a schema 3 report
+READABLE_SCHEMA_VERSIONS: tuple[int, ...] = (2, 3)
 #: up to this many keys a key set also lists each key's digest (DIGEST_HEX hex digits each), so that a smaller set
 #: can be told apart from a different one; above it only the set's sha256 is kept (a changed set counts as worse)
 KEY_DIGESTS_MAX = 5000
@@ -38,14 +41,15 @@ CHECK_KINDS: dict[str, tuple[str, ...]] = {
 INFORMATIONAL_CHECKS: tuple[str, ...] = ("top_n_diffs",)
 
 Status = Literal["pass", "fail", "warn", "waived", "error", "skipped"]
-Verdict = Literal["pass", "fail", "error"]
+Verdict = Literal["pass", "warn", "fail", "error"]
 #: check statuses, worst first: the order reports list them in
 STATUS_ORDER: tuple[Status, ...] = ("error", "fail", "warn", "waived", "skipped", "pass")
-VERDICTS: tuple[Verdict, ...] = ("pass", "fail", "error")
-#: the statuses that make a verdict other than pass
+VERDICTS: tuple[Verdict, ...] = ("pass", "warn", "fail", "error")
+#: the statuses that make a verdict fail or error (exit 1 or 2); a ``warn`` makes a verdict warn (exit 0)
 FAILING: tuple[Status, ...] = ("fail", "error")
-#: how bad a status is (a rise between a baseline and a new report is a regression)
-STATUS_RANK: dict[str, int] = {"pass": 0, "skipped": 0, "waived": 1, "warn": 1, "fail": 2, "error": 3}
+#: how bad a status (or verdict) is: a rise between a baseline and a new report is a regression.  A waived failure
+#: is a pass with a waiver, so it ranks below a warning
+STATUS_RANK: dict[str, int] = {"pass": 0, "skipped": 0, "waived": 1, "warn": 2, "fail": 3, "error": 4}
 
 ChangeKind = Literal["worse", "better", "new", "removed", "relaxed"]
 #: the kinds of change between a baseline and a new report, in the order reports list them
@@ -66,12 +70,20 @@ def change_order(kind: str) -> int:
 
 
 def verdict_of(statuses: Iterable[str]) -> Verdict:
-    """The roll-up: statuses of checks (or verdicts of datasets or jobs) to one verdict.  Any error is an error,
-    else any failure a failure, else a pass (warnings, waivers and skipped checks pass)."""
+    """The roll-up: statuses of checks (or verdicts of datasets or jobs) to one verdict, error > fail > warn >
+    pass.  Any error is an error, else any failure a failure, else any warning a warning, else a pass (waived and
+    skipped checks pass: a waived failure is a pass with a waiver)."""
     seen = set(statuses)
-    if "error" in seen:
-        return "error"
-    return "fail" if "fail" in seen else "pass"
+    worst: tuple[Verdict, ...] = ("error", "fail", "warn")
+    return next((v for v in worst if v in seen), "pass")
+
+
+def job_verdict_of(verdicts: Iterable[str], run: Mapping[str, Any]) -> Verdict:
+    """A job's verdict: its datasets' verdicts rolled up, and a warning when its SAS outputs are a stale capture
+    (``run.capture.status``, parity.run.capture: the SAS program changed since they were captured)."""
+    capture = run.get("capture")
+    stale = isinstance(capture, Mapping) and capture.get("status") == "stale"
+    return verdict_of([*verdicts, *(["warn"] if stale else [])])
 
 
 def item_path(*parts: str | None) -> str:

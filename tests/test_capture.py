@@ -296,7 +296,8 @@ def test_a_changed_program_makes_a_stale_capture_warning(tmp_path: Path, capsys:
     do_capture(folder, FakeSession(tmp_path / "remote", {"claims": claims(), "summary": summary()}))
     (folder / "sas" / "job.sas").write_text(PROGRAM + "/* tweak */\n")
     code, data, out, _ = run_job(tmp_path, capsys)
-    assert code == 0 and data["verdict"] == "pass"
+    assert code == 0 and data["verdict"] == "warn"  # a stale capture warns the job (its datasets pass)
+    assert [d["verdict"] for d in data["datasets"]] == ["pass", "pass"]
     capture = data["run"]["capture"]
     assert capture["status"] == "stale"
     assert capture["warnings"] == [

@@ -414,7 +414,7 @@ def test_passing_contract_and_warning_extra_columns_exit_0(tmp_path: Path) -> No
     py = GOOD.with_columns(pl.lit(1).alias("extra"))
     sas = [*GOOD_SAS, Column("extra", "numeric", [1, 1, 1])]
     code, data = run(parquet_job(tmp_path, py, sas, CONTRACT), tmp_path / "out")
-    assert code == 0 and data["verdict"] == "pass"
+    assert code == 0 and data["verdict"] == "warn"
     assert status(data, "contract") == "warn"
     assert rules(data, "contract")["extra_columns"]["columns"] == ["extra"]
     code2, data2 = run(parquet_job(tmp_path, py, sas, CONTRACT.replace('"warn"', '"fail"')), tmp_path / "out2")

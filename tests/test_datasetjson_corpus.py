@@ -80,12 +80,18 @@ def test_every_pair_passes_when_named_directly(pairs: list[tuple[Path, Path]], t
     code = main(["run", "datasetjson", "--jobs-dir", str(jobs), "--report-dir", str(tmp_path / "out")])
     report = json.loads((tmp_path / "out" / "datasetjson" / "parity.json").read_text())
     failed = {d["name"]: d.get("error") or [(c["name"], c["summary"]) for c in d["checks"] if c["status"] == "fail"]
-              for d in report["datasets"] if d["verdict"] != "pass"}
+              for d in report["datasets"] if d["verdict"] not in ("pass", "warn")}
     assert not failed, failed
     assert code == 0
+    # the values pass everywhere; a pair warns only where its metadata really differs (labels or lengths the
+    # Dataset-JSON file states otherwise than the .xpt: the attributes listing; strings over a stated length)
+    warned = {c["name"] for d in report["datasets"] for c in d["checks"] if c["status"] == "warn"}
+    assert warned <= {"attributes", "schema"}, warned
     assert len(report["datasets"]) == 2 * len(pairs)
     assert len(pairs) >= 52  # the CDISC examples (52) and the dataset-json-sas SEND files (3)
-    print(f"\ncorpus: {len(pairs)} of {len(pairs)} Dataset-JSON pairs pass (json and ndjson, either side)")
+    warns = sum(d["verdict"] == "warn" for d in report["datasets"])
+    print(f"\ncorpus: {len(pairs)} of {len(pairs)} Dataset-JSON pairs pass (json and ndjson, either side; "
+          f"{warns} of {len(report['datasets'])} comparisons warn on differing attributes)")
 
 
 def _alter(doc: dict[str, Any]) -> tuple[str, Any, Any]:

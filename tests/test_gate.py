@@ -12,7 +12,7 @@ import pytest
 
 from parity.checks.keysets import key_set
 from parity.cli.main import main
-from parity.model import KEY_DIGESTS_MAX
+from parity.model import KEY_DIGESTS_MAX, SCHEMA_VERSION
 from parity.report.delta import Change, diff_reports, load_reports, markdown, new_keys
 from parity.report.markdown import md_code, md_text, render_summary
 from tests.helpers import Column, make_job, write_sas7bdat
@@ -364,7 +364,7 @@ def test_v1_baseline_is_refused_with_how_to_regenerate(tmp_path: Path, capsys: p
     run_report(jobs, tmp_path / "base")
     path = tmp_path / "base" / "j" / "parity.json"
     data = json.loads(path.read_text())
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == SCHEMA_VERSION
     data["schema_version"] = 1
     path.write_text(json.dumps(data))
     capsys.readouterr()

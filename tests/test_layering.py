@@ -46,7 +46,8 @@ def test_one_verdict_roll_up() -> None:
     from parity.model import verdict_of
 
     assert verdict_of([]) == "pass"
-    assert verdict_of(["pass", "warn", "waived", "skipped"]) == "pass"
+    assert verdict_of(["pass", "waived", "skipped"]) == "pass"
+    assert verdict_of(["pass", "warn", "waived", "skipped"]) == "warn"
     assert verdict_of(["pass", "fail", "warn"]) == "fail"
     assert verdict_of(["fail", "error"]) == "error"
 

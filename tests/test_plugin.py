@@ -447,24 +447,27 @@ def test_dataset_that_cannot_load_fails_its_items_with_the_error(pytester: pytes
 
 
 def test_warning_check_passes_with_a_warning_that_can_be_made_an_error(pytester: pytest.Pytester) -> None:
-    small_job(pytester.path / "fixtures", "unordered", """
+    small_job(pytester.path / "fixtures", "dq", """
         [datasets.d]
         sas = "d.sas7bdat"
         python = "d.csv"
         keys = ["id"]
-    """, "id,x\n2,2.0\n1,1.0\n3,3.0\n", {"ID": [1.0, 2.0, 3.0], "X": [1.0, 2.0, 3.0]})
-    result = pytester.runpytest("--parity", "unordered")
-    result.assert_outcomes(passed=8, skipped=5, warnings=1)
+        [[datasets.d.quality]]
+        name = "x_small"
+        rule = "x < 3"
+        severity = "warn"
+    """, "id,x\n1,1.0\n2,2.0\n3,3.0\n", {"ID": [1.0, 2.0, 3.0], "X": [1.0, 2.0, 3.0]})
+    result = pytester.runpytest("--parity", "dq")
+    result.assert_outcomes(passed=9, skipped=4, warnings=1)
     result.stdout.fnmatch_lines([
-        "fixtures/unordered/parity.toml::d::sort_order",
-        "*fixtures/unordered/parity.toml:2: ParityWarning: unordered/d sort_order: matched rows are not in the "
-        "SAS output's order*",
-        "unordered  PASS   1 dataset, 1 warn  report reports/unordered/parity.json",
+        "fixtures/dq/parity.toml::d::quality",
+        "*fixtures/dq/parity.toml:2: ParityWarning: dq/d quality: 1 warning of 1 DQ rule (x_small: 1 row)*",
+        "dq  WARN   1 dataset, 1 warn  report reports/dq/parity.json",
     ])
-    strict = pytester.runpytest("--parity", "unordered", "-W", "error::parity.assertion.ParityWarning")
-    strict.assert_outcomes(passed=7, skipped=5, failed=1)
-    strict.stdout.fnmatch_lines(["unordered/d sort_order: matched rows are not in the SAS output's order*"
-                                 "made an error by a warnings filter*"])
+    assert result.ret == 0
+    strict = pytester.runpytest("--parity", "dq", "-W", "error::parity.assertion.ParityWarning")
+    strict.assert_outcomes(passed=8, skipped=4, failed=1)
+    strict.stdout.fnmatch_lines(["dq/d quality: 1 warning of 1 DQ rule*made an error by a warnings filter*"])
 
 
 def test_informational_check_never_fails(pytester: pytest.Pytester) -> None:
@@ -565,10 +568,12 @@ def test_assert_parity_returns_the_result_and_warns(recwarn: pytest.WarningsReco
     from parity.assertion import ParityWarning
 
     sas = pl.DataFrame({"id": [1, 2, 3], "x": [1.0, 2.0, 3.0]})
-    result = parity.assert_parity(sas, sas.reverse(), keys=["id"])
-    assert isinstance(result, DatasetResult) and result.verdict == "pass"
+    assert parity.assert_parity(sas, sas.reverse(), keys=["id"]).verdict == "pass"  # another order: information
+    assert not [w for w in recwarn if issubclass(w.category, ParityWarning)]
+    result = parity.assert_parity(sas, sas, keys=["id"], quality=[{"name": "small", "rule": "x < 3", "severity": "warn"}])
+    assert isinstance(result, DatasetResult) and result.verdict == "warn"  # a warn verdict passes the assertion
     (warning,) = [w for w in recwarn if issubclass(w.category, ParityWarning)]
-    assert "data sort_order: matched rows are not in the SAS output's order" in str(warning.message)
+    assert "data quality: 1 warning of 1 DQ rule (small: 1 row)" in str(warning.message)
     assert warning.filename == __file__  # points at the caller, not at parity
     with pytest.raises(AssertionError, match=r"(?s)string_equality.*worst differences"):
         parity.assert_parity(sas.with_columns(s=pl.lit("a")), sas.with_columns(s=pl.lit("b")), keys=["id"])

@@ -255,7 +255,8 @@ class ParityState:
         width = max(len(n) for n in self.runs)
         for name, run in sorted(self.runs.items()):
             verdict = run.result.verdict if run.result else "error"
-            color = {"pass": {"green": True}, "fail": {"red": True, "bold": True}}.get(verdict, {"purple": True})
+            color = {"pass": {"green": True}, "warn": {"yellow": True}, "fail": {"red": True, "bold": True}}.get(
+                verdict, {"purple": True})
             tr.write(f"{name.ljust(width)}  ")
             from parity.report.markdown import job_verdict_label
 

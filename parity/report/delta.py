@@ -30,7 +30,7 @@ from parity.model import (
     change_order,
     item_path,
 )
-from parity.report.markdown import unwaived
+from parity.report.markdown import capture_warnings, unwaived
 
 if TYPE_CHECKING:
 
@@ -143,14 +143,20 @@ def _set_change(what: str, b_n: int, h_n: int, b_set: Any, h_set: Any) -> tuple[
 # comparing two reports
 
 
+#: the rank of a status or verdict this parity does not know (a newer report): as bad as a failure
+UNKNOWN_RANK = STATUS_RANK["fail"]
+
+
 def _worse_if_failing(kind: ChangeKind, status: str) -> ChangeKind:
-    return "worse" if STATUS_RANK.get(status, 2) >= STATUS_RANK["fail"] else kind
+    """A new job, dataset or check is worse when it fails (as it would fail a run without a baseline); one that
+    only warns is new, as a warning never fails a run."""
+    return "worse" if STATUS_RANK.get(status, UNKNOWN_RANK) >= STATUS_RANK["fail"] else kind
 
 
 def _rank(check: CheckResult) -> int:
     if check.name == "waivers" and check.status == "skipped":  # no waivers registered: as good as it gets
         return 0
-    return STATUS_RANK.get(check.status, 2)
+    return STATUS_RANK.get(check.status, UNKNOWN_RANK)
 
 
 def _severity(rules: Mapping[str, Any] | None, check: str) -> str:
@@ -235,14 +241,10 @@ def _check_findings(job: str, ds: str, bc: CheckResult, hc: CheckResult) -> list
             b_n, h_n = _int(b_side.get("rows")), _int(h_side.get("rows"))
             add(_set_change(f"{'SAS' if side == 'sas' else 'Python'} rows with duplicate keys", b_n, h_n,
                             b_side.get("key_set"), h_side.get("key_set")), b_n, h_n)
-    elif hc.name == "sort_order":
-        sort_fields: tuple[tuple[str | None, str, str], ...] = (("python", "violations", "first_row"),
-                                                                (None, "inversions", "first"))
-        for part, count, first in sort_fields:
-            b_o = b.get(part) if part else b
-            h_o = h.get(part) if part else h
-            if not isinstance(b_o, Mapping) or not isinstance(h_o, Mapping) or count not in h_o:
-                continue
+    elif hc.name == "sort_order":  # the sort_by violations; rows in another order without sort_by are information
+        b_o, h_o = b.get("python"), h.get("python")
+        count, first = "violations", "first_row"
+        if isinstance(b_o, Mapping) and isinstance(h_o, Mapping) and count in h_o:
             b_n, h_n = _int(b_o.get(count)), _int(h_o.get(count))
             bf, hf = b_o.get(first), h_o.get(first)
             earlier = isinstance(hf, int) and isinstance(bf, int) and hf < bf  # a new first out-of-order row
@@ -418,6 +420,7 @@ def diff_job(base: JobResult | None, head: JobResult | None) -> list[Change]:
     b_rules_all = _rules(base)
     h_rules_all = _rules(head)
     changes = spec_relaxations(job, b_rules_all, h_rules_all, head)
+    changes += _capture_change(job, base, head)
     base_ds = {d.name: d for d in base.datasets}
     head_ds = {d.name: d for d in head.datasets}
     for name in sorted(base_ds.keys() - head_ds.keys()):
@@ -437,6 +440,17 @@ def diff_job(base: JobResult | None, head: JobResult | None) -> list[Change]:
 
 
 NO_LONGER_RUNS = "check no longer runs"
+
+
+def _capture_change(job: str, base: JobResult, head: JobResult) -> list[Change]:
+    """A SAS capture that became stale warns the job (parity.model.job_verdict_of): worse, as any new warning of
+    something the baseline had; one no longer stale is better."""
+    b, h = capture_warnings(base.run), capture_warnings(head.run)
+    if h and not b:
+        return [Change("worse", job, None, None, None, f"stale capture, not in the baseline: {h[0]}", None, len(h))]
+    if b and not h:
+        return [Change("better", job, None, None, None, "the SAS capture is no longer stale", len(b), None)]
+    return []
 
 
 def _under_relaxed_rules(spec_changes: list[Change], changes: list[Change]) -> list[Change]:

@@ -40,6 +40,7 @@ from parity.model import (
 )
 from parity.report.markdown import (
     ReportEntry,
+    capture_warnings,
     job_verdict_label,
     overall_label,
     status_counts,
@@ -62,6 +63,7 @@ NOISE = 1e-9  # a relative spread of signed differences below this is drawn as o
 DIFF_LISTS = ("first_by_key", "by_abs", "by_rel")
 VERDICT_TEXT = {
     "pass": "The Python outputs match the SAS outputs under the declared rules.",
+    "warn": "The Python outputs match the SAS outputs under the declared rules, with warnings: see the findings.",
     "fail": "The Python outputs differ from the SAS outputs: see the failing checks and their explanations.",
     "error": "parity could not compare everything: see the errors below.",
 }
@@ -515,6 +517,8 @@ def _index_row(e: ReportEntry) -> dict[str, Any]:
                 "datasets": [], "failing": [], "top": None, "started_at": None,
                 "html": None, "json": _href(folder, e.path.name)}
     failing = [f"{ds.name}: {c.name}" for ds in r.datasets for c in ds.checks if c.status in FAILING]
+    failing += [f"{ds.name}: {c.name} (warn)" for ds in r.datasets for c in ds.checks if c.status == "warn"]
+    failing += ["capture: stale (warn)"] if capture_warnings(r.run) else []
     top = next(((ds.name, t) for ds in r.datasets if ds.verdict != "pass"
                 and (t := top_explanation(ds)) is not None), None)
     has_html = (e.folder / HTML_FILE).is_file() if e.has_html is None else e.has_html

@@ -10,7 +10,7 @@ from typing import Any
 
 from parity.checks.details import DETAILS
 from parity.errors import ReportError
-from parity.model import SCHEMA_VERSION, JobResult, verdict_of
+from parity.model import READABLE_SCHEMA_VERSIONS, JobResult, job_verdict_of, verdict_of
 from parity.report.schema import first_error
 
 REPORT_FILE = "parity.json"
@@ -78,17 +78,18 @@ def load_report(path: Path) -> JobResult:
     if not isinstance(tool, dict) or tool.get("name") != "parity":
         raise ReportError(f"{path}: not a parity report (no tool.name = 'parity')")
     version = data.get("schema_version")
-    if isinstance(version, int) and not isinstance(version, bool) and version < SCHEMA_VERSION:
+    readable = " and ".join(map(str, READABLE_SCHEMA_VERSIONS))
+    if isinstance(version, int) and not isinstance(version, bool) and version < min(READABLE_SCHEMA_VERSIONS):
         raise ReportError(
-            f"{path}: report schema_version {version} is not supported by this parity (reads version "
-            f"{SCHEMA_VERSION}): it was written by an older parity and lacks what deltas compare (the spec's rules, "
+            f"{path}: report schema_version {version} is not supported by this parity (reads versions "
+            f"{readable}): it was written by an older parity and lacks what deltas compare (the spec's rules, "
             "the sets of mismatching keys). Regenerate it: re-run the job with this version on the baseline's "
             "commit (e.g. `parity run --all --report-dir <baseline folder>`) and use that report as the baseline"
         )
-    if version != SCHEMA_VERSION or isinstance(version, bool):
+    if type(version) is not int or version not in READABLE_SCHEMA_VERSIONS:
         raise ReportError(
-            f"{path}: report schema_version {version!r} is not supported by this parity (reads version "
-            f"{SCHEMA_VERSION}); re-run the job with this version to produce a fresh report"
+            f"{path}: report schema_version {version!r} is not supported by this parity (reads versions "
+            f"{readable}); re-run the job with this version to produce a fresh report"
         )
     problem = first_error(data)
     if problem is not None:
@@ -116,16 +117,23 @@ def _inconsistency(result: JobResult) -> str | None:
         twice = next((c for c in checks if checks.count(c) > 1), None)
         if twice is not None:
             return f"dataset {ds.name!r} has two {twice!r} checks"
-        expected = verdict_of([c.status for c in ds.checks])
+        expected = _as_written(verdict_of([c.status for c in ds.checks]), result.schema_version)
         if ds.verdict != expected:
             return f"dataset {ds.name!r} has verdict {ds.verdict!r} but its checks give {expected!r}"
     if result.datasets:
-        expected = verdict_of([ds.verdict for ds in result.datasets])
+        expected = _as_written(job_verdict_of([ds.verdict for ds in result.datasets], result.run),
+                               result.schema_version)
         if result.verdict != expected:
             return f"verdict {result.verdict!r} but its datasets give {expected!r}"
     elif result.verdict != "error":
         return f"verdict {result.verdict!r} for a job without datasets (a job that could not run is an error)"
     return None
+
+
+def _as_written(verdict: str, schema_version: int) -> str:
+    """The verdict a report of ``schema_version`` holds: before schema 3 there was no warn verdict (warnings, a
+    stale capture included, passed)."""
+    return "pass" if verdict == "warn" and schema_version < 3 else verdict
 
 
 def _no_constant(name: str) -> Any:

@@ -190,7 +190,8 @@ def _summary(entries: Sequence[ReportEntry], title: str, run_error: str | None, 
     labels = [job_verdict_label(r) for r in results] + ["error"] * (len(broken) + (run_error is not None))
     overall = overall_label(labels)
     n = status_counts(labels)
-    job_tally = ", ".join(f"{n[v]} {v}" for v in ("pass", "pass (waived)", "fail", "error") if n.get(v)) or "no reports"
+    job_tally = ", ".join(f"{n[v]} {v}" for v in ("pass", "pass (waived)", "warn", "fail", "error") if n.get(v)) \
+        or "no reports"
     lines = [f"## {md_text(title)}: {_mark(overall) if overall != 'none' else 'no reports'}", "",
              f"{len(entries)} job(s): {job_tally}." if entries or run_error is None else "No job ran.", ""]
     if run_error is not None:
@@ -215,20 +216,18 @@ def _summary(entries: Sequence[ReportEntry], title: str, run_error: str | None, 
         if left_out:
             lines += [f"{left_out:,} passing dataset(s) not listed, to stay within a GitHub comment: see "
                       f"`{INDEX_FILE}` in the report folder.", ""]
-    failing = [(r, ds, c) for r in results for ds in r.datasets for c in ds.checks if c.status in FAILING]
     job_errors = [r for r in results if r.error and not r.datasets]
+    failing = _check_lines(results, FAILING)
     if failing or broken or job_errors:
-        lines += ["### Failing checks", ""]
-        for r, ds, c in failing[:MAX_LISTED]:
-            lines.append(f"- {_mark(c.status)} {md_code(f'{r.job}/{ds.name}')} **{md_text(c.name)}**: "
-                         f"{md_text(c.summary)}")
-        if len(failing) > MAX_LISTED:
-            lines.append(f"- ... and {len(failing) - MAX_LISTED} more (see the HTML reports)")
+        lines += ["### Failing checks", "", *failing]
         for r in job_errors:
             lines.append(f"- {_mark('error')} {md_code(r.job)}: {md_text(r.error)}")
         for e in broken:
             lines.append(f"- {_mark('error')} {md_code(e.path)}: {md_text(e.error)}")
         lines.append("")
+    warning = _check_lines(results, ("warn",))
+    if warning:
+        lines += ["### Warnings", "", *warning, ""]
     explained = [(r, ds, top) for r in results for ds in r.datasets if ds.verdict != "pass"
                  and (top := top_explanation(ds)) is not None]
     if explained:
@@ -279,6 +278,16 @@ def _summary(entries: Sequence[ReportEntry], title: str, run_error: str | None, 
                      + (f" and {more:,} more (all in `{INDEX_FILE}`)" if more else ""))
         lines.append("")
     return "\n".join(lines)
+
+
+def _check_lines(results: Sequence[JobResult], statuses: Sequence[str]) -> list[str]:
+    """One line per check in one of ``statuses`` (at most MAX_LISTED, then how many more)."""
+    found = [(r, ds, c) for r in results for ds in r.datasets for c in ds.checks if c.status in statuses]
+    lines = [f"- {_mark(c.status)} {md_code(f'{r.job}/{ds.name}')} **{md_text(c.name)}**: {md_text(c.summary)}"
+             for r, ds, c in found[:MAX_LISTED]]
+    if len(found) > MAX_LISTED:
+        lines.append(f"- ... and {len(found) - MAX_LISTED} more (see the HTML reports)")
+    return lines
 
 
 def _order(status: str) -> tuple[int, str]:

@@ -25,16 +25,17 @@ def _verdict(text: str) -> Text:
 
 def render_summary(console: Console, results: Sequence[tuple[JobResult, Path | None]]) -> None:
     table = Table(title="parity", title_justify="left", show_lines=False)
-    for col in ("job", "dataset", "verdict", "rows SAS", "rows Python", "matched", "failing checks"):
+    for col in ("job", "dataset", "verdict", "rows SAS", "rows Python", "matched", "failing / warning checks"):
         table.add_column(col, justify="right" if col.startswith(("rows", "matched")) else "left")
     for job, _ in results:
         for ds in job.datasets:
-            failing = [c for c in ds.checks if c.status in FAILING]
+            failing = [c.name for c in ds.checks if c.status in FAILING]
+            failing += [f"{c.name} (warn)" for c in ds.checks if c.status == "warn"]
             rows = ds.rows
             table.add_row(  # user text (job and dataset names) as Text: printed literally, never as markup
                 Text(job.job), Text(ds.name), _verdict(verdict_label(ds.verdict, [c.status for c in ds.checks])),
                 _fmt(rows.get("sas")), _fmt(rows.get("python")), _fmt(rows.get("matched")),
-                Text(", ".join(c.name for c in failing) or "-"),
+                Text(", ".join(failing) or "-"),
             )
     console.print(table)
     for job, path in results:

@@ -10,7 +10,8 @@ next capture or run).  An ``ERROR`` line in the log fails the capture (its log i
 
 :func:`verify_capture` (called by ``runner.run_job``) checks ``capture.json`` when the job folder holds one: a SAS
 file whose sha256 differs is an :class:`~parity.errors.InputError` (the evidence changed after capture); a
-program changed since the capture makes the capture ``stale`` (a warning, the verdict is unchanged).
+program changed since the capture makes the capture ``stale``: a warning, so the job's verdict is at least
+``warn`` (exit 0; parity.model.job_verdict_of).
 
 saspy is only imported by :func:`saspy_session`; everything else talks to a session through :class:`SasSession`,
 so the tests drive it with a fake session object (there is no SAS on the machines that test parity).

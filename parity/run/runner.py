@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from parity import __version__
 from parity.errors import InputError, ParityError, SpecError
-from parity.model import DatasetResult, JobResult, verdict_of
+from parity.model import DatasetResult, JobResult, job_verdict_of
 from parity.spec import DatasetSpec, JobSpec, job_rules, load_job
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ def run_job(job: JobSpec, progress: Progress = _quiet, engine: EngineChoice | No
         run["capture"] = capture
     return JobResult(
         job=job.name,
-        verdict=verdict_of([r.verdict for r in results]),
+        verdict=job_verdict_of([r.verdict for r in results], run),
         description=job.description,
         spec={"path": str(job.spec_file), "sha256": job.spec_sha256, "rules": job_rules(job)},
         datasets=results,
