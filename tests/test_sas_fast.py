@@ -101,7 +101,10 @@ def test_dates_times_and_datetimes_are_raw_sas_numbers_read_by_pyreadstat(
     monkeypatch.delenv(READER_ENV, raising=False)
     fast = read_sas(path)
     assert fast.meta.extra["reader"] == FAST_READER
-    assert fast.meta.extra["reader_note"] == "date/time columns read by pyreadstat: d, t, dt"
+    # an uncompressed file: the raw values come from its data pages (tests/test_sas_raw.py), checked against
+    # pyreadstat's on the sampled rows; bit for bit pyreadstat's either way
+    assert fast.meta.extra["reader_note"] == ("date/time columns read from the data pages, checked against "
+                                              "pyreadstat: d, t, dt")
     assert [c.kind for c in fast.columns] == ["date", "time", "datetime", "numeric"]
     assert _bits(fast.frame["d"].to_list()) == _bits([0.0, 1.5, -3.25, 2936547.0, None, None, 21915.999])
     assert _bits(fast.frame["t"].to_list()) == _bits(times)
@@ -314,5 +317,5 @@ def test_rows_out_of_order_outside_the_samples_are_caught_by_the_date_columns(
     assert scan_sas_fast(path).taken
     _liar(monkeypatch, lambda f: f[order])
     scan = scan_sas_fast(path)
-    assert scan.reason == (f"row {row + 1} of polars-readstat's date/time columns does not match pyreadstat's raw "
-                           "values (the rows do not line up)")
+    assert scan.reason == (f"row {row + 1} of polars-readstat's date/time columns does not match the raw values of "
+                           "the file's data pages (the rows do not line up)")

@@ -301,7 +301,8 @@ def test_the_reader_seam_records_which_reader_read_the_file(tmp_path: Path,
     class Scan:
         def __init__(self, frame: pl.DataFrame | None, reason: str | None) -> None:
             self.frame, self.reason, self.taken, self.sink = frame, reason, reason is None, None
-            self.meta = types.SimpleNamespace(number_rows=rows.height)
+            # the fast path's metadata is pyreadstat's (read with its first sampled rows), its row count proven
+            self.meta = pyreadstat.read_sas7bdat(str(path), metadataonly=True)[1]
             self.found = {n: tuple(sorted(t.drop_nulls().unique().to_list())) for n, t in whole.tags.items()}
 
         def provenance(self) -> dict[str, Any]:
@@ -309,7 +310,8 @@ def test_the_reader_seam_records_which_reader_read_the_file(tmp_path: Path,
                 return {"reader": "pyreadstat", "reader_note": f"fast path refused: {self.reason}"}
             return {"reader": "polars-readstat"}
 
-    def scan_sas_fast(p: Path, *, encoding: str | None = None, sink: Path | None = None) -> Scan:
+    def scan_sas_fast(p: Path, *, encoding: str | None = None, sink: Path | None = None,
+                      memory_budget: int = 0) -> Scan:
         if encoding is not None:
             return Scan(None, "an encoding override")
         scan = Scan(rows, None)

@@ -301,6 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         left = alive_leftovers()
         if left:
+            from parity.sources.sas_stream import wait_for_cache_writes
+
+            wait_for_cache_writes()  # a cache entry being written is finished, not left half-written
             _print_error(_console(stderr=True), leftovers_message(left), label="warning: ")
             with contextlib.suppress(Exception):
                 sys.stdout.flush()

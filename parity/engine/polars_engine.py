@@ -308,9 +308,14 @@ def _string_length_queries(s_lf: pl.LazyFrame, p_lf: pl.LazyFrame,
         if plan.kind != "string" or not plan.sas or not plan.py or not plan.sas.length:
             continue
         width = plan.sas.length
-        s_exprs.append((pl.col(plan.sas.name).str.strip_chars_end(" ").str.len_bytes() >= width).sum()
-                       .alias(plan.name))
-        p_len = pl.col(plan.py.name).cast(pl.String).str.strip_chars_end(" ").str.len_bytes()
+        # trailing blanks are stripped only from values that are long enough before stripping (the few that can
+        # count): stripping every value copies every string.  ``max_bytes`` is only read when ``count`` > 0, when
+        # the longest value is among those
+        s_col = pl.col(plan.sas.name)
+        s_exprs.append((s_col.filter(s_col.str.len_bytes() >= width).str.strip_chars_end(" ").str.len_bytes()
+                        >= width).sum().alias(plan.name))
+        p_col = pl.col(plan.py.name).cast(pl.String)
+        p_len = p_col.filter(p_col.str.len_bytes() > width).str.strip_chars_end(" ").str.len_bytes()
         p_exprs.append(pl.struct((p_len > width).sum().alias("count"), p_len.max().alias("max_bytes"))
                        .alias(plan.name))
     if not s_exprs:
@@ -392,6 +397,7 @@ class _Run:
             # column of the scan; alone it reads the BY columns only
             order = [_sort_violations(s_order, order_by, plans, "sas"), _sort_violations(p_order, order_by, plans, "py")]
             s_bad, p_bad = pl.collect_all(order, engine=ENGINE)
+            _trace("sort order", clock)
             scans[f"{name}_sas"], scans[f"{name}_py"] = s_bad.lazy(), p_bad.lazy()
             if any(p.kind == "string" or (p.py is not None and p.py.kind == "string") for p in order_plans):
                 out["collation"] = collation_facts(collation, unencodable)
@@ -401,6 +407,7 @@ class _Run:
             # (and, with a row index, fail to plan)
             if tmp is None:
                 narrow = pl.collect_all([sas_proj, py_proj], engine=ENGINE)
+                _trace("narrow rows", clock)
             else:
                 self._sink(sas_proj, narrow_schemas[0], Path(tmp) / "sas", s_keys, k).collect(engine=ENGINE)
                 self._sink(py_proj, narrow_schemas[1], Path(tmp) / "py", p_keys, k).collect(engine=ENGINE)

@@ -33,6 +33,7 @@ import math
 import os
 import random
 import struct
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,7 @@ RANDOM_ROWS = 16
 #: the informative-null indicator columns polars-readstat adds (a name no SAS column can have)
 _INDICATOR = "\x1fparity_null"
 _RAW = "\x1fparity_raw"
+_RAW_TAG = "\x1fparity_raw_tag"
 _MISALIGNED = "\x1fparity_misaligned"
 _TAG_ENUM = pl.Enum(sorted(SPECIAL_TAGS))
 #: bytes Windows-1252 leaves undefined: polars-readstat decodes them to C1 controls, iconv refuses them
@@ -78,6 +80,8 @@ class FastScan:
     reference_columns: tuple[str, ...] = field(default=())
     sink: Path | None = None
     found: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: how the date/time columns were read, when not by pyreadstat
+    temporal_note: str | None = None
 
     @property
     def taken(self) -> bool:
@@ -101,7 +105,7 @@ class FastScan:
         if self.reason:
             out["reader_note"] = f"fast path refused: {self.reason}"
         elif self.reference_columns:
-            out["reader_note"] = (f"date/time columns read by {REFERENCE_READER}: "
+            out["reader_note"] = (f"{self.temporal_note or f'date/time columns read by {REFERENCE_READER}'}: "
                                   f"{', '.join(self.reference_columns)}")
         return out
 
@@ -118,20 +122,23 @@ def refused(reason: str) -> FastScan:
     return FastScan(None, None, reason or "refused")
 
 
-def scan_sas_fast(path: Path, *, encoding: str | None = None, seed: int = 0, sink: Path | None = None) -> FastScan:
+def scan_sas_fast(path: Path, *, encoding: str | None = None, seed: int = 0, sink: Path | None = None,
+                  memory_budget: int = 0) -> FastScan:
     """Read ``path`` with polars-readstat where that is provably what pyreadstat reads, else say why not.
 
     With ``sink`` the rows are streamed into that parquet file (peak memory: the date/time columns and a batch),
-    else they come back in memory.  Never raises for a file the fast reader cannot read or reads differently: the
-    reason comes back and the caller falls back to pyreadstat, which then gives the error a user should see for a
-    broken file.  A refused ``sink`` is not left behind."""
+    unless they fit ``memory_budget`` bytes in memory (:func:`frame_bytes`, an upper bound), in which case they
+    come back in memory and ``sink`` is not written; without ``sink`` they always come back in memory.  Never
+    raises for a file the fast reader cannot read or reads differently: the reason comes back and the caller falls
+    back to pyreadstat, which then gives the error a user should see for a broken file.  A refused ``sink`` is not
+    left behind."""
     path = Path(path)
     reason = _refusal_up_front(path, encoding)
     if reason is not None:
         return refused(reason)
     staging = None if sink is None else sink.with_name(f".{sink.name}.{os.getpid()}.staging")
     try:
-        return _scan(path, seed, sink, staging)
+        return _scan(path, seed, sink, staging, memory_budget)
     except _Refused as exc:
         if sink is not None:
             sink.unlink(missing_ok=True)
@@ -193,14 +200,34 @@ def _reference(path: Path, **options: Any) -> tuple[pl.DataFrame, Any]:
         raise _Refused(f"{REFERENCE_READER} cannot read it ({type(exc).__name__}: {_short(exc)})") from None
 
 
-def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None) -> FastScan:
+def _trace(stage: str, clock: list[float]) -> None:
+    """With PARITY_ENGINE_TRACE set: the seconds and CPU seconds of each stage of the fast read, on stderr."""
+    if os.environ.get("PARITY_ENGINE_TRACE"):
+        import resource
+        import sys
+        import time
+
+        now = time.perf_counter()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = usage.ru_utime + usage.ru_stime
+        if clock:
+            print(f"parity sas fast path: {stage}: {now - clock[0]:.2f} s (CPU {cpu - clock[1]:.2f} s), peak RSS "
+                  f"{usage.ru_maxrss / 1024:,.0f} MB", file=sys.stderr)
+        clock[:] = [now, cpu]
+
+
+def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None, memory_budget: int) -> FastScan:
     from polars_readstat import ScanReadstat, scan_readstat
 
+    clock: list[float] = []
+    _trace("start", clock)
     fast = ScanReadstat(str(path))
     schema = dict(fast.schema)
     rows = fast.metadata.get("row_count")
     if not isinstance(rows, int) or rows < 0:
         raise _Refused(f"{FAST_READER} finds no row count in the header")
+    if sink is not None and frame_bytes(rows, fast.metadata, schema) <= memory_budget:
+        sink = staging = None  # the rows fit in memory: no parquet round trip
     blocks = sample_blocks(rows, seed)
     # pyreadstat's metadata comes with the first sampled rows (one short read, where a metadata-only read walks
     # every page to count the rows); the row count without deleted rows is proven by the last block below
@@ -220,50 +247,49 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None) -> Fas
     if _encoding_key(fast_encoding) != _encoding_key(file_encoding):
         raise _Refused(f"the readers disagree on the encoding ({fast_encoding} vs {file_encoding})")
     numeric, temporal, strings = _column_roles(schema, meta, names)
+    _trace("metadata and the first rows", clock)
 
     # pyreadstat skips deleted rows and counts rows after them: reading one row past the header's last row
-    # gives exactly the rows up to it only when pyreadstat's count is the header's
-    samples: list[tuple[int, pl.DataFrame]] = []
-    if whole:
-        if head.height != rows:
-            raise _Refused(f"the header counts {rows} rows, {REFERENCE_READER} {head.height} (deleted rows)")
-        samples.append((0, head))
-    else:
-        samples.append((0, head))
-        for offset, length in blocks[1:-1]:
-            samples.append((offset, _reference(path, row_offset=offset, row_limit=length)[0]))
-        offset, length = blocks[-1]
-        tail = _reference(path, row_offset=offset, row_limit=length + 1)[0]
-        if tail.height != length:
-            raise _Refused(f"the header counts {rows} rows, {REFERENCE_READER} {offset + tail.height} "
-                           "(deleted rows)")
-        samples.append((offset, tail))
-    meta.number_rows = rows
-
-    # the date/time columns first: pyreadstat reads them raw (in memory, 8 bytes a row each, and their tags)
-    extra = _reference_columns(path, temporal, rows)
-    options: dict[str, Any] = {"preserve_order": True}
-    if numeric:
-        options["informative_nulls"] = {"columns": numeric, "mode": "separate_column", "suffix": _INDICATOR,
-                                        "use_value_labels": False}
-    lf = scan_readstat(str(path), **options)
-    if temporal:
-        lf = pl.concat([lf, extra.lazy()], how="horizontal", strict=True)
-    # batch by batch on the streaming engine: the special-missing indicators (".A", "._") become a 1-byte Enum of
-    # the tags (an indicator outside .A-.Z/._ fails the cast); no projection pushdown: polars-readstat loses the
-    # indicator columns under one
-    lf = lf.select([pl.col(f"{n}{_RAW}").alias(n) if n in temporal else pl.col(n) for n in names]
-                   + [pl.col(f"{n}{_INDICATOR}").str.strip_prefix(".").cast(_TAG_ENUM).alias(tag_column(n))
-                      for n in numeric]
-                   + [pl.col(f"{n}{_INDICATOR}").alias(tag_column(n)) for n in temporal]
-                   + ([pl.any_horizontal(_misaligned(n, schema[n]) for n in temporal).alias(_MISALIGNED)]
-                      if temporal else []))
-    whole_pass = pl.QueryOptFlags(projection_pushdown=False)
-    if staging is None:
-        table = lf.collect(engine="streaming", optimizations=whole_pass).lazy()
-    else:
-        lf.sink_parquet(staging, optimizations=whole_pass, compression="lz4", statistics=False)
-        table = pl.scan_parquet(staging)
+    # gives exactly the rows up to it only when pyreadstat's count is the header's.  The other sampled blocks are
+    # read by a thread meanwhile (pyreadstat walks the pages up to a block; polars-readstat releases the GIL)
+    samples: list[tuple[int, pl.DataFrame]] = [(0, head)]
+    if whole and head.height != rows:
+        raise _Refused(f"the header counts {rows} rows, {REFERENCE_READER} {head.height} (deleted rows)")
+    sampler = None if whole else _Sampler(path, blocks, rows)
+    try:
+        # the date/time columns first: their raw values from the data pages (an uncompressed file), else read by
+        # pyreadstat (8 bytes a row each, and their tags, in memory)
+        extra, raw_source = _temporal_raw(path, temporal, rows, fast.metadata)
+        _trace(f"date/time columns ({raw_source})", clock)
+        options: dict[str, Any] = {"preserve_order": True}
+        if numeric or temporal:
+            options["informative_nulls"] = {"columns": numeric + temporal, "mode": "separate_column",
+                                            "suffix": _INDICATOR, "use_value_labels": False}
+        lf = scan_readstat(str(path), **options)
+        if temporal:
+            lf = pl.concat([lf, extra.lazy()], how="horizontal", strict=True)
+        # batch by batch on the streaming engine: the special-missing indicators (".A", "._") become a 1-byte Enum
+        # of the tags (an indicator outside .A-.Z/._ fails the cast); no projection pushdown: polars-readstat loses
+        # the indicator columns under one
+        lf = lf.select([pl.col(f"{n}{_RAW}").alias(n) if n in temporal else pl.col(n) for n in names]
+                       + [_tag(n).alias(tag_column(n)) for n in numeric]
+                       + [pl.col(f"{n}{_RAW_TAG}").alias(tag_column(n)) for n in temporal]
+                       + ([pl.any_horizontal(_misaligned(n, schema[n]) for n in temporal).alias(_MISALIGNED)]
+                          if temporal else []))
+        whole_pass = pl.QueryOptFlags(projection_pushdown=False)
+        if staging is None:
+            table = lf.collect(engine="streaming", optimizations=whole_pass).lazy()
+        else:
+            lf.sink_parquet(staging, optimizations=whole_pass, compression="lz4", statistics=False)
+            table = pl.scan_parquet(staging)
+        _trace(f"{FAST_READER}", clock)
+        if sampler is not None:
+            samples += sampler.result()
+            _trace("waited for the sampled rows", clock)
+        meta.number_rows = rows
+    finally:
+        if sampler is not None:
+            sampler.join()
     read = table.select(pl.len()).collect().item()
     if read != rows:
         raise _Refused(f"{FAST_READER} read {read} rows, {REFERENCE_READER} counts {rows}")
@@ -271,21 +297,106 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None) -> Fas
         first_bad = table.select(pl.col(_MISALIGNED).arg_max().alias("at"), pl.col(_MISALIGNED).any().alias("any")
                                  ).collect().row(0)
         if first_bad[1]:
-            raise _Refused(f"row {first_bad[0] + 1} of {FAST_READER}'s date/time columns does not match "
-                           f"{REFERENCE_READER}'s raw values (the rows do not line up)")
+            whose = f"{REFERENCE_READER}'s raw values" if raw_source == REFERENCE_READER else \
+                "the raw values of the file's data pages"
+            raise _Refused(f"row {first_bad[0] + 1} of {FAST_READER}'s date/time columns does not match {whose} "
+                           "(the rows do not line up)")
     tag_names = [tag_column(n) for n in names if n in numeric or n in temporal]
     uniques = table.select(pl.col(t).drop_nulls().unique().cast(pl.String).implode() for t in tag_names).collect()
     found = {n: tuple(sorted(uniques.get_column(tag_column(n))[0].to_list())) for n in names
              if tag_column(n) in tag_names and uniques.get_column(tag_column(n))[0].len()}
     _check_decoding(table.select(strings), file_encoding)
     table = table.select([*names, *(pl.col(tag_column(n)).cast(pl.String) for n in found)])
-    checked = [n for n in names if n not in temporal]
+    # the date/time columns read by pyreadstat are its values already; raw ones are checked like the rest
+    checked = [n for n in names if n not in temporal or raw_source != REFERENCE_READER]
     for offset, sample in samples:
         _compare(table.slice(offset, sample.height).collect(), sample, checked, set(strings), offset)
+    _trace("checks", clock)
+    note = None
+    if temporal and raw_source != REFERENCE_READER:
+        note = f"date/time columns read from the data pages, checked against {REFERENCE_READER}"
     if sink is None:
-        return FastScan(table.collect(), meta, None, tuple(temporal), None, found)
+        return FastScan(table.collect(), meta, None, tuple(temporal), None, found, note)
     table.sink_parquet(sink, compression="lz4", statistics=False)
-    return FastScan(None, meta, None, tuple(temporal), sink, found)
+    return FastScan(None, meta, None, tuple(temporal), sink, found, note)
+
+
+def frame_bytes(rows: int, fast_meta: Mapping[str, Any], schema: Mapping[str, Any]) -> int:
+    """An upper bound of the bytes the fast path's rows take in memory while they are read: a numeric 8 bytes a row
+    and 1 for its tag; a date/time column also its raw value and tag beside polars-readstat's converted value; a
+    string 16 bytes (polars' view) plus its length when longer than the 12 bytes a view holds inline.  A column
+    without a known length counts as huge."""
+    per_row = 0
+    for column in fast_meta.get("columns") or [{}]:
+        length = column.get("length") if isinstance(column, Mapping) else None
+        if not isinstance(length, int) or length < 0:
+            return 1 << 62
+        if schema.get(column.get("name")) == pl.String:
+            per_row += 16 + (length if length > 12 else 0)
+        else:
+            per_row += 9 if schema.get(column.get("name")) == pl.Float64 else 26
+    return rows * per_row
+
+
+def _tag(name: str) -> pl.Expr:
+    """polars-readstat's special-missing indicator of ``name`` as the tag Enum ('.A' -> 'A')."""
+    return pl.col(f"{name}{_INDICATOR}").str.strip_prefix(".").cast(_TAG_ENUM)
+
+
+class _Sampler:
+    """The sampled blocks after the first, read by pyreadstat in a thread; the last one proves the row count."""
+
+    def __init__(self, path: Path, blocks: list[tuple[int, int]], rows: int) -> None:
+        self.path, self.blocks, self.rows = path, blocks, rows
+        self.samples: list[tuple[int, pl.DataFrame]] = []
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"parity-samples-{path.name}")
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            for offset, length in self.blocks[1:-1]:
+                self.samples.append((offset, _reference(self.path, row_offset=offset, row_limit=length)[0]))
+            offset, length = self.blocks[-1]
+            tail = _reference(self.path, row_offset=offset, row_limit=length + 1)[0]
+            if tail.height != length:
+                raise _Refused(f"the header counts {self.rows} rows, {REFERENCE_READER} {offset + tail.height} "
+                               "(deleted rows)")
+            self.samples.append((offset, tail))
+        except BaseException as exc:  # handed to the reading thread by result()
+            self.error = exc
+
+    def join(self) -> None:
+        self.thread.join()
+
+    def result(self) -> list[tuple[int, pl.DataFrame]]:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.samples
+
+
+def _temporal_raw(path: Path, names: list[str], rows: int, fast_meta: Mapping[str, Any]
+                  ) -> tuple[pl.DataFrame, str]:
+    """The date/time columns' raw values and tags as ``<name><_RAW>`` (Float64) and ``<name><_RAW_TAG>`` (tag
+    Enum), and who read them: the data pages of an uncompressed file (:mod:`parity.sources.sas_raw`), else
+    pyreadstat."""
+    if not names:
+        return pl.DataFrame(), REFERENCE_READER
+    from parity.sources.sas_raw import RawRefused, numeric_columns
+
+    layout = {c.get("name"): c for c in fast_meta.get("columns") or [] if isinstance(c, Mapping)}
+    if str(fast_meta.get("compression") or "").lower() in ("", "none") and all(n in layout for n in names):
+        try:
+            found = numeric_columns(path, [(n, int(layout[n]["offset"]), int(layout[n]["length"])) for n in names],
+                                    rows)
+        except (RawRefused, KeyError, TypeError, ValueError, OSError):
+            pass
+        else:
+            return pl.DataFrame([s for n in names for s in (found[n][0].alias(f"{n}{_RAW}"),
+                                                            found[n][1].cast(_TAG_ENUM).alias(f"{n}{_RAW_TAG}"))]
+                                ), "the data pages"
+    return _reference_columns(path, names, rows), REFERENCE_READER
 
 
 def _misaligned(name: str, dtype: Any) -> pl.Expr:
@@ -294,33 +405,36 @@ def _misaligned(name: str, dtype: Any) -> pl.Expr:
     0-24 h), which proves the rows line up over the whole file."""
     raw = pl.col(f"{name}{_RAW}")
     fast = pl.col(name)
-    nulls_differ = fast.is_null() != raw.is_null()
+    # the special missing tags as well: polars-readstat's indicator against the raw value's
+    tags_differ = _tag(name).cast(pl.String).ne_missing(pl.col(f"{name}{_RAW_TAG}").cast(pl.String))
+    nulls_differ = (fast.is_null() != raw.is_null()) | tags_differ
     if dtype == pl.Date:
         expected = raw.round(0, mode="half_away_from_zero") - EPOCH_SHIFT_DAYS
         return nulls_differ | ((raw.abs() < 1e9) & (fast.dt.epoch("d").cast(pl.Float64) != expected))
     if dtype == pl.Time:
         inside = (raw >= 0) & (raw < 86400)
         off = (fast.cast(pl.Int64).cast(pl.Float64) - raw * 1e9).abs() > 1e3
-        return (raw.is_null() & fast.is_not_null()) | (inside & (fast.is_null() | off)) | (~inside & fast.is_not_null())
+        return (tags_differ | (raw.is_null() & fast.is_not_null()) | (inside & (fast.is_null() | off))
+                | (~inside & fast.is_not_null()))
     expected = (raw - EPOCH_SHIFT_SECONDS) * 1e6
     off = (fast.dt.epoch("us").cast(pl.Float64) - expected).abs() > 2
     return nulls_differ | ((raw.abs() < 1e11) & off)
 
 
 def _reference_columns(path: Path, names: list[str], rows: int) -> pl.DataFrame:
-    """``names`` read by pyreadstat, raw, as ``<name><_RAW>`` (Float64) and ``<name><_INDICATOR>`` (tag Enum)."""
+    """``names`` read by pyreadstat, raw, as ``<name><_RAW>`` (Float64) and ``<name><_RAW_TAG>`` (tag Enum)."""
     if not names:
         return pl.DataFrame()
     from parity.sources.sas import _split_special
 
     ref = _reference(path, usecols=names)[0]
     if ref.height != rows:
-        raise _Refused(f"{REFERENCE_READER} read {ref.height} rows of the date/time columns, not {rows}")
+        raise _Refused(f"the header counts {rows} rows, {REFERENCE_READER} {ref.height} (deleted rows)")
     out: list[pl.Series] = []
     for name in names:
         numbers, tags = _split_special(ref.get_column(name))
         tags = tags if tags is not None else pl.Series([None] * ref.height, dtype=pl.String)
-        out += [numbers.alias(f"{name}{_RAW}"), tags.cast(_TAG_ENUM).alias(f"{name}{_INDICATOR}")]
+        out += [numbers.alias(f"{name}{_RAW}"), tags.cast(_TAG_ENUM).alias(f"{name}{_RAW_TAG}")]
     return pl.DataFrame(out)
 
 

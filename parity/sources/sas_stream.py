@@ -25,6 +25,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import weakref
@@ -57,6 +58,13 @@ CHUNK_BYTES = 64 * 1024 * 1024
 PARALLEL_MIN_BYTES = 256 * 1024 * 1024
 MAX_WORKERS = 4
 PYREADSTAT = "pyreadstat"
+#: the fast path's verified rows are compared from memory when they take at most this (an upper bound,
+#: :func:`parity.sources.sas_fast.frame_bytes`): no parquet round trip before the comparison; bigger files stream
+#: into parquet parts in bounded memory
+IN_MEMORY_BYTES = 2 << 30
+#: a cache entry for rows read into memory is written by a background thread while the comparison runs when it is
+#: at least this big (smaller ones are written at once)
+BACKGROUND_MIN_BYTES = 64 << 20
 
 
 class _Hasher(threading.Thread):
@@ -94,18 +102,19 @@ class _Hasher(threading.Thread):
         self._cancelled.set()
 
 
-def choose_reader(path: Path, fmt: str, encoding: str | None,
-                  sink: Path | None = None) -> tuple[FastScan | None, dict[str, Any]]:
+def choose_reader(path: Path, fmt: str, encoding: str | None, sink: Path | None = None,
+                  memory_budget: int = 0) -> tuple[FastScan | None, dict[str, Any]]:
     """The seam where a reader is chosen.  ``(rows, provenance)``: the fast path's verified rows
     (:func:`parity.sources.sas_fast.scan_sas_fast`: every column under its name, raw Float64/String values, a tag
-    column per numeric column with special missing values; in memory, or streamed into the parquet file ``sink``)
-    when it is installed, not switched off and verified this file; else ``None``, and pyreadstat reads the file in
-    chunks.  ``provenance`` says which reader, and why the fast path was refused (``reader``, ``reader_note``)."""
+    column per numeric column with special missing values; in memory when there is no ``sink`` or they fit
+    ``memory_budget``, else streamed into the parquet file ``sink``) when it is installed, not switched off and
+    verified this file; else ``None``, and pyreadstat reads the file in chunks.  ``provenance`` says which reader,
+    and why the fast path was refused (``reader``, ``reader_note``)."""
     if fmt != "sas7bdat":
         return None, {"reader": PYREADSTAT}
     from parity.sources.sas_fast import scan_sas_fast
 
-    scan = scan_sas_fast(path, encoding=encoding, sink=sink)
+    scan = scan_sas_fast(path, encoding=encoding, sink=sink, memory_budget=memory_budget)
     return (scan if scan.taken else None), dict(scan.provenance())
 
 
@@ -243,12 +252,8 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
         hit = cache.entry(known, reading) if known else None
         if hit is not None:
             return _cached(path, hit, options)
-    _, pmeta = read_raw(path, fmt, encoding, metadataonly=True)
-    head = SasMeta.of(pmeta, fmt)
-    check_meta(path, head, options.formats)
-    total = int(pmeta.number_rows or 0)
     stage = f"reading {path.name}"
-    options.progress(stage, 0, total, "rows")
+    options.progress(stage, 0, 0, "rows")
     hasher = _Hasher(path)
     with contextlib.ExitStack() as stack:
         folder: Path | None = None
@@ -257,7 +262,8 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
                 folder = stack.enter_context(cache.building())
             except OSError:  # a cache folder that cannot be written (a read-only home in CI): read without it
                 caching = False
-        if folder is None and size >= cache.MIN_BYTES:  # a big file without the cache: parts in a private folder
+        private = folder is None and size >= cache.MIN_BYTES
+        if private:  # a big file without the cache: parts in a private folder
             folder = Path(tempfile.mkdtemp(prefix="parity-sas-"))
         parts = _Parts(folder)
 
@@ -269,16 +275,29 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
                     and cache.entry(hasher.result(), reading) is not None)
 
         try:
-            # with a folder the fast path streams into the first part file (bounded memory), else into memory
-            fast, provenance = choose_reader(path, fmt, encoding, None if folder is None else folder / parts.name())
+            # the fast path first (its metadata is pyreadstat's, read with its first sampled rows): its rows in
+            # memory when they fit, else streamed into the first part file (bounded memory)
+            fast, provenance = choose_reader(path, fmt, encoding, None if folder is None else folder / parts.name(),
+                                             IN_MEMORY_BYTES)
             if fast is not None:
+                head = SasMeta.of(fast.meta, fmt)
+                check_meta(path, head, options.formats)
                 parts.meta = head
-                rows = fast.meta.number_rows
-                parts.add(rows, {n: list(t) for n, t in fast.found.items()}, head.to_json(), fast.frame,
-                          None if fast.sink is None else fast.sink.name)
+                rows = total = fast.meta.number_rows
+                if fast.frame is not None:  # kept in memory: the cache part is written from it below
+                    parts.rows, parts.found = rows, {n: set(t) for n, t in fast.found.items()}
+                    parts.frames.append(fast.frame)
+                else:
+                    parts.add(rows, {n: list(t) for n, t in fast.found.items()}, head.to_json(), None,
+                              None if fast.sink is None else fast.sink.name)
                 options.progress(stage, rows, total, "rows")
                 complete = True
             else:
+                _, pmeta = read_raw(path, fmt, encoding, metadataonly=True)
+                head = SasMeta.of(pmeta, fmt)
+                check_meta(path, head, options.formats)
+                total = int(pmeta.number_rows or 0)
+                options.progress(stage, 0, total, "rows")
                 chunk = _chunk_rows(head, chunk_rows, encoding)
                 n_workers = workers if workers is not None else (
                     min(os.cpu_count() or 1, MAX_WORKERS) if size >= PARALLEL_MIN_BYTES else 1)
@@ -297,6 +316,16 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
                 shutil.rmtree(folder, ignore_errors=True)
             raise
         sha = hasher.result()
+        if parts.frames and fast is not None:  # the fast path's rows, in memory: compared from there
+            if private:
+                shutil.rmtree(folder or "", ignore_errors=True)
+            memory = _Parts(None)
+            memory.meta, memory.rows, memory.found, memory.frames = parts.meta, parts.rows, parts.found, parts.frames
+            if caching:
+                cache.remember_sha256(path, sha)
+                if cache.entry(sha, reading) is None:
+                    _write_entry(path, memory, sha, reading, provenance)
+            return _source(path, memory, sha, provenance, options)
         if caching:
             assert folder is not None
             cache.remember_sha256(path, sha)
@@ -311,6 +340,50 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
                 return _cached(path, published, options)
         return _source(path, parts, sha, provenance, options)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: cache entries being written by background threads (joined by :func:`wait_for_cache_writes`)
+_WRITERS: list[threading.Thread] = []
+
+
+def _write_entry(path: Path, parts: _Parts, sha: str, reading: str, provenance: Mapping[str, Any]) -> None:
+    """Write the cache entry of rows held in memory (one lz4 part): at once when small, else by a (non-daemon)
+    thread while the comparison runs, so that the first run does not wait for it; the process waits for the
+    thread before it exits (:func:`wait_for_cache_writes` waits in-process).  A failed background write only says
+    so on stderr: the run's values come from memory, and a later run reads the file again."""
+    frame = parts.frames[0]
+    entry = _Parts(None)
+    entry.meta, entry.rows, entry.found, entry.files = parts.meta, parts.rows, parts.found, [parts.name()]
+
+    def write() -> None:
+        with cache.building() as folder:
+            frame.write_parquet(folder / entry.files[0], compression="lz4", statistics=False)
+            cache.publish(folder, sha, reading, _manifest(entry, sha, provenance))
+
+    if frame.estimated_size() < BACKGROUND_MIN_BYTES:
+        try:
+            write()
+        except OSError as exc:
+            raise InputError(f"{path}: cannot write parity's cache in {cache.root()} ({exc}); free space there, "
+                             "set PARITY_CACHE_DIR to another folder, or run with --no-cache") from None
+        return
+
+    def background() -> None:
+        try:
+            write()
+        except Exception as exc:  # the run goes on from memory
+            print(f"parity: warning: {path}: cannot write parity's cache in {cache.root()} ({exc}); a later run "
+                  "reads the file again", file=sys.stderr)
+
+    thread = threading.Thread(target=background, name=f"parity-cache-{path.name}", daemon=False)
+    _WRITERS.append(thread)
+    thread.start()
+
+
+def wait_for_cache_writes() -> None:
+    """Wait until the cache entries being written in the background are written."""
+    while _WRITERS:
+        _WRITERS.pop().join()
 
 
 def _manifest(parts: _Parts, sha: str, provenance: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,266 @@
+"""Raw numeric values of an UNCOMPRESSED .sas7bdat file, straight from its data pages (numpy over a memory map).
+
+The fast path (:mod:`parity.sources.sas_fast`) needs the raw SAS numbers of the columns polars-readstat converts
+to dates, datetimes and times (it rounds fractional dates, nulls times outside 0-24 h and truncates datetimes to
+microseconds).  pyreadstat gives them, but it parses whole rows: about 4.7 s for one date column of a 5M-row file.
+In an uncompressed file every row sits at a computable place, so the few bytes of those columns can be gathered
+directly, in a fraction of a second:
+
+- the header gives the page size, the page count, 32/64-bit layout and byte order; the row-size subheader of the
+  first metadata pages gives the row length, the row count and the rows on a mix page;
+- a **data page** (type 0x0100) holds ``block_count`` rows right after its header; a **mix page** (0x0200) holds
+  its rows after the subheader pointers, aligned to 8 bytes (the 4 padding bytes must be zeros or blanks);
+  metadata pages (0x0000, 0x4000, 0x0400) hold none and compressed-data pages (0x9000) are skipped;
+- a numeric of LENGTH 3-8 stores the most significant bytes of the IEEE double, in the file's byte order;
+- a missing value is a NaN whose byte 5 holds the one's complement of its tag (ReadStat's ``sas_assign_tag``:
+  0 is ``._``, 2-27 are ``.A``-``.Z``, the ASCII codes of ``A``-``Z`` and ``_`` are themselves, anything else is
+  the system missing value ``.``).
+
+Anything unexpected (a compressed file, an unknown page type, rows that do not fit their page, padding that is not
+zeros or blanks, a mix page whose row count disagrees with the row-size subheader, a total that is not the header's
+row count) raises :class:`RawRefused` and the caller reads the columns with pyreadstat.  The caller also
+cross-checks every row against polars-readstat's converted values and tags, and the sampled rows against
+pyreadstat: the raw values are never trusted alone.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+_MAGIC_END = 32
+_ALIGN_4 = 0x33
+_MIN_BLOCK = 1024
+_MAX_BLOCK = 1 << 24
+_PAGE_META = frozenset({0x0000, 0x4000, 0x0400})
+_PAGE_DATA = 0x0100
+_PAGE_MIX = 0x0200
+_PAGE_COMP = 0x9000
+_ROW_SIZE = 0xF7F7F7F7
+#: how far into the file the row-size subheader is looked for (it is on the first metadata page)
+_META_SCAN_PAGES = 64
+
+
+class RawRefused(Exception):
+    """The file's layout is not one this reader is sure of: read the columns with pyreadstat."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    little: bool
+    u64: bool
+    header_length: int
+    page_size: int
+    page_count: int
+    row_length: int
+    row_count: int
+    mix_rows: int
+
+    @property
+    def page_header(self) -> int:  # the page's own header, up to the subheader pointers
+        return 40 if self.u64 else 24
+
+    @property
+    def pointer_length(self) -> int:
+        return 24 if self.u64 else 12
+
+
+def read_layout(path: Path) -> Layout:
+    with path.open("rb") as fh:
+        head = fh.read(1024)
+        if len(head) < 300 or head[12:_MAGIC_END] != bytes.fromhex("c2ea8160b31411cfbd92080009c7318c181f1011"):
+            raise RawRefused("not a sas7bdat file")
+        u64 = head[32] == _ALIGN_4
+        pad = 4 if head[35] == _ALIGN_4 else 0
+        if head[37] not in (0, 1):
+            raise RawRefused(f"byte order byte {head[37]:#x}")
+        little = head[37] == 1
+        e = "<" if little else ">"
+        header_length, page_size = struct.unpack_from(e + "II", head, 196 + pad)
+        (page_count,) = struct.unpack_from(e + ("Q" if u64 else "I"), head, 204 + pad)
+        if not (_MIN_BLOCK <= header_length <= _MAX_BLOCK and _MIN_BLOCK <= page_size <= _MAX_BLOCK):
+            raise RawRefused("header or page size out of range")
+        size = path.stat().st_size
+        if size < header_length + page_count * page_size:
+            raise RawRefused("the file is shorter than its pages")
+        int_len = 8 if u64 else 4
+        word = e + ("Q" if u64 else "I")
+        page_header = 40 if u64 else 24
+        pointer = 24 if u64 else 12
+        for index in range(min(page_count, _META_SCAN_PAGES)):
+            fh.seek(header_length + index * page_size)
+            page = fh.read(page_size)
+            page_type, _, count = struct.unpack_from(e + "HHH", page, page_header - 8)
+            if page_type not in _PAGE_META and page_type != _PAGE_MIX:
+                continue
+            for k in range(count):
+                at = page_header + k * pointer
+                if at + pointer > len(page):
+                    break
+                offset, length = struct.unpack_from(word + word[1], page, at)
+                if length < 16 * int_len or offset + length > len(page):
+                    continue
+                first, second = struct.unpack_from(e + "II", page, offset)
+                if _ROW_SIZE not in (first, second):
+                    continue
+                row_length = struct.unpack_from(word, page, offset + 5 * int_len)[0]
+                row_count = struct.unpack_from(word, page, offset + 6 * int_len)[0]
+                mix_rows = struct.unpack_from(word, page, offset + 15 * int_len)[0]
+                if not 0 < row_length <= page_size:
+                    raise RawRefused(f"row length {row_length}")
+                return Layout(little, u64, header_length, page_size, page_count, row_length, row_count, mix_rows)
+    raise RawRefused("no row-size subheader on the first metadata pages")
+
+
+#: the file is read in pieces of about this size (a whole number of pages): memory stays bounded and each piece is
+#: gathered from while it is in the CPU's cache
+CHUNK_BYTES = 8 << 20
+
+
+def _page_rows(pages: np.ndarray, layout: Layout, rows_before: int, first_page: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per page of ``pages`` (a 2-D view of whole pages): the offset of its first row in the page, its row count."""
+    ph = layout.page_header
+    fields = np.ascontiguousarray(pages[:, ph - 8:ph - 2]).view("<u2" if layout.little else ">u2")
+    page_type = fields[:, 0].astype(np.int64)
+    blocks = fields[:, 1].astype(np.int64)
+    subheaders = fields[:, 2].astype(np.int64)
+    known = np.isin(page_type, [*_PAGE_META, _PAGE_DATA, _PAGE_MIX, _PAGE_COMP])
+    if not known.all():
+        bad = int(np.argmax(~known))
+        raise RawRefused(f"page {first_page + bad + 1} has type {int(page_type[bad]):#06x}")
+    first = np.zeros(len(pages), dtype=np.int64)
+    count = np.zeros(len(pages), dtype=np.int64)
+    data = page_type == _PAGE_DATA
+    first[data] = ph
+    count[data] = blocks[data]
+    for index in np.flatnonzero(page_type == _PAGE_MIX).tolist():
+        start = ph + int(subheaders[index]) * layout.pointer_length
+        if start % 8 == 4:
+            # rows start on an 8-byte boundary, after 4 bytes of zeros or blanks; other bytes there may be a row
+            # (files from Stat/Transfer are not padded, and ReadStat tells them by their vendor): refused
+            if bytes(pages[index, start:start + 4]) not in (b"\0\0\0\0", b"    "):
+                raise RawRefused(f"mix page {first_page + index + 1}: its rows may not be 8-byte aligned")
+            start += 4
+        rows = int(blocks[index] - subheaders[index])
+        expected = min(layout.mix_rows, layout.row_count - rows_before - int(count[:index].sum()))
+        if rows != expected:
+            raise RawRefused(f"mix page {first_page + index + 1}: {rows} rows, the row-size subheader says "
+                             f"{expected}")
+        first[index] = start
+        count[index] = rows
+    if (count < 0).any() or (first + count * layout.row_length > layout.page_size).any():
+        raise RawRefused("rows that do not fit their page")
+    return first, count
+
+
+def numeric_columns(path: Path, columns: Sequence[tuple[str, int, int]], expected_rows: int
+                    ) -> dict[str, tuple[pl.Series, pl.Series]]:
+    """``{name: (values Float64 with missing values null, tags String)}`` of the numeric ``columns`` (name, offset
+    in the row, LENGTH 3-8) of an uncompressed file.  Raises :class:`RawRefused` on anything unexpected."""
+    layout = read_layout(path)
+    if layout.row_count != expected_rows:
+        raise RawRefused(f"the row-size subheader counts {layout.row_count} rows, not {expected_rows}")
+    for name, offset, width in columns:
+        if not 3 <= width <= 8 or offset < 0 or offset + width > layout.row_length:
+            raise RawRefused(f"column {name!r}: LENGTH {width} at offset {offset} in rows of {layout.row_length}")
+    words = {name: np.empty(layout.row_count, dtype=np.uint64) for name, _, _ in columns}
+    per_chunk = max(1, CHUNK_BYTES // layout.page_size)
+    buffer = np.empty(per_chunk * layout.page_size, dtype=np.uint8)
+    done = 0
+    with io.FileIO(path, "r") as fh:
+        fh.seek(layout.header_length)
+        for start in range(0, layout.page_count, per_chunk):
+            n = min(per_chunk, layout.page_count - start)
+            chunk = buffer[:n * layout.page_size]
+            _read_exactly(fh, chunk)
+            first, count = _page_rows(chunk.reshape(n, layout.page_size), layout, done, start)
+            rows = int(count.sum())
+            if done + rows > layout.row_count:
+                raise RawRefused(f"the pages hold more rows than the header's {layout.row_count}")
+            for name, offset, width in columns:
+                _gather(chunk, layout, first, count, offset, width, words[name][done:done + rows])
+            done += rows
+    if done != layout.row_count:
+        raise RawRefused(f"the pages hold {done} rows, the header counts {layout.row_count}")
+    return {name: _split(name, _doubles(words[name], width, layout.little)) for name, _, width in columns}
+
+
+def _read_exactly(fh: io.FileIO, chunk: np.ndarray) -> None:
+    view = chunk.data
+    got = 0
+    while got < len(view):
+        n = fh.readinto(view[got:])
+        if not n:
+            raise RawRefused("the file ended before its last page")
+        got += n
+
+
+def _gather(chunk: np.ndarray, layout: Layout, first: np.ndarray, count: np.ndarray, offset: int, width: int,
+            out: np.ndarray) -> None:
+    """One column's stored bytes of the rows of a chunk of pages, in file order, into ``out`` as 64-bit words.
+    Each value is read as the 8 bytes that END with its last stored byte (a page's rows follow its header or its
+    subheader pointers, so those bytes are in the page); :func:`_doubles` drops the bytes before the stored ones.
+    The data pages go through one strided view (their rows start at the same place in every page), the mix pages
+    one by one."""
+    word = "<u8" if layout.little else ">u8"
+    back = width - 8
+    page_first_row = np.cumsum(count) - count
+    data = np.flatnonzero((first == layout.page_header) & (count > 0))
+    if len(data):
+        counts = count[data]
+        height = int(counts.max())
+        cells = np.ndarray((len(first), height), dtype=word, buffer=chunk,
+                           offset=layout.page_header + offset + back, strides=(layout.page_size, layout.row_length))
+        picked = cells[data][np.arange(height) < counts[:, None]]
+        ends = page_first_row[data] + counts
+        if (page_first_row[data][1:] == ends[:-1]).all():  # the data pages' rows follow each other
+            out[page_first_row[data[0]]:ends[-1]] = picked
+        else:
+            within = np.arange(len(picked)) - np.repeat(np.cumsum(counts) - counts, counts)
+            out[np.repeat(page_first_row[data], counts) + within] = picked
+    for index in np.flatnonzero((first != layout.page_header) & (count > 0)).tolist():
+        n = int(count[index])
+        cells = np.ndarray((n,), dtype=word, buffer=chunk,
+                           offset=index * layout.page_size + int(first[index]) + offset + back,
+                           strides=(layout.row_length,))
+        out[page_first_row[index]:page_first_row[index] + n] = cells
+
+
+def _doubles(words: np.ndarray, width: int, little: bool) -> np.ndarray:
+    """64-bit words whose last ``width`` bytes (in the file's order) are the stored ones -> native float64: SAS
+    stores the double's most significant bytes, the rest are zero."""
+    if width < 8:
+        drop = np.uint64(8 * (8 - width))
+        # little-endian: the stored bytes are the word's top bytes, the low ones belong to the neighbour;
+        # big-endian: they are its low bytes, moved to the top
+        words = (words >> drop) << drop if little else words << drop
+    return words.view(np.float64)
+
+
+#: ReadStat's tag byte -> the ASCII code of parity's tag ('A'-'Z', '_'); 0: the system missing value
+_CODES = np.zeros(256, dtype=np.uint8)
+_CODES[0] = ord("_")
+_CODES[ord("_")] = ord("_")
+for _k in range(26):
+    _CODES[2 + _k] = _CODES[ord("A") + _k] = ord("A") + _k
+
+
+def _split(name: str, values: np.ndarray) -> tuple[pl.Series, pl.Series]:
+    """(values with every NaN null, the tag of each special missing value, else null)."""
+    numbers = pl.Series(name, values, nan_to_null=True)
+    tags = pl.repeat(None, len(values), dtype=pl.String, eager=True).alias(name)
+    where = np.flatnonzero(np.isnan(values))
+    if len(where):
+        byte = (~(values[where].view(np.uint64) >> np.uint64(40))) & np.uint64(0xFF)
+        codes = _CODES[byte.astype(np.intp)]
+        tagged = codes != 0
+        if tagged.any():
+            letters = codes[tagged].view("S1").astype("U1")
+            tags = tags.scatter(where[tagged], pl.Series(letters, dtype=pl.String))
+    return numbers, tags
