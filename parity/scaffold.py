@@ -325,7 +325,7 @@ Scaffolded by `parity init`: the SAS outputs, the spec that compares them with t
    guarantees. Dates, datetimes and times are noted in comments.
 2. {'Write the port in `port.py`: until then it returns empty frames and the job fails (no rows).' if stub else
     'Make sure the port named in parity.toml returns one frame per dataset.'}
-3. Run it: `parity run {job}` (exit 0 pass, 1 parity failed, 2 error); the reports are in
+3. Run it: `parity run {job}` (exit 0 pass or warn, 1 parity failed, 2 error); the reports are in
    `reports/{job}/parity.html` and `parity.json`.
 4. Optionally set `[job] sas_program` and run `parity capture {job}` to re-create the SAS outputs with saspy and
    record their provenance (docs/capture.md).

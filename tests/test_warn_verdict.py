@@ -141,6 +141,20 @@ def test_a_waived_failure_stays_a_pass(tmp_path: Path) -> None:
     assert "PASS (WAIVED)" in render_job(load_report(tmp_path / "out" / "j")).upper()
 
 
+def test_a_check_waiver_accepts_a_warning_too(tmp_path: Path) -> None:
+    """An approved warning is a pass with a waiver, not a stale waiver next to a warning that is still there."""
+    waiver = ('[[datasets.{ds}.waivers]]\ncheck = "quality"\nreason = "amounts above 4 are reviewed"\n'
+              'approver = "A. Owner"\nexpires = 2999-01-01\n')
+    jobs = warn_job(tmp_path / "jobs", {"d": WARN_RULE + waiver})
+    code, data = run(jobs, tmp_path / "out")
+    checks = {c["name"]: c for c in data["datasets"][0]["checks"]}
+    assert checks["quality"]["status"] == "waived" and checks["quality"]["summary"].startswith("(waived: amounts")
+    assert checks["waivers"]["status"] == "pass" and checks["waivers"]["details"]["waivers"][0]["state"] == "active"
+    assert code == 0 and data["verdict"] == "pass"
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "pass (waived)" in summary and "### Warnings" not in summary
+
+
 def test_information_is_not_a_warning() -> None:
     """Rows in another order without sort_by pass (order is not part of the contract), with the order noted."""
     from parity.api import compare_frames

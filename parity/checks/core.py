@@ -460,8 +460,9 @@ def check_waivers(f: Facts) -> CheckResult:
 
 
 def _apply_check_waivers(f: Facts, result: CheckResult) -> CheckResult:
+    """A check waiver accepts the check's failure, or its warning (both then pass with the waiver: ``waived``)."""
     for i, waiver in enumerate(f.comp.spec.waivers):
-        if waiver.check == result.name and f.active(waiver) and result.status == "fail":
+        if waiver.check == result.name and f.active(waiver) and result.status in ("fail", "warn"):
             f.waiver_matches[i] += 1
             return CheckResult(result.name, "waived", f"(waived: {waiver.reason}; approved by {waiver.approver} "
                                f"until {waiver.expires.isoformat()}) {result.summary}", result.details)
