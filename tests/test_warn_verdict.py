@@ -250,6 +250,29 @@ def test_plugin_passes_warn_items_with_a_visible_warning_and_exits_0(pytester: p
     assert json.loads((pytester.path / "reports" / "w" / "parity.json").read_text())["verdict"] == "warn"
 
 
+def test_plugin_stale_capture_warns_the_job_and_against_a_baseline_fails_its_schema_items(
+        pytester: pytest.Pytester) -> None:
+    from tests.test_capture import PROGRAM, FakeSession, claims, do_capture, job, summary
+
+    folder = job(pytester.path)  # pytester.path/jobs/claims_job
+    do_capture(folder, FakeSession(pytester.path / "remote", {"claims": claims(), "summary": summary()}))
+    base = pytester.runpytest("--parity", "claims_job", "--parity-jobs-dir=jobs", "--parity-report-dir=base",
+                              "-p", "no:cacheprovider")
+    assert base.ret == 0 and "claims_job  PASS" in base.stdout.str()
+    (folder / "sas" / "job.sas").write_text(PROGRAM + "/* changed */\n")
+    stale = pytester.runpytest("--parity", "claims_job", "--parity-jobs-dir=jobs", "--parity-report-dir=head",
+                               "-p", "no:cacheprovider")
+    assert stale.ret == 0  # a warning: every item passes
+    stale.stdout.fnmatch_lines(["claims_job  WARN *", "*WARN stale capture: the SAS program sas/job.sas changed*"])
+    gated = pytester.runpytest("--parity", "claims_job", "--parity-jobs-dir=jobs", "--parity-report-dir=gated",
+                               "--parity-baseline=base", "-p", "no:cacheprovider", "-rf")
+    assert gated.ret == 1  # worse than the baseline: each dataset's schema item carries the job-wide change
+    assert gated.parseoutcomes()["failed"] == 2
+    gated.stdout.fnmatch_lines(["*WORSE claims_job: stale capture, not in the baseline*"])
+    failed = sorted(line.split()[1] for line in gated.stdout.lines if line.startswith("FAILED "))
+    assert failed == ["jobs/claims_job/parity.toml::claims::schema", "jobs/claims_job/parity.toml::summary::schema"]
+
+
 # --------------------------------------------------------------------------------------------------------------
 # the delta and the gate
 
