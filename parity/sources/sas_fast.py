@@ -34,7 +34,7 @@ import os
 import random
 import struct
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ RANDOM_ROWS = 16
 _INDICATOR = "\x1fparity_null"
 _RAW = "\x1fparity_raw"
 _RAW_TAG = "\x1fparity_raw_tag"
+_FAST_TAG = "\x1fparity_fast_tag"
 _MISALIGNED = "\x1fparity_misaligned"
 _TAG_ENUM = pl.Enum(sorted(SPECIAL_TAGS))
 #: bytes Windows-1252 leaves undefined: polars-readstat decodes them to C1 controls, iconv refuses them
@@ -251,45 +252,63 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None, memory
 
     # pyreadstat skips deleted rows and counts rows after them: reading one row past the header's last row
     # gives exactly the rows up to it only when pyreadstat's count is the header's.  The other sampled blocks are
-    # read by a thread meanwhile (pyreadstat walks the pages up to a block; polars-readstat releases the GIL)
+    # read by a thread meanwhile (pyreadstat walks the pages up to a block; polars-readstat releases the GIL), and,
+    # when the rows are kept in memory, the date/time columns' raw values first
     samples: list[tuple[int, pl.DataFrame]] = [(0, head)]
     if whole and head.height != rows:
         raise _Refused(f"the header counts {rows} rows, {REFERENCE_READER} {head.height} (deleted rows)")
-    sampler = None if whole else _Sampler(path, blocks, rows)
+    in_memory = staging is None
+
+    def temporal_raw() -> tuple[pl.DataFrame, str]:
+        # their raw values from the data pages (an uncompressed file), else read by pyreadstat (8 bytes a row
+        # each, and their tags, in memory)
+        return _temporal_raw(path, temporal, rows, fast.metadata)
+
+    background = _Background(path, [] if whole else blocks, rows, temporal_raw if in_memory else None)
     try:
-        # the date/time columns first: their raw values from the data pages (an uncompressed file), else read by
-        # pyreadstat (8 bytes a row each, and their tags, in memory)
-        extra, raw_source = _temporal_raw(path, temporal, rows, fast.metadata)
-        _trace(f"date/time columns ({raw_source})", clock)
+        extra, raw_source = (pl.DataFrame(), REFERENCE_READER) if in_memory else temporal_raw()
         options: dict[str, Any] = {"preserve_order": True}
         if numeric or temporal:
             options["informative_nulls"] = {"columns": numeric + temporal, "mode": "separate_column",
                                             "suffix": _INDICATOR, "use_value_labels": False}
-        lf = scan_readstat(str(path), **options)
-        if temporal:
-            lf = pl.concat([lf, extra.lazy()], how="horizontal", strict=True)
-        # batch by batch on the streaming engine: the special-missing indicators (".A", "._") become a 1-byte Enum
-        # of the tags (an indicator outside .A-.Z/._ fails the cast); no projection pushdown: polars-readstat loses
-        # the indicator columns under one
-        lf = lf.select([pl.col(f"{n}{_RAW}").alias(n) if n in temporal else pl.col(n) for n in names]
-                       + [_tag(n).alias(tag_column(n)) for n in numeric]
-                       + [pl.col(f"{n}{_RAW_TAG}").alias(tag_column(n)) for n in temporal]
-                       + ([pl.any_horizontal(_misaligned(n, schema[n]) for n in temporal).alias(_MISALIGNED)]
-                          if temporal else []))
+        # batch by batch on the streaming engine; no projection pushdown: polars-readstat loses the indicator
+        # columns under one
         whole_pass = pl.QueryOptFlags(projection_pushdown=False)
+        # the special-missing indicators (".A", "._") become a 1-byte Enum of the tags batch by batch (as strings
+        # they would take 16 bytes a row each; an indicator outside .A-.Z/._ fails the cast)
+        lf = scan_readstat(str(path), **options).select(
+            [pl.col(n) for n in names] + [_tag(n).alias(f"{n}{_FAST_TAG}") for n in numeric + temporal])
+        misaligned = (pl.any_horizontal(_misaligned(n, schema[n]) for n in temporal) if temporal else pl.lit(False)
+                      ).alias(_MISALIGNED)
+        if in_memory:
+            frame = lf.collect(engine="streaming", optimizations=whole_pass)
+            _trace(f"{FAST_READER}", clock)
+            extra, raw_source = background.temporal()
+            _trace(f"waited for the date/time columns ({raw_source})", clock)
+            if temporal:  # added in the table's chunks: a column chunked otherwise makes polars copy all of them
+                pair = frame.select([*temporal, *(f"{n}{_FAST_TAG}" for n in temporal)]).hstack(extra)
+                lengths = frame.get_column(names[0]).chunk_lengths()
+                frame = frame.with_columns(_chunked(c, lengths)
+                                           for c in [*extra.get_columns(), pair.select(misaligned).to_series()])
+                misaligned = pl.col(_MISALIGNED)
+            lf = frame.lazy()
+        elif temporal:
+            lf = pl.concat([lf, extra.lazy()], how="horizontal", strict=True)
+        lf = lf.select([pl.col(f"{n}{_RAW}").alias(n) if n in temporal else pl.col(n) for n in names]
+                       + [pl.col(f"{n}{_FAST_TAG}").alias(tag_column(n)) for n in numeric]
+                       + [pl.col(f"{n}{_RAW_TAG}").alias(tag_column(n)) for n in temporal]
+                       + ([misaligned] if temporal else []))
         if staging is None:
-            table = lf.collect(engine="streaming", optimizations=whole_pass).lazy()
+            table = lf.collect().lazy()
         else:
             lf.sink_parquet(staging, optimizations=whole_pass, compression="lz4", statistics=False)
             table = pl.scan_parquet(staging)
-        _trace(f"{FAST_READER}", clock)
-        if sampler is not None:
-            samples += sampler.result()
-            _trace("waited for the sampled rows", clock)
+            _trace(f"{FAST_READER} (date/time columns: {raw_source})", clock)
+        samples += background.samples()
+        _trace("waited for the sampled rows", clock)
         meta.number_rows = rows
     finally:
-        if sampler is not None:
-            sampler.join()
+        background.join()
     read = table.select(pl.len()).collect().item()
     if read != rows:
         raise _Refused(f"{FAST_READER} read {read} rows, {REFERENCE_READER} counts {rows}")
@@ -343,37 +362,66 @@ def _tag(name: str) -> pl.Expr:
     return pl.col(f"{name}{_INDICATOR}").str.strip_prefix(".").cast(_TAG_ENUM)
 
 
-class _Sampler:
-    """The sampled blocks after the first, read by pyreadstat in a thread; the last one proves the row count."""
+def _chunked(series: pl.Series, lengths: list[int]) -> pl.Series:
+    """``series`` in chunks of ``lengths`` rows (views, not copies)."""
+    if len(lengths) <= 1:
+        return series
+    offsets = [0]
+    for length in lengths[:-1]:
+        offsets.append(offsets[-1] + length)
+    return pl.concat([series.slice(o, n) for o, n in zip(offsets, lengths, strict=True)], rechunk=False)
 
-    def __init__(self, path: Path, blocks: list[tuple[int, int]], rows: int) -> None:
-        self.path, self.blocks, self.rows = path, blocks, rows
-        self.samples: list[tuple[int, pl.DataFrame]] = []
+
+class _Background:
+    """pyreadstat's reads while polars-readstat reads (it releases the GIL): the date/time columns' raw values when
+    ``temporal`` is given, then the sampled ``blocks`` after the first (the last one proves the row count)."""
+
+    def __init__(self, path: Path, blocks: list[tuple[int, int]], rows: int,
+                 temporal: Callable[[], tuple[pl.DataFrame, str]] | None) -> None:
+        self.path, self.blocks, self.rows, self.temporal_job = path, blocks, rows, temporal
+        self.raw: tuple[pl.DataFrame, str] | None = None
+        self.raw_done = threading.Event()
+        self.read: list[tuple[int, pl.DataFrame]] = []
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"parity-samples-{path.name}")
         self.thread.start()
 
     def _run(self) -> None:
         try:
+            if self.temporal_job is not None:
+                self.raw = self.temporal_job()
+            self.raw_done.set()
+            if len(self.blocks) < 2:
+                return
             for offset, length in self.blocks[1:-1]:
-                self.samples.append((offset, _reference(self.path, row_offset=offset, row_limit=length)[0]))
+                self.read.append((offset, _reference(self.path, row_offset=offset, row_limit=length)[0]))
             offset, length = self.blocks[-1]
             tail = _reference(self.path, row_offset=offset, row_limit=length + 1)[0]
             if tail.height != length:
                 raise _Refused(f"the header counts {self.rows} rows, {REFERENCE_READER} {offset + tail.height} "
                                "(deleted rows)")
-            self.samples.append((offset, tail))
-        except BaseException as exc:  # handed to the reading thread by result()
+            self.read.append((offset, tail))
+        except BaseException as exc:  # handed to the reading thread by temporal() and samples()
             self.error = exc
+        finally:
+            self.raw_done.set()
 
     def join(self) -> None:
         self.thread.join()
 
-    def result(self) -> list[tuple[int, pl.DataFrame]]:
+    def temporal(self) -> tuple[pl.DataFrame, str]:
+        self.raw_done.wait()
+        if self.raw is None:
+            self.join()
+            assert self.error is not None
+            raise self.error
+        return self.raw
+
+    def samples(self) -> list[tuple[int, pl.DataFrame]]:
         self.join()
         if self.error is not None:
             raise self.error
-        return self.samples
+        return self.read
 
 
 def _temporal_raw(path: Path, names: list[str], rows: int, fast_meta: Mapping[str, Any]
@@ -406,7 +454,7 @@ def _misaligned(name: str, dtype: Any) -> pl.Expr:
     raw = pl.col(f"{name}{_RAW}")
     fast = pl.col(name)
     # the special missing tags as well: polars-readstat's indicator against the raw value's
-    tags_differ = _tag(name).cast(pl.String).ne_missing(pl.col(f"{name}{_RAW_TAG}").cast(pl.String))
+    tags_differ = pl.col(f"{name}{_FAST_TAG}").cast(pl.String).ne_missing(pl.col(f"{name}{_RAW_TAG}").cast(pl.String))
     nulls_differ = (fast.is_null() != raw.is_null()) | tags_differ
     if dtype == pl.Date:
         expected = raw.round(0, mode="half_away_from_zero") - EPOCH_SHIFT_DAYS
