@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import polars as pl
 
@@ -435,6 +435,26 @@ def _resolve(view: View, written: Sequence[str]) -> tuple[dict[str, str], list[s
     return found, [w for w in written if w not in found]
 
 
+def resolve_columns(view: Any, other: Any, written: Sequence[str], file: Path, where: str,
+                    also: str = "") -> tuple[dict[str, str], list[str]]:
+    """:func:`_resolve`, with a SpecError for a name in neither output (``other`` is the other side's view)."""
+    found, lacking = _resolve(view, written)
+    for w in lacking:
+        if other is None or other.col(w) is None:
+            known = ", ".join(sorted(view.names.values())[:30])
+            raise SpecError(file, f"names column {w!r}, which is in neither output (Python output columns: "
+                            f"{known}){also}", key=where)
+    return found, lacking
+
+
+def column_of(rule: QualityRule) -> tuple[list[str], str]:
+    """The column a lookup or distinct rule names (as a list of written names) and its key in parity.toml."""
+    if rule.lookup is not None:
+        return [rule.lookup.column], f"{rule.where}.lookup.column"
+    assert rule.distinct is not None
+    return [rule.distinct.column], f"{rule.where}.distinct.column"
+
+
 def _rule_expr(rule: QualityRule) -> pl.Expr:
     assert rule.rule is not None
     return pl.sql_expr(rule.rule)
@@ -519,20 +539,14 @@ def quality_facts(rules: Sequence[QualityRule], view: View, other: View | None, 
     frame = view.frame
     aliases: dict[str, str] = {}
     for rule in rules:
+        if rule.rule is not None and rule.polars_error is not None:  # the polars engine's dialect rejects it
+            raise SpecError(file, rule.polars_error, key=f"{rule.where}.rule")
         if rule.rule is not None:
             written = _rule_expr(rule).meta.root_names()
             where = f"{rule.where}.rule"
-        elif rule.lookup is not None:
-            written, where = [rule.lookup.column], f"{rule.where}.lookup.column"
         else:
-            assert rule.distinct is not None
-            written, where = [rule.distinct.column], f"{rule.where}.distinct.column"
-        found, lacking = _resolve(view, written)
-        for w in lacking:
-            if other is None or other.col(w) is None:
-                known = ", ".join(sorted(view.names.values())[:30])
-                raise SpecError(file, f"names column {w!r}, which is in neither output (Python output columns: "
-                                f"{known})", key=where)
+            written, where = column_of(rule)
+        found, lacking = resolve_columns(view, other, written, file, where)
         if lacking:
             out.append(_missing_fact(rule.name, rule.kind, written[0] if len(written) == 1 else None, view,
                                      f"column {lacking[0]!r}"))
@@ -566,7 +580,8 @@ def _count_rules(view: View, frame: pl.LazyFrame, pending: list[_Pending], keys:
         try:
             dtype = frame.select(p.ok.alias("r")).collect_schema()["r"]
         except Exception as exc:
-            raise SpecError(file, f"the rule cannot run on {view.label}: {_polars_message(exc)}", key=where) from None
+            raise SpecError(file, f"the rule cannot run on {view.label} in polars SQL: {_polars_message(exc)}",
+                           key=where) from None
         if dtype not in (pl.Boolean, pl.Null):
             raise SpecError(file, f"the rule gives {dtype} values, not true/false: write a condition that is true "
                             "on every good row, e.g. \"paid >= 0\"", key=where)
@@ -579,8 +594,8 @@ def _count_rules(view: View, frame: pl.LazyFrame, pending: list[_Pending], keys:
             try:
                 frame.select(p.failing.fill_null(True).sum()).collect(engine=ENGINE)
             except Exception as exc:
-                raise SpecError(file, f"the rule cannot run on {view.label}: {_polars_message(exc)}",
-                                key=where) from None
+                raise SpecError(file, f"the rule cannot run on {view.label} in polars SQL: "
+                                f"{_polars_message(exc)}", key=where) from None
         raise
     out = []
     for p, n in zip(pending, counts, strict=True):
@@ -604,9 +619,7 @@ def _lookup_fact(rule: QualityRule, view: View, c: str, keys: Sequence[str], fil
     ref = refs[rule.name]
     ref_dtype = ref.collect_schema()["#key"]
     if _kind(ref_dtype) != _kind(dtype) and "null" not in (_kind(ref_dtype), _kind(dtype)):
-        return RuleFact(rule.name, "lookup", rule.lookup.column, view.rows, view.rows, (),
-                        {"file": rule.lookup.file.name, "key": rule.lookup.key},
-                        missing=f"column {rule.lookup.column!r} holds {_kind(dtype)} values in {view.label}")
+        return lookup_kind_fact(rule, dtype, view)
     probe = view.frame.with_row_index(ROW, offset=1).filter(pl.col(c).is_not_null()).with_columns(
         _key_expr(c, dtype).alias("#key"))
     unmatched = probe.join(ref.select(pl.col("#key").cast(probe.collect_schema()["#key"])), on="#key", how="anti")
@@ -617,17 +630,36 @@ def _lookup_fact(rule: QualityRule, view: View, c: str, keys: Sequence[str], fil
         wanted = list(dict.fromkeys([*(k for k in keys if k != c), c]))
         raw = view.raw.with_row_index(ROW, offset=1).select([pl.col(ROW), *map(pl.col, wanted)])
         sample = _sample_rows(rows.join(raw, on=ROW, how="left").sort(ROW).collect(engine=ENGINE))
-    return RuleFact(rule.name, "lookup", rule.lookup.column, n, view.rows, sample,
+    return lookup_fact(rule, n, view.rows, sample)
+
+
+def lookup_fact(rule: QualityRule, n: int, rows: int, sample: tuple[dict[str, Any], ...]) -> RuleFact:
+    """A lookup's fact: ``n`` values not in the reference, of ``rows`` judged."""
+    assert rule.lookup is not None
+    return RuleFact(rule.name, "lookup", rule.lookup.column, n, rows, sample,
                     {"file": rule.lookup.file.name, "key": rule.lookup.key,
                      "nulls": "a missing value is not looked up (add a rule 'col IS NOT NULL' to forbid it)"})
 
 
+def lookup_kind_fact(rule: QualityRule, dtype: pl.DataType, view: Any) -> RuleFact:
+    """The fact of a lookup whose column on this side holds values of another kind than the reference's."""
+    assert rule.lookup is not None
+    return RuleFact(rule.name, "lookup", rule.lookup.column, view.rows, view.rows, (),
+                    {"file": rule.lookup.file.name, "key": rule.lookup.key},
+                    missing=f"column {rule.lookup.column!r} holds {_kind(dtype)} values in {view.label}")
+
+
 def _distinct_fact(rule: QualityRule, view: View, c: str) -> RuleFact:
+    n = int(view.frame.select(pl.col(c).drop_nulls().n_unique()).collect(engine=ENGINE).item())
+    return distinct_fact(rule, n, view.rows)
+
+
+def distinct_fact(rule: QualityRule, n: int, rows: int) -> RuleFact:
+    """A distinct rule's fact: ``n`` distinct values (missing not counted) in ``rows``."""
     assert rule.distinct is not None
     d = rule.distinct
-    n = int(view.frame.select(pl.col(c).drop_nulls().n_unique()).collect(engine=ENGINE).item())
     bad = (d.min is not None and n < d.min) or (d.max is not None and n > d.max)
-    return RuleFact(rule.name, "distinct", d.column, view.rows if bad else 0, view.rows, (),
+    return RuleFact(rule.name, "distinct", d.column, rows if bad else 0, rows, (),
                     {"distinct": n, "min": d.min, "max": d.max})
 
 
@@ -660,6 +692,25 @@ def _evaluate(contract: Contract | None, quality: Sequence[QualityRule], file: P
               py: Source, rename: Mapping[str, str], keys: Sequence[str], blank_is_missing: bool) -> RuleFacts:
     pv = view_of(py, "the Python output", blank_is_missing=blank_is_missing)
     sv = view_of(sas, "the SAS output", rename, blank_is_missing)
+    return evaluate_views(contract, quality, file, where, pv, sv, rename, keys, blank_is_missing)
+
+
+class RuleEngine(NamedTuple):
+    """How one side's facts are computed: by polars on a :class:`View` (:data:`POLARS_RULES`), or by another engine
+    on its own view (:mod:`parity.spark.quality`), which has the same ``names``, ``rows``, ``label`` and ``col()``:
+    its :func:`contract_facts` and :func:`quality_facts`."""
+
+    contract_facts: Callable[[Contract, Any, Sequence[str], bool], list[RuleFact]]
+    quality_facts: Callable[[Sequence[QualityRule], Any, Any, Sequence[str], Path, dict[str, Any]], list[RuleFact]]
+
+
+def evaluate_views(contract: Contract | None, quality: Sequence[QualityRule], file: Path, where: str, pv: Any,
+                   sv: Any, rename: Mapping[str, str], keys: Sequence[str], blank_is_missing: bool,
+                   engine_of: Callable[[Any], RuleEngine] | None = None) -> RuleFacts:
+    """:func:`evaluate` on the two sides' views (``pv`` the Python output's, ``sv`` the SAS output's), each
+    judged by the :class:`RuleEngine` ``engine_of(view)`` gives: the checks of names against both outputs and the
+    order of the facts are the same whichever engine computes them."""
+    engine_of = engine_of or (lambda view: POLARS_RULES)
     fold_rename = {k.casefold(): v for k, v in rename.items()}
     py_keys = [c for k in keys if (c := pv.col(fold_rename.get(k.casefold(), k))) is not None]
     sas_keys = [c for k in keys if (c := sv.col(fold_rename.get(k.casefold(), k))) is not None]
@@ -675,15 +726,21 @@ def _evaluate(contract: Contract | None, quality: Sequence[QualityRule], file: P
             if pv.col(u) is None and sv.col(u) is None:
                 raise SpecError(file, f"unique names column {u!r}, which is in neither output (Python output "
                                 f"columns: {known})", key=f"{where}.contract.unique")
-        contract_py = contract_facts(contract, pv, py_keys, blank_is_missing)
-        contract_sas = contract_facts(contract, sv, sas_keys, blank_is_missing)
-    refs: dict[str, pl.LazyFrame] = {}
-    quality_py = quality_facts(quality, pv, sv, py_keys, file, refs)
+        contract_py = engine_of(pv).contract_facts(contract, pv, py_keys, blank_is_missing)
+        contract_sas = engine_of(sv).contract_facts(contract, sv, sas_keys, blank_is_missing)
+    refs_py: dict[str, Any] = {}
+    quality_py = engine_of(pv).quality_facts(quality, pv, sv, py_keys, file, refs_py)
     quality_sas: list[RuleFact] = []
     sas_error = None
+    # lookup values are shared by the two sides when one engine judges both (each engine caches its own kind)
+    refs_sas = refs_py if engine_of(pv) is engine_of(sv) else {}
     try:
-        quality_sas = quality_facts(quality, sv, pv, sas_keys, file, refs)
+        quality_sas = engine_of(sv).quality_facts(quality, sv, pv, sas_keys, file, refs_sas)
     except SpecError as exc:  # a rule that runs on the Python output but not on the SAS view: information only
         sas_error = str(exc)
     return RuleFacts(tuple(contract_py), tuple(contract_sas), tuple(quality_py), tuple(quality_sas),
                      "values" if pv.by_value else "dtype", sas_error)
+
+
+#: the polars :class:`RuleEngine`
+POLARS_RULES = RuleEngine(contract_facts, quality_facts)

@@ -43,8 +43,10 @@ def compare_on_spark(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str, 
         py = spark_output(spark, ds.lake, job.folder, where)
     elif ds.python is not None:
         progress(f"{job.name}/{ds.name}: reading {ds.python.name}")
-        sas_columns = Table(frame=pl.DataFrame(), columns=sas.columns, meta=sas.meta)
-        py = table_python_side(read_python_file(ds.python, sas=sas_columns, rename=ds.rename))
+        py = _spark_read(spark, ds.python, where)
+        if py is None:  # a csv, arrow or SAS file, or parquet of types Spark reads otherwise: read on the driver
+            sas_columns = Table(frame=pl.DataFrame(), columns=sas.columns, meta=sas.meta)
+            py = table_python_side(read_python_file(ds.python, sas=sas_columns, rename=ds.rename))
     else:
         out = port_output(job, ds, python_tables, python_error)
         if isinstance(out, SparkFrame):
@@ -53,22 +55,24 @@ def compare_on_spark(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str, 
             py = table_python_side(out)
     rules = None
     if ds.contract is not None or ds.quality:
-        rules = _rules_on_driver(job, ds, py, progress)
+        from parity.spark.quality import evaluate_spark
+
+        progress(f"{job.name}/{ds.name}: checking the contract and DQ rules on Spark")
+        rules = evaluate_spark(ds, job.spec_file, sas, py)  # names and rules checked before any comparison
     progress(f"{job.name}/{ds.name}: comparing {sas.meta.rows:,} x {py.meta.rows:,} rows on Spark")
     return compare_spark(ds, sas, py, job, spark=spark), rules
 
 
-def _rules_on_driver(job: JobSpec, ds: DatasetSpec, py: Any, progress: Progress) -> Any:
-    """The contract and DQ rules, evaluated by polars (parity.engine.quality) on both sides read on the driver:
-    they have no Spark implementation yet, and a declared contract is never skipped."""
-    from parity.engine.quality import evaluate_spec
-    from parity.run.port import SparkFrame
-    from parity.sources.frames import spark_frame_table
-    from parity.sources.sas import read_sas
-    from parity.spark.datasource import ROW
+def _spark_read(spark: Any, location: Any, where: str) -> Any:
+    """A parquet file, glob or folder output read by Spark (:func:`parity.spark.sources.parquet_side`), or None
+    for an input the driver reads (another kind, or parquet with a type Spark reads otherwise)."""
+    from parity.sources.registry import opener_for
+    from parity.spark.sources import NotSparkReadable, parquet_side
 
-    progress(f"{job.name}/{ds.name}: checking the contract and DQ rules (on the driver)")
-    sas_table = read_sas(ds.sas, encoding=ds.encoding, formats=ds.formats)
-    py_table = py.table if py.table is not None else spark_frame_table(
-        SparkFrame(py.sdf.drop(ROW), py.meta.source, f"dataset {ds.name!r}"))
-    return evaluate_spec(ds, job.spec_file, sas_table, py_table)
+    opener, target = opener_for(location)
+    if opener.name != "parquet":
+        return None
+    try:
+        return parquet_side(spark, target, where)
+    except NotSparkReadable:
+        return None

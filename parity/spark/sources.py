@@ -275,3 +275,93 @@ def spark_output(spark: SparkSession, ref: str, folder: Path, where: str) -> Spa
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def parquet_side(spark: SparkSession, location: str, where: str) -> SparkSide:
+    """A parquet file, glob or folder (``python = "out.parquet"``, ``"out/"``, ``"out/*.parquet"``) read by Spark
+    with the polars source's semantics (:func:`parity.sources.frames.open_parquet`): the same files in the same
+    order (each row's position is its position there: the files' row counts from their footers, plus Spark's
+    row index within the file, so no shuffle and no collect), the same columns and types (hive partition columns
+    cast to the type polars infers) and the same provenance.  A file with a type Spark reads otherwise (nanosecond
+    or zoned-elsewhere timestamps, unsigned integers, times, durations) raises :class:`NotSparkReadable`: the
+    caller reads it on the driver."""
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    from parity.sources.frames import _files_of, open_parquet
+    from parity.sources.registry import OpenOptions
+
+    source = open_parquet(location, OpenOptions())  # the footers only: schema, row count, provenance
+    schema = dict(source.scan().collect_schema())
+    tz = spark.conf.get("spark.sql.session.timeZone") or "UTC"
+    for name, dtype in schema.items():
+        if not _spark_holds(dtype, tz):
+            raise NotSparkReadable(f"column {name!r} is {dtype}")
+    _, files = _files_of(location, "parquet")
+    counts = [pq.ParquetFile(f).metadata.num_rows for f in files]
+    starts_of, total = {}, 0
+    for f, n in zip(files, counts, strict=True):
+        starts_of[str(f.resolve())] = total
+        total += n
+    reader = spark.read
+    if Path(location).is_dir():
+        reader = reader.option("basePath", str(Path(location).resolve()))
+    try:
+        df = reader.parquet(*[str(f.resolve()) for f in files])
+        df = df.select("*", F.col("_metadata.file_path").alias("\x1ffile"),
+                       F.col("_metadata.row_index").alias("\x1findex"))
+    except Exception as exc:
+        raise InputError(f"{where}: cannot read parquet {location} ({_first_line(exc)})") from None
+    # the files as Spark names them (URIs: file:/a%20b/x.parquet), one row per file, matched to the files' paths
+    from urllib.parse import unquote, urlparse
+
+    offsets = []
+    for (uri,) in df.select(F.col("`\x1ffile`")).distinct().collect():
+        start = starts_of.get(str(Path(unquote(urlparse(uri).path)).resolve()))
+        if start is None:
+            raise NotSparkReadable(f"Spark read a file parity did not list: {uri}")
+        offsets.append((uri, start))
+    from pyspark.sql import types as T
+
+    starts = spark.createDataFrame(offsets, T.StructType([T.StructField("\x1ffile", T.StringType()),
+                                                          T.StructField("\x1fstart", T.LongType())]))
+    df = df.join(F.broadcast(starts), on="\x1ffile", how="left")
+    position = (F.col("`\x1fstart`") + F.col("`\x1findex`")).alias(ROW)
+    spark_names = {n.casefold(): n for n in df.columns}
+    cols = []
+    for name, dtype in schema.items():
+        c = _col(spark_names.get(name.casefold(), name))
+        cols.append(c.cast(spark_type(dtype)).alias(name))
+    df = df.select(*cols, position)
+    columns = list(source.columns)
+    dtypes = {name: (polars_dtype(spark_type(dtype), tz)) for name, dtype in schema.items()}
+    return SparkSide(df, columns, source.meta, dtypes)
+
+
+class NotSparkReadable(Exception):
+    """A parquet input with a column type Spark would read as something else."""
+
+
+def _spark_holds(dtype: pl.DataType, tz: str) -> bool:
+    """Spark reads a parquet column of this polars type as the same values and type."""
+    if isinstance(dtype, pl.Datetime):
+        return dtype.time_unit in ("us", "ms") and dtype.time_zone in (None, "UTC", tz)
+    if isinstance(dtype, pl.Decimal):
+        return dtype.precision is not None and dtype.precision <= 38
+    return dtype in (pl.String, pl.Float32, pl.Float64, pl.Boolean, pl.Date, pl.Int8, pl.Int16, pl.Int32,
+                     pl.Int64, pl.Null) or isinstance(dtype, pl.Categorical | pl.Enum)
+
+
+def spark_type(dtype: pl.DataType) -> DataType:
+    """The Spark type of a polars type :func:`_spark_holds` accepts."""
+    from pyspark.sql import types as T
+
+    if isinstance(dtype, pl.Datetime):
+        return T.TimestampNTZType() if dtype.time_zone is None else T.TimestampType()
+    if isinstance(dtype, pl.Decimal):
+        return T.DecimalType(dtype.precision or 38, dtype.scale or 0)
+    simple: dict[Any, DataType] = {pl.String: T.StringType(), pl.Float32: T.FloatType(), pl.Float64: T.DoubleType(),
+                                   pl.Boolean: T.BooleanType(), pl.Date: T.DateType(), pl.Int8: T.ByteType(),
+                                   pl.Int16: T.ShortType(), pl.Int32: T.IntegerType(), pl.Int64: T.LongType(),
+                                   pl.Null: T.NullType()}
+    return simple.get(type(dtype), T.StringType())

@@ -4,7 +4,7 @@ frozen dataclasses.  Their TOML parsing is :mod:`parity.spec.contract_load`; the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,6 +76,10 @@ class QualityRule:
     distinct: Distinct | None = None
     description: str = ""
     where: str = ""  # the key in parity.toml, for errors found once the data is read
+    #: why polars SQL rejects ``rule`` (None when it takes it): an error on the polars engine only, since the
+    #: Spark engine judges the rule in Spark SQL, a dialect that takes other rules (each engine parses it before
+    #: any comparison)
+    polars_error: str | None = field(default=None, compare=False)
 
     @property
     def kind(self) -> str:

@@ -116,8 +116,10 @@ def parse_contract(file: Path, where: str, raw: Any) -> Contract | None:
     return Contract(tuple(columns), unique, cast(ExtraColumns, extra))
 
 
-def parse_sql_rule(file: Path, where: str, value: Any) -> str:
-    """A polars SQL expression that parses; its columns are checked once the data is read."""
+def parse_sql_rule(file: Path, where: str, value: Any) -> tuple[str, str | None]:
+    """A SQL expression (text), and why polars SQL rejects it (None when it parses as one condition).  The
+    rejection is not raised here: the polars engine raises it before any comparison, while the Spark engine parses
+    the rule in Spark SQL instead (:mod:`parity.spark.quality`); its columns are checked once the data is read."""
     if not isinstance(value, str) or not value.strip():
         raise SpecError(file, f"must be a SQL expression (text), got {value!r}", key=where)
     import polars as pl
@@ -126,15 +128,16 @@ def parse_sql_rule(file: Path, where: str, value: Any) -> str:
         expr = pl.sql_expr(value)
         expr.meta.root_names()
     except Exception as exc:
-        raise SpecError(file, f"the SQL expression {value!r} does not parse ({_first_line(exc)}); write a condition "
-                        "that is true on every good row, e.g. \"paid >= 0\"", key=where) from None
+        return value, (f"the SQL expression {value!r} does not parse in polars SQL, the polars engine's dialect "
+                       f"({_first_line(exc)}); write a condition that is true on every good row, e.g. "
+                       "\"paid >= 0\"")
     try:  # polars judges only the first of "a >= 0, b >= 0" or "a >= 0; ..." and takes "a >= 0 b" as an alias
         pl.sql_expr(f"({value}\n)")
     except Exception:
-        raise SpecError(file, f"the SQL expression {value!r} is not one condition (a list, a second statement, an "
-                        "alias or trailing words would be silently dropped); join conditions with AND",
-                        key=where) from None
-    return value
+        return value, (f"the SQL expression {value!r} is not one condition in polars SQL, the polars engine's "
+                       "dialect (a list, a second statement, an alias or trailing words would be silently "
+                       "dropped); join conditions with AND")
+    return value, None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -171,9 +174,9 @@ def parse_quality(file: Path, folder: Path, where: str, raw: Any) -> tuple[Quali
         description = table.get("description", "")
         if not isinstance(description, str):
             raise SpecError(file, "must be a string", key=f"{w}.description")
-        rule = lookup = distinct = None
+        rule = lookup = distinct = polars_error = None
         if "rule" in table:
-            rule = parse_sql_rule(file, f"{w}.rule", table["rule"])
+            rule, polars_error = parse_sql_rule(file, f"{w}.rule", table["rule"])
         elif "lookup" in table:
             lt = _table(file, f"{w}.lookup", table["lookup"])
             _unknown_keys(file, f"{w}.lookup", lt, {"column", "file", "key"})
@@ -205,7 +208,8 @@ def parse_quality(file: Path, folder: Path, where: str, raw: Any) -> tuple[Quali
                 raise SpecError(file, f"min {lo} is greater than max {hi}", key=f"{w}.distinct")
             distinct = Distinct(_name(file, f"{w}.distinct.column", dt_["column"]), lo, hi)
         out.append(QualityRule(name=name, severity=cast(QualitySeverity, severity), rule=rule, lookup=lookup,
-                               distinct=distinct, description=description, where=w))
+                               distinct=distinct, description=description, where=w,
+                               polars_error=polars_error))
     return tuple(out)
 
 
