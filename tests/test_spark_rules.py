@@ -51,6 +51,11 @@ CODES = ["A", "B", "C", "A", "B", "X", "A", "B", "C", "A", "B", "Q"]
 QTY = [1.0, 2.0, 3.0, 4.5, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]
 DAYS = [dt.date(2024, 1, d) for d in range(1, N + 1)]
 DUP_KEY = [1, 1, 2, 3, 3, 3, 4, 5, 6, 7, 8, 9]
+# exact decimals: 1.230 fits decimal(5,2) (trailing zeros), 1.234 has a third decimal, 1234.5 four integer digits
+DECIMALS = ["1.230", "1.234", "1234.500", "-0.010", "0.000", "99.990", "-999.990", None, "5.000", "6.000", "7.000",
+            "8.000"]
+STAMPS = [dt.datetime(2024, 1, 1, 8, 30) + dt.timedelta(hours=7 * i, microseconds=250 * i) for i in range(N)]
+SECONDS = [3600.0 * i + 0.5 for i in range(N)]
 
 
 def _sas_columns() -> list[Column]:
@@ -64,6 +69,9 @@ def _sas_columns() -> list[Column]:
         Column("day", "numeric", sas_days, format="DATE9"),
         Column("grp", "numeric", DUP_KEY),
         Column("missing_col", "string", ["only in SAS"] * N),  # in the contract, not in the Python output
+        Column("dec", "numeric", [None if v is None else float(v) for v in DECIMALS]),
+        Column("ts", "numeric", [(t - dt.datetime(1960, 1, 1)).total_seconds() for t in STAMPS], format="DATETIME26.6"),
+        Column("t", "numeric", [SpecialMissing("B") if i == 3 else v for i, v in enumerate(SECONDS)], format="TIME8"),
     ]
 
 
@@ -72,6 +80,7 @@ def _python_frame() -> pl.DataFrame:
         "id": pl.Series(IDS, dtype=pl.Int64), "name": NAMES, "code": CODES,
         "amount": pl.Series(AMOUNTS, dtype=pl.Float64), "qty": QTY, "day": DAYS,
         "grp": pl.Series(DUP_KEY, dtype=pl.Int32), "extra_col": ["x"] * N,
+        "dec": pl.Series(DECIMALS).cast(pl.Decimal(10, 3)), "ts": pl.Series(STAMPS, dtype=pl.Datetime("us")),
     })
 
 
@@ -89,6 +98,9 @@ qty = { type = "integer" }
 day = { type = "date", nullable = false }
 grp = { type = "string" }
 missing_col = { type = "string" }
+dec = { type = "decimal(5,2)", nullable = false }
+ts = { type = "datetime", nullable = false }
+t = { type = "time", nullable = false }
 
 [[datasets.d.quality]]
 name = "amount_positive"
@@ -100,6 +112,12 @@ severity = "warn"
 [[datasets.d.quality]]
 name = "day_in_january"
 rule = "day >= DATE '2024-01-01' AND day <= DATE '2024-01-31'"
+[[datasets.d.quality]]
+name = "ts_in_2024"
+rule = "ts >= TIMESTAMP '2024-01-01 00:00:00' AND ts < TIMESTAMP '2024-01-03 12:00:00'"
+[[datasets.d.quality]]
+name = "dec_small"
+rule = "dec < 100"
 [[datasets.d.quality]]
 name = "name_case"
 rule = "UPPER(name) <> name"
@@ -161,11 +179,17 @@ def test_every_constraint_gives_the_same_facts_on_both_engines(spark: Any, tmp_p
     assert contract["unique"]["failing_rows"] == 5 and contract["unique"]["duplicate_keys"] == 2
     assert [s["rows"] for s in contract["unique"]["sample"]] == [2, 3]
     assert contract["missing_col.present"]["status"] == "fail"
+    assert contract["dec.decimal"] == {**contract["dec.decimal"], "failing_rows": 2, "too_many_decimals": 1,
+                                       "too_many_integer_digits": 1}
+    assert contract["dec.nullable"]["failing_rows"] == 1 and contract["ts.type"]["status"] == "pass"
+    assert contract["t.present"]["status"] == "fail"  # only in SAS (its SAS facts: the next test)
     assert contract["extra_columns"]["status"] == "warn"
     quality = rule_rows(result, "d", "quality")
     assert quality["amount_positive"]["status"] == "pass"
     assert quality["qty_small"] == {**quality["qty_small"], "status": "warn", "failing_rows": 2}
     assert quality["day_in_january"]["status"] == "pass"
+    assert quality["ts_in_2024"]["failing_rows"] == 4  # from 2024-01-03 12:00 on
+    assert quality["dec_small"]["failing_rows"] == 2  # 1234.5 and the missing value
     assert quality["name_case"]["failing_rows"] == 2  # the two missing names: NULL is not true
     assert quality["code_known_csv"]["failing_rows"] == 2 and quality["code_known_csv"]["status"] == "warn"
     assert quality["code_known_parquet"]["failing_rows"] == 1  # X ("Q " is Q: trailing blanks do not count)
@@ -174,6 +198,31 @@ def test_every_constraint_gives_the_same_facts_on_both_engines(spark: Any, tmp_p
     assert quality["codes_min"]["status"] == "fail" and quality["codes_min"]["distinct"] == 5  # A B C X Q
     assert quality["codes_max"]["status"] == "pass"
     assert quality["names_distinct"]["status"] == "warn"
+
+
+def test_rule_facts_of_both_sides_are_equal(spark: Any, tmp_path: Path) -> None:
+    """Every fact of both sides (the SAS output's too, samples included), as the engines hand them to the checks."""
+    from parity.engine.quality import evaluate_spec
+    from parity.sources.registry import OpenOptions, open_source
+    from parity.spark.quality import evaluate_spark
+    from parity.spark.sources import parquet_side, sas_side
+
+    job = load_job(_rules_job(tmp_path))
+    ds = job.datasets[0]
+    assert ds.python is not None
+    sas = open_source(ds.sas, OpenOptions(), sas_side=True)
+    on_polars = evaluate_spec(ds, job.spec_file, sas, open_source(ds.python, OpenOptions(like=tuple(sas.columns))))
+    on_spark = evaluate_spark(ds, job.spec_file, sas_side(spark, ds.sas), parquet_side(spark, str(ds.python), "d"))
+    assert on_polars is not None and on_spark is not None
+    for part in ("contract", "contract_sas", "quality", "quality_sas"):
+        for p, s in zip(getattr(on_polars, part), getattr(on_spark, part), strict=True):
+            assert s == p, part
+    assert on_spark == on_polars
+    sas_facts = {f.name: f for f in on_spark.contract_sas}
+    assert sas_facts["t.nullable"].failing_rows == 1 and sas_facts["t.type"].failing_rows == 0  # .B is missing
+    assert sas_facts["name.nullable"].detail["blank"] == 2  # SAS blanks are missing
+    assert sas_facts["amount.nullable"].failing_rows == 1  # .A is missing
+    assert sas_facts["ts.nullable"].failing_rows == 0
 
 
 def test_spark_port_rules_agree(spark: Any, tmp_path: Path) -> None:
@@ -380,6 +429,8 @@ def test_hive_partitioned_parquet_output_has_the_polars_types(spark: Any, tmp_pa
         sas = "d.sas7bdat"
         python = "lake"
         keys = ["id"]
+        [datasets.d.contract]
+        extra_columns = "allow"
         [datasets.d.contract.columns]
         year = { type = "integer", nullable = false }
     """)
@@ -393,3 +444,15 @@ def test_hive_partitioned_parquet_output_has_the_polars_types(spark: Any, tmp_pa
                                            Column("year", "numeric", [2023] * 3 + [2024] * 3)])
     result = assert_same_on_both_engines(folder)
     assert result.verdict == "pass", json.dumps([c.summary for c in result.datasets[0].checks])
+
+
+def test_csv_reference_that_does_not_convert_is_the_same_spec_error(spark: Any, tmp_path: Path) -> None:
+    folder = _rules_job(tmp_path)
+    (folder / "ref" / "ids.csv").write_text("id\n1\n2\nabc\n.\n4x\n")
+    job = load_job(folder)
+    with pytest.raises(SpecError) as on_polars:
+        run_job(job)
+    with pytest.raises(SpecError) as on_spark:
+        run_job(job, engine=spark_engine())
+    assert str(on_spark.value) == str(on_polars.value)
+    assert "2 of 5 values" in str(on_spark.value) and "'abc' in data row 3" in str(on_spark.value)

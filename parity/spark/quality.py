@@ -597,8 +597,9 @@ def _lookup_values(rule: QualityRule, dtype: pl.DataType, file: Path, spark: Spa
         if name is None:
             raise SpecError(file, f"{path.name} has no column {lk.key!r} (columns: {', '.join(head[:20])})",
                             key=where)
-        text = (spark.read.option("header", True).option("inferSchema", False).option("multiLine", True)
-                .option("escape", '"').csv(str(path)).select(_c(name).alias("#key")))
+        read = (spark.read.option("header", True).option("inferSchema", False).option("multiLine", True)
+                .option("escape", '"').csv(str(path)))
+        text = read.select(_c(read.columns[head.index(name)]).alias("#key"))  # by position (a BOM in the header)
         if _is_string(dtype):
             ref_dtype: pl.DataType = pl.String()
             values = text
@@ -610,16 +611,19 @@ def _lookup_values(rule: QualityRule, dtype: pl.DataType, file: Path, spark: Spa
             from parity.spark.sources import sas_side
 
             side = sas_side(spark, path)
-        elif suffix == ".parquet":
-            from parity.spark.sources import parquet_side
+        else:
+            from parity.spark.sources import NotSparkReadable, parquet_side
 
-            side = parquet_side(spark, str(path), f"{file.name} [{rule.where}.lookup.file]")
-        else:  # an Arrow file: its distinct keys, read by polars on the driver (Spark has no Arrow file reader)
-            from parity.engine.quality import _lookup_values as polars_values
-            from parity.spark.sources import create_dataframe
+            try:
+                if suffix != ".parquet":
+                    raise NotSparkReadable("Spark has no Arrow file reader")
+                side = parquet_side(spark, str(path), f"{file.name} [{rule.where}.lookup.file]")
+            except NotSparkReadable:  # the distinct keys, read by polars on the driver
+                from parity.engine.quality import _lookup_values as polars_values
+                from parity.spark.sources import create_dataframe
 
-            keys = polars_values(rule, dtype, file).collect()
-            return create_dataframe(spark, keys), keys.schema["#key"]
+                keys = polars_values(rule, dtype, file).collect()
+                return create_dataframe(spark, keys), keys.schema["#key"]
         info = {c.name.casefold(): c for c in side.columns}.get(lk.key.casefold())
         if info is None:
             raise SpecError(file, f"{path.name} has no column {lk.key!r} (columns: "

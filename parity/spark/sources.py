@@ -282,8 +282,8 @@ def parquet_side(spark: SparkSession, location: str, where: str) -> SparkSide:
     with the polars source's semantics (:func:`parity.sources.frames.open_parquet`): the same files in the same
     order (each row's position is its position there: the files' row counts from their footers, plus Spark's
     row index within the file, so no shuffle and no collect), the same columns and types (hive partition columns
-    cast to the type polars infers) and the same provenance.  A file with a type Spark reads otherwise (nanosecond
-    or zoned-elsewhere timestamps, unsigned integers, times, durations) raises :class:`NotSparkReadable`: the
+    cast to the type polars infers) and the same provenance.  A file with a type Spark reads otherwise (milli- or
+    nanosecond or zoned-elsewhere timestamps, unsigned integers, times, durations) raises :class:`NotSparkReadable`: the
     caller reads it on the driver."""
     import pyarrow.parquet as pq
     from pyspark.sql import functions as F
@@ -345,7 +345,7 @@ class NotSparkReadable(Exception):
 def _spark_holds(dtype: pl.DataType, tz: str) -> bool:
     """Spark reads a parquet column of this polars type as the same values and type."""
     if isinstance(dtype, pl.Datetime):
-        return dtype.time_unit in ("us", "ms") and dtype.time_zone in (None, "UTC", tz)
+        return dtype.time_unit == "us" and dtype.time_zone in (None, "UTC", tz)
     if isinstance(dtype, pl.Decimal):
         return dtype.precision is not None and dtype.precision <= 38
     return dtype in (pl.String, pl.Float32, pl.Float64, pl.Boolean, pl.Date, pl.Int8, pl.Int16, pl.Int32,
