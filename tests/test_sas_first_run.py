@@ -108,3 +108,35 @@ def test_a_small_cache_write_that_fails_is_a_clear_error(tmp_path: Path, cache_d
     monkeypatch.setattr(cache, "publish", full)
     with pytest.raises(InputError, match="cannot write parity's cache"):
         open_streamed(path, OpenOptions(cache=True))
+
+
+def test_the_sampled_rows_wait_until_polars_readstat_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyreadstat holds the GIL for a whole read: the sampling thread starts its reads only once the reading thread
+    is about to run polars-readstat (which releases the GIL), but reads the raw date columns before that."""
+    import threading
+
+    import polars as pl
+
+    from parity.sources import sas_fast
+
+    calls: list[int] = []
+
+    def reference(path: Path, **options: Any) -> tuple[pl.DataFrame, None]:
+        calls.append(options["row_offset"])
+        rows = min(options["row_limit"], 100 - options["row_offset"])  # a 100-row file
+        return pl.DataFrame({"x": [0.0] * rows}), None
+
+    monkeypatch.setattr(sas_fast, "_reference", reference)
+    raw = threading.Event()
+
+    def temporal() -> tuple[pl.DataFrame, str]:
+        raw.set()
+        return pl.DataFrame(), "the data pages"
+
+    background = sas_fast._Background(tmp_path / "x.sas7bdat", [(0, 4), (10, 2), (96, 4)], 100, temporal)
+    assert raw.wait(5) and background.temporal()[1] == "the data pages"
+    threading.Event().wait(0.2)
+    assert calls == []  # not before polars-readstat reads
+    background.reading.set()
+    samples = background.samples()
+    assert calls == [10, 96] and [o for o, _ in samples] == [10, 96]

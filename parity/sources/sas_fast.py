@@ -280,6 +280,7 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None, memory
             [pl.col(n) for n in names] + [_tag(n).alias(f"{n}{_FAST_TAG}") for n in numeric + temporal])
         misaligned = (pl.any_horizontal(_misaligned(n, schema[n]) for n in temporal) if temporal else pl.lit(False)
                       ).alias(_MISALIGNED)
+        background.reading.set()  # pyreadstat holds the GIL while it reads: it starts once polars-readstat runs
         if in_memory:
             frame = lf.collect(engine="streaming", optimizations=whole_pass)
             _trace(f"{FAST_READER}", clock)
@@ -308,6 +309,7 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None, memory
         _trace("waited for the sampled rows", clock)
         meta.number_rows = rows
     finally:
+        background.reading.set()
         background.join()
     read = table.select(pl.len()).collect().item()
     if read != rows:
@@ -374,13 +376,17 @@ def _chunked(series: pl.Series, lengths: list[int]) -> pl.Series:
 
 class _Background:
     """pyreadstat's reads while polars-readstat reads (it releases the GIL): the date/time columns' raw values when
-    ``temporal`` is given, then the sampled ``blocks`` after the first (the last one proves the row count)."""
+    ``temporal`` is given, then, once ``reading`` is set, the sampled ``blocks`` after the first (the last one
+    proves the row count)."""
 
     def __init__(self, path: Path, blocks: list[tuple[int, int]], rows: int,
                  temporal: Callable[[], tuple[pl.DataFrame, str]] | None) -> None:
         self.path, self.blocks, self.rows, self.temporal_job = path, blocks, rows, temporal
         self.raw: tuple[pl.DataFrame, str] | None = None
         self.raw_done = threading.Event()
+        #: set by the reading thread just before polars-readstat reads (and releases the GIL), which pyreadstat
+        #: would otherwise hold while the reading thread still needs it
+        self.reading = threading.Event()
         self.read: list[tuple[int, pl.DataFrame]] = []
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"parity-samples-{path.name}")
@@ -393,6 +399,7 @@ class _Background:
             self.raw_done.set()
             if len(self.blocks) < 2:
                 return
+            self.reading.wait()
             for offset, length in self.blocks[1:-1]:
                 self.read.append((offset, _reference(self.path, row_offset=offset, row_limit=length)[0]))
             offset, length = self.blocks[-1]
