@@ -291,9 +291,8 @@ def test_wlatin1_xpt_with_an_encoding_override_sorts_by_cp1252_bytes(tmp_path: P
     path.write_bytes(bytes(data))
     in_sas_order = pl.DataFrame({"n": [1, 2, 3], "s": ["a", "€", "é"]})
     result = compare_frames(path, in_sas_order, sort_by=["s"], encoding="cp1252")
-    # not fail; the schema check may warn: the engines count a Python string's UTF-8 bytes against the LENGTH of a
-    # cp1252 file (reported as a follow-up: SAS holds '€' in one byte there)
-    assert result.verdict in ("pass", "warn") and status(result, "sort_order") == "pass"
+    # '€' and 'é' are one byte each in the cp1252 file: they fit its LENGTH 1 (no schema warning)
+    assert result.verdict == "pass" and status(result, "sort_order") == "pass" and status(result, "schema") == "pass"
     code_points = pl.DataFrame({"n": [1, 3, 2], "s": ["a", "é", "€"]})
     assert status(compare_frames(path, code_points, sort_by=["s"], encoding="cp1252"), "sort_order") == "fail"
 

@@ -129,10 +129,7 @@ def check_schema(f: Facts) -> CheckResult:
     if problems:
         return CheckResult("schema", "fail", "; ".join(problems), details)
     if comp.python_long_strings:
-        col, info = sorted(comp.python_long_strings.items())[0]
-        return CheckResult("schema", "warn", f"Python strings longer than the SAS length in "
-                           f"{_plural(len(comp.python_long_strings), 'column')} (e.g. {col}: {info['count']} values "
-                           f"over {info['sas_length']} bytes): SAS would truncate them", details)
+        return CheckResult("schema", "warn", _long_strings_summary(comp), details)
     n = len([p for p in comp.plans if p.sas and p.py])
     summary = f"{_plural(n, 'column')} on both sides with compatible types"
     if changed:
@@ -140,6 +137,24 @@ def check_schema(f: Facts) -> CheckResult:
         summary += (f"; Python values changed by conversion in {_plural(len(changed), 'column')} (e.g. "
                     f"{changed[0]['column']}: {_plural(first['values'], 'value')} {first['conversion']})")
     return CheckResult("schema", "pass", summary, details)
+
+
+def _long_strings_summary(comp: EngineResult) -> str:
+    """The schema warning for Python strings SAS could not hold: longer than the SAS LENGTH in bytes of the SAS
+    file's encoding, or with characters that encoding lacks."""
+    encoding = comp.spec.encoding or comp.sas.meta.encoding or "UTF-8"
+    parts = []
+    long = sorted((c, i) for c, i in comp.python_long_strings.items() if i["count"])
+    if long:
+        col, info = long[0]
+        parts.append(f"Python strings longer than the SAS length in {_plural(len(long), 'column')} (e.g. {col}: "
+                     f"{info['count']} values over {info['sas_length']} bytes in {encoding}): SAS would truncate them")
+    bad = sorted((c, i) for c, i in comp.python_long_strings.items() if i.get("unencodable"))
+    if bad:
+        col, info = bad[0]
+        parts.append(f"Python strings with characters {encoding} cannot encode in {_plural(len(bad), 'column')} "
+                     f"(e.g. {col}: {info['unencodable']} values): SAS would lose them")
+    return "; ".join(parts)
 
 
 #: the variable attributes PROC COMPARE lists for common variables, in its order
@@ -572,7 +587,8 @@ def _column_results(comp: EngineResult, f: Facts) -> list[ColumnResult]:
                 narrow = comp.diffs.select([*_key_columns(comp), plan.s, plan.p, plan.neq])
                 waived = _waived_count(f, plan, narrow.filter(pl.col(plan.neq)))
             explanations = tuple(explain(chosen.pairs, plan.kind, plan.sas.length if plan.sas else None,
-                                         column=plan.name, sas_format=plan.sas.format if plan.sas else None))
+                                         column=plan.name, sas_format=plan.sas.format if plan.sas else None,
+                                         encoding=comp.spec.encoding or comp.sas.meta.encoding))
         status = plan.role if plan.role != "compare" else "compared"
         out.append(ColumnResult(
             name=plan.name,

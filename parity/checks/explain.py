@@ -88,6 +88,8 @@ class Column:
     length: int | None = None
     name: str | None = None
     sas_format: str | None = None
+    #: the SAS file's encoding (None: unknown, e.g. a DataFrame standing for the SAS side)
+    encoding: str | None = None
 
     @cached_property
     def values(self) -> list[tuple[int, float, float]]:
@@ -687,15 +689,21 @@ def shapes(col: Column) -> list[Explanation]:
 
 
 def length_truncation(col: Column) -> list[Explanation]:
-    """The Python value cut to the SAS LENGTH in bytes is the SAS value.
+    """The Python value cut to the SAS LENGTH in bytes of the SAS file's encoding is the SAS value.
 
-    In UTF-8 the cut may fall inside a character, which SAS drops (so the SAS value is up to 3 bytes short of the
-    length); in single-byte encodings a character is a byte.  'Mr' (LENGTH 4) vs 'Mrs' is not a truncation."""
+    A cut may fall inside a multibyte character, which SAS drops (so the SAS value is up to 3 bytes short of the
+    length); in single-byte encodings (wlatin1) a character is a byte, so 'café' fits a LENGTH of 4 there and a
+    SAS 'caf' is not its truncation.  Without a known encoding UTF-8, cp1252 and latin-1 are tried.  'Mr'
+    (LENGTH 4) vs 'Mrs' is not a truncation."""
     if col.kind != "string" or not col.length:
         return []
     length = col.length
     strs = col.strings
-    idx = [i for i, s, p in strs if s != p and any(_cut(p, length, enc) == s for enc in ("utf-8", "cp1252", "latin-1"))]
+    from parity.engine.normalize import Collation
+
+    known = Collation.of(col.encoding) if col.encoding else None
+    codecs = ((known.codec or "utf-8",) if known and known.note is None else ("utf-8", "cp1252", "latin-1"))
+    idx = [i for i, s, p in strs if s != p and any(_cut(p, length, enc) == s for enc in codecs)]
     if not col.most(len(idx)):
         return []
     return [_exp("length_truncation", idx,
@@ -868,10 +876,10 @@ GENERIC = frozenset({"calendar_shift", "constant_offset", "unit_ratio", "missing
 
 
 def explain(pairs: Sequence[Pair], kind: str, length: int | None, *, column: str | None = None,
-            sas_format: str | None = None) -> list[dict[str, object]]:
+            sas_format: str | None = None, encoding: str | None = None) -> list[dict[str, object]]:
     """Named diagnoses for one column's mismatching pairs: causes (most rows first), then shapes."""
     pairs = pairs[:MAX_PAIRS]
-    col = Column(pairs, kind, length, column, sas_format)
+    col = Column(pairs, kind, length, column, sas_format, encoding)
     found = [e for rule in RULES for e in rule(col)]
     kept: list[Explanation] = []
     covered: set[int] = set()

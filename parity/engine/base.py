@@ -114,7 +114,8 @@ class EngineResult:
     sas_sort_violations: SortFacts | None = None
     #: how character BY values were collated (the SAS file's encoding), when any BY variable is character
     collation: Mapping[str, Any] | None = None
-    #: per character column: Python values longer than the SAS LENGTH (``count``, ``max_bytes``, ``sas_length``)
+    #: per character column: Python values SAS could not hold (``count`` longer than the SAS LENGTH in bytes of the
+    #: file's encoding, ``max_bytes``, ``sas_length``, ``unencodable``: values with characters it cannot write)
     python_long_strings: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     #: per character column: SAS values that fill their LENGTH (possibly truncated by SAS)
     sas_full_strings: Mapping[str, int] = field(default_factory=dict)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, replace
@@ -295,3 +296,104 @@ class Collation:
             return char.encode(self.codec).decode("latin-1")
         except UnicodeEncodeError:
             return _UNENCODABLE + char
+
+    @property
+    def code_page(self) -> CodePage | None:
+        """How many bytes the SAS file's encoding writes each character in (None: UTF-8, ``len_bytes``)."""
+        return None if self.codec is None else code_page(self.codec)
+
+
+@dataclass(frozen=True)
+class CodePage:
+    """The byte length of characters in a SAS file's (non-UTF-8) encoding, as regex character classes that polars
+    (Rust regex) and Spark (Java regex) read alike, so that both engines measure strings vectorised: a SAS
+    character LENGTH counts bytes of the file's encoding ('€' is one byte in wlatin1, three in UTF-8).
+
+    A character the encoding lacks counts one byte (SAS writes a substitution character when it transcodes it)
+    and is counted apart (:attr:`unencodable`).  Characters beyond U+FFFF count as the encoding writes U+10000
+    (four bytes in GB18030; unencodable elsewhere): exact for every encoding pyreadstat names but Big5-HKSCS and
+    Shift_JIS X 0213, which write a few of them in two bytes."""
+
+    codec: str
+    #: (extra bytes, class body) for the characters written in more than one byte: a value's length in the file
+    #: is its character count plus, per class, ``extra`` times the number of its characters in the class
+    wider: tuple[tuple[int, str], ...]
+    #: class body of the characters the encoding can write (``[^body]`` matches one it cannot)
+    encodable: str
+    #: at most this many bytes in the file per UTF-8 byte (2 in GB18030: 'ñ' is 4 bytes there, 2 in UTF-8), so
+    #: that only values whose UTF-8 length times this reaches a LENGTH need measuring
+    utf8_ratio: int
+    #: every ASCII character is written (so only non-ASCII values can hold a character it cannot write)
+    ascii: bool = True
+
+    @property
+    def unencodable(self) -> str:
+        """A regex matching a character the encoding cannot write."""
+        return f"[^{self.encodable}]"
+
+    def byte_length(self, value: str) -> int:
+        """``value``'s length in the file's bytes (the expressions' rule, for one Python value)."""
+        return len(value.encode(self.codec, "replace"))
+
+
+_PROBE = "\u00e9\u20ac\u0436\u03b1\u05d0\u0628\u0e01\u3042\u4e2d\ud55c"  # é € ж α א ب ก あ 中 한
+
+
+@functools.lru_cache(maxsize=16)
+def code_page(codec: str) -> CodePage:
+    """The :class:`CodePage` of a Python codec (scanned once per process: its 256 bytes for a single-byte
+    encoding, the Basic Multilingual Plane for a multibyte one)."""
+    multibyte = any(_width(ch, codec) > 1 for ch in _PROBE)
+    points = (range(0x10000) if multibyte
+              else sorted({ord(c) for b in range(256) for c in _decoded(bytes([b]), codec)}))
+    widths: dict[int, list[int]] = {}
+    ratio = 1
+    for cp in points:
+        width = 0 if 0xD800 <= cp <= 0xDFFF else _width(chr(cp), codec)
+        if width:
+            widths.setdefault(width, []).append(cp)
+            ratio = max(ratio, -(-width // (1 if cp < 0x80 else 2 if cp < 0x800 else 3)))
+    astral = _width("\U00010000", codec) if multibyte else 0
+    if astral:  # -1 stands for U+10000-U+10FFFF (4 bytes in UTF-8: never more in the file)
+        widths.setdefault(astral, []).append(-1)
+    encodable = sorted(cp for cps in widths.values() for cp in cps)
+    return CodePage(codec, tuple((w - 1, _class_body(cps)) for w, cps in sorted(widths.items()) if w > 1),
+                    _class_body(encodable), ratio, set(range(128)) <= set(encodable))
+
+
+def _width(char: str, codec: str) -> int:
+    """Bytes ``codec`` writes ``char`` in, 0 if it cannot."""
+    try:
+        return len(char.encode(codec))
+    except UnicodeEncodeError:
+        return 0
+
+
+def _decoded(raw: bytes, codec: str) -> str:
+    try:
+        return raw.decode(codec)
+    except UnicodeDecodeError:
+        return ""
+
+
+def _class_body(points: list[int]) -> str:
+    """Code points (ascending; -1 for U+10000-U+10FFFF) as the inside of a regex character class."""
+    runs: list[list[int]] = []
+    for cp in points:
+        if cp < 0:
+            runs.append([0x10000, 0x10FFFF])
+        elif runs and cp == runs[-1][1] + 1:
+            runs[-1][1] = cp
+        else:
+            runs.append([cp, cp])
+    return "".join(f"\\x{{{lo:X}}}" if lo == hi else f"\\x{{{lo:X}}}-\\x{{{hi:X}}}" for lo, hi in runs)
+
+
+def sas_byte_length(expr: pl.Expr, page: CodePage | None) -> pl.Expr:
+    """The length of string ``expr`` in bytes of the SAS file's encoding (``page``; None: UTF-8)."""
+    if page is None:
+        return expr.str.len_bytes()
+    out = expr.str.len_chars()
+    for extra, body in page.wider:
+        out = out + expr.str.count_matches(f"[{body}]") * extra
+    return out

@@ -34,9 +34,11 @@ import polars as pl
 from parity.engine.base import DUP, GROUP_ROWS, ROW_P, ROW_S, ColumnStats, DupGroups, EngineResult, SortFacts
 from parity.engine.core import ENGINE, abs_rel_diff, column_equal
 from parity.engine.normalize import (
+    CodePage,
     Collation,
     normalize_string,
     round_temporal,
+    sas_byte_length,
     sas_units,
     truncate_expr,
     truncation_width,
@@ -300,27 +302,41 @@ def column_stats(compare: list[ColumnPlan], agg: Mapping[str, Any], matched: int
     return stats
 
 
-def _string_length_queries(s_lf: pl.LazyFrame, p_lf: pl.LazyFrame,
-                           compare: list[ColumnPlan]) -> dict[str, pl.LazyFrame]:
-    """Python strings longer than the SAS column (truncation risk) and SAS values that fill their length."""
+def _string_length_queries(s_lf: pl.LazyFrame, p_lf: pl.LazyFrame, compare: list[ColumnPlan],
+                           page: CodePage | None) -> dict[str, pl.LazyFrame]:
+    """Python strings longer than the SAS column (truncation risk) and SAS values that fill their length, in bytes
+    of the SAS file's encoding (``page``; None: UTF-8), and Python values holding characters it cannot write."""
     s_exprs, p_exprs = [], []
+    ratio = page.utf8_ratio if page else 1
     for plan in compare:
         if plan.kind != "string" or not plan.sas or not plan.py or not plan.sas.length:
             continue
         width = plan.sas.length
-        # trailing blanks are stripped only from values that are long enough before stripping (the few that can
-        # count): stripping every value copies every string.  ``max_bytes`` is only read when ``count`` > 0, when
-        # the longest value is among those
+        # trailing blanks are stripped and lengths measured only for values long enough in UTF-8 bytes (times the
+        # encoding's ratio) before stripping (the few that can count): stripping every value copies every string.
+        # ``max_bytes`` is only read when ``count`` > 0, when the longest value is among those
         s_col = pl.col(plan.sas.name)
-        s_exprs.append((s_col.filter(s_col.str.len_bytes() >= width).str.strip_chars_end(" ").str.len_bytes()
-                        >= width).sum().alias(plan.name))
+        s_len = sas_byte_length(s_col.filter(s_col.str.len_bytes() * ratio >= width).str.strip_chars_end(" "), page)
+        s_exprs.append((s_len >= width).sum().alias(plan.name))
         p_col = pl.col(plan.py.name).cast(pl.String)
-        p_len = p_col.filter(p_col.str.len_bytes() > width).str.strip_chars_end(" ").str.len_bytes()
-        p_exprs.append(pl.struct((p_len > width).sum().alias("count"), p_len.max().alias("max_bytes"))
-                       .alias(plan.name))
+        p_len = sas_byte_length(p_col.filter(p_col.str.len_bytes() * ratio > width).str.strip_chars_end(" "), page)
+        bad = pl.lit(0, pl.UInt32)
+        if page:  # only non-ASCII values can hold a character the encoding lacks (when it writes all of ASCII)
+            maybe = p_col.filter(p_col.str.len_bytes() != p_col.str.len_chars()) if page.ascii else p_col
+            bad = maybe.str.contains(page.unencodable).sum()
+        p_exprs.append(pl.struct((p_len > width).sum().alias("count"), p_len.max().alias("max_bytes"),
+                                 bad.alias("unencodable")).alias(plan.name))
     if not s_exprs:
         return {}
     return {"len_sas": s_lf.select(s_exprs), "len_py": p_lf.select(p_exprs)}
+
+
+def long_string_facts(width: int, count: int, max_bytes: int | None, unencodable: int) -> dict[str, int] | None:
+    """One column's entry of ``python_long_strings`` (every engine's one shape), or None when it has nothing."""
+    if not count and not unencodable:
+        return None
+    return {"count": count, "max_bytes": int(max_bytes or 0) if count else 0, "sas_length": width,
+            "unencodable": unencodable}
 
 
 def _bucket_hash(cols: list[str], schema: pl.Schema, k: int) -> pl.Expr:
@@ -379,7 +395,8 @@ class _Run:
         scans: dict[str, pl.LazyFrame] = {"rows_sas": sas.scan().select(pl.len()),
                                           "rows_py": py.scan().select(pl.len())}
         scans.update({f"#facts{i}": q for i, q in enumerate(facts.queries)})
-        scans.update(_string_length_queries(sas.scan(), py.scan(), compare))
+        page = Collation.of(spec.encoding or sas.meta.encoding).code_page
+        scans.update(_string_length_queries(sas.scan(), py.scan(), compare, page))
         key_order = tuple(SortKey(kp.name) for kp in keys)
         order_by = spec.sort_by or key_order  # without sort_by: is each side in key order?
         if order_by:
@@ -434,10 +451,9 @@ class _Run:
         if "len_sas" in scanned:
             lengths = {p.name: p.sas.length for p in compare if p.sas}
             out["sas_full_strings"] = {c: int(v) for c, v in scanned["len_sas"].row(0, named=True).items() if v}
-            out["python_long_strings"] = {
-                c: {"count": int(v["count"]), "max_bytes": int(v["max_bytes"] or 0), "sas_length": lengths[c] or 0}
-                for c, v in scanned["len_py"].row(0, named=True).items() if v["count"]
-            }
+            facts = {c: long_string_facts(lengths[c] or 0, int(v["count"]), v["max_bytes"], int(v["unencodable"]))
+                     for c, v in scanned["len_py"].row(0, named=True).items()}
+            out["python_long_strings"] = {c: v for c, v in facts.items() if v}
         # without sort_by: are matched rows in the SAS output's own order?  Cheap when both sides are in key order
         need_pairs = False
         if keys and not spec.sort_by:

@@ -175,8 +175,12 @@ def hints(ds: DatasetResult, check: CheckResult, style: Style = "toml") -> list[
                 style, f"ignore = {json.dumps(cols)} in {where}", f"ignore={cols!r}"))
         if d.type_conflicts:
             out.append("cast the column in the port to the SAS type (SAS numeric = float, SAS character = str)")
-        if d.python_longer_than_sas_length:
-            out.append("truncate the Python strings to the SAS LENGTH, or widen LENGTH in the SAS program")
+        if any(i.get("count") for i in d.python_longer_than_sas_length.values()):
+            out.append("truncate the Python strings to the SAS LENGTH (bytes of the SAS file's encoding), or widen "
+                       "LENGTH in the SAS program")
+        if any(i.get("unencodable") for i in d.python_longer_than_sas_length.values()):
+            out.append("replace the characters the SAS file's encoding lacks in the port, or run SAS with "
+                       "ENCODING=UTF8")
     elif check.name == "attributes":
         hinted = [r for r in d.variables if r.get("hint")] if isinstance(d, AttributesDetails) else []
         if hinted:

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from parity.engine.base import DUP, GROUP_ROWS, ROW_P, ROW_S, DupGroups, EngineResult, SortFacts
-from parity.engine.normalize import Collation, truncation_width
+from parity.engine.normalize import CodePage, Collation, truncation_width
 from parity.engine.plan import ColumnPlan, plan_columns_deferred, require_sort_order, spec_file_of
-from parity.engine.polars_engine import collation_facts, column_stats
+from parity.engine.polars_engine import collation_facts, column_stats, long_string_facts
 from parity.formats import Kind
 from parity.sources.base import Source, Table, tag_column
 from parity.spark import normalize as sn
@@ -149,8 +149,10 @@ def _side(side: SparkSide, plans: list[ColumnPlan], which: str, spec: DatasetSpe
 # single-side passes
 
 
-def _string_lengths(out: dict[str, Any], sas: SparkSide, py: SparkSide, compare: list[ColumnPlan]) -> None:
-    """Python strings longer than the SAS column (truncation risk) and SAS values that fill their length."""
+def _string_lengths(out: dict[str, Any], sas: SparkSide, py: SparkSide, compare: list[ColumnPlan],
+                    page: CodePage | None) -> None:
+    """Python strings longer than the SAS column (truncation risk) and SAS values that fill their length, in bytes
+    of the SAS file's encoding (:func:`parity.engine.polars_engine._string_length_queries`)."""
     from pyspark.sql import functions as F
 
     s_aggs: list[Column] = []
@@ -162,18 +164,33 @@ def _string_lengths(out: dict[str, Any], sas: SparkSide, py: SparkSide, compare:
         width = plan.sas.length
         i = len(lengths)
         lengths[plan.name] = width
-        s_len = F.octet_length(F.rtrim(_c(plan.sas.name)))
+        s_len = _sas_byte_length(F.rtrim(_c(plan.sas.name)), page)
         s_aggs.append(F.sum(F.when(s_len >= width, 1).otherwise(0)).alias(f"s{i}"))
-        p_len = F.octet_length(F.rtrim(_c(plan.py.name).cast("string")))
-        p_aggs += [F.sum(F.when(p_len > width, 1).otherwise(0)).alias(f"c{i}"), F.max(p_len).alias(f"m{i}")]
+        p_col = _c(plan.py.name).cast("string")
+        p_len = _sas_byte_length(F.rtrim(p_col), page)
+        bad = F.sum(F.when(p_col.rlike(page.unencodable), 1).otherwise(0)) if page else F.lit(0)
+        p_aggs += [F.sum(F.when(p_len > width, 1).otherwise(0)).alias(f"c{i}"),
+                   F.max(F.when(p_len > width, p_len)).alias(f"m{i}"), bad.alias(f"u{i}")]
     if not s_aggs:
         return
     s_row = sas.sdf.agg(*s_aggs).collect()[0]
     p_row = py.sdf.agg(*p_aggs).collect()[0]
     out["sas_full_strings"] = {n: int(s_row[f"s{i}"]) for i, n in enumerate(lengths) if s_row[f"s{i}"]}
-    out["python_long_strings"] = {n: {"count": int(p_row[f"c{i}"]), "max_bytes": int(p_row[f"m{i}"] or 0),
-                                      "sas_length": lengths[n] or 0}
-                                  for i, n in enumerate(lengths) if p_row[f"c{i}"]}
+    facts = {n: long_string_facts(lengths[n], int(p_row[f"c{i}"] or 0), p_row[f"m{i}"], int(p_row[f"u{i}"] or 0))
+             for i, n in enumerate(lengths)}
+    out["python_long_strings"] = {n: v for n, v in facts.items() if v}
+
+
+def _sas_byte_length(col: Column, page: CodePage | None) -> Column:
+    """:func:`parity.engine.normalize.sas_byte_length` in Spark (the same character classes, Java regex)."""
+    from pyspark.sql import functions as F
+
+    if page is None:
+        return F.octet_length(col)
+    out = F.length(col)
+    for extra, body in page.wider:
+        out = out + F.length(F.regexp_replace(col, f"[^{body}]", "")) * extra
+    return out
 
 
 def _collation_udf(collation: Collation) -> Any:
@@ -403,7 +420,7 @@ class _Run:
         compare = [p for p in plans if p.role == "compare"]
 
         # 1. single-side passes: string lengths, BY order (sort_by, else key order), duplicate keys
-        _string_lengths(out, sas, py, compare)
+        _string_lengths(out, sas, py, compare, Collation.of(spec.encoding or sas.meta.encoding).code_page)
         order_by = spec.sort_by or tuple(SortKey(k.name) for k in keys)
         keyorder: dict[str, SortFacts] = {}
         if order_by:
