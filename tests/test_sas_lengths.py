@@ -163,6 +163,21 @@ def test_truncation_diagnosis_counts_the_files_bytes(tmp_path: Path) -> None:
     assert "length_truncation" in _explanations(sjis)
 
 
+def test_the_gate_names_a_new_string_sas_could_not_hold(tmp_path: Path) -> None:
+    """Against a baseline, a column whose Python strings SAS can no longer hold is a new schema finding."""
+    from tests.test_gate import whats
+    from tests.test_waivers_and_delta import run_report
+
+    jobs = tmp_path / "jobs"
+    job(jobs, "j", "WINDOWS-1252", ["café", "€€€€"], ["café", "€€€€"], 4)
+    assert run_report(jobs, tmp_path / "base")[0] == 0
+    pl.DataFrame({"id": [1.0, 2.0], "s": ["café", "€€€中"]}).write_parquet(jobs / "j" / "py.parquet")
+    code, head = run_report(jobs, tmp_path / "head", "--baseline", str(tmp_path / "base"))
+    assert code == 1
+    assert ("schema/None: new finding: Python strings SAS could not hold (longer than the SAS length, or "
+            "characters its encoding lacks): S") in whats(head, "worse")
+
+
 @pytest.mark.parametrize("codec", ["cp1252", "latin-1", "cp932", "euc_jp", "gb18030", "euc_kr", "big5", "cp037"])
 def test_the_vectorised_length_is_the_encoded_length(codec: str) -> None:
     """The character-class rule gives every value's encoded length (unencodable characters one byte each) and

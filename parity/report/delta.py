@@ -205,7 +205,7 @@ def _names(details: Mapping[str, Any], field: str) -> set[str]:
 
 SCHEMA_FINDINGS = {"sas_only": "column only in SAS", "python_only": "column only in Python",
                    "type_conflicts": "type conflict", "python_longer_than_sas_length":
-                   "Python strings longer than the SAS length"}
+                   "Python strings SAS could not hold (longer than the SAS length, or characters its encoding lacks)"}
 
 
 def _check_findings(job: str, ds: str, bc: CheckResult, hc: CheckResult) -> list[Change]:
