@@ -225,6 +225,36 @@ def test_rule_facts_of_both_sides_are_equal(spark: Any, tmp_path: Path) -> None:
     assert sas_facts["ts.nullable"].failing_rows == 0
 
 
+@pytest.mark.parametrize("frame", ["polars", "pandas"])
+def test_driver_frame_rules_agree_and_are_spark_sql(spark: Any, tmp_path: Path, frame: str) -> None:
+    """A port returning a polars or pandas frame: on Spark its rules run in Spark SQL too (the frame is handed to
+    Spark with its own types), with the same facts as on polars."""
+    folder = _rules_job(tmp_path, python="x")
+    text = (folder / "parity.toml").read_text().replace('python = "x"\n', "")
+    (folder / "parity.toml").write_text('[job]\npython = "port:run"\n' + text)
+    convert = ".to_pandas()" if frame == "pandas" else ""
+    (folder / "port.py").write_text("import polars as pl\n"
+                                    f"def run():\n    return {{'d': pl.read_parquet(__file__.replace('port.py', 'py.parquet')){convert}}}\n")
+    result = assert_same_on_both_engines(folder)
+    assert rule_rows(result, "d", "contract")["unique"]["failing_rows"] == 5
+    (folder / "parity.toml").write_text((folder / "parity.toml").read_text().replace(
+        'rule = "qty <= 10"', 'rule = "isnotnull(qty) AND qty <= 10"'))
+    result = run_job(load_job(folder), engine=spark_engine())  # polars SQL does not know isnotnull
+    assert rule_rows(result, "d", "quality")["qty_small"]["failing_rows"] == 2
+
+
+def test_driver_frame_of_types_spark_holds_otherwise_is_judged_by_polars(spark: Any, tmp_path: Path) -> None:
+    folder = _dialect_job(tmp_path, "id > 1")
+    text = (folder / "parity.toml").read_text().replace('python = "py.parquet"\n', "")
+    (folder / "parity.toml").write_text('[job]\npython = "port:run"\n' + text)
+    (folder / "port.py").write_text(
+        "import datetime as dt\nimport polars as pl\n"
+        "def run():\n    return {'d': pl.DataFrame({'id': [1, 2], 'name': ['Ab', 'c'],\n"
+        "                                  'at': [dt.time(1, 2), dt.time(3, 4)]})}\n")
+    result = assert_same_on_both_engines(folder)
+    assert rule_rows(result, "d", "quality")["r"]["failing_rows"] == 1
+
+
 def test_spark_port_rules_agree(spark: Any, tmp_path: Path) -> None:
     """A port that returns a Spark DataFrame: its rules are judged in Spark, the same facts as on polars."""
     folder = _rules_job(tmp_path, python="x")
@@ -235,9 +265,10 @@ def test_spark_port_rules_agree(spark: Any, tmp_path: Path) -> None:
         "from pyspark.sql import SparkSession\n"
         "def run():\n"
         "    spark = SparkSession.builder.getOrCreate()\n"
-        "    frame = pl.read_parquet('py.parquet')\n"
+        "    frame = pl.read_parquet(__file__.replace('port.py', 'py.parquet')).drop('ts')\n"  # TIMESTAMP_LTZ
         "    return {'d': spark.createDataFrame(frame.to_arrow()).repartition(3).orderBy('id')}\n")
-    assert_same_on_both_engines(folder)
+    result = assert_same_on_both_engines(folder)
+    assert rule_rows(result, "d", "contract")["unique"]["failing_rows"] == 5
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -296,6 +327,7 @@ def test_each_engine_parses_in_its_own_dialect(spark: Any, tmp_path: Path, capsy
     ("id > 0 AS ok", "not one condition in Spark SQL"),
     ("id + 1", "not true/false"),
     ("no_such_function(id)", "cannot run on the Python output in Spark SQL"),
+    ("CAST(name AS INT) > 0", "cannot run on the Python output in Spark SQL"),  # ANSI mode: a failed cast
 ])
 def test_rule_spark_rejects_is_a_spec_error_before_any_comparison(spark: Any, tmp_path: Path, rule: str,
                                                                   text: str) -> None:

@@ -12,7 +12,8 @@ Never a whole table.
 A SQL rule is Spark SQL (``F.expr``) on this engine: a rule Spark cannot parse, a rule that is not one condition,
 a rule whose result is not true/false or that names a column in neither output is a SpecError naming the rule and
 saying that Spark SQL rejected it, raised before any comparison.  A Python output still on the driver (a polars or
-pandas frame a port returned, a csv or arrow file) is judged where it is, by polars (:class:`PolarsRules`).
+pandas frame a port returned, a csv or arrow file) is handed to Spark with its own types for the rules; one with a
+type Spark holds otherwise (times, durations, unsigned integers, ...) is judged where it is, by polars.
 """
 
 from __future__ import annotations
@@ -516,9 +517,6 @@ def _parse_rule_loudly(rule: QualityRule, view: SparkView, other: Any, file: Pat
 def quality_facts(rules: Sequence[QualityRule], view: SparkView, other: Any, keys: Sequence[str], file: Path,
                   refs: dict[str, Any]) -> list[RuleFact]:
     """:func:`parity.engine.quality.quality_facts` in Spark (SQL rules in Spark SQL)."""
-    from pyspark.errors import PySparkException
-    from pyspark.sql import functions as F
-
     out: list[RuleFact | int] = []
     pending: list[tuple[QualityRule, Column, DataFrame, list[str], str]] = []
     for rule in rules:
@@ -545,20 +543,40 @@ def quality_facts(rules: Sequence[QualityRule], view: SparkView, other: Any, key
             out.append(_lookup_fact(rule, view, found[written[0]], keys, file, refs))
         else:
             out.append(_distinct_fact(rule, view, found[written[0]]))
-    counted: list[RuleFact] = []
-    if pending:
-        where = ""
-        with _quiet_analysis():
+    counted = _count_rules(view, pending, keys, file) if pending else []
+    return [counted[x] if isinstance(x, int) else x for x in out]
+
+
+def _count_rules(view: SparkView, pending: list[tuple[QualityRule, Column, DataFrame, list[str], str]],
+                 keys: Sequence[str], file: Path) -> list[RuleFact]:
+    """One aggregation for every SQL rule on the view's frame (a rule with aliases counts on its own frame), then
+    the samples of the failing ones; a rule that fails at run time (ANSI mode: a cast, a division by zero) is a
+    SpecError naming it."""
+    from pyspark.errors import PySparkException
+    from pyspark.sql import functions as F
+
+    failing = [F.coalesce(~ok, F.lit(True)) for _, ok, _, _, _ in pending]
+    shared = [i for i, (_, _, frame, _, _) in enumerate(pending) if frame is view.frame]
+    counts: dict[int, int] = {}
+    with _quiet_analysis():
+        if shared:
             try:
-                for rule, ok, frame, columns, where in pending:  # noqa: B007 (the rule that failed, below)
-                    failing = F.coalesce(~ok, F.lit(True))
-                    n = int(frame.agg(_count(failing).alias("n")).collect()[0]["n"] or 0)
-                    sample = _samples(view, failing, columns, keys, frame) if n else ()
-                    counted.append(RuleFact(rule.name, "rule", None, n, view.rows, sample, {}))
-            except PySparkException as exc:  # a runtime error of the rule (ANSI mode: a cast, a division by zero)
+                row = view.frame.agg(*[_count(failing[i]).alias(f"f{i}") for i in shared]).collect()[0]
+                counts.update({i: int(row[f"f{i}"] or 0) for i in shared})
+            except PySparkException:
+                pass  # counted one by one below, to name the rule that cannot run
+        out = []
+        for i, (rule, _, frame, columns, where) in enumerate(pending):
+            try:
+                if i not in counts:
+                    counts[i] = int(frame.agg(_count(failing[i]).alias("n")).collect()[0]["n"] or 0)
+                n = counts[i]
+                sample = _samples(view, failing[i], columns, keys, frame) if n else ()
+            except PySparkException as exc:
                 raise SpecError(file, f"the rule cannot run on {view.label} in Spark SQL: {_first_line(exc)}",
                                 key=where) from None
-    return [counted[x] if isinstance(x, int) else x for x in out]
+            out.append(RuleFact(rule.name, "rule", None, n, view.rows, sample, {}))
+    return out
 
 
 def _key_expr(c: Column, dtype: pl.DataType) -> Column:
@@ -750,7 +768,14 @@ def evaluate_spark(spec: DatasetSpec, file: Path, sas: SparkSide, py: SparkSide)
         return None
     blank = spec.strings.blank_is_missing
     sv = spark_view(sas, "the SAS output", spec.rename, blank)
-    pv: Any = (view_of(py.table, "the Python output", blank_is_missing=blank) if py.table is not None
-               else spark_view(py, "the Python output", blank_is_missing=blank))
+    pv: Any
+    if py.table is None:
+        pv = spark_view(py, "the Python output", blank_is_missing=blank)
+    else:  # on the driver: in Spark if Spark holds its types, else judged there by polars
+        from parity.spark.sources import table_in_spark
+
+        in_spark = table_in_spark(sas.sdf.sparkSession, py)
+        pv = (spark_view(in_spark, "the Python output", blank_is_missing=blank) if in_spark is not None
+              else view_of(py.table, "the Python output", blank_is_missing=blank))
     return evaluate_views(spec.contract, spec.quality, file, f"datasets.{spec.name}", pv, sv, spec.rename,
                           spec.keys, blank, _engine_of)

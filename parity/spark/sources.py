@@ -342,10 +342,11 @@ class NotSparkReadable(Exception):
     """A parquet input with a column type Spark would read as something else."""
 
 
-def _spark_holds(dtype: pl.DataType, tz: str) -> bool:
-    """Spark reads a parquet column of this polars type as the same values and type."""
+def _spark_holds(dtype: pl.DataType, tz: str, any_unit: bool = False) -> bool:
+    """Spark reads a parquet column of this polars type as the same values and type (``any_unit``: a timestamp of
+    any unit, which is cast to microseconds first, as Python datetimes hold them)."""
     if isinstance(dtype, pl.Datetime):
-        return dtype.time_unit == "us" and dtype.time_zone in (None, "UTC", tz)
+        return (any_unit or dtype.time_unit == "us") and dtype.time_zone in (None, "UTC", tz)
     if isinstance(dtype, pl.Decimal):
         return dtype.precision is not None and dtype.precision <= 38
     return dtype in (pl.String, pl.Float32, pl.Float64, pl.Boolean, pl.Date, pl.Int8, pl.Int16, pl.Int32,
@@ -365,3 +366,24 @@ def spark_type(dtype: pl.DataType) -> DataType:
                                    pl.Int16: T.ShortType(), pl.Int32: T.IntegerType(), pl.Int64: T.LongType(),
                                    pl.Null: T.NullType()}
     return simple.get(type(dtype), T.StringType())
+
+
+def table_in_spark(spark: SparkSession, side: SparkSide) -> SparkSide | None:
+    """A side still on the driver (a frame a port returned, a csv, Arrow or SAS file read by polars) as a Spark
+    DataFrame of its own values and types (not the SAS units :func:`to_spark` makes for the comparison), for the
+    contract and DQ rules to run in Spark SQL (timestamps in microseconds, as Python datetimes, and so the samples,
+    hold them); None when a column has a type Spark would hold otherwise."""
+    from pyspark.sql import types as T
+
+    table = side.table
+    assert table is not None
+    tz = spark.conf.get("spark.sql.session.timeZone") or "UTC"
+    schema = dict(table.frame.schema)
+    if not all(_spark_holds(dtype, tz, any_unit=True) and dtype != pl.Null for dtype in schema.values()):
+        return None
+    micros = [pl.col(n).cast(pl.Datetime("us", t.time_zone)) for n, t in schema.items() if isinstance(t, pl.Datetime)]
+    frame = table.frame.with_columns(*micros, pl.int_range(pl.len(), dtype=pl.Int64).alias(ROW))
+    fields = [T.StructField(name, spark_type(dtype)) for name, dtype in schema.items()]
+    arrow = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+    df = spark.createDataFrame(arrow, schema=T.StructType([*fields, T.StructField(ROW, T.LongType())]))
+    return SparkSide(df, list(side.columns), side.meta, schema, set(side.tagged))
