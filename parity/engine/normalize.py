@@ -240,6 +240,33 @@ _NON_ASCII = r"[^\x00-\x7F]"
 _UNENCODABLE = "\u0100"
 
 
+#: iconv's names (as ReadStat gives a SAS file's encoding) that Python spells otherwise, beyond the generic rules of
+#: :func:`python_codec`
+_ICONV_NAMES = {"MACROMANIA": "mac_romanian", "MACCENTRALEUROPE": "mac_latin2"}
+
+
+def python_codec(encoding: str) -> str | None:
+    """The Python codec of an encoding named as iconv, ReadStat or a user spell it (``'BIG-5'`` is ``big5``,
+    ``'WINDOWS-936'`` is ``gbk``, ``'MACCROATIAN'`` is ``mac_croatian``), None when Python has none (``EUC-TW``)."""
+    import codecs
+
+    name = encoding.strip()
+    upper = name.upper()
+    candidates = [name, _ICONV_NAMES.get(upper, ""), upper.replace("-", "")]
+    if upper.startswith("WINDOWS-"):
+        candidates.append("cp" + upper.removeprefix("WINDOWS-"))
+    if upper.startswith("MAC") and not upper.startswith("MAC_"):
+        candidates.append("mac_" + upper.removeprefix("MAC").lower())
+    for candidate in filter(None, candidates):
+        try:
+            info = codecs.lookup(candidate)
+        except LookupError:
+            continue
+        if info._is_text_encoding:
+            return info.name
+    return None
+
+
 @dataclass(frozen=True)
 class Collation:
     """SAS sorts character values by their bytes in the session encoding (the SAS file's encoding): in wlatin1
@@ -253,13 +280,11 @@ class Collation:
 
     @classmethod
     def of(cls, encoding: str | None) -> Collation:
-        import codecs
 
         if not encoding:  # a DataFrame standing for the SAS side: its strings are Unicode, collated as UTF-8
             return cls("UTF-8", None)
-        try:
-            codec = codecs.lookup(encoding).name
-        except LookupError:
+        codec = python_codec(encoding)
+        if codec is None:
             return cls(encoding, None, f"encoding {encoding!r} is unknown to Python: character values collated by "
                        "UTF-8 bytes; set encoding = '<codec>' for this dataset in parity.toml")
         return cls(encoding, None if codec == "utf-8" else codec)
