@@ -10,7 +10,10 @@ import pytest
 
 from parity.api import compare_frames
 from parity.engine.normalize import Collation, code_page, python_codec
+from parity.errors import InputError
 from parity.model import DatasetResult
+from parity.sources.sas import SasMeta, reader_encoding
+from parity.sources.sas_stream import _chunk_rows
 from tests import test_sas_lengths
 from tests.test_sas_lengths import sas_file
 
@@ -57,3 +60,46 @@ def test_cjk_lengths_and_order_in_an_iconv_named_encoding(tmp_path: Path, monkey
     result = compare_frames(path, longer, keys=["id"])
     schema = next(c for c in result.checks if c.name == "schema")
     assert schema.status == "warn" and "over 4 bytes" in schema.summary and encoding in schema.summary
+
+
+# --------------------------------------------------------------------------------------------------------------
+# an encoding override spelled as Python spells it ('euc_jp', accepted by parity.toml) is read by iconv's name
+
+
+@pytest.mark.parametrize(("override", "iconv"), [
+    ("euc_jp", "EUC-JP"), ("EUC-JP", "EUC-JP"), ("latin1", "ISO-8859-1"), ("iso8859_15", "ISO-8859-15"),
+    ("cp1252", "CP1252"), ("shift_jis", "SHIFT_JIS"), ("iso2022_jp", "ISO-2022-JP"), ("mac_roman", "MACROMAN"),
+    ("mac_latin2", "MACCENTRALEUROPE"), ("big5hkscs", "BIG5-HKSCS"), ("utf8", "UTF-8"), ("EUC-TW", "EUC-TW"),
+    (None, None),
+])
+def test_an_override_is_passed_to_the_reader_by_its_iconv_name(override: str | None, iconv: str | None) -> None:
+    assert reader_encoding(override) == iconv
+
+
+def test_a_python_spelled_override_reads_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """encoding = 'euc_jp' passed parity.toml's check (a codec Python knows) and then failed the read ('File has an
+    unsupported character set', with the advice to set the encoding that was set)."""
+    monkeypatch.setitem(test_sas_lengths.ENCODING_BYTE, "EUC-JP", 134)  # ReadStat's code for EUC-JP
+    values = ["日本", "abc"]
+    path = sas_file(tmp_path / "d.sas7bdat", "EUC-JP", values, 4)
+    frame = pl.DataFrame({"id": [1.0, 2.0], "s": values})
+    for override in ("euc_jp", "EUC-JP", "eucjp"):
+        result = compare_frames(path, frame, keys=["id"], encoding=override)
+        assert result.verdict == "pass", (override, [(c.name, c.status, c.summary) for c in result.checks])
+        assert result.sas["encoding"] == override  # the report names the override as the user spelled it
+    with pytest.raises(InputError) as caught:  # a codec Python has and iconv lacks: the override is named
+        compare_frames(path, frame, keys=["id"], encoding="palmos")
+    assert "'palmos'" in str(caught.value) and "set for this dataset" in str(caught.value)
+
+
+@pytest.mark.parametrize(("override", "header"), [
+    ("iso2022_jp", "UTF-8"), ("big5hkscs", "UTF-8"), ("cp1258", "UTF-8"), (None, "SHIFT_JISX0213"),
+    (None, "BIG5-HKSCS"), (None, "WINDOWS-1255"),
+])
+def test_stateful_encodings_are_read_in_one_piece_however_spelled(override: str | None, header: str) -> None:
+    """iconv carries state from one value to the next in these encodings: chunked reads would differ from a whole
+    read.  'SHIFT_JISX0213' (ReadStat's name) and Python's 'iso2022_jp' missed the list."""
+    meta = SasMeta("sas7bdat", ("S",), {"S": "string"}, {"S": None}, {"S": None}, {"S": 8}, {"S": None}, None, header,
+                   None, None, None)
+    assert _chunk_rows(meta, 100, override) == 0
+    assert _chunk_rows(meta, 100, "latin1") == 100

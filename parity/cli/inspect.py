@@ -35,9 +35,11 @@ def sas_contents(path: Path, encoding: str | None = None) -> dict[str, Any]:
 
     from parity.formats import kind_of_format
     from parity.sources.base import _reader_failure
+    from parity.sources.sas import reader_encoding
     from parity.sources.sasheader import read_header
 
     suffix = path.suffix.lower()
+    encoding = reader_encoding(encoding)
     try:
         if suffix == ".sas7bdat":
             _, meta = pyreadstat.read_sas7bdat(str(path), metadataonly=True, encoding=encoding)

@@ -48,6 +48,27 @@ def _split_special(series: pl.Series) -> tuple[pl.Series, pl.Series | None]:
     return pl.Series(series.name, numbers, dtype=pl.Float64), pl.Series(series.name, tag_list, dtype=pl.String)
 
 
+def reader_encoding(encoding: str | None) -> str | None:
+    """The spelling of an ``encoding`` override that pyreadstat's iconv knows: a Python codec name (``euc_jp``,
+    ``iso8859_15``, ``mac_roman``, ``iso2022_jp``, accepted by parity.toml) becomes its iconv name (``EUC-JP``,
+    ``ISO-8859-15``, ``MACROMAN``, ``ISO-2022-JP``); a name Python does not know is passed on as given."""
+    import codecs
+
+    if encoding is None:
+        return None
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return encoding
+    spelled = name.upper().replace("_", "-")
+    for python, iconv in (("ISO8859-", "ISO-8859-"), ("ISO2022-", "ISO-2022-"), ("SHIFT-JIS", "SHIFT_JIS")):
+        spelled = spelled.replace(python, iconv)
+    if spelled.startswith("MAC-"):
+        spelled = "MAC" + spelled.removeprefix("MAC-")
+    return {"MACLATIN2": "MACCENTRALEUROPE", "MACROMANIAN": "MACROMANIA", "SHIFT_JIS-2004": "SHIFT_JISX0213",
+            "EUC-JIS-2004": "EUC-JISX0213", "BIG5HKSCS": "BIG5-HKSCS"}.get(spelled, spelled)
+
+
 def _read_xport(path: Path, encoding: str | None, *, offset: int = 0, limit: int = 0,
                 metadataonly: bool = False) -> tuple[Any, Any]:
     """An XPORT file with its special missing values kept.
@@ -59,7 +80,8 @@ def _read_xport(path: Path, encoding: str | None, *, offset: int = 0, limit: int
     """
     import pyreadstat
 
-    options: dict[str, Any] = {"disable_datetime_conversion": True, "output_format": "polars", "encoding": encoding,
+    options: dict[str, Any] = {"disable_datetime_conversion": True, "output_format": "polars",
+                               "encoding": reader_encoding(encoding),
                                "metadataonly": metadataonly}
     try:
         from pyreadstat._readstat_parser import parser_entry_point
@@ -114,14 +136,23 @@ def read_raw(path: Path, fmt: str, encoding: str | None, *, offset: int = 0, lim
 
     try:
         if fmt == "sas7bdat":
-            return pyreadstat.read_sas7bdat(
+            raw, meta = pyreadstat.read_sas7bdat(
                 str(path), user_missing=True, disable_datetime_conversion=True, output_format="polars",
-                encoding=encoding, formats_as_category=False, row_offset=offset, row_limit=limit,
-                metadataonly=metadataonly)
-        return _read_xport(path, encoding, offset=offset, limit=limit, metadataonly=metadataonly)
+                encoding=reader_encoding(encoding), formats_as_category=False, row_offset=offset,
+                row_limit=limit, metadataonly=metadataonly)
+        else:
+            raw, meta = _read_xport(path, encoding, offset=offset, limit=limit, metadataonly=metadataonly)
+        if encoding is not None and meta.file_encoding == reader_encoding(encoding):
+            meta.file_encoding = encoding  # pyreadstat echoes the override: as the user spelled it
+        return raw, meta
     except InputError:
         raise
     except Exception as exc:
+        if encoding is not None and "character set" in str(exc).lower():
+            raise InputError(f"{path}: the SAS reader does not know the encoding {encoding!r} set for this dataset "
+                             f"(asked for as {reader_encoding(encoding)!r}: {exc}); set encoding to a character set "
+                             "iconv knows, such as 'latin1', 'cp1252', 'utf-8', 'EUC-JP' or 'CP932', or remove it to "
+                             "use the file's own") from None
         raise _reader_failure(path, exc) from None
     except BaseException as exc:  # pyo3's PanicException derives from BaseException
         if type(exc).__name__ != "PanicException":
@@ -242,10 +273,11 @@ def _value_labels(path: Path, meta: SasMeta, encoding: str | None, catalog: Path
 
     try:
         if meta.format == "sas7bdat":  # metadata only: with a catalog pyreadstat puts the labels in place of values
-            _, with_catalog = pyreadstat.read_sas7bdat(str(path), metadataonly=True, encoding=encoding,
-                                                       catalog_file=str(catalog))
+            _, with_catalog = pyreadstat.read_sas7bdat(str(path), metadataonly=True,
+                                                       encoding=reader_encoding(encoding), catalog_file=str(catalog))
             return dict(with_catalog.variable_to_label or {})
-        _, cat = pyreadstat.read_sas7bcat(str(catalog), encoding=encoding)  # XPORT: match the format names
+        # XPORT: match the format names
+        _, cat = pyreadstat.read_sas7bcat(str(catalog), encoding=reader_encoding(encoding))
     except Exception as exc:
         raise _reader_failure(path, exc) from None
     names = {k.upper(): k for k in cat.value_labels}

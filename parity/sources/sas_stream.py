@@ -44,6 +44,7 @@ from parity.sources.sas import (
     check_meta,
     convert_rows,
     read_raw,
+    reader_encoding,
     sas_columns,
     sas_format,
     sas_meta,
@@ -126,9 +127,17 @@ STATEFUL_ENCODINGS = frozenset({"WINDOWS-1258", "CP1258", "WINDOWS-1255", "CP125
                                 "ISO-2022-CN", "UTF-7"})
 
 
+def _charset_key(name: str) -> str:
+    """An iconv name compared without case, '-' and '_' (SHIFT_JISX0213, Shift-JISX0213 and BIG5HKSCS match)."""
+    return name.upper().replace("-", "").replace("_", "")
+
+
+_STATEFUL_KEYS = frozenset(map(_charset_key, STATEFUL_ENCODINGS))
+
+
 def _chunk_rows(meta: SasMeta, chunk_rows: int | None, encoding: str | None) -> int:
     """Rows per chunk; 0 (the whole file in one read) for a stateful encoding."""
-    if (encoding or meta.file_encoding or "").upper().replace("_", "-") in STATEFUL_ENCODINGS:
+    if _charset_key(reader_encoding(encoding) or meta.file_encoding or "") in _STATEFUL_KEYS:
         return 0
     if chunk_rows is not None:
         return max(1, chunk_rows)
