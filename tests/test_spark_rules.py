@@ -425,7 +425,7 @@ def _parquet_parts(folder: Path, frame: pl.DataFrame) -> None:
     frame.slice(305).write_parquet(out / "part-2.parquet")
 
 
-@pytest.mark.parametrize("python", ["out", "out/*.parquet", "whole.parquet"])
+@pytest.mark.parametrize("python", ["out", "out/*.parquet", "whole.parquet", "parquet:out"])
 def test_parquet_output_is_read_by_spark_in_the_polars_order(spark: Any, tmp_path: Path, python: str) -> None:
     from parity.run.spark import _spark_read
 
@@ -447,8 +447,9 @@ def test_parquet_output_is_read_by_spark_in_the_polars_order(spark: Any, tmp_pat
     write_sas7bdat(folder / "d.sas7bdat", [Column("x", "numeric", shifted["x"].to_list()),
                                            Column("s", "string", shifted["s"].to_list())])
     job = load_job(folder)
-    side = _spark_read(spark, job.datasets[0].python, "d")
-    assert side is not None and side.table is None  # in Spark, not on the driver
+    if job.datasets[0].python is not None:
+        side = _spark_read(spark, job.datasets[0].python, "d")
+        assert side is not None and side.table is None  # in Spark, not on the driver
     result = assert_same_on_both_engines(folder)
     ds = result.datasets[0]
     assert {c.name: c.mismatches for c in ds.columns}["x"] == 1
@@ -488,3 +489,50 @@ def test_csv_reference_that_does_not_convert_is_the_same_spec_error(spark: Any, 
         run_job(job, engine=spark_engine())
     assert str(on_spark.value) == str(on_polars.value)
     assert "2 of 5 values" in str(on_spark.value) and "'abc' in data row 3" in str(on_spark.value)
+
+
+@pytest.mark.parametrize("variant", ["rename", "blanks_kept", "empty"])
+def test_variants_agree(spark: Any, tmp_path: Path, variant: str) -> None:
+    """Renamed SAS columns, strings.blank_is_missing = false, and an empty Python output: the same facts."""
+    rows = 0 if variant == "empty" else 6
+    sas_name = "CODE_SAS" if variant == "rename" else "code"
+    settings = {"rename": '[datasets.d.rename]\nCODE_SAS = "code"\n',
+                "blanks_kept": "[datasets.d.strings]\nblank_is_missing = false\n", "empty": ""}[variant]
+    folder = make_job(tmp_path, "j", f"""
+        [datasets.d]
+        sas = "d.sas7bdat"
+        python = "py.parquet"
+        keys = ["id"]
+        {settings}
+        [datasets.d.contract]
+        unique = ["code"]
+        [datasets.d.contract.columns]
+        code = {{ type = "string", max_length = 2, nullable = false }}
+        v = {{ type = "decimal(4,1)", nullable = false }}
+        [[datasets.d.quality]]
+        name = "code_set"
+        rule = "code IN ('A', 'BB', ' ') OR code IS NULL"
+        [[datasets.d.quality]]
+        name = "v_distinct"
+        distinct = {{ column = "v", min = 2 }}
+        [[datasets.d.quality]]
+        name = "code_lookup"
+        lookup = {{ column = "code", file = "ref.csv" }}
+    """, files={"ref.csv": "code\nA\nBB\n"})
+    codes = ["A", "BB", "  ", "A", "CCC", ""][:rows]
+    values = [1.5, 2.25, None, 1.5, 100.0, 3.0][:rows]
+    pl.DataFrame({"id": pl.Series(range(rows), dtype=pl.Int64), "code": pl.Series(codes, dtype=pl.String),
+                  "v": pl.Series(values, dtype=pl.Float64)}).write_parquet(folder / "py.parquet")
+    write_sas7bdat(folder / "d.sas7bdat", [Column("id", "numeric", list(range(rows))),
+                                           Column(sas_name, "string", codes),
+                                           Column("v", "numeric", values)])
+    result = assert_same_on_both_engines(folder)
+    quality = rule_rows(result, "d", "quality")
+    if variant == "empty":
+        assert quality["code_set"]["failing_rows"] == 0 and quality["v_distinct"]["distinct"] == 0
+    else:
+        contract = rule_rows(result, "d", "contract")
+        blanks = 0 if variant == "blanks_kept" else 2
+        assert contract["code.nullable"]["failing_rows"] == blanks
+        assert contract["code.nullable"]["sas"]["failing_rows"] == blanks
+        assert quality["code_lookup"]["failing_rows"] == (3 if variant == "blanks_kept" else 1)

@@ -106,7 +106,7 @@ def _sas_temporal(c: Column, kind: str) -> Column:
 
     if kind == "date":
         days = F.floor(c).cast("double") - F.lit(float(EPOCH_SHIFT_DAYS))
-        fits = sn.is_finite(c) & (F.abs(days) <= F.lit(2_000_000.0))  # within Spark's DATE range (years 1-9999)
+        fits = sn.is_finite(c) & (days >= F.lit(-719_162.0)) & (days <= F.lit(2_932_896.0))  # years 1 to 9999
         return F.when(fits, F.date_add(F.lit("1970-01-01").cast("date"), days.cast("int")))
     if kind == "datetime":
         micros = sn._round_half_even((c - F.lit(float(EPOCH_SHIFT_SECONDS))) * F.lit(1e6))
@@ -114,7 +114,7 @@ def _sas_temporal(c: Column, kind: str) -> Column:
         epoch = F.lit("1970-01-01 00:00:00").cast("timestamp_ntz")
         return F.when(fits, F.timestamp_add("MICROSECOND", micros.cast("long"), epoch))
     micros = sn._round_half_even(c * F.lit(1e6))
-    fits = sn.is_finite(micros) & (F.abs(micros) < F.lit(2.0 ** 62))
+    fits = sn.is_finite(micros) & (F.abs(micros) < F.lit(1e18))  # the seconds fit decimal(18,6)
     seconds = (micros.cast("long").cast("decimal(38,0)") / F.lit(1_000_000).cast("decimal(38,0)"))
     return F.when(fits, F.make_dt_interval(F.lit(0), F.lit(0), F.lit(0), seconds.cast("decimal(18,6)")))
 

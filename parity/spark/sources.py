@@ -261,6 +261,15 @@ def spark_output(spark: SparkSession, ref: str, folder: Path, where: str) -> Spa
     if "://" not in target and not path.exists():
         raise InputError(f"{where}: {kind} path {location} does not exist")
     if kind == "parquet":
+        if "://" not in target:  # the files in the polars engine's order (Spark packs big files first)
+            try:
+                side = parquet_side(spark, location, where)
+            except NotSparkReadable:
+                pass
+            else:
+                side.meta = SourceMeta(source=f"parquet:{location}", sha256=None, rows=side.meta.rows,
+                                       columns=side.meta.columns, format="parquet")
+                return side
         try:
             df = spark.read.parquet(location)
         except Exception as exc:
