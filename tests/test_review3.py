@@ -12,8 +12,9 @@ from parity.api import compare_frames
 from parity.engine.normalize import Collation, code_page, python_codec
 from parity.errors import InputError
 from parity.model import DatasetResult
-from parity.sources.sas import SasMeta, reader_encoding
+from parity.sources.sas import SasMeta, read_sas_whole, reader_encoding
 from parity.sources.sas_stream import _chunk_rows
+from parity.testing.sas7bdat_writer import Column, write_sas7bdat
 from tests import test_sas_lengths
 from tests.test_sas_lengths import sas_file
 
@@ -103,3 +104,43 @@ def test_stateful_encodings_are_read_in_one_piece_however_spelled(override: str 
                    None, None, None)
     assert _chunk_rows(meta, 100, override) == 0
     assert _chunk_rows(meta, 100, "latin1") == 100
+
+
+# --------------------------------------------------------------------------------------------------------------
+# SAS truncates by bytes: a UTF-8 value cut inside a character is a SAS file, not a damaged one
+
+
+def _cut_utf8_file(path: Path, middle: bool = False) -> Path:
+    """A UTF-8 .sas7bdat whose S (LENGTH 4) holds 'ab' and two of the three bytes of '日' in row 1, as SAS stores
+    'ab日本' assigned to a $4 variable; ``middle``: the cut bytes are followed by more text (not SAS's doing)."""
+    rows = 300
+    write_sas7bdat(path, [Column("ID", "numeric", [float(i + 1) for i in range(rows)]),
+                          Column("S", "string", ["abQQ" if i == 0 else f"é{i % 10}" for i in range(rows)], length=4,
+                                 label="libellé")], file_label="données")
+    data = bytearray(path.read_bytes())
+    at = data.index(b"abQQ")
+    data[at:at + 4] = b"a" + "日".encode()[:2] + b"b" if middle else b"ab" + "日".encode()[:2]
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_utf8_value_cut_inside_a_character_reads_as_sas_truncated_it(tmp_path: Path) -> None:
+    path = _cut_utf8_file(tmp_path / "cut.sas7bdat")
+    others = [f"é{i % 10}" for i in range(1, 300)]
+    ids = [float(i + 1) for i in range(300)]
+    same = compare_frames(path, pl.DataFrame({"id": ids, "s": ["ab", *others]}), keys=["id"])
+    assert same.verdict == "pass", [(c.name, c.status, c.summary) for c in same.checks]
+    assert same.sas["encoding"] == "UTF-8" and same.sas["label"] == "données"
+    table = read_sas_whole(path)
+    assert {c.name: c.label for c in table.columns}["S"] == "libellé"
+    assert table.frame.get_column("S").to_list()[:2] == ["ab", "é1"]
+    cut = compare_frames(path, pl.DataFrame({"id": ids, "s": ["ab日本", *others]}), keys=["id"])
+    assert cut.verdict == "fail"
+    equality = next(c for c in cut.checks if c.name == "string_equality")
+    assert equality.status == "fail" and "length_truncation" in equality.summary
+
+
+def test_bytes_that_are_not_utf8_inside_a_value_still_say_the_file_is_unreadable(tmp_path: Path) -> None:
+    path = _cut_utf8_file(tmp_path / "bad.sas7bdat", middle=True)
+    with pytest.raises(InputError, match=r"bad\.sas7bdat"):
+        compare_frames(path, pl.DataFrame({"id": [1.0], "s": ["a"]}), keys=["id"])

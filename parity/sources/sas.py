@@ -10,7 +10,7 @@ also chooses the reader (a verified fast path, or pyreadstat).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,10 @@ def read_raw(path: Path, fmt: str, encoding: str | None, *, offset: int = 0, lim
     except InputError:
         raise
     except Exception as exc:
+        if isinstance(exc, UnicodeDecodeError) and fmt == "sas7bdat" and encoding is None:
+            recovered = _read_cut_utf8(path, offset=offset, limit=limit, metadataonly=metadataonly)
+            if recovered is not None:
+                return recovered
         if encoding is not None and "character set" in str(exc).lower():
             raise InputError(f"{path}: the SAS reader does not know the encoding {encoding!r} set for this dataset "
                              f"(asked for as {reader_encoding(encoding)!r}: {exc}); set encoding to a character set "
@@ -158,6 +162,53 @@ def read_raw(path: Path, fmt: str, encoding: str | None, *, offset: int = 0, lim
         if type(exc).__name__ != "PanicException":
             raise
         raise _reader_failure(path, exc) from None
+
+
+#: the header byte of a UTF-8 .sas7bdat file (ReadStat's charset table)
+_UTF8_CODE = 20
+
+
+def _read_cut_utf8(path: Path, **options: Any) -> tuple[Any, Any] | None:
+    """A UTF-8 file whose values end in a character cut by SAS: a LENGTH counts bytes, and SAS truncates a value to
+    its LENGTH byte by byte, so 'ab日本' in a $4 column is stored as 'ab' and two of the three bytes of '日'.  Such a
+    file is read byte for byte (as Latin-1) and each text decoded as UTF-8 without its cut last character, as
+    SAS's own K functions read it; None when some bytes are not UTF-8 anywhere else (the file is damaged)."""
+    import codecs
+
+    import pyreadstat
+
+    from parity.sources.sasheader import read_header
+
+    def text(value: str) -> str:
+        decoder = codecs.getincrementaldecoder("utf-8")()  # a cut character at the end is held back, not an error
+        return decoder.decode(value.encode("latin-1"), final=False)
+
+    try:
+        if read_header(path).encoding_code != _UTF8_CODE:
+            return None
+        raw, meta = pyreadstat.read_sas7bdat(
+            str(path), user_missing=True, disable_datetime_conversion=True, output_format="polars",
+            encoding="ISO-8859-1", formats_as_category=False, row_offset=options["offset"],
+            row_limit=options["limit"], metadataonly=options["metadataonly"])
+        for name, value in list(vars(meta).items()):
+            setattr(meta, name, _recoded(value, text))
+        raw = raw.rename({c: text(c) for c in raw.columns}).with_columns(
+            pl.col(c).map_elements(text, return_dtype=pl.String) for c, t in raw.schema.items() if t == pl.String)
+    except (Exception, UnicodeDecodeError):
+        return None
+    meta.file_encoding = "UTF-8"
+    return raw, meta
+
+
+def _recoded(value: Any, text: Callable[[str], str]) -> Any:
+    """``value`` (pyreadstat metadata: a text, or a list or dict of them) with every text recoded by ``text``."""
+    if isinstance(value, str):
+        return text(value)
+    if isinstance(value, list):
+        return [_recoded(v, text) for v in value]
+    if isinstance(value, dict):
+        return {_recoded(k, text): _recoded(v, text) for k, v in value.items()}
+    return value
 
 
 @dataclass(frozen=True)
