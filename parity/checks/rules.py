@@ -104,7 +104,7 @@ def _side(fact: RuleFact | None, status: str) -> dict[str, Any] | None:
 
 
 def _violated(fact: RuleFact) -> bool:
-    return fact.failing_rows > 0 or fact.missing is not None
+    return fact.failing_rows > 0 or fact.broken or fact.missing is not None
 
 
 def _contract_status(fact: RuleFact) -> str:
@@ -127,6 +127,8 @@ def _fact_text(row: RuleRow) -> str:
         return f"extra_columns: {', '.join(map(str, cols[:5]))}"
     if row.kind == "distinct":
         return f"{row.name}: {row.detail.get('distinct')} distinct values"
+    if row.kind == "type" and not row.failing_rows:  # a column of another type with no value in it
+        return f"{row.name}: the column is {row.detail.get('dtype')}, not {row.detail.get('expected')}"
     return f"{row.name}: {_rows(row.failing_rows)}"
 
 

@@ -68,6 +68,9 @@ class RuleFact:
     detail: Mapping[str, Any] = field(default_factory=dict)
     #: why the rule could not be judged on this side (a column it needs is not there); None when it was
     missing: str | None = None
+    #: the table itself breaks the rule, whatever its rows (a column of another type, extra columns, a distinct
+    #: count out of range): a violation even when no row is counted (an empty table, a column of nulls)
+    broken: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"failing_rows": self.failing_rows, "judged_rows": self.judged_rows, "sample": list(self.sample),
@@ -262,6 +265,7 @@ class _Pending:
     extra: dict[str, pl.Expr] = field(default_factory=dict)  # more counts for the detail, in the same pass
     where: str = ""  # a SQL rule's key in parity.toml
     ok: pl.Expr | None = None  # a SQL rule as written (true on a good row)
+    broken: bool = False  # RuleFact.broken: the column's type breaks the rule whatever its rows
 
 
 def _decimal_rule(c: str, dtype: pl.DataType, p: int, s: int) -> tuple[pl.Expr, dict[str, pl.Expr]] | None:
@@ -312,7 +316,8 @@ def _column_rules(cc: ColumnContract, c: str, dtype: pl.DataType, view: View,
             detail["judged_by"] = "values"
         extra = {"whole_values": col.is_not_null() & ~_not_whole(col)} if (
             cc.type == "integer" and dtype.is_float()) else {}
-        out.append(_Pending(f"{cc.name}.type", "type", cc.name, failing, [c], detail, extra))
+        out.append(_Pending(f"{cc.name}.type", "type", cc.name, failing, [c], detail, extra,
+                            broken="hint" in detail))
     if cc.type == "decimal":
         assert cc.precision is not None and cc.scale is not None
         rule = _decimal_rule(c, dtype, cc.precision, cc.scale)
@@ -371,7 +376,7 @@ def _count_pending(view: View, pending: list[_Pending], keys: Sequence[str]) -> 
                                  for k in p.extra}}
         sample = _samples(view, p.failing.fill_null(False), p.columns, keys,
                           view.raw if is_raw else None) if n else ()
-        out.append(RuleFact(p.name, p.constraint, p.column, n, view.rows, sample, detail))
+        out.append(RuleFact(p.name, p.constraint, p.column, n, view.rows, sample, detail, broken=p.broken))
     return out
 
 
@@ -399,11 +404,17 @@ def contract_facts(contract: Contract, view: View, keys: Sequence[str], blank_is
     if contract.unique:
         facts.append(_unique_fact(contract.unique, view, keys))
     if contract.extra_columns != "allow":
-        declared = {c.name.casefold() for c in contract.columns} | {u.casefold() for u in contract.unique}
-        extra = [name for fold, name in view.names.items() if fold not in declared]
-        facts.append(RuleFact("extra_columns", "extra_columns", None, view.rows if extra else 0, view.rows, (),
-                              {"columns": extra, "setting": contract.extra_columns}))
+        facts.append(extra_columns_fact(contract, view.names, view.rows))
     return facts
+
+
+def extra_columns_fact(contract: Contract, names: Mapping[str, str], rows: int) -> RuleFact:
+    """The extra_columns rule on one side: its columns (``names``: casefold -> name) the contract does not declare.
+    Broken by the columns themselves, so an empty table with an extra column breaks it too."""
+    declared = {c.name.casefold() for c in contract.columns} | {u.casefold() for u in contract.unique}
+    extra = [name for fold, name in names.items() if fold not in declared]
+    return RuleFact("extra_columns", "extra_columns", None, rows if extra else 0, rows, (),
+                    {"columns": extra, "setting": contract.extra_columns}, broken=bool(extra))
 
 
 def _unique_fact(unique: Sequence[str], view: View, keys: Sequence[str]) -> RuleFact:
@@ -660,7 +671,7 @@ def distinct_fact(rule: QualityRule, n: int, rows: int) -> RuleFact:
     d = rule.distinct
     bad = (d.min is not None and n < d.min) or (d.max is not None and n > d.max)
     return RuleFact(rule.name, "distinct", d.column, rows if bad else 0, rows, (),
-                    {"distinct": n, "min": d.min, "max": d.max})
+                    {"distinct": n, "min": d.min, "max": d.max}, broken=bad)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from parity.engine.quality import (
     column_of,
     distinct_fact,
     evaluate_views,
+    extra_columns_fact,
     lookup_fact,
     lookup_kind_fact,
     resolve_columns,
@@ -206,6 +207,7 @@ class _Pending:
     detail: dict[str, Any]
     extra: dict[str, Column]
     raw: bool = False  # judged on the raw values (nullable: NaN and blanks are what it counts)
+    broken: bool = False  # RuleFact.broken: the column's type breaks the rule whatever its rows
 
 
 def _not_whole(c: Column) -> Column:
@@ -273,7 +275,8 @@ def _column_rules(cc: ColumnContract, c: str, view: SparkView, blank_is_missing:
             detail["judged_by"] = "values"
         extra = {"whole_values": col.isNotNull() & ~_not_whole(col)} if (
             cc.type == "integer" and dtype.is_float()) else {}
-        out.append(_Pending(f"{cc.name}.type", "type", cc.name, failing, [c], detail, extra))
+        out.append(_Pending(f"{cc.name}.type", "type", cc.name, failing, [c], detail, extra,
+                            broken="hint" in detail))
     if cc.type == "decimal":
         assert cc.precision is not None and cc.scale is not None
         rule = _decimal_rule(col, dtype, stype, cc.precision, cc.scale, largest.get(c))
@@ -346,7 +349,7 @@ def _count_pending(view: SparkView, pending: list[_Pending], keys: Sequence[str]
         detail = {**p.detail, **{k: (int(counts[f"x{i}_{k}"]) if counts[f"x{i}_{k}"] is not None else None)
                                  for k in p.extra}}
         sample = _samples(view, F.coalesce(p.failing, F.lit(False)), p.columns, keys) if n else ()
-        out.append(RuleFact(p.name, p.constraint, p.column, n, view.rows, sample, detail))
+        out.append(RuleFact(p.name, p.constraint, p.column, n, view.rows, sample, detail, broken=p.broken))
     return out
 
 
@@ -369,10 +372,7 @@ def contract_facts(contract: Contract, view: SparkView, keys: Sequence[str],
     if contract.unique:
         facts.append(_unique_fact(contract.unique, view))
     if contract.extra_columns != "allow":
-        declared = {c.name.casefold() for c in contract.columns} | {u.casefold() for u in contract.unique}
-        extra = [name for fold, name in view.names.items() if fold not in declared]
-        facts.append(RuleFact("extra_columns", "extra_columns", None, view.rows if extra else 0, view.rows, (),
-                              {"columns": extra, "setting": contract.extra_columns}))
+        facts.append(extra_columns_fact(contract, view.names, view.rows))
     return facts
 
 
