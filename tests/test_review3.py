@@ -144,3 +144,12 @@ def test_bytes_that_are_not_utf8_inside_a_value_still_say_the_file_is_unreadable
     path = _cut_utf8_file(tmp_path / "bad.sas7bdat", middle=True)
     with pytest.raises(InputError, match=r"bad\.sas7bdat"):
         compare_frames(path, pl.DataFrame({"id": [1.0], "s": ["a"]}), keys=["id"])
+
+
+def test_the_fast_path_says_why_a_cut_utf8_file_is_read_byte_for_byte(tmp_path: Path) -> None:
+    from parity.sources.sas_fast import scan_sas_fast
+
+    scan = scan_sas_fast(_cut_utf8_file(tmp_path / "cut.sas7bdat"))
+    note = scan.provenance()["reader_note"]
+    assert "not valid in the file's encoding" in note and "byte for byte" in note
+    assert "cannot read it" not in note

@@ -198,6 +198,9 @@ def _reference(path: Path, **options: Any) -> tuple[pl.DataFrame, Any]:
         return pyreadstat.read_sas7bdat(str(path), user_missing=True, disable_datetime_conversion=True,
                                         output_format="polars", formats_as_category=False, **options)
     except Exception as exc:
+        if isinstance(exc, UnicodeDecodeError):  # parity.sources.sas reads it (a UTF-8 value cut by a LENGTH)
+            raise _Refused("some text is not valid in the file's encoding (e.g. a UTF-8 character cut by a SAS "
+                           f"LENGTH: {_short(exc)}); read by {REFERENCE_READER} byte for byte") from None
         raise _Refused(f"{REFERENCE_READER} cannot read it ({type(exc).__name__}: {_short(exc)})") from None
 
 
