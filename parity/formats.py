@@ -100,3 +100,46 @@ def sas_value_text(kind: Kind, value: float | None, tag: str | None = None) -> s
     except (OverflowError, ValueError):
         return f"{value!r} (out of Python's date range)"
     return repr(value)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# encodings
+
+
+#: iconv's names (as ReadStat gives a SAS file's encoding) that Python spells otherwise, beyond the generic rules of
+#: :func:`python_codec`
+_ICONV_NAMES = {"MACROMANIA": "mac_romanian", "MACCENTRALEUROPE": "mac_latin2"}
+
+#: SAS's own encoding names (PROC CONTENTS, the ENCODING= option, SAS NLS) that Python spells otherwise, so that
+#: ``encoding = "wlatin1"`` in parity.toml means what a SAS programmer means by it
+SAS_ENCODINGS = {
+    "WLATIN1": "cp1252", "WLATIN2": "cp1250", "WCYRILLIC": "cp1251", "WGREEK": "cp1253", "WTURKISH": "cp1254",
+    "WHEBREW": "cp1255", "WARABIC": "cp1256", "WBALTIC": "cp1257", "WVIETNAMESE": "cp1258", "LATIN9": "iso8859_15",
+    "LATIN1": "latin_1", "LATIN2": "iso8859_2", "LATIN5": "iso8859_9", "CYRILLIC": "iso8859_5", "GREEK": "iso8859_7",
+    "HEBREW": "iso8859_8", "ARABIC": "iso8859_6", "SHIFT-JIS": "shift_jis", "MS-932": "cp932",
+    "EUC-CN": "gb2312", "MS-936": "gbk", "MS-949": "cp949", "MS-950": "cp950", "PCOEM437": "cp437",
+    "PCOEM850": "cp850", "PCOEM852": "cp852", "PCOEM866": "cp866", "US-ASCII": "ascii", "ANSI1252": "cp1252",
+}
+
+
+def python_codec(encoding: str) -> str | None:
+    """The Python codec of an encoding named as SAS, iconv, ReadStat or a user spell it (``'wlatin1'`` is
+    ``cp1252``, ``'BIG-5'`` is ``big5``,
+    ``'WINDOWS-936'`` is ``gbk``, ``'MACCROATIAN'`` is ``mac_croatian``), None when Python has none (``EUC-TW``)."""
+    import codecs
+
+    name = encoding.strip()
+    upper = name.upper()
+    candidates = [name, SAS_ENCODINGS.get(upper, ""), _ICONV_NAMES.get(upper, ""), upper.replace("-", "")]
+    if upper.startswith("WINDOWS-"):
+        candidates.append("cp" + upper.removeprefix("WINDOWS-"))
+    if upper.startswith("MAC") and not upper.startswith("MAC_"):
+        candidates.append("mac_" + upper.removeprefix("MAC").lower())
+    for candidate in filter(None, candidates):
+        try:
+            info = codecs.lookup(candidate)
+        except LookupError:
+            continue
+        if info._is_text_encoding:
+            return info.name
+    return None

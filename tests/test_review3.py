@@ -153,3 +153,33 @@ def test_the_fast_path_says_why_a_cut_utf8_file_is_read_byte_for_byte(tmp_path: 
     note = scan.provenance()["reader_note"]
     assert "not valid in the file's encoding" in note and "byte for byte" in note
     assert "cannot read it" not in note
+
+
+@pytest.mark.parametrize(("name", "codec"), [
+    ("wlatin1", "cp1252"), ("WLATIN2", "cp1250"), ("wcyrillic", "cp1251"), ("latin9", "iso8859-15"),
+    ("shift-jis", "shift_jis"), ("ms-932", "cp932"), ("euc-cn", "gb2312"), ("pcoem850", "cp850"),
+])
+def test_sas_encoding_names_are_understood(name: str, codec: str) -> None:
+    """A SAS programmer names an encoding as PROC CONTENTS shows it (wlatin1, not cp1252)."""
+    import codecs
+
+    found = python_codec(name)
+    assert found is not None and codecs.lookup(found).name == codecs.lookup(codec).name
+
+
+def test_encoding_wlatin1_in_parity_toml_reads_a_cp1252_file(tmp_path: Path) -> None:
+    from parity.cli.main import main
+    from tests.helpers import make_job
+
+    jobs = tmp_path / "jobs"
+    folder = make_job(jobs, "j", """
+        [datasets.d]
+        sas = "d.sas7bdat"
+        python = "py.parquet"
+        keys = ["id"]
+        encoding = "wlatin1"
+    """)
+    values = ["café", "€uro"]
+    sas_file(folder / "d.sas7bdat", "WINDOWS-1252", values, 4)
+    pl.DataFrame({"id": [1.0, 2.0], "s": values}).write_parquet(folder / "py.parquet")
+    assert main(["run", "j", "--jobs-dir", str(jobs), "--report-dir", str(tmp_path / "out")]) == 0

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import polars as pl
 
-from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS, Kind
+from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS, Kind, python_codec
 from parity.model import TEMPORAL_KINDS
 from parity.sources.base import Change, ColumnInfo
 from parity.spec import DateRules, StringRules
@@ -238,33 +238,6 @@ def truncate_expr(expr: pl.Expr, width: int) -> pl.Expr:
 _NON_ASCII = r"[^\x00-\x7F]"
 #: put before a character the encoding lacks: above every byte, so such characters sort after all others
 _UNENCODABLE = "\u0100"
-
-
-#: iconv's names (as ReadStat gives a SAS file's encoding) that Python spells otherwise, beyond the generic rules of
-#: :func:`python_codec`
-_ICONV_NAMES = {"MACROMANIA": "mac_romanian", "MACCENTRALEUROPE": "mac_latin2"}
-
-
-def python_codec(encoding: str) -> str | None:
-    """The Python codec of an encoding named as iconv, ReadStat or a user spell it (``'BIG-5'`` is ``big5``,
-    ``'WINDOWS-936'`` is ``gbk``, ``'MACCROATIAN'`` is ``mac_croatian``), None when Python has none (``EUC-TW``)."""
-    import codecs
-
-    name = encoding.strip()
-    upper = name.upper()
-    candidates = [name, _ICONV_NAMES.get(upper, ""), upper.replace("-", "")]
-    if upper.startswith("WINDOWS-"):
-        candidates.append("cp" + upper.removeprefix("WINDOWS-"))
-    if upper.startswith("MAC") and not upper.startswith("MAC_"):
-        candidates.append("mac_" + upper.removeprefix("MAC").lower())
-    for candidate in filter(None, candidates):
-        try:
-            info = codecs.lookup(candidate)
-        except LookupError:
-            continue
-        if info._is_text_encoding:
-            return info.name
-    return None
 
 
 @dataclass(frozen=True)
