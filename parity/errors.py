@@ -28,6 +28,7 @@ class SpecError(ParityError):
     def __init__(self, file: object, message: str, key: str | None = None) -> None:
         self.file = str(file)
         self.key = key
+        self.message = message
         where = f"{self.file}: [{key}] " if key else f"{self.file}: "
         super().__init__(where + message)
 

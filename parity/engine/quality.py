@@ -31,7 +31,7 @@ from parity.sources.base import Source
 
 if TYPE_CHECKING:
     from parity.spec import DatasetSpec
-from parity.spec.contract import ColumnContract, Contract, QualityRule
+from parity.spec.contract import ColumnContract, Contract, QualityRule, naming_rule
 
 #: sample rows kept per failing rule
 SAMPLE_ROWS = 5
@@ -495,10 +495,14 @@ def _lookup_values(rule: QualityRule, dtype: pl.DataType, file: Path) -> pl.Lazy
 
             kind = _kind(dtype)
             text = values.collect(engine=ENGINE).get_column("#key").alias(name)
-            conv, _, problem, _ = _csv_column(text, ColumnInfo(name, "numeric", kind))  # type: ignore[arg-type]
-            if problem:
-                raise SpecError(file, f"{path.name} column {name!r}: {problem}", key=where)
-            values = conv.alias("#key").to_frame().lazy()
+            whole = _whole_numbers(text) if dtype.is_integer() else None
+            if whole is not None:  # exact: a double would match 9007199254740993 with ...992
+                values = whole.alias("#key").to_frame().lazy()
+            else:
+                conv, _, problem, _ = _csv_column(text, ColumnInfo(name, "numeric", kind))  # type: ignore[arg-type]
+                if problem:
+                    raise SpecError(file, f"{path.name} column {name!r}: {problem}", key=where)
+                values = conv.alias("#key").to_frame().lazy()
     else:
         table = read_python_file(path)
         info = {c.name.casefold(): c for c in table.columns}.get(lk.key.casefold())
@@ -511,6 +515,14 @@ def _lookup_values(rule: QualityRule, dtype: pl.DataType, file: Path) -> pl.Lazy
     return _common_kind(values, "#key", ref_dtype, dtype, file, where, path.name)
 
 
+def _whole_numbers(text: pl.Series) -> pl.Series | None:
+    """A csv column of whole numbers as Int64 (blank = null), or None when a value is anything else."""
+    stripped = text.str.strip_chars()
+    stripped = pl.Series(text.name, stripped).set(stripped == "", None)
+    ints = stripped.cast(pl.Int64, strict=False)
+    return ints if ints.null_count() == stripped.null_count() else None
+
+
 def _kind(dtype: pl.DataType) -> str:
     """string, numeric (booleans too), date, datetime, time, or null (no value at all)."""
     from parity.sources.frames import _python_kind
@@ -519,11 +531,13 @@ def _kind(dtype: pl.DataType) -> str:
 
 
 def _key_expr(name: str, dtype: pl.DataType) -> pl.Expr:
-    """A lookup key in its comparable form: numbers as Float64, text stripped of trailing blanks."""
+    """A lookup key in its comparable form: numbers as Float64 (integers as Int64, exact), text stripped of
+    trailing blanks."""
     c = pl.col(name)
     kind = _kind(dtype)
     if kind == "numeric":
-        return c.cast(pl.Float64)
+        return c.cast(pl.Int64) if dtype in (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16,
+                                             pl.UInt32) else c.cast(pl.Float64)
     if kind == "string":
         return c.cast(pl.String).str.strip_chars_end(" ")
     if kind == "datetime":
@@ -633,7 +647,11 @@ def _lookup_fact(rule: QualityRule, view: View, c: str, keys: Sequence[str], fil
         return lookup_kind_fact(rule, dtype, view)
     probe = view.frame.with_row_index(ROW, offset=1).filter(pl.col(c).is_not_null()).with_columns(
         _key_expr(c, dtype).alias("#key"))
-    unmatched = probe.join(ref.select(pl.col("#key").cast(probe.collect_schema()["#key"])), on="#key", how="anti")
+    probe_dtype = probe.collect_schema()["#key"]
+    if probe_dtype != ref_dtype and _kind(probe_dtype) == _kind(ref_dtype) == "numeric":  # integers vs decimals
+        probe_dtype = pl.Float64()
+        probe = probe.with_columns(pl.col("#key").cast(pl.Float64))
+    unmatched = probe.join(ref.select(pl.col("#key").cast(probe_dtype)), on="#key", how="anti")
     n = int(unmatched.select(pl.len()).collect(engine=ENGINE).item())
     sample: tuple[dict[str, Any], ...] = ()
     if n:
@@ -740,7 +758,10 @@ def evaluate_views(contract: Contract | None, quality: Sequence[QualityRule], fi
         contract_py = engine_of(pv).contract_facts(contract, pv, py_keys, blank_is_missing)
         contract_sas = engine_of(sv).contract_facts(contract, sv, sas_keys, blank_is_missing)
     refs_py: dict[str, Any] = {}
-    quality_py = engine_of(pv).quality_facts(quality, pv, sv, py_keys, file, refs_py)
+    try:
+        quality_py = engine_of(pv).quality_facts(quality, pv, sv, py_keys, file, refs_py)
+    except SpecError as exc:  # name the rule, not only its key
+        raise naming_rule(exc, list(quality)) from None
     quality_sas: list[RuleFact] = []
     sas_error = None
     # lookup values are shared by the two sides when one engine judges both (each engine caches its own kind)
@@ -748,7 +769,7 @@ def evaluate_views(contract: Contract | None, quality: Sequence[QualityRule], fi
     try:
         quality_sas = engine_of(sv).quality_facts(quality, sv, pv, sas_keys, file, refs_sas)
     except SpecError as exc:  # a rule that runs on the Python output but not on the SAS view: information only
-        sas_error = str(exc)
+        sas_error = str(naming_rule(exc, list(quality)))
     return RuleFacts(tuple(contract_py), tuple(contract_sas), tuple(quality_py), tuple(quality_sas),
                      "values" if pv.by_value else "dtype", sas_error)
 

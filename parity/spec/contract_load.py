@@ -25,6 +25,7 @@ from parity.spec.contract import (
     Lookup,
     QualityRule,
     QualitySeverity,
+    rule_error,
 )
 from parity.spec.load import _str_list, _table, _unknown_keys
 
@@ -122,6 +123,10 @@ def parse_sql_rule(file: Path, where: str, value: Any) -> tuple[str, str | None]
     the rule in Spark SQL instead (:mod:`parity.spark.quality`); its columns are checked once the data is read."""
     if not isinstance(value, str) or not value.strip():
         raise SpecError(file, f"must be a SQL expression (text), got {value!r}", key=where)
+    sas_literal = _SAS_LITERAL_RE.search(value)
+    if sas_literal:  # SQL would read '01JAN2024'd as a text and an alias: never what a SAS programmer meant
+        raise SpecError(file, f"{sas_literal.group(0)!r} is a SAS date/time literal, which SQL does not know: "
+                        f"write {_sql_literal(sas_literal)}", key=where)
     import polars as pl
 
     try:
@@ -138,6 +143,26 @@ def parse_sql_rule(file: Path, where: str, value: Any) -> tuple[str, str | None]
                        "dialect (a list, a second statement, an alias or trailing words would be silently "
                        "dropped); join conditions with AND")
     return value, None
+
+
+#: a SAS date, datetime or time constant: '01JAN2024'd, '01JAN2024:10:30:00'dt, '10:30't
+_SAS_LITERAL_RE = re.compile(r"'\s*(?:(\d{1,2})([a-z]{3})(\d{2}(?:\d{2})?)(?::(\d{1,2}:\d{2}(?::\d{2}(?:\.\d*)?)?))?"
+                             r"|(\d{1,2}:\d{2}(?::\d{2}(?:\.\d*)?)?))\s*'(dt|d|t)\b", re.IGNORECASE)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def _sql_literal(m: re.Match[str]) -> str:
+    """The SQL spelling of a SAS date/time literal (a DATE or TIMESTAMP literal; a time as text to compare)."""
+    day, mon, year, clock, time_only, suffix = m.groups()
+    if time_only is not None or mon is None or mon.lower() not in _MONTHS:
+        return "a DATE 'yyyy-mm-dd' or TIMESTAMP 'yyyy-mm-dd hh:mm:ss' literal (a time column: compare its parts)"
+    if len(year) == 2:
+        return "the date with a four-digit year, e.g. DATE '2024-01-31' (SAS's YEARCUTOFF does not apply here)"
+    date = f"{year}-{_MONTHS.index(mon.lower()) + 1:02d}-{int(day):02d}"
+    if suffix.lower() == "dt":
+        hh, rest = (clock or "0:00").split(":", 1)
+        return f"TIMESTAMP '{date} {int(hh):02d}:{rest if rest.count(':') else rest + ':00'}'"
+    return f"DATE '{date}'"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -164,52 +189,59 @@ def parse_quality(file: Path, folder: Path, where: str, raw: Any) -> tuple[Quali
         if name.casefold() in names:
             raise SpecError(file, f"a second quality rule named {name!r}: names must be unique", key=f"{w}.name")
         names.add(name.casefold())
-        given = [k for k in ("rule", "lookup", "distinct") if k in table]
-        if len(given) != 1:
-            raise SpecError(file, "give exactly one of rule (a SQL expression), lookup or distinct"
-                            + (f"; got {', '.join(given)}" if given else ""), key=w)
-        severity = table.get("severity", "critical")
-        if severity not in ("critical", "warn"):
-            raise SpecError(file, f"must be critical or warn; got {severity!r}", key=f"{w}.severity")
-        description = table.get("description", "")
-        if not isinstance(description, str):
-            raise SpecError(file, "must be a string", key=f"{w}.description")
-        rule = lookup = distinct = polars_error = None
-        if "rule" in table:
-            rule, polars_error = parse_sql_rule(file, f"{w}.rule", table["rule"])
-        elif "lookup" in table:
-            lt = _table(file, f"{w}.lookup", table["lookup"])
-            _unknown_keys(file, f"{w}.lookup", lt, {"column", "file", "key"})
-            for required in ("column", "file"):
-                if required not in lt:
-                    raise SpecError(file, f"a lookup needs {required!r} (column, file and optionally key, which "
-                                    "defaults to the column's name)", key=f"{w}.lookup")
-            column = _name(file, f"{w}.lookup.column", lt["column"])
-            rel = lt["file"]
-            if not isinstance(rel, str) or not rel.strip():
-                raise SpecError(file, f"must be a file name, got {rel!r}", key=f"{w}.lookup.file")
-            path = (folder / rel).resolve()
-            if path.suffix.lower() not in LOOKUP_EXTENSIONS:
-                raise SpecError(file, f"{rel!r} must be one of {', '.join(LOOKUP_EXTENSIONS)}", key=f"{w}.lookup.file")
-            if not path.is_file():
-                raise SpecError(file, f"lookup file {rel!r} not found (looked for {path})", key=f"{w}.lookup.file")
-            lookup = Lookup(column, path, _name(file, f"{w}.lookup.key", lt.get("key", column)))
-        else:
-            dt_ = _table(file, f"{w}.distinct", table["distinct"])
-            _unknown_keys(file, f"{w}.distinct", dt_, {"column", "min", "max"})
-            if "column" not in dt_:
-                raise SpecError(file, "a distinct rule needs 'column'", key=f"{w}.distinct")
-            lo = _count(file, f"{w}.distinct.min", dt_["min"]) if "min" in dt_ else None
-            hi = _count(file, f"{w}.distinct.max", dt_["max"]) if "max" in dt_ else None
-            if lo is None and hi is None:
-                raise SpecError(file, "give min and/or max (the allowed number of distinct values)",
-                                key=f"{w}.distinct")
-            if lo is not None and hi is not None and lo > hi:
-                raise SpecError(file, f"min {lo} is greater than max {hi}", key=f"{w}.distinct")
-            distinct = Distinct(_name(file, f"{w}.distinct.column", dt_["column"]), lo, hi)
-        out.append(QualityRule(name=name, severity=cast(QualitySeverity, severity), rule=rule, lookup=lookup,
-                               distinct=distinct, description=description, where=w,
-                               polars_error=polars_error))
+        try:
+            out.append(_parse_rule(file, folder, w, name, table))
+        except SpecError as exc:  # name the rule, not only its key
+            raise rule_error(exc, name) from None
     return tuple(out)
+
+
+def _parse_rule(file: Path, folder: Path, w: str, name: str, table: dict[str, Any]) -> QualityRule:
+    """One ``[[datasets.<ds>.quality]]`` table (its name already checked)."""
+    given = [k for k in ("rule", "lookup", "distinct") if k in table]
+    if len(given) != 1:
+        raise SpecError(file, "give exactly one of rule (a SQL expression), lookup or distinct"
+                        + (f"; got {', '.join(given)}" if given else ""), key=w)
+    severity = table.get("severity", "critical")
+    if severity not in ("critical", "warn"):
+        raise SpecError(file, f"must be critical or warn; got {severity!r}", key=f"{w}.severity")
+    description = table.get("description", "")
+    if not isinstance(description, str):
+        raise SpecError(file, "must be a string", key=f"{w}.description")
+    rule = lookup = distinct = polars_error = None
+    if "rule" in table:
+        rule, polars_error = parse_sql_rule(file, f"{w}.rule", table["rule"])
+    elif "lookup" in table:
+        lt = _table(file, f"{w}.lookup", table["lookup"])
+        _unknown_keys(file, f"{w}.lookup", lt, {"column", "file", "key"})
+        for required in ("column", "file"):
+            if required not in lt:
+                raise SpecError(file, f"a lookup needs {required!r} (column, file and optionally key, which "
+                                "defaults to the column's name)", key=f"{w}.lookup")
+        column = _name(file, f"{w}.lookup.column", lt["column"])
+        rel = lt["file"]
+        if not isinstance(rel, str) or not rel.strip():
+            raise SpecError(file, f"must be a file name, got {rel!r}", key=f"{w}.lookup.file")
+        path = (folder / rel).resolve()
+        if path.suffix.lower() not in LOOKUP_EXTENSIONS:
+            raise SpecError(file, f"{rel!r} must be one of {', '.join(LOOKUP_EXTENSIONS)}", key=f"{w}.lookup.file")
+        if not path.is_file():
+            raise SpecError(file, f"lookup file {rel!r} not found (looked for {path})", key=f"{w}.lookup.file")
+        lookup = Lookup(column, path, _name(file, f"{w}.lookup.key", lt.get("key", column)))
+    else:
+        dt_ = _table(file, f"{w}.distinct", table["distinct"])
+        _unknown_keys(file, f"{w}.distinct", dt_, {"column", "min", "max"})
+        if "column" not in dt_:
+            raise SpecError(file, "a distinct rule needs 'column'", key=f"{w}.distinct")
+        lo = _count(file, f"{w}.distinct.min", dt_["min"]) if "min" in dt_ else None
+        hi = _count(file, f"{w}.distinct.max", dt_["max"]) if "max" in dt_ else None
+        if lo is None and hi is None:
+            raise SpecError(file, "give min and/or max (the allowed number of distinct values)",
+                            key=f"{w}.distinct")
+        if lo is not None and hi is not None and lo > hi:
+            raise SpecError(file, f"min {lo} is greater than max {hi}", key=f"{w}.distinct")
+        distinct = Distinct(_name(file, f"{w}.distinct.column", dt_["column"]), lo, hi)
+    return QualityRule(name=name, severity=cast(QualitySeverity, severity), rule=rule, lookup=lookup,
+                       distinct=distinct, description=description, where=w, polars_error=polars_error)
 
 
