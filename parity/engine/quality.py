@@ -31,7 +31,8 @@ from parity.sources.base import Source
 
 if TYPE_CHECKING:
     from parity.spec import DatasetSpec
-from parity.spec.contract import ColumnContract, Contract, QualityRule, naming_rule
+from parity.spec.contract import ColumnContract, Contract, QualityRule
+from parity.spec.contract_load import naming_rule
 
 #: sample rows kept per failing rule
 SAMPLE_ROWS = 5
@@ -761,7 +762,7 @@ def evaluate_views(contract: Contract | None, quality: Sequence[QualityRule], fi
     try:
         quality_py = engine_of(pv).quality_facts(quality, pv, sv, py_keys, file, refs_py)
     except SpecError as exc:  # name the rule, not only its key
-        raise naming_rule(exc, list(quality)) from None
+        raise naming_rule(exc, quality) from None
     quality_sas: list[RuleFact] = []
     sas_error = None
     # lookup values are shared by the two sides when one engine judges both (each engine caches its own kind)
@@ -769,7 +770,7 @@ def evaluate_views(contract: Contract | None, quality: Sequence[QualityRule], fi
     try:
         quality_sas = engine_of(sv).quality_facts(quality, sv, pv, sas_keys, file, refs_sas)
     except SpecError as exc:  # a rule that runs on the Python output but not on the SAS view: information only
-        sas_error = str(naming_rule(exc, list(quality)))
+        sas_error = str(naming_rule(exc, quality))
     return RuleFacts(tuple(contract_py), tuple(contract_sas), tuple(quality_py), tuple(quality_sas),
                      "values" if pv.by_value else "dtype", sas_error)
 

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from parity.errors import SpecError
-
 ContractType = Literal["string", "integer", "decimal", "float", "date", "datetime", "time", "boolean"]
 CONTRACT_TYPES: tuple[ContractType, ...] = (
     "string", "integer", "decimal", "float", "date", "datetime", "time", "boolean")
@@ -111,19 +109,3 @@ class QualityRule:
                                "max": self.distinct.max}
         return out
 
-
-def naming_rule(exc: SpecError, rules: tuple[QualityRule, ...] | list[QualityRule]) -> SpecError:
-    """``exc`` about a DQ rule (its key under the rule's ``where``) with the rule's name in its message, so that a
-    spec error names the file, the dataset (the key) and the rule; other errors are returned as they are."""
-    for rule in rules:
-        if exc.key is not None and (exc.key == rule.where or exc.key.startswith(rule.where + ".")):
-            return rule_error(exc, rule.name)
-    return exc
-
-
-def rule_error(exc: SpecError, name: str) -> SpecError:
-    """``exc`` with ``quality rule 'name':`` before its message (once)."""
-    prefix = f"quality rule {name!r}: "
-    if exc.message.startswith(prefix):
-        return exc
-    return SpecError(exc.file, prefix + exc.message, key=exc.key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,7 +26,6 @@ from parity.spec.contract import (
     Lookup,
     QualityRule,
     QualitySeverity,
-    rule_error,
 )
 from parity.spec.load import _str_list, _table, _unknown_keys
 
@@ -245,3 +245,18 @@ def _parse_rule(file: Path, folder: Path, w: str, name: str, table: dict[str, An
                        distinct=distinct, description=description, where=w, polars_error=polars_error)
 
 
+def naming_rule(exc: SpecError, rules: Sequence[QualityRule]) -> SpecError:
+    """``exc`` about a DQ rule (its key under the rule's ``where``) with the rule's name in its message, so that a
+    spec error names the file, the dataset (the key) and the rule; other errors are returned as they are."""
+    for rule in rules:
+        if exc.key is not None and (exc.key == rule.where or exc.key.startswith(rule.where + ".")):
+            return rule_error(exc, rule.name)
+    return exc
+
+
+def rule_error(exc: SpecError, name: str) -> SpecError:
+    """``exc`` with ``quality rule 'name':`` before its message (once)."""
+    prefix = f"quality rule {name!r}: "
+    if exc.message.startswith(prefix):
+        return exc
+    return SpecError(exc.file, prefix + exc.message, key=exc.key)
