@@ -17,6 +17,7 @@ from parity.cli.main import main
 from parity.errors import SpecError
 from parity.testing.sas7bdat_writer import Column, write_sas7bdat
 from tests.helpers import make_job
+from tests.spark_support import spark_fixture  # noqa: F401  (the session fixture)
 
 SAS = [Column("id", "numeric", [1, 2, 3]), Column("code", "string", ["007", "010", "123"]),
        Column("prov", "numeric", [7, 10, 123]), Column("amt", "numeric", [1.0, 2.0, 3.0])]
@@ -186,4 +187,29 @@ def test_decimal_edges(values: Any, ctype: str, failing: int) -> None:
     sas = pl.DataFrame({"id": [1.0, 2.0, 3.0], "a": py["a"].cast(pl.Float64)})
     got = compare_frames(sas, py, keys=["id"], contract={"columns": {"a": ctype}, "extra_columns": "allow"})
     rule = next(r for r in got.check("contract").details.to_dict()["rules"] if r["name"] == "a.decimal")
+    assert rule["failing_rows"] == failing
+
+
+# ---- the same on the Spark engine (./dev test-spark)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize(("ref", "failing"), [
+    ("prov\n9007199254740992\n10\n 123 \n", 1),   # 2**53 + 1 is not 2**53
+    ("prov\n9007199254740993\n10\n123\n", 0),
+    ("prov\n7.5\n10\n123\n9007199254740993\n", 0),  # decimals: compared as doubles (as before)
+    ("prov\n7.0\n10\n123\n", 1),
+])
+def test_spark_lookup_of_big_integer_keys_is_exact(tmp_path: Path, spark: Any, ref: str, failing: int) -> None:
+    from tests.test_spark_engine import assert_same_on_both_engines
+
+    py = PY.with_columns(pl.Series("prov", [BIG, 10, 123]))
+    jobs = _job(tmp_path, """
+        [[datasets.claims.quality]]
+        name = "provider_exists"
+        lookup = { column = "prov", file = "ref.csv" }
+    """, {"ref.csv": ref}, py)
+    result = assert_same_on_both_engines(jobs / "j")
+    check = next(c for c in result.datasets[0].checks if c.name == "quality")
+    rule = check.details.to_dict()["rules"][0]
     assert rule["failing_rows"] == failing

@@ -49,6 +49,8 @@ DECIMAL_FLOOR = 1e-9
 #: ... or within the same relative noise of the column's largest value, up to a thousandth of the last decimal: a
 #: net of amounts and their reversals (843.32 from partial sums of 1e5) carries the noise of its partial sums
 DECIMAL_CANCEL_CAP = 1e-3
+#: integer dtypes a lookup compares exactly (as Int64), not as doubles
+EXACT_INTEGERS = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32)
 #: Python output formats whose values (not dtypes) carry the type: text files and SAS files
 #: sources that hold SAS values (numbers, and dates as days/seconds since 1960 by their format): SAS files and
 #: CDISC Dataset-JSON, whose dataType/targetDataType are read back as SAS would read them
@@ -537,8 +539,7 @@ def _key_expr(name: str, dtype: pl.DataType) -> pl.Expr:
     c = pl.col(name)
     kind = _kind(dtype)
     if kind == "numeric":
-        return c.cast(pl.Int64) if dtype in (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16,
-                                             pl.UInt32) else c.cast(pl.Float64)
+        return c.cast(pl.Int64) if dtype in EXACT_INTEGERS else c.cast(pl.Float64)
     if kind == "string":
         return c.cast(pl.String).str.strip_chars_end(" ")
     if kind == "datetime":

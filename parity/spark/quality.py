@@ -31,6 +31,7 @@ from parity.engine.quality import (
     DECIMAL_CANCEL_CAP,
     DECIMAL_FLOOR,
     DECIMAL_NOISE,
+    EXACT_INTEGERS,
     POLARS_RULES,
     ROW,
     SAMPLE_ROWS,
@@ -586,7 +587,7 @@ def _key_expr(c: Column, dtype: pl.DataType) -> Column:
 
     kind = _kind(dtype)
     if kind == "numeric":
-        return c.cast("double")
+        return c.cast("bigint") if dtype in EXACT_INTEGERS else c.cast("double")
     if kind == "string":
         return F.rtrim(c.cast("string"))
     if kind == "datetime":
@@ -618,9 +619,12 @@ def _lookup_values(rule: QualityRule, dtype: pl.DataType, file: Path, spark: Spa
         read = (spark.read.option("header", True).option("inferSchema", False).option("multiLine", True)
                 .option("escape", '"').csv(str(path)))
         text = read.select(_c(read.columns[head.index(name)]).alias("#key"))  # by position (a BOM in the header)
+        whole = _whole_numbers(text) if dtype.is_integer() else None
         if _is_string(dtype):
             ref_dtype: pl.DataType = pl.String()
             values = text
+        elif whole is not None:  # exact: a double would match 9007199254740993 with ...992
+            values, ref_dtype = whole, pl.Int64()
         else:
             values, ref_dtype = _csv_converted(text, name, _kind(dtype), path, file, where)
     else:
@@ -661,6 +665,19 @@ def _csv_header(path: Path) -> list[str]:
         return pl.read_csv(path, infer_schema=False, n_rows=0).columns
     except Exception as exc:
         raise InputError(f"{path}: cannot read this lookup file ({exc})") from None
+
+
+def _whole_numbers(text: DataFrame) -> DataFrame | None:
+    """:func:`parity.engine.quality._whole_numbers`: a csv column of whole numbers (up to 18 digits) as bigint,
+    or None when a value is anything else."""
+    from pyspark.sql import functions as F
+
+    trimmed = F.trim(_c("#key"))
+    given = _c("#key").isNotNull() & (trimmed != "")
+    whole = trimmed.rlike(r"^[+-]?[0-9]{1,18}$")
+    if text.filter(given & ~whole).limit(1).count():
+        return None
+    return text.select(F.when(given, trimmed).cast("bigint").alias("#key"))
 
 
 def _csv_converted(text: DataFrame, name: str, kind: str, path: Path, file: Path,
@@ -732,6 +749,9 @@ def _lookup_fact(rule: QualityRule, view: SparkView, c: str, keys: Sequence[str]
         return lookup_kind_fact(rule, dtype, view)
     probe = view.frame.filter(_c(c).isNotNull()).withColumn("#key", _key_expr(_c(c), dtype))
     key_type = probe.schema["#key"].dataType
+    if key_type != ref.schema["#key"].dataType and _kind(ref_dtype) == _kind(dtype) == "numeric":
+        probe = probe.withColumn("#key", F.col("`#key`").cast("double"))  # integers vs decimals: as doubles
+        key_type = probe.schema["#key"].dataType
     unmatched = probe.join(ref.select(F.col("`#key`").cast(key_type).alias("#key")), on="#key", how="left_anti")
     n = int(unmatched.count())
     sample: tuple[dict[str, Any], ...] = ()
