@@ -297,30 +297,44 @@ def _decimal_rule(c: str, dtype: pl.DataType, p: int, s: int) -> tuple[pl.Expr, 
     return decimals | digits, {"too_many_decimals": decimals, "too_many_integer_digits": digits}
 
 
+def type_judgement(cc: ColumnContract, dtype: pl.DataType, by_value: bool
+                   ) -> tuple[Literal["dtype", "another", "whole", "boolean"], dict[str, Any]]:
+    """How a ``type`` rule judges a column (both engines): "dtype" (the dtype is the type: no value fails),
+    "another" (the dtype is another type: every value fails, and the table breaks the rule), "whole" (a number
+    column standing for integers: values must be whole), "boolean" (numbers standing for booleans: 0 and 1); with
+    the rule's detail."""
+    assert cc.type is not None
+    ok = _type_ok(cc.type, dtype)
+    detail: dict[str, Any] = {"expected": cc.type_text(), "dtype": _dtype_text(dtype)}
+    if ok is True:
+        return "dtype", detail
+    if ok is False or not by_value:
+        detail["hint"] = _type_hint(cc.type, dtype)
+        if ok is None and cc.type == "integer":
+            detail["judged_by"] = "dtype"
+        return "another", detail
+    detail["judged_by"] = "values"
+    return ("whole" if cc.type == "integer" else "boolean"), detail
+
+
 def _column_rules(cc: ColumnContract, c: str, dtype: pl.DataType, view: View,
                   blank_is_missing: bool) -> list[_Pending]:
     out: list[_Pending] = []
     col = pl.col(c)
     if cc.type is not None:
-        ok = _type_ok(cc.type, dtype)
-        detail: dict[str, Any] = {"expected": cc.type_text(), "dtype": _dtype_text(dtype)}
-        if ok is True:
+        judged, detail = type_judgement(cc, dtype, view.by_value)
+        if judged == "dtype":
             failing = pl.lit(False)
-        elif ok is False or not view.by_value:
+        elif judged == "another":
             failing = col.is_not_null()  # every value is of another type
-            detail["hint"] = _type_hint(cc.type, dtype)
-            if ok is None and cc.type == "integer":
-                detail["judged_by"] = "dtype"
-        elif cc.type == "integer":  # values of a SAS/csv numeric: whole numbers
+        elif judged == "whole":  # values of a SAS/csv numeric: whole numbers
             failing = _not_whole(col)
-            detail["judged_by"] = "values"
         else:  # boolean held as numbers in a SAS/csv output: 0 and 1
             failing = col.is_not_null() & ~col.is_in([0, 1])
-            detail["judged_by"] = "values"
         extra = {"whole_values": col.is_not_null() & ~_not_whole(col)} if (
             cc.type == "integer" and dtype.is_float()) else {}
         out.append(_Pending(f"{cc.name}.type", "type", cc.name, failing, [c], detail, extra,
-                            broken="hint" in detail))
+                            broken=judged == "another"))
     if cc.type == "decimal":
         assert cc.precision is not None and cc.scale is not None
         rule = _decimal_rule(c, dtype, cc.precision, cc.scale)

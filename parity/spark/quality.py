@@ -46,8 +46,6 @@ from parity.engine.quality import (
     _missing_fact,
     _plain,
     _sample_rows,
-    _type_hint,
-    _type_ok,
     column_of,
     distinct_fact,
     evaluate_views,
@@ -55,6 +53,7 @@ from parity.engine.quality import (
     lookup_fact,
     lookup_kind_fact,
     resolve_columns,
+    type_judgement,
     view_of,
 )
 from parity.errors import InputError, SpecError
@@ -259,25 +258,19 @@ def _column_rules(cc: ColumnContract, c: str, view: SparkView, blank_is_missing:
     out: list[_Pending] = []
     col = _c(c)
     if cc.type is not None:
-        ok = _type_ok(cc.type, dtype)
-        detail: dict[str, Any] = {"expected": cc.type_text(), "dtype": _dtype_text(dtype)}
-        if ok is True:
+        judged, detail = type_judgement(cc, dtype, view.by_value)
+        if judged == "dtype":
             failing = F.lit(False)
-        elif ok is False or not view.by_value:
+        elif judged == "another":
             failing = col.isNotNull()
-            detail["hint"] = _type_hint(cc.type, dtype)
-            if ok is None and cc.type == "integer":
-                detail["judged_by"] = "dtype"
-        elif cc.type == "integer":
+        elif judged == "whole":
             failing = _not_whole(col)
-            detail["judged_by"] = "values"
         else:
             failing = col.isNotNull() & ~col.isin(0, 1)
-            detail["judged_by"] = "values"
         extra = {"whole_values": col.isNotNull() & ~_not_whole(col)} if (
             cc.type == "integer" and dtype.is_float()) else {}
         out.append(_Pending(f"{cc.name}.type", "type", cc.name, failing, [c], detail, extra,
-                            broken="hint" in detail))
+                            broken=judged == "another"))
     if cc.type == "decimal":
         assert cc.precision is not None and cc.scale is not None
         rule = _decimal_rule(col, dtype, stype, cc.precision, cc.scale, largest.get(c))
