@@ -15,6 +15,7 @@ from typing import Any, Literal
 import polars as pl
 
 from parity.engine.normalize import (
+    Collation,
     Conversion,
     change_exprs,
     finish_conversion,
@@ -30,6 +31,7 @@ from parity.spec import (
     TOLERANCE_DEFAULT_KEYS,
     DatasetSpec,
     JobSpec,
+    SortKey,
     Tolerance,
     temporal_tolerance,
 )
@@ -85,6 +87,34 @@ def spec_file_of(spec: DatasetSpec, job: JobSpec | None) -> Path:
     from parity.spec import ARGUMENTS
 
     return ARGUMENTS
+
+
+@dataclass(frozen=True)
+class OrderPlan:
+    """What both engines check the row order by: ``sort_by``, else the keys (is each side in key order?)."""
+
+    by: tuple[SortKey, ...]
+    plans: list[ColumnPlan]  # the BY columns' plans, once each
+    collation: Collation  # SAS's byte order of the SAS file's encoding
+    spec_file: Path
+    where: str  # the spec key the BY columns come from, for errors
+
+    @property
+    def strings(self) -> bool:
+        """Whether a BY column holds strings on either side (the collation then goes into the facts)."""
+        return any(p.kind == "string" or (p.py is not None and p.py.kind == "string") for p in self.plans)
+
+
+def order_plan(spec: DatasetSpec, job: JobSpec | None, plans: list[ColumnPlan], keys: list[ColumnPlan],
+               sas: Source) -> OrderPlan | None:
+    """The order check's plan (None without sort_by and keys)."""
+    by = spec.sort_by or tuple(SortKey(k.name) for k in keys)
+    if not by:
+        return None
+    by_name = {p.name.casefold(): p for p in plans}
+    order_plans = list({by_name[o.column.casefold()].idx: by_name[o.column.casefold()] for o in by}.values())
+    return OrderPlan(by, order_plans, Collation.of(spec.encoding or sas.meta.encoding), spec_file_of(spec, job),
+                     f"datasets.{spec.name}.{'sort_by' if spec.sort_by else 'keys'}")
 
 
 def require_sort_order(dtype: pl.DataType, info: ColumnInfo, spec_file: Path, where: str) -> None:

@@ -43,7 +43,7 @@ from parity.engine.normalize import (
     truncate_expr,
     truncation_width,
 )
-from parity.engine.plan import ColumnPlan, plan_columns_deferred, require_sort_order, spec_file_of
+from parity.engine.plan import ColumnPlan, order_plan, plan_columns_deferred, require_sort_order
 from parity.errors import InputError
 from parity.sources.base import Source, Table, tag_column
 from parity.spec import DatasetSpec, JobSpec, SortKey
@@ -397,27 +397,22 @@ class _Run:
         scans.update({f"#facts{i}": q for i, q in enumerate(facts.queries)})
         page = Collation.of(spec.encoding or sas.meta.encoding).code_page
         scans.update(_string_length_queries(sas.scan(), py.scan(), compare, page))
-        key_order = tuple(SortKey(kp.name) for kp in keys)
-        order_by = spec.sort_by or key_order  # without sort_by: is each side in key order?
-        if order_by:
-            by_name = {p.name.casefold(): p for p in plans}
-            order_plans = list({by_name[o.column.casefold()].idx: by_name[o.column.casefold()] for o in order_by}
-                               .values())
-            collation = Collation.of(spec.encoding or sas.meta.encoding)
-            spec_file = spec_file_of(spec, self.job)
-            where = f"datasets.{spec.name}.{'sort_by' if spec.sort_by else 'keys'}"
-            mappings, unencodable = self._collations(collation, order_plans)
-            s_order = _order_frame(sas.scan(), s_schema, "sas", order_plans, mappings["sas"], spec_file, where)
-            p_order = _order_frame(py.scan(), p_schema, "py", order_plans, mappings["py"], spec_file, where)
+        order = order_plan(spec, self.job, plans, keys, sas)  # without sort_by: is each side in key order?
+        if order is not None:
+            mappings, unencodable = self._collations(order.collation, order.plans)
+            s_order = _order_frame(sas.scan(), s_schema, "sas", order.plans, mappings["sas"], order.spec_file,
+                                   order.where)
+            p_order = _order_frame(py.scan(), p_schema, "py", order.plans, mappings["py"], order.spec_file,
+                                   order.where)
             name = "sort" if spec.sort_by else "keyorder"
             # on their own: a shift falls back to the in-memory engine, which in a shared pass would hold every
             # column of the scan; alone it reads the BY columns only
-            order = [_sort_violations(s_order, order_by, plans, "sas"), _sort_violations(p_order, order_by, plans, "py")]
-            s_bad, p_bad = pl.collect_all(order, engine=ENGINE)
+            s_bad, p_bad = pl.collect_all([_sort_violations(s_order, order.by, plans, "sas"),
+                                           _sort_violations(p_order, order.by, plans, "py")], engine=ENGINE)
             _trace("sort order", clock)
             scans[f"{name}_sas"], scans[f"{name}_py"] = s_bad.lazy(), p_bad.lazy()
-            if any(p.kind == "string" or (p.py is not None and p.py.kind == "string") for p in order_plans):
-                out["collation"] = collation_facts(collation, unencodable)
+            if order.strings:
+                out["collation"] = collation_facts(order.collation, unencodable)
         self.k = k
         with self._workdir(k) as tmp:
             # the narrow rows in passes of their own: sharing a scan with the aggregates made polars hold all of it

@@ -27,7 +27,7 @@ import polars as pl
 
 from parity.engine.base import DUP, GROUP_ROWS, ROW_P, ROW_S, DupGroups, EngineResult, SortFacts
 from parity.engine.normalize import CodePage, Collation, truncation_width
-from parity.engine.plan import ColumnPlan, plan_columns_deferred, require_sort_order, spec_file_of
+from parity.engine.plan import ColumnPlan, order_plan, plan_columns_deferred, require_sort_order
 from parity.engine.polars_engine import collation_facts, column_stats, long_string_facts
 from parity.formats import Kind
 from parity.sources.base import Source, Table, tag_column
@@ -421,27 +421,21 @@ class _Run:
 
         # 1. single-side passes: string lengths, BY order (sort_by, else key order), duplicate keys
         _string_lengths(out, sas, py, compare, Collation.of(spec.encoding or sas.meta.encoding).code_page)
-        order_by = spec.sort_by or tuple(SortKey(k.name) for k in keys)
+        order = order_plan(spec, self.job, plans, keys, sas)
         keyorder: dict[str, SortFacts] = {}
-        if order_by:
-            by_name = {p.name.casefold(): p for p in plans}
-            order_plans = list({by_name[k.column.casefold()].idx: by_name[k.column.casefold()] for k in order_by}
-                               .values())
-            collation = Collation.of(spec.encoding or sas.meta.encoding)
-            spec_file = spec_file_of(spec, self.job)
-            where = f"datasets.{spec.name}.{'sort_by' if spec.sort_by else 'keys'}"
+        if order is not None:
             unencodable = {"sas": 0, "py": 0}
             for which, side in (("sas", sas), ("py", py)):
-                frame, bad = _order_frame(side, which, order_plans, collation, spec_file, where)
+                frame, bad = _order_frame(side, which, order.plans, order.collation, order.spec_file, order.where)
                 if bad is not None:
                     unencodable[which] = int(frame.agg(F.sum("`#bad`")).collect()[0][0] or 0)
                     frame = frame.drop("#bad")
-                keyorder[which] = _sort_violations(frame, order_by, plans)
+                keyorder[which] = _sort_violations(frame, order.by, plans)
             if spec.sort_by:
                 out["sort_violations"] = keyorder["py"]
                 out["sas_sort_violations"] = keyorder["sas"]
-            if any(p.kind == "string" or (p.py is not None and p.py.kind == "string") for p in order_plans):
-                out["collation"] = collation_facts(collation, unencodable)
+            if order.strings:
+                out["collation"] = collation_facts(order.collation, unencodable)
         dup_sas, dup_py = DupGroups(), DupGroups()
         if keys:
             dup_sas = _dup_groups(sas_df, s_keys, s_keys)
