@@ -98,24 +98,18 @@ def _text_encoding(file: Path, where: str, value: Any) -> str:
     from parity.formats import python_codec
 
     name = _str(file, where, value)
-    # SAS's names (wlatin1, shift-jis, euc-cn) and iconv's (BIG-5) as well as Python's
-    codec = name if _python_knows(name) else python_codec(name)
-    info = codecs.lookup(codec) if codec is not None else None
+    try:
+        info: codecs.CodecInfo | None = codecs.lookup(name)
+        spelled = name  # a name Python knows is kept as the user wrote it
+    except LookupError:  # SAS's names (wlatin1, shift-jis, euc-cn) and iconv's (BIG-5)
+        codec = python_codec(name)
+        info = codecs.lookup(codec) if codec is not None else None
+        spelled = info.name if info is not None else name
     if info is None or not info._is_text_encoding or info.name in NOT_CHARSETS:
         what = "unknown encoding" if info is None else "not a text encoding (a character set)"
         raise SpecError(file, f"{name!r} is {what}: use a character set such as 'utf-8', 'latin1', 'cp1252' or "
                         "SAS's own name for it ('wlatin1')", key=where)
-    return name if _python_knows(name) else info.name
-
-
-def _python_knows(name: str) -> bool:
-    import codecs
-
-    try:
-        codecs.lookup(name)
-    except LookupError:
-        return False
-    return True
+    return spelled
 
 
 def _names_table(file: Path, where: str, value: Any) -> dict[str, Any]:
