@@ -101,10 +101,10 @@ def test_dates_times_and_datetimes_are_raw_sas_numbers_read_by_pyreadstat(
     monkeypatch.delenv(READER_ENV, raising=False)
     fast = read_sas(path)
     assert fast.meta.extra["reader"] == FAST_READER
-    # an uncompressed file: the raw values come from its data pages (tests/test_sas_raw.py), checked against
-    # pyreadstat's on the sampled rows; bit for bit pyreadstat's either way
-    assert fast.meta.extra["reader_note"] == ("date/time columns read from the data pages, checked against "
-                                              "pyreadstat: d, t, dt")
+    # an uncompressed file: every numeric's raw values come from its data pages (tests/test_sas_raw.py), checked
+    # against polars-readstat's x in every row and pyreadstat's on the sampled rows; bit for bit pyreadstat's
+    assert fast.meta.extra["reader_note"] == ("numeric columns read from the data pages (every row checked "
+                                              "against polars-readstat, sampled rows against pyreadstat)")
     assert [c.kind for c in fast.columns] == ["date", "time", "datetime", "numeric"]
     assert _bits(fast.frame["d"].to_list()) == _bits([0.0, 1.5, -3.25, 2936547.0, None, None, 21915.999])
     assert _bits(fast.frame["t"].to_list()) == _bits(times)
@@ -187,9 +187,11 @@ def _liar(monkeypatch: pytest.MonkeyPatch, change: Any) -> None:
 @pytest.mark.parametrize("where", ["first", "last", "random"])
 def test_a_value_the_fast_reader_gets_wrong_in_a_sampled_row_refuses_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """A compressed file: polars-readstat reads every column, checked on the sampled rows."""
     rows = 2000
     path = _write(tmp_path / "big.sas7bdat", [Column("x", "numeric", [float(i) for i in range(rows)]),
-                                              Column("c", "string", [f"r{i}" for i in range(rows)])])
+                                              Column("c", "string", [f"r{i}" for i in range(rows)])],
+                  compression="rows")
     blocks = sample_blocks(rows)
     row = {"first": 0, "last": rows - 1, "random": blocks[2][0] + 3}[where]
     monkeypatch.delenv(READER_ENV, raising=False)
@@ -202,9 +204,38 @@ def test_a_value_the_fast_reader_gets_wrong_in_a_sampled_row_refuses_it(
 
 
 @needs_fast
+@pytest.mark.parametrize("where", ["first", "last", "random", "unsampled"])
+@pytest.mark.parametrize("column", ["x", "c"])
+def test_an_uncompressed_file_reads_numerics_from_its_pages_and_checks_the_fast_reader(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, column: str) -> None:
+    """An uncompressed file: the numerics come from its data pages and polars-readstat reads the character columns
+    and one numeric, which must equal the pages' value in EVERY row (the readers' rows line up); a wrong character
+    value in a sampled row is caught by pyreadstat's reading of it."""
+    rows = 2000
+    path = _write(tmp_path / "big.sas7bdat", [Column("x", "numeric", [float(i) for i in range(rows)]),
+                                              Column("c", "string", [f"r{i}" for i in range(rows)])])
+    blocks = sample_blocks(rows)
+    row = {"first": 0, "last": rows - 1, "random": blocks[2][0] + 3, "unsampled": _unsampled_row(rows)}[where]
+    monkeypatch.delenv(READER_ENV, raising=False)
+    assert scan_sas_fast(path).provenance()["reader_note"].startswith("numeric columns read from the data pages")
+    wrong = pl.lit(-1.0) if column == "x" else pl.lit("wrong")
+    _liar(monkeypatch, lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) == row).then(wrong)
+                                                .otherwise(pl.col(column)).alias(column)))
+    scan = scan_sas_fast(path)
+    if column == "x":
+        assert scan.reason == (f"row {row + 1}: polars-readstat's values do not match the values read from the data "
+                               "pages (the readers' rows do not line up)")
+    elif where == "unsampled":  # a character value only polars-readstat reads, outside the samples: not seen
+        assert scan.taken and scan.frame is not None and scan.frame["c"][row] == "wrong"
+    else:
+        assert scan.reason == f"row {row + 1} of column 'c' differs: polars-readstat 'wrong', pyreadstat 'r{row}'"
+
+
+@needs_fast
 def test_a_special_missing_read_as_a_plain_null_refuses_the_fast_path(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _write(tmp_path / "t.sas7bdat", [Column("x", "numeric", [1.0, SpecialMissing("A"), None])])
+    path = _write(tmp_path / "t.sas7bdat", [Column("x", "numeric", [1.0, SpecialMissing("A"), None])],
+                  compression="rows")
     monkeypatch.delenv(READER_ENV, raising=False)
     _liar(monkeypatch, lambda f: f.with_columns(pl.lit(None, dtype=pl.String).alias(f.columns[1])))
     scan = scan_sas_fast(path)
@@ -303,13 +334,16 @@ def test_a_refused_sink_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 @needs_fast
+@pytest.mark.parametrize("compression", ["none", "rows"])
 def test_rows_out_of_order_outside_the_samples_are_caught_by_the_date_columns(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With a date/time column, every row is checked, not only the sampled ones: polars-readstat's converted value
-    must be what it makes of pyreadstat's raw value in the same row, so two rows swapped anywhere refuse."""
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compression: str) -> None:
+    """Every row is checked, not only the sampled ones, so two rows swapped anywhere refuse: in a compressed file
+    polars-readstat's converted date must be what it makes of pyreadstat's raw value in the same row; in an
+    uncompressed one its reading of a numeric must be the data pages' value."""
     rows = 2000
     path = _write(tmp_path / "o.sas7bdat", [Column("d", "numeric", [float(i) for i in range(rows)], format="DATE9"),
-                                            Column("x", "numeric", [float(i) for i in range(rows)])])
+                                            Column("x", "numeric", [float(i) for i in range(rows)])],
+                  compression=compression)
     row = _unsampled_row(rows)
     order = list(range(rows))
     order[row], order[row + 1] = row + 1, row
@@ -317,5 +351,6 @@ def test_rows_out_of_order_outside_the_samples_are_caught_by_the_date_columns(
     assert scan_sas_fast(path).taken
     _liar(monkeypatch, lambda f: f[order])
     scan = scan_sas_fast(path)
-    assert scan.reason == (f"row {row + 1} of polars-readstat's date/time columns does not match the raw values of "
-                           "the file's data pages (the rows do not line up)")
+    whose = "the values read from the data pages" if compression == "none" else "pyreadstat's raw values"
+    assert scan.reason == (f"row {row + 1}: polars-readstat's values do not match {whose} (the readers' rows do not "
+                           "line up)")

@@ -27,6 +27,8 @@ needs_fast = pytest.mark.skipif(not fast_reader_available(), reason="polars-read
 STAMP = dt.datetime(2024, 3, 1, 9, 30)
 TAGS = [*"ABCDEFGHIJKLMNOPQRSTUVWXYZ_"]
 RAW_NOTE = "date/time columns read from the data pages, checked against pyreadstat"
+SPLIT_NOTE = ("numeric columns read from the data pages (every row checked against polars-readstat, sampled rows "
+              "against pyreadstat)")
 
 
 def _bits(values: list[Any]) -> list[Any]:
@@ -211,9 +213,12 @@ def test_compressed_files_and_odd_layouts_are_refused(tmp_path: Path, monkeypatc
 # the fast path with raw date/time columns
 
 
-def _dates_file(path: Path, rows: int = 2000, **options: Any) -> Path:
+def _dates_file(path: Path, rows: int = 2000, plain: bool = True, **options: Any) -> Path:
+    """Date, time and datetime columns, a character column and (``plain``) a plain numeric: with it an uncompressed
+    file has every numeric read from its data pages and polars-readstat reads the rest; without it polars-readstat
+    reads every column and the date/time columns come from the data pages, checked against its dates."""
     return _write(path, [
-        Column("id", "numeric", [float(i) for i in range(rows)]),
+        *([Column("id", "numeric", [float(i) for i in range(rows)])] if plain else []),
         Column("d", "numeric", [SpecialMissing("D") if i % 97 == 5 else (None if i % 89 == 3 else i * 1.5 - 700.25)
                                 for i in range(rows)], format="DATE9"),
         Column("t", "numeric", [i * 61.5 - 3000.0 for i in range(rows)], format="TIME8", length=6),
@@ -236,7 +241,7 @@ def test_the_fast_path_reads_date_columns_from_the_data_pages(tmp_path: Path, mo
     monkeypatch.setattr(pyreadstat, "read_sas7bdat", spy)
     fast = read_sas(path)
     assert fast.meta.extra["reader"] == FAST_READER
-    assert fast.meta.extra["reader_note"] == f"{RAW_NOTE}: d, t, dt"
+    assert fast.meta.extra["reader_note"] == SPLIT_NOTE
     assert not [c for c in calls if "usecols" in c]  # no whole-column pyreadstat read
     assert all(c.get("row_limit") for c in calls)  # only the sampled rows (and no metadata-only walk)
     monkeypatch.setattr(pyreadstat, "read_sas7bdat", real)
@@ -273,26 +278,28 @@ def test_a_raw_layout_refusal_falls_back_to_pyreadstat(tmp_path: Path, monkeypat
 
 
 @needs_fast
-@pytest.mark.parametrize("wrong", ["value", "tag", "fraction"])
+@pytest.mark.parametrize("wrong", ["value", "tag", "fraction", "plain"])
 def test_raw_values_that_disagree_refuse_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       wrong: str) -> None:
-    """A raw value that is not what polars-readstat converted, in any row, refuses the whole fast path (the
-    cross-check); a fraction polars-readstat cannot see is caught by the sampled rows read by pyreadstat."""
-    path = _dates_file(tmp_path / "d.sas7bdat")
+    """A raw value that is not what polars-readstat read, in any row, refuses the whole fast path (the
+    cross-check): its converted dates where it reads every column, its reading of one plain numeric where the data
+    pages give every numeric; a fraction polars-readstat cannot see is caught by the sampled rows (pyreadstat)."""
+    path = _dates_file(tmp_path / "d.sas7bdat", plain=wrong == "plain")
     monkeypatch.delenv(READER_ENV, raising=False)
     real = sas_raw.numeric_columns
-    row = {"value": 1234, "tag": 1500, "fraction": 1}[wrong]
+    row = {"value": 1234, "tag": 1500, "fraction": 1, "plain": 1234}[wrong]
+    column = "id" if wrong == "plain" else "d"
 
     def lie(*args: Any, **kwargs: Any) -> Any:
         out = real(*args, **kwargs)
-        values, tags = out["d"]
-        if wrong == "value":
+        values, tags = out[column]
+        if wrong in ("value", "plain"):
             values = values.scatter(row, 99999.0)
         elif wrong == "tag":
             tags = tags.scatter(row, "Q")
         else:  # 0.75 instead of 0.8: the same day, a different fraction
             values = values.scatter(row, values[row] + 0.05)
-        out["d"] = (values, tags)
+        out[column] = (values, tags)
         return out
 
     monkeypatch.setattr(sas_raw, "numeric_columns", lie)
@@ -301,8 +308,8 @@ def test_raw_values_that_disagree_refuse_the_fast_path(tmp_path: Path, monkeypat
     if wrong == "fraction":
         assert scan.reason.startswith("row 2 of column 'd' differs"), scan.reason
     else:
-        assert scan.reason.startswith(f"row {row + 1} of polars-readstat's date/time columns does not match the raw "
-                                      "values of the file's data pages"), scan.reason
+        assert scan.reason == (f"row {row + 1}: polars-readstat's values do not match the values read from the data "
+                               "pages (the readers' rows do not line up)"), scan.reason
     table = read_sas(path)  # read by pyreadstat instead: the right values
     assert table.meta.extra["reader"] == "pyreadstat"
 

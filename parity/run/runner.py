@@ -83,6 +83,10 @@ def _compare_on_polars(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str
 
     progress(f"{job.name}/{ds.name}: reading {ds.sas.name}")
     reads = read_progress(progress)
+    if ds.python is not None:  # a Python side's file is hashed (for the provenance) while the SAS side is read
+        from parity.sources.base import prefetch_sha256
+
+        prefetch_sha256(ds.python)
     # Sources, not frames: a big SAS file is streamed into parquet, parquet/arrow are scanned lazily
     sas = open_source(ds.sas, OpenOptions(encoding=ds.encoding, catalog=ds.catalog, formats=ds.formats,
                                           progress=reads), sas_side=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import hashlib
 import struct
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +169,51 @@ def sha256_files(paths: Iterable[Path], root: Path) -> str:
 
 
 def sha256_file(path: Path) -> str:
+    """The file's sha256: the one :func:`prefetch_sha256` computed when the file has not changed since, else now."""
+    key = _identity(path)
+    with _PREFETCH_LOCK:
+        pending = _PREFETCHED.pop(key, None) if key is not None else None
+    if pending is not None:
+        with contextlib.suppress(Exception):  # a failed prefetch: hashed again here, with its error here
+            return pending.result()
+    return _sha256(path)
+
+
+def prefetch_sha256(path: Path) -> None:
+    """Start hashing the file ``path`` in a thread (hashlib releases the GIL), for :func:`sha256_file` later: so a
+    Python side's file is hashed while the SAS side is read."""
+    key = _identity(path)
+    if key is None or not path.is_file():
+        return
+    with _PREFETCH_LOCK:
+        if key in _PREFETCHED:
+            return
+        future: concurrent.futures.Future[str] = concurrent.futures.Future()
+        _PREFETCHED[key] = future
+
+    def run() -> None:
+        try:
+            future.set_result(_sha256(path))
+        except BaseException as exc:  # handed to sha256_file, which hashes again
+            future.set_exception(exc)
+
+    threading.Thread(target=run, daemon=True, name=f"parity-sha256-{path.name}").start()
+
+
+_PREFETCHED: dict[tuple[str, int, int, int, int], concurrent.futures.Future[str]] = {}
+_PREFETCH_LOCK = threading.Lock()
+
+
+def _identity(path: Path) -> tuple[str, int, int, int, int] | None:
+    """What tells the file apart from a changed one: its path, size, modification and change times, inode."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

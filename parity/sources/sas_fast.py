@@ -12,7 +12,12 @@ pyreadstat (:func:`parity.sources.sas.read_sas`), the reference.
   page to count rows), the row count proven by its read of the last rows (pyreadstat skips deleted rows).
 - **Values**: character and plain numeric columns from polars-readstat (special missing values ``.A``-``.Z``/``._``
   kept as tags); columns polars-readstat converts to dates, datetimes or times (which loses fractions, times
-  outside 0-24 h and microseconds) are read by pyreadstat as raw SAS numbers.
+  outside 0-24 h and microseconds) are read as raw SAS numbers from the data pages of an uncompressed file
+  (:mod:`parity.sources.sas_raw`), else by pyreadstat.
+- **Split read** (rows kept in memory, an uncompressed file with a plain numeric column): every numeric column from
+  the data pages; polars-readstat reads only the character columns and one plain numeric (the probe), whose two
+  readings must be equal in every row; the sampled rows of a big file read by a process of their own
+  (:class:`_Sampler`: pyreadstat and polars-readstat both hold the GIL while they read).
 - **Refused up front**, cheaply from the header and both readers' metadata: an ``encoding`` override (the fast
   reader has none), a file written by SAS before release 9 (its column names and formats come out garbled), an
   encoding other than UTF-8, Latin-1 or Windows-1252, deleted rows (the header's row count differs from
@@ -20,8 +25,9 @@ pyreadstat (:func:`parity.sources.sas.read_sas`), the reference.
 - **Verified after the read**: the row count equals pyreadstat's; character values hold no replacement character
   (bytes the file's encoding cannot decode); sampled rows (the first, the last and seeded random blocks) read by
   both readers are identical, values, special-missing tags and empty strings alike; and, when the file has
-  date/time columns, in every row polars-readstat's converted value is what it makes of pyreadstat's raw value
-  (the two readers' rows line up over the whole file, not only where sampled).
+  date/time columns, in every row polars-readstat's converted value is what it makes of the raw value (in a split
+  read: the probe's two readings are equal), so the readers' rows line up over the whole file, not only where
+  sampled.
 
 A refusal is never an error: the caller reads the file with pyreadstat and the report's provenance says which
 reader read it and why the fast path was refused (``reader``, ``reader_note``).
@@ -108,6 +114,8 @@ class FastScan:
         elif self.reference_columns:
             out["reader_note"] = (f"{self.temporal_note or f'date/time columns read by {REFERENCE_READER}'}: "
                                   f"{', '.join(self.reference_columns)}")
+        elif self.temporal_note:
+            out["reader_note"] = self.temporal_note
         return out
 
 
@@ -221,7 +229,7 @@ def _trace(stage: str, clock: list[float]) -> None:
 
 
 def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None, memory_budget: int) -> FastScan:
-    from polars_readstat import ScanReadstat, scan_readstat
+    from polars_readstat import ScanReadstat
 
     clock: list[float] = []
     _trace("start", clock)
@@ -232,6 +240,29 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None, memory
         raise _Refused(f"{FAST_READER} finds no row count in the header")
     if sink is not None and frame_bytes(rows, fast.metadata, schema) <= memory_budget:
         sink = staging = None  # the rows fit in memory: no parquet round trip
+    # rows kept in memory from an uncompressed file with a plain numeric column: polars-readstat reads only the
+    # character columns and one numeric (by a thread, from now on) while the numerics are read from the data pages
+    probe = next((n for n, d in schema.items() if d == pl.Float64), None)
+    split = _SplitRead(path, [n for n, d in schema.items() if d == pl.String], probe) \
+        if staging is None and probe is not None and _uncompressed(fast.metadata) else None
+    # pyreadstat and polars-readstat both hold the GIL while they read: then the sampled rows of a big file are read
+    # by a process of their own (on the other core), from now on
+    sampler = _Sampler(path, sample_blocks(rows, seed), rows) if split is not None else None
+    if split is not None:
+        split.started.wait()
+    try:
+        return _scan_rows(path, seed, sink, staging, fast, schema, rows, split, sampler, clock)
+    finally:
+        if split is not None:
+            split.join()
+        if sampler is not None:
+            sampler.close()
+
+
+def _scan_rows(path: Path, seed: int, sink: Path | None, staging: Path | None, fast: Any, schema: dict[str, Any],
+               rows: int, split: _SplitRead | None, sampler: _Sampler | None, clock: list[float]) -> FastScan:
+    from polars_readstat import scan_readstat
+
     blocks = sample_blocks(rows, seed)
     # pyreadstat's metadata comes with the first sampled rows (one short read, where a metadata-only read walks
     # every page to count the rows); the row count without deleted rows is proven by the last block below
@@ -252,14 +283,25 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None, memory
         raise _Refused(f"the readers disagree on the encoding ({fast_encoding} vs {file_encoding})")
     numeric, temporal, strings = _column_roles(schema, meta, names)
     _trace("metadata and the first rows", clock)
+    if whole and head.height != rows:
+        raise _Refused(f"the header counts {rows} rows, {REFERENCE_READER} {head.height} (deleted rows)")
+    samples: list[tuple[int, pl.DataFrame]] = [(0, head)]
+    if split is not None and sampler is not None:
+        from parity.sources.sas_raw import RawRefused
+
+        try:
+            return _checked(path, _split_rows(path, split, sampler, fast.metadata, rows, numeric + temporal, names,
+                                              samples, clock),
+                            meta, rows, names, numeric + temporal, [], strings, file_encoding, samples, sink,
+                            "numeric columns read from the data pages (every row checked against "
+                            f"{FAST_READER}, sampled rows against {REFERENCE_READER})", clock)
+        except RawRefused:
+            pass  # an unexpected layout: polars-readstat reads every column below
 
     # pyreadstat skips deleted rows and counts rows after them: reading one row past the header's last row
     # gives exactly the rows up to it only when pyreadstat's count is the header's.  The other sampled blocks are
     # read by a thread meanwhile (pyreadstat walks the pages up to a block; polars-readstat releases the GIL), and,
     # when the rows are kept in memory, the date/time columns' raw values first
-    samples: list[tuple[int, pl.DataFrame]] = [(0, head)]
-    if whole and head.height != rows:
-        raise _Refused(f"the header counts {rows} rows, {REFERENCE_READER} {head.height} (deleted rows)")
     in_memory = staging is None
 
     def temporal_raw() -> tuple[pl.DataFrame, str]:
@@ -310,39 +352,50 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None, memory
             _trace(f"{FAST_READER} (date/time columns: {raw_source})", clock)
         samples += background.samples()
         _trace("waited for the sampled rows", clock)
-        meta.number_rows = rows
     finally:
         background.reading.set()
         background.join()
+    # the date/time columns read by pyreadstat are its values already; raw ones are checked like the rest
+    checked = [n for n in names if n not in temporal or raw_source != REFERENCE_READER]
+    note = None
+    if temporal and raw_source != REFERENCE_READER:
+        note = f"date/time columns read from the data pages, checked against {REFERENCE_READER}"
+    return _checked(path, table, meta, rows, names, numeric + temporal, temporal, strings, file_encoding, samples,
+                    sink, note, clock, checked, f"{REFERENCE_READER}'s raw values" if raw_source == REFERENCE_READER
+                    else "the values read from the data pages")
+
+
+def _checked(path: Path, table: pl.LazyFrame, meta: Any, rows: int, names: list[str], numbers: list[str],
+             reference: list[str], strings: list[str], file_encoding: str, samples: list[tuple[int, pl.DataFrame]],
+             sink: Path | None, note: str | None, clock: list[float], checked: list[str] | None = None,
+             aligned_with: str = "the values read from the data pages") -> FastScan:
+    """The rows read (every column under its name, a tag column per numeric, and, when two readers' rows must
+    line up, the misaligned flag per row) checked: the row count, the rows lining up, the text decoding, the
+    sampled rows against pyreadstat's; then kept in memory or written to ``sink``."""
+    meta.number_rows = rows
     read = table.select(pl.len()).collect().item()
     if read != rows:
         raise _Refused(f"{FAST_READER} read {read} rows, {REFERENCE_READER} counts {rows}")
-    if temporal:  # every row, not only the sampled ones: the two readers' rows line up
+    if _MISALIGNED in table.collect_schema():  # every row, not only the sampled ones: the readers' rows line up
         first_bad = table.select(pl.col(_MISALIGNED).arg_max().alias("at"), pl.col(_MISALIGNED).any().alias("any")
                                  ).collect().row(0)
         if first_bad[1]:
-            whose = f"{REFERENCE_READER}'s raw values" if raw_source == REFERENCE_READER else \
-                "the raw values of the file's data pages"
-            raise _Refused(f"row {first_bad[0] + 1} of {FAST_READER}'s date/time columns does not match {whose} "
-                           "(the rows do not line up)")
-    tag_names = [tag_column(n) for n in names if n in numeric or n in temporal]
+            raise _Refused(f"row {first_bad[0] + 1}: {FAST_READER}'s values do not match {aligned_with} (the "
+                           "readers' rows do not line up)")
+    tag_names = [tag_column(n) for n in names if n in numbers]
     uniques = table.select(pl.col(t).drop_nulls().unique().cast(pl.String).implode() for t in tag_names).collect()
     found = {n: tuple(sorted(uniques.get_column(tag_column(n))[0].to_list())) for n in names
              if tag_column(n) in tag_names and uniques.get_column(tag_column(n))[0].len()}
     _check_decoding(table.select(strings), file_encoding)
     table = table.select([*names, *(pl.col(tag_column(n)).cast(pl.String) for n in found)])
-    # the date/time columns read by pyreadstat are its values already; raw ones are checked like the rest
-    checked = [n for n in names if n not in temporal or raw_source != REFERENCE_READER]
     for offset, sample in samples:
-        _compare(table.slice(offset, sample.height).collect(), sample, checked, set(strings), offset)
+        _compare(table.slice(offset, sample.height).collect(), sample, names if checked is None else checked,
+                 set(strings), offset)
     _trace("checks", clock)
-    note = None
-    if temporal and raw_source != REFERENCE_READER:
-        note = f"date/time columns read from the data pages, checked against {REFERENCE_READER}"
     if sink is None:
-        return FastScan(table.collect(), meta, None, tuple(temporal), None, found, note)
+        return FastScan(table.collect(), meta, None, tuple(reference), None, found, note)
     table.sink_parquet(sink, compression="lz4", statistics=False)
-    return FastScan(None, meta, None, tuple(temporal), sink, found, note)
+    return FastScan(None, meta, None, tuple(reference), sink, found, note)
 
 
 def frame_bytes(rows: int, fast_meta: Mapping[str, Any], schema: Mapping[str, Any]) -> int:
@@ -403,14 +456,7 @@ class _Background:
             if len(self.blocks) < 2:
                 return
             self.reading.wait()
-            for offset, length in self.blocks[1:-1]:
-                self.read.append((offset, _reference(self.path, row_offset=offset, row_limit=length)[0]))
-            offset, length = self.blocks[-1]
-            tail = _reference(self.path, row_offset=offset, row_limit=length + 1)[0]
-            if tail.height != length:
-                raise _Refused(f"the header counts {self.rows} rows, {REFERENCE_READER} {offset + tail.height} "
-                               "(deleted rows)")
-            self.read.append((offset, tail))
+            self.read += _sampled(self.path, self.blocks, self.rows)
         except BaseException as exc:  # handed to the reading thread by temporal() and samples()
             self.error = exc
         finally:
@@ -434,6 +480,91 @@ class _Background:
         return self.read
 
 
+def _sampled(path: Path, blocks: list[tuple[int, int]], rows: int) -> list[tuple[int, pl.DataFrame]]:
+    """pyreadstat's reads of the sampled ``blocks`` after the first (read with the metadata); the last one, read one
+    row further, proves the header's row count (pyreadstat skips deleted rows)."""
+    if len(blocks) < 2:
+        return []
+    read = [(offset, _reference(path, row_offset=offset, row_limit=length)[0]) for offset, length in blocks[1:-1]]
+    offset, length = blocks[-1]
+    tail = _reference(path, row_offset=offset, row_limit=length + 1)[0]
+    if tail.height != length:
+        raise _Refused(f"the header counts {rows} rows, {REFERENCE_READER} {offset + tail.height} (deleted rows)")
+    return [*read, (offset, tail)]
+
+
+#: files at least this big have their sampled rows read by a process of its own (starting one costs ~0.4 s)
+SAMPLER_BYTES = 64 << 20
+
+
+class _Sampler:
+    """:func:`_sampled` in a Python process of its own (``sys.executable -c``: a spawned multiprocessing child would
+    import the caller's main script again) when the file is big; else, or when no such process can start, read
+    here when asked."""
+
+    def __init__(self, path: Path, blocks: list[tuple[int, int]], rows: int) -> None:
+        import subprocess
+        import sys
+
+        self.path, self.blocks, self.rows = path, blocks, rows
+        self.process: subprocess.Popen[bytes] | None = None
+        if len(blocks) < 2 or path.stat().st_size < SAMPLER_BYTES or not sys.executable:
+            return
+        import json
+
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", "from parity.sources.sas_fast import _sampler_main; _sampler_main()",
+                 json.dumps({"path": str(path), "blocks": blocks, "rows": rows})],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
+        except OSError:
+            self.process = None
+
+    def result(self) -> list[tuple[int, pl.DataFrame]]:
+        if self.process is None:
+            return _sampled(self.path, self.blocks, self.rows)
+        import pickle
+
+        out, err = self.process.communicate()
+        code, self.process = self.process.returncode, None
+        if code == 0:
+            read: list[tuple[int, pl.DataFrame]] = pickle.loads(out)
+            return read
+        message = err.decode("utf-8", "replace").strip().splitlines()
+        if code == _REFUSED_EXIT and message:
+            raise _Refused(message[-1])
+        # the process could not do it (no parity on its path, killed, ...): read here
+        return _sampled(self.path, self.blocks, self.rows)
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.communicate()
+            self.process = None
+
+
+_REFUSED_EXIT = 3
+
+
+def _sampler_main() -> None:
+    """The sampling process (:class:`_Sampler`): its argument is JSON (path, blocks, rows); the sampled rows go to
+    stdout pickled, a refusal to stderr with exit status 3."""
+    import json
+    import pickle
+    import sys
+
+    job = json.loads(sys.argv[1])
+    try:
+        read = _sampled(Path(job["path"]), [(int(o), int(n)) for o, n in job["blocks"]], int(job["rows"]))
+    except _Refused as exc:
+        print(str(exc), file=sys.stderr)
+        sys.exit(_REFUSED_EXIT)
+    sys.stdout.buffer.write(pickle.dumps(read))
+
+
 def _temporal_raw(path: Path, names: list[str], rows: int, fast_meta: Mapping[str, Any]
                   ) -> tuple[pl.DataFrame, str]:
     """The date/time columns' raw values and tags as ``<name><_RAW>`` (Float64) and ``<name><_RAW_TAG>`` (tag
@@ -444,7 +575,7 @@ def _temporal_raw(path: Path, names: list[str], rows: int, fast_meta: Mapping[st
     from parity.sources.sas_raw import RawRefused, numeric_columns
 
     layout = {c.get("name"): c for c in fast_meta.get("columns") or [] if isinstance(c, Mapping)}
-    if str(fast_meta.get("compression") or "").lower() in ("", "none") and all(n in layout for n in names):
+    if _uncompressed(fast_meta) and all(n in layout for n in names):
         try:
             found = numeric_columns(path, [(n, int(layout[n]["offset"]), int(layout[n]["length"])) for n in names],
                                     rows)
@@ -455,6 +586,74 @@ def _temporal_raw(path: Path, names: list[str], rows: int, fast_meta: Mapping[st
                                                             found[n][1].cast(_TAG_ENUM).alias(f"{n}{_RAW_TAG}"))]
                                 ), "the data pages"
     return _reference_columns(path, names, rows), REFERENCE_READER
+
+
+def _uncompressed(fast_meta: Mapping[str, Any]) -> bool:
+    return str(fast_meta.get("compression") or "").lower() in ("", "none")
+
+
+class _SplitRead:
+    """polars-readstat reading the character columns and one plain numeric (``probe``) by a thread (it releases
+    the GIL), while the numerics are read from the data pages."""
+
+    def __init__(self, path: Path, strings: list[str], probe: str) -> None:
+        self.path, self.columns = path, [*strings, probe]
+        self.frame: pl.DataFrame | None = None
+        self.error: BaseException | None = None
+        #: set just before polars-readstat reads (and releases the GIL, which pyreadstat's reads then hold)
+        self.started = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"parity-text-{path.name}")
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            from polars_readstat import scan_readstat
+
+            query = scan_readstat(str(self.path), preserve_order=True).select(self.columns)
+            self.started.set()
+            self.frame = query.collect(engine="streaming")
+        except BaseException as exc:  # re-raised by result() in the reading thread
+            self.error = exc
+        finally:
+            self.started.set()
+
+    def join(self) -> None:
+        self.thread.join()
+
+    def result(self) -> pl.DataFrame:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        assert self.frame is not None
+        return self.frame
+
+
+def _split_rows(path: Path, split: _SplitRead, sampler: _Sampler, fast_meta: Mapping[str, Any], rows: int,
+                numbers: list[str], names: list[str], samples: list[tuple[int, pl.DataFrame]],
+                clock: list[float]) -> pl.LazyFrame:
+    """Every numeric column's raw values and tags from the data pages, the character columns from
+    polars-readstat, and per row whether the probe column's two readings differ (the readers' rows must line up
+    over the whole file); the sampled rows read by pyreadstat meanwhile are added to ``samples``."""
+    from parity.sources.sas_raw import RawRefused, numeric_columns
+
+    layout = {c.get("name"): c for c in fast_meta.get("columns") or [] if isinstance(c, Mapping)}
+    try:
+        where = [(n, int(layout[n]["offset"]), int(layout[n]["length"])) for n in numbers]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RawRefused(f"no offset and length of a numeric column ({_short(exc)})") from None
+    raw = numeric_columns(path, where, rows)
+    _trace("numeric columns from the data pages", clock)
+    texts = split.result()
+    _trace(f"{FAST_READER}: character columns", clock)
+    samples += sampler.result()
+    _trace("waited for the sampled rows", clock)
+    if texts.height != rows:
+        raise _Refused(f"{FAST_READER} read {texts.height} rows, {REFERENCE_READER} counts {rows}")
+    probe = split.columns[-1]
+    misaligned = raw[probe][0].ne_missing(texts.get_column(probe)).alias(_MISALIGNED)
+    columns = [raw[n][0] if n in raw else texts.get_column(n) for n in names]
+    tags = [raw[n][1].cast(_TAG_ENUM).alias(tag_column(n)) for n in numbers]
+    return pl.DataFrame([*columns, *tags, misaligned]).lazy()
 
 
 def _misaligned(name: str, dtype: Any) -> pl.Expr:

@@ -2,7 +2,8 @@
 
 The fast path (:mod:`parity.sources.sas_fast`) needs the raw SAS numbers of the columns polars-readstat converts
 to dates, datetimes and times (it rounds fractional dates, nulls times outside 0-24 h and truncates datetimes to
-microseconds).  pyreadstat gives them, but it parses whole rows: about 4.7 s for one date column of a 5M-row file.
+microseconds), and, in its split read, of every numeric column (polars-readstat's whole-table read is its slow
+part).  pyreadstat gives them, but it parses whole rows: about 4.7 s for one date column of a 5M-row file.
 In an uncompressed file every row sits at a computable place, so the few bytes of those columns can be gathered
 directly, in a fraction of a second:
 
@@ -18,9 +19,9 @@ directly, in a fraction of a second:
 
 Anything unexpected (a compressed file, an unknown page type, rows that do not fit their page, padding that is not
 zeros or blanks, a mix page whose row count disagrees with the row-size subheader, a total that is not the header's
-row count) raises :class:`RawRefused` and the caller reads the columns with pyreadstat.  The caller also
-cross-checks every row against polars-readstat's converted values and tags, and the sampled rows against
-pyreadstat: the raw values are never trusted alone.
+row count) raises :class:`RawRefused` and the caller reads the columns otherwise.  The caller also cross-checks
+every row against polars-readstat (its converted dates, or in a split read its reading of one plain numeric: the
+rows line up) and every column of the sampled rows against pyreadstat: the raw values are never trusted alone.
 """
 
 from __future__ import annotations
