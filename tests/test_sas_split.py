@@ -16,7 +16,14 @@ import pytest
 
 from parity.sources import sas_fast
 from parity.sources.sas import read_sas
-from parity.sources.sas_fast import READER_ENV, _Refused, _Sampler, _sampled, fast_reader_available, sample_blocks
+from parity.sources.sas_fast import (
+    READER_ENV,
+    _Refused,
+    _sampled,
+    _Sampler,
+    fast_reader_available,
+    sample_blocks,
+)
 from parity.testing.sas7bdat_writer import Column, SpecialMissing, sas_datetime, write_sas7bdat
 from tests.test_sas_fast import _assert_same, _reference
 
