@@ -272,7 +272,7 @@ def test_a_raw_layout_refusal_falls_back_to_pyreadstat(tmp_path: Path, monkeypat
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise RawRefused("a layout this reader is not sure of")
 
-    monkeypatch.setattr(sas_raw, "numeric_columns", refuse)
+    monkeypatch.setattr(sas_raw, "read_columns", refuse)
     scan = scan_sas_fast(path)
     assert scan.taken and scan.provenance()["reader_note"] == "date/time columns read by pyreadstat: d, t, dt"
 
@@ -286,23 +286,23 @@ def test_raw_values_that_disagree_refuse_the_fast_path(tmp_path: Path, monkeypat
     pages give every numeric; a fraction polars-readstat cannot see is caught by the sampled rows (pyreadstat)."""
     path = _dates_file(tmp_path / "d.sas7bdat", plain=wrong == "plain")
     monkeypatch.delenv(READER_ENV, raising=False)
-    real = sas_raw.numeric_columns
+    real = sas_raw.read_columns
     row = {"value": 1234, "tag": 1500, "fraction": 1, "plain": 1234}[wrong]
     column = "id" if wrong == "plain" else "d"
 
     def lie(*args: Any, **kwargs: Any) -> Any:
         out = real(*args, **kwargs)
-        values, tags = out[column]
+        values, tags = out.numbers[column]
         if wrong in ("value", "plain"):
             values = values.scatter(row, 99999.0)
         elif wrong == "tag":
             tags = tags.scatter(row, "Q")
         else:  # 0.75 instead of 0.8: the same day, a different fraction
             values = values.scatter(row, values[row] + 0.05)
-        out[column] = (values, tags)
+        out.numbers[column] = (values, tags)
         return out
 
-    monkeypatch.setattr(sas_raw, "numeric_columns", lie)
+    monkeypatch.setattr(sas_raw, "read_columns", lie)
     scan = scan_sas_fast(path)
     assert not scan.taken and scan.reason is not None
     if wrong == "fraction":

@@ -23,7 +23,9 @@ pyreadstat (:func:`parity.sources.sas.read_sas`), the reference.
   encoding other than UTF-8, Latin-1 or Windows-1252, deleted rows (the header's row count differs from
   pyreadstat's), names or types that differ between the readers; all before the fast reader reads any data.
 - **Verified after the read**: the row count equals pyreadstat's; character values hold no replacement character
-  (bytes the file's encoding cannot decode); sampled rows (the first, the last and seeded random blocks) read by
+  (bytes the file's encoding cannot decode); in an uncompressed file no character value starts with a
+  byte-order mark (polars-readstat's decoder sniffs one: it drops a UTF-8 mark and decodes a value after a UTF-16
+  mark as UTF-16; the bytes are looked at in the data pages); sampled rows (the first, the last and seeded random blocks) read by
   both readers are identical, values, special-missing tags and empty strings alike; and, when the file has
   date/time columns, in every row polars-readstat's converted value is what it makes of the raw value (in a split
   read: the probe's two readings are equal), so the readers' rows line up over the whole file, not only where
@@ -307,7 +309,7 @@ def _scan_rows(path: Path, seed: int, sink: Path | None, staging: Path | None, f
     def temporal_raw() -> tuple[pl.DataFrame, str]:
         # their raw values from the data pages (an uncompressed file), else read by pyreadstat (8 bytes a row
         # each, and their tags, in memory)
-        return _temporal_raw(path, temporal, rows, fast.metadata)
+        return _temporal_raw(path, temporal, rows, fast.metadata, strings)
 
     background = _Background(path, [] if whole else blocks, rows, temporal_raw if in_memory else None)
     try:
@@ -565,27 +567,53 @@ def _sampler_main() -> None:
     sys.stdout.buffer.write(pickle.dumps(read))
 
 
-def _temporal_raw(path: Path, names: list[str], rows: int, fast_meta: Mapping[str, Any]
-                  ) -> tuple[pl.DataFrame, str]:
+def _temporal_raw(path: Path, names: list[str], rows: int, fast_meta: Mapping[str, Any],
+                  strings: list[str] | None = None) -> tuple[pl.DataFrame, str]:
     """The date/time columns' raw values and tags as ``<name><_RAW>`` (Float64) and ``<name><_RAW_TAG>`` (tag
     Enum), and who read them: the data pages of an uncompressed file (:mod:`parity.sources.sas_raw`), else
-    pyreadstat."""
-    if not names:
-        return pl.DataFrame(), REFERENCE_READER
-    from parity.sources.sas_raw import RawRefused, numeric_columns
+    pyreadstat.  An uncompressed file's character columns ``strings`` are checked for values polars-readstat
+    decodes otherwise in the same pass (:func:`_refuse_marked`)."""
+    from parity.sources.sas_raw import RawRefused, read_columns
 
-    layout = {c.get("name"): c for c in fast_meta.get("columns") or [] if isinstance(c, Mapping)}
-    if _uncompressed(fast_meta) and all(n in layout for n in names):
+    strings = strings or []
+    if not names and not strings:
+        return pl.DataFrame(), REFERENCE_READER
+    layout = _layout_of(fast_meta)
+    if _uncompressed(fast_meta):
         try:
-            found = numeric_columns(path, [(n, int(layout[n]["offset"]), int(layout[n]["length"])) for n in names],
-                                    rows)
-        except (RawRefused, KeyError, TypeError, ValueError, OSError):
+            found = read_columns(path, _where(layout, names), _where(layout, strings), rows)
+        except (RawRefused, OSError):
             pass
         else:
-            return pl.DataFrame([s for n in names for s in (found[n][0].alias(f"{n}{_RAW}"),
-                                                            found[n][1].cast(_TAG_ENUM).alias(f"{n}{_RAW_TAG}"))]
-                                ), "the data pages"
+            _refuse_marked(found.marked)
+            if not names:
+                return pl.DataFrame(), REFERENCE_READER
+            return pl.DataFrame([s for n in names for s in (found.numbers[n][0].alias(f"{n}{_RAW}"),
+                                                            found.numbers[n][1].cast(_TAG_ENUM).alias(
+                                                                f"{n}{_RAW_TAG}"))]), "the data pages"
     return _reference_columns(path, names, rows), REFERENCE_READER
+
+
+def _layout_of(fast_meta: Mapping[str, Any]) -> dict[Any, Mapping[str, Any]]:
+    return {c.get("name"): c for c in fast_meta.get("columns") or [] if isinstance(c, Mapping)}
+
+
+def _where(layout: Mapping[Any, Mapping[str, Any]], names: list[str]) -> list[tuple[str, int, int]]:
+    """(name, offset in the row, length) of each column; a column without them refuses the raw read."""
+    from parity.sources.sas_raw import RawRefused
+
+    try:
+        return [(n, int(layout[n]["offset"]), int(layout[n]["length"])) for n in names]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RawRefused(f"no offset and length of a column ({_short(exc)})") from None
+
+
+def _refuse_marked(marked: Mapping[str, int]) -> None:
+    """A character value that starts with a byte-order mark: polars-readstat drops a UTF-8 one and decodes the
+    value after a UTF-16 one as UTF-16 (where pyreadstat decodes the bytes in the file's encoding)."""
+    for name, row in marked.items():
+        raise _Refused(f"row {row + 1} of column {name!r} starts with a byte-order mark, which {FAST_READER} "
+                       "decodes otherwise")
 
 
 def _uncompressed(fast_meta: Mapping[str, Any]) -> bool:
@@ -634,14 +662,12 @@ def _split_rows(path: Path, split: _SplitRead, sampler: _Sampler, fast_meta: Map
     """Every numeric column's raw values and tags from the data pages, the character columns from
     polars-readstat, and per row whether the probe column's two readings differ (the readers' rows must line up
     over the whole file); the sampled rows read by pyreadstat meanwhile are added to ``samples``."""
-    from parity.sources.sas_raw import RawRefused, numeric_columns
+    from parity.sources.sas_raw import read_columns
 
-    layout = {c.get("name"): c for c in fast_meta.get("columns") or [] if isinstance(c, Mapping)}
-    try:
-        where = [(n, int(layout[n]["offset"]), int(layout[n]["length"])) for n in numbers]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RawRefused(f"no offset and length of a numeric column ({_short(exc)})") from None
-    raw = numeric_columns(path, where, rows)
+    layout = _layout_of(fast_meta)
+    found = read_columns(path, _where(layout, numbers), _where(layout, split.columns[:-1]), rows)
+    _refuse_marked(found.marked)
+    raw = found.numbers
     _trace("numeric columns from the data pages", clock)
     texts = split.result()
     _trace(f"{FAST_READER}: character columns", clock)

@@ -164,13 +164,41 @@ def numeric_columns(path: Path, columns: Sequence[tuple[str, int, int]], expecte
                     ) -> dict[str, tuple[pl.Series, pl.Series]]:
     """``{name: (values Float64 with missing values null, tags String)}`` of the numeric ``columns`` (name, offset
     in the row, LENGTH 3-8) of an uncompressed file.  Raises :class:`RawRefused` on anything unexpected."""
+    return read_columns(path, columns, (), expected_rows).numbers
+
+
+#: byte-order marks polars-readstat's decoder sniffs at the start of a character value (it drops a UTF-8 one and
+#: decodes a value after a UTF-16 one as UTF-16, where pyreadstat decodes the bytes in the file's encoding)
+BYTE_ORDER_MARKS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+
+
+@dataclass(frozen=True)
+class RawColumns:
+    """What :func:`read_columns` read: the numeric columns' values and tags, and per character column the first
+    row (0-based) whose value starts with a byte-order mark (:data:`BYTE_ORDER_MARKS`)."""
+
+    numbers: dict[str, tuple[pl.Series, pl.Series]]
+    marked: dict[str, int]
+
+
+def read_columns(path: Path, numbers: Sequence[tuple[str, int, int]], texts: Sequence[tuple[str, int, int]],
+                 expected_rows: int) -> RawColumns:
+    """The numeric columns ``numbers`` (name, offset in the row, LENGTH 3-8) of an uncompressed file, and whether
+    a value of the character columns ``texts`` (name, offset, LENGTH) starts with a byte-order mark, in one pass
+    over the pages.  Raises :class:`RawRefused` on anything unexpected."""
     layout = read_layout(path)
     if layout.row_count != expected_rows:
         raise RawRefused(f"the row-size subheader counts {layout.row_count} rows, not {expected_rows}")
-    for name, offset, width in columns:
+    for name, offset, width in numbers:
         if not 3 <= width <= 8 or offset < 0 or offset + width > layout.row_length:
             raise RawRefused(f"column {name!r}: LENGTH {width} at offset {offset} in rows of {layout.row_length}")
-    words = {name: np.empty(layout.row_count, dtype=np.uint64) for name, _, _ in columns}
+    # a character value's first bytes (up to 3: the longest mark); a 1-byte value holds no mark
+    prefixes = [(name, offset, min(width, 3)) for name, offset, width in texts if width >= 2]
+    for name, offset, width in prefixes:
+        if offset < 0 or offset + width > layout.row_length:
+            raise RawRefused(f"column {name!r}: LENGTH {width} at offset {offset} in rows of {layout.row_length}")
+    words = {name: np.empty(layout.row_count, dtype=np.uint64) for name, _, _ in numbers}
+    marked: dict[str, int] = {}
     per_chunk = max(1, CHUNK_BYTES // layout.page_size)
     buffer = np.empty(per_chunk * layout.page_size, dtype=np.uint8)
     done = 0
@@ -184,12 +212,31 @@ def numeric_columns(path: Path, columns: Sequence[tuple[str, int, int]], expecte
             rows = int(count.sum())
             if done + rows > layout.row_count:
                 raise RawRefused(f"the pages hold more rows than the header's {layout.row_count}")
-            for name, offset, width in columns:
+            for name, offset, width in numbers:
                 _gather(chunk, layout, first, count, offset, width, words[name][done:done + rows])
+            for name, offset, width in prefixes:
+                if name not in marked:
+                    cells = np.empty(rows, dtype=np.uint64)
+                    _gather(chunk, layout, first, count, offset, width, cells)
+                    hit = _starts_with_a_mark(cells, width, layout.little)
+                    if len(hit):
+                        marked[name] = done + int(hit[0])
             done += rows
     if done != layout.row_count:
         raise RawRefused(f"the pages hold {done} rows, the header counts {layout.row_count}")
-    return {name: _split(name, _doubles(words[name], width, layout.little)) for name, _, width in columns}
+    return RawColumns({name: _split(name, _doubles(words[name], width, layout.little)) for name, _, width in numbers},
+                      marked)
+
+
+def _starts_with_a_mark(words: np.ndarray, width: int, little: bool) -> np.ndarray:
+    """The rows whose ``width`` stored bytes (the last ones of each 64-bit word, in the file's order, see
+    :func:`_gather`) start with a byte-order mark."""
+    stored = words.astype("<u8" if little else ">u8").view(np.uint8).reshape(-1, 8)[:, 8 - width:]
+    hit = np.zeros(len(words), dtype=bool)
+    for mark in BYTE_ORDER_MARKS:
+        if len(mark) <= width:
+            hit |= (stored[:, :len(mark)] == np.frombuffer(mark, dtype=np.uint8)).all(axis=1)
+    return np.flatnonzero(hit)
 
 
 def _read_exactly(fh: io.FileIO, chunk: np.ndarray) -> None:
