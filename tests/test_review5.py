@@ -107,3 +107,211 @@ def test_a_two_byte_column_is_checked_for_utf16_marks(tmp_path: Path, monkeypatc
     scan = scan_sas_fast(path)
     assert not scan.taken and scan.reason is not None and f"row {row + 1} of column 's'" in scan.reason
     assert read_sas(path).frame["s"][row] == "\u00ff\u00fe"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 2. the sampling process (a big file's sampled rows read by `sys.executable -P -c ...`)
+
+
+def _split_file(path: Path, rows: int = ROWS) -> Path:
+    return _write(path, [Column("id", "numeric", [float(i) for i in range(rows)]),
+                         Column("x", "numeric", [i * 0.25 - 3 for i in range(rows)], length=5),
+                         Column("s", "string", [f"v{i}" if i % 3 else "" for i in range(rows)])])
+
+
+def _executable(tmp_path: Path, body: str) -> str:
+    """A stand-in for ``sys.executable``: a shell script running ``body``."""
+    script = tmp_path / "python-stand-in"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def _spawned(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The sampling processes started from now on (None where the rows are read here)."""
+    from parity.sources import sas_fast
+
+    spawned: list[Any] = []
+    real = sas_fast._Sampler.__init__
+
+    def spy(self: Any, *args: Any) -> None:
+        real(self, *args)
+        spawned.append(self.process)
+
+    monkeypatch.setattr(sas_fast._Sampler, "__init__", spy)
+    return spawned
+
+
+@needs_fast
+def test_output_a_site_customisation_prints_does_not_spoil_the_sampling_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sitecustomize (or any import) that prints on stdout came before the pickled rows: the answer could not
+    be unpickled and the fast path was refused ("polars-readstat failed (UnpicklingError ...)")."""
+    import os
+
+    from parity.sources import sas_fast
+
+    path = _split_file(tmp_path / "s.sas7bdat")
+    monkeypatch.delenv(READER_ENV, raising=False)
+    monkeypatch.setattr(sas_fast, "SAMPLER_BYTES", 0)
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text("print('hello from sitecustomize')\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
+    spawned = _spawned(monkeypatch)
+    table = read_sas(path)
+    assert spawned and spawned[0] is not None  # a process read the sampled rows
+    assert table.meta.extra["reader"] == FAST_READER, table.meta.extra
+    _assert_same(table, _reference(path, monkeypatch))
+
+
+@needs_fast
+def test_a_module_of_the_working_folder_does_not_shadow_parity_in_the_sampling_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -c`` puts the working folder first on sys.path: a folder holding another ``parity`` (an older
+    checkout, a project of that name) gave the sampled rows of ITS code, here rows that are not pyreadstat's."""
+    from parity.sources import sas_fast
+
+    path = _split_file(tmp_path / "s.sas7bdat")
+    monkeypatch.delenv(READER_ENV, raising=False)
+    monkeypatch.setattr(sas_fast, "SAMPLER_BYTES", 0)
+    other = tmp_path / "elsewhere"
+    (other / "parity" / "sources").mkdir(parents=True)
+    (other / "parity" / "__init__.py").write_text("")
+    (other / "parity" / "sources" / "__init__.py").write_text("")
+    (other / "parity" / "sources" / "sas_fast.py").write_text(
+        "import json, pickle, sys\n"
+        "import polars as pl\n"
+        "def _sampler_main():\n"
+        "    job = json.loads(sys.argv[1])\n"
+        "    frames = [(o, pl.DataFrame({'id': [-1.0] * n, 'x': [0.0] * n, 's': [''] * n})) for o, n in job['blocks'][1:]]\n"
+        "    sys.stdout.buffer.write(b'\\0parity sampled rows\\0' + pickle.dumps(frames))\n")
+    monkeypatch.chdir(other)
+    scan = scan_sas_fast(path)
+    assert scan.taken, scan.reason
+
+
+@needs_fast
+@pytest.mark.parametrize("body", ["exit 0", "echo garbage; exit 0", "exit 3", "echo 'Traceback' >&2; exit 3",
+                                  "kill -9 $$"])
+def test_a_sampling_process_without_a_well_formed_answer_leaves_the_rows_to_this_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> None:
+    """Nothing, garbage, an exit status 3 that is not the sampler's refusal, a killed process: the sampled rows
+    are read here and the fast path is kept (it was refused: "EOFError", "UnpicklingError", "Traceback")."""
+    import sys
+
+    from parity.sources import sas_fast
+
+    path = _split_file(tmp_path / "s.sas7bdat")
+    monkeypatch.delenv(READER_ENV, raising=False)
+    monkeypatch.setattr(sas_fast, "SAMPLER_BYTES", 0)
+    monkeypatch.setattr(sys, "executable", _executable(tmp_path, body))
+    table = read_sas(path)
+    assert table.meta.extra["reader"] == FAST_READER, table.meta.extra
+    _assert_same(table, _reference(path, monkeypatch))
+
+
+@needs_fast
+def test_an_answer_that_is_not_the_blocks_asked_for_is_not_trusted(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A well-formed answer without the last block (the one that proves the row count) or with blocks of other
+    lengths: the rows are read here, where pyreadstat's shorter read of the last block refuses a file with
+    deleted rows."""
+    import pickle
+    import sys
+
+    import polars as pl
+
+    from parity.sources import sas_fast
+    from parity.sources.sas_fast import _Refused, _Sampler, sample_blocks
+
+    path = _split_file(tmp_path / "s.sas7bdat")
+    blocks = sample_blocks(ROWS)
+    monkeypatch.setattr(sas_fast, "SAMPLER_BYTES", 0)
+    for answer in ([], [(o, pl.DataFrame({"id": [1.0]})) for o, _ in blocks[1:]], "not a list"):
+        payload = tmp_path / "answer.bin"
+        payload.write_bytes(b"\0parity sampled rows\0" + pickle.dumps(answer))
+        monkeypatch.setattr(sys, "executable", _executable(tmp_path, f"cat {payload}"))
+        got = _Sampler(path, blocks, ROWS).result()
+        assert [(o, f.height) for o, f in got] == blocks[1:]
+    # read here, pyreadstat's last block one row short (a deleted row): refused, as by the process itself
+    real = sas_fast._reference
+
+    def fewer(p: Path, **options: Any) -> Any:
+        frame, meta = real(p, **options)
+        if options.get("row_offset", 0) + options.get("row_limit", 0) > ROWS - 1:
+            frame = frame.head(max(0, ROWS - 1 - options.get("row_offset", 0)))
+        return frame, meta
+
+    monkeypatch.setattr(sas_fast, "_reference", fewer)
+    payload.write_bytes(b"\0parity sampled rows\0" + pickle.dumps([]))
+    with pytest.raises(_Refused, match="deleted rows"):
+        _Sampler(path, blocks, ROWS).result()
+
+
+@needs_fast
+def test_a_hung_sampling_process_is_killed_and_the_rows_read_here(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``communicate()`` waited for ever (a stand-in that never answers)."""
+    import sys
+    import time
+
+    from parity.sources import sas_fast
+    from parity.sources.sas_fast import _Sampler, sample_blocks
+
+    path = _split_file(tmp_path / "s.sas7bdat")
+    blocks = sample_blocks(ROWS)
+    monkeypatch.setattr(sas_fast, "SAMPLER_BYTES", 0)
+    monkeypatch.setattr(sas_fast, "SAMPLER_TIMEOUT", 0.5)
+    monkeypatch.setattr(sys, "executable", _executable(tmp_path, "exec sleep 60"))
+    sampler = _Sampler(path, blocks, ROWS)
+    process = sampler.process
+    assert process is not None
+    started = time.monotonic()
+    got = sampler.result()
+    assert time.monotonic() - started < 20
+    assert [(o, f.height) for o, f in got] == blocks[1:]
+    assert process.poll() is not None  # killed and reaped
+
+
+@needs_fast
+@pytest.mark.parametrize("where", ["reading", "joining"])
+def test_an_interrupt_leaves_no_sampling_process_and_no_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               where: str) -> None:
+    """Ctrl-C while the rows are read, or a second one while the reading thread is waited for: the sampling
+    process is killed first (it was left running when the interrupt came while the thread was joined)."""
+    import threading
+
+    from parity.sources import sas_fast
+
+    path = _split_file(tmp_path / "s.sas7bdat")
+    monkeypatch.delenv(READER_ENV, raising=False)
+    monkeypatch.setattr(sas_fast, "SAMPLER_BYTES", 0)
+    processes = _spawned(monkeypatch)
+
+    def interrupt(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    if where == "reading":
+        monkeypatch.setattr(sas_fast, "_scan_rows", interrupt)
+    else:
+        real_join = sas_fast._SplitRead.join
+        calls: list[int] = []
+
+        def join_interrupted(self: Any) -> None:
+            calls.append(1)
+            if len(calls) == 1:
+                real_join(self)
+                raise KeyboardInterrupt
+            real_join(self)
+
+        monkeypatch.setattr(sas_fast, "_scan_rows", interrupt)
+        monkeypatch.setattr(sas_fast._SplitRead, "join", join_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        scan_sas_fast(path)
+    assert processes and processes[0] is not None
+    assert processes[0].poll() is not None
+    for thread in threading.enumerate():
+        if thread.name.startswith("parity-"):
+            thread.join(timeout=30)
+            assert not thread.is_alive(), thread.name

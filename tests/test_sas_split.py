@@ -96,7 +96,7 @@ def test_a_refusal_in_the_sampling_process_refuses_and_a_broken_process_reads_he
     path = _mixed(tmp_path / "m.sas7bdat")
     blocks = sample_blocks(ROWS)
     monkeypatch.setattr(sas_fast, "SAMPLER_BYTES", 0)
-    monkeypatch.setattr(sys, "executable", _fake_python(tmp_path, "echo 'the header counts 9 rows' >&2; exit 3"))
+    monkeypatch.setattr(sys, "executable", _fake_python(tmp_path, "echo 'parity sampler refused: the header counts 9 rows' >&2; exit 3"))
     with pytest.raises(_Refused, match="the header counts 9 rows"):
         _Sampler(path, blocks, ROWS).result()
     # a process that cannot do it (no parity on its path, killed): the rows are read here instead

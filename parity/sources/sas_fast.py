@@ -249,16 +249,19 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None, memory
         if staging is None and probe is not None and _uncompressed(fast.metadata) else None
     # pyreadstat and polars-readstat both hold the GIL while they read: then the sampled rows of a big file are read
     # by a process of their own (on the other core), from now on
-    sampler = _Sampler(path, sample_blocks(rows, seed), rows) if split is not None else None
-    if split is not None:
-        split.started.wait()
+    sampler: _Sampler | None = None
     try:
+        sampler = _Sampler(path, sample_blocks(rows, seed), rows) if split is not None else None
+        if split is not None:
+            split.started.wait()
         return _scan_rows(path, seed, sink, staging, fast, schema, rows, split, sampler, clock)
     finally:
-        if split is not None:
-            split.join()
-        if sampler is not None:
-            sampler.close()
+        try:  # the process first: an interrupt while the thread is waited for leaves no process behind
+            if sampler is not None:
+                sampler.close()
+        finally:
+            if split is not None:
+                split.join()
 
 
 def _scan_rows(path: Path, seed: int, sink: Path | None, staging: Path | None, fast: Any, schema: dict[str, Any],
@@ -500,9 +503,10 @@ SAMPLER_BYTES = 64 << 20
 
 
 class _Sampler:
-    """:func:`_sampled` in a Python process of its own (``sys.executable -c``: a spawned multiprocessing child would
-    import the caller's main script again) when the file is big; else, or when no such process can start, read
-    here when asked."""
+    """:func:`_sampled` in a Python process of its own (``sys.executable -P -c``: a spawned multiprocessing child
+    would import the caller's main script again; ``-P``: no module of the working folder shadows parity's or its
+    readers') when the file is big; else, or when no such process can start or it gives no well-formed answer in
+    time (a frozen application, a Python without parity, a killed or hung process), read here when asked."""
 
     def __init__(self, path: Path, blocks: list[tuple[int, int]], rows: int) -> None:
         import subprocess
@@ -510,7 +514,12 @@ class _Sampler:
 
         self.path, self.blocks, self.rows = path, blocks, rows
         self.process: subprocess.Popen[bytes] | None = None
-        if len(blocks) < 2 or path.stat().st_size < SAMPLER_BYTES or not sys.executable:
+        if len(blocks) < 2 or not sys.executable or getattr(sys, "frozen", False):
+            return
+        try:
+            if path.stat().st_size < SAMPLER_BYTES:
+                return
+        except OSError:
             return
         import json
 
@@ -519,26 +528,31 @@ class _Sampler:
         env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", "from parity.sources.sas_fast import _sampler_main; _sampler_main()",
+                [sys.executable, "-P", "-c", "from parity.sources.sas_fast import _sampler_main; _sampler_main()",
                  json.dumps({"path": str(path), "blocks": blocks, "rows": rows})],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
-        except OSError:
+        except (OSError, ValueError):
             self.process = None
 
     def result(self) -> list[tuple[int, pl.DataFrame]]:
         if self.process is None:
             return _sampled(self.path, self.blocks, self.rows)
-        import pickle
+        import subprocess
 
-        out, err = self.process.communicate()
+        try:
+            out, err = self.process.communicate(timeout=SAMPLER_TIMEOUT)
+        except subprocess.TimeoutExpired:  # hung: read here
+            self.close()
+            return _sampled(self.path, self.blocks, self.rows)
         code, self.process = self.process.returncode, None
         if code == 0:
-            read: list[tuple[int, pl.DataFrame]] = pickle.loads(out)
-            return read
+            read = _sampler_answer(out, self.blocks)
+            if read is not None:
+                return read
         message = err.decode("utf-8", "replace").strip().splitlines()
-        if code == _REFUSED_EXIT and message:
-            raise _Refused(message[-1])
-        # the process could not do it (no parity on its path, killed, ...): read here
+        if code == _REFUSED_EXIT and message and message[-1].startswith(_REFUSED_PREFIX):
+            raise _Refused(message[-1].removeprefix(_REFUSED_PREFIX))
+        # the process could not do it (no parity on its path, killed, an answer that is not one, ...): read here
         return _sampled(self.path, self.blocks, self.rows)
 
     def close(self) -> None:
@@ -548,12 +562,39 @@ class _Sampler:
             self.process = None
 
 
+#: seconds the sampling process may take once this one waits for it (then it is killed and the rows read here)
+SAMPLER_TIMEOUT = 120.0
 _REFUSED_EXIT = 3
+#: what starts the sampling process's refusal (its last line on stderr) and its answer (on stdout, after anything
+#: a site customisation may have printed there)
+_REFUSED_PREFIX = "parity sampler refused: "
+_ANSWER = b"\0parity sampled rows\0"
+
+
+def _sampler_answer(out: bytes, blocks: list[tuple[int, int]]) -> list[tuple[int, pl.DataFrame]] | None:
+    """The sampling process's rows, when they are what was asked: one frame per block after the first, at its
+    offset and of its length (the last one proves the row count); else None."""
+    import pickle
+
+    at = out.rfind(_ANSWER)
+    if at < 0:
+        return None
+    try:
+        read = pickle.loads(out[at + len(_ANSWER):])
+    except Exception:
+        return None
+    if not isinstance(read, list) or len(read) != len(blocks) - 1:
+        return None
+    for item, (offset, length) in zip(read, blocks[1:], strict=True):
+        if not (isinstance(item, tuple) and len(item) == 2 and item[0] == offset
+                and isinstance(item[1], pl.DataFrame) and item[1].height == length):
+            return None
+    return read
 
 
 def _sampler_main() -> None:
     """The sampling process (:class:`_Sampler`): its argument is JSON (path, blocks, rows); the sampled rows go to
-    stdout pickled, a refusal to stderr with exit status 3."""
+    stdout pickled after a marker, a refusal to stderr with exit status 3."""
     import json
     import pickle
     import sys
@@ -562,9 +603,10 @@ def _sampler_main() -> None:
     try:
         read = _sampled(Path(job["path"]), [(int(o), int(n)) for o, n in job["blocks"]], int(job["rows"]))
     except _Refused as exc:
-        print(str(exc), file=sys.stderr)
+        print(f"{_REFUSED_PREFIX}{exc}", file=sys.stderr)
         sys.exit(_REFUSED_EXIT)
-    sys.stdout.buffer.write(pickle.dumps(read))
+    sys.stdout.flush()
+    sys.stdout.buffer.write(_ANSWER + pickle.dumps(read))
 
 
 def _temporal_raw(path: Path, names: list[str], rows: int, fast_meta: Mapping[str, Any],
