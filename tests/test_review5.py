@@ -315,3 +315,16 @@ def test_an_interrupt_leaves_no_sampling_process_and_no_thread(tmp_path: Path, m
         if thread.name.startswith("parity-"):
             thread.join(timeout=30)
             assert not thread.is_alive(), thread.name
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 3. found by the full suite while landing (tests/test_explain.py's property test): a blank that regex
+#    whitespace holds and float() does not strip made the number-text diagnosis raise
+
+
+@pytest.mark.parametrize("python", ["0\x1f", "\x1c1", "1\x1d ", "\x1e2.5"])
+def test_a_number_text_with_control_blanks_is_no_crash(python: str) -> None:
+    from parity.checks.explain import Pair, explain
+
+    out = explain([Pair("0", python), Pair("1", "1.0")], "string", None)
+    assert out == explain([Pair("0", python), Pair("1", "1.0")], "string", None)

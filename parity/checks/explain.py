@@ -826,7 +826,10 @@ def _same_number(s: str, p: str) -> bool:
     """The same number in another text form; or SAS's BEST12. text (11-12 characters) of the Python number."""
     if not (_NUMBER.fullmatch(s) and _NUMBER.fullmatch(p)):
         return False
-    x, y = float(s), float(p)
+    try:  # _NUMBER's blanks are regex whitespace, which holds characters float() does not strip ('\x1f')
+        x, y = float(s), float(p)
+    except ValueError:
+        return False
     if x == y:
         return True
     text = s.strip()
