@@ -221,3 +221,55 @@ def test_the_memory_budget_still_buckets_big_inputs(tmp_path: Path) -> None:
     engine = PolarsEngine()
     assert engine.bucket_count(sized(lazy_sas, 5_000_000), sized(lazy_py, 5_000_000), plans) == 1
     assert engine.bucket_count(sized(lazy_sas, 30_000_000), sized(lazy_py, 30_000_000), plans) > 1
+
+
+@pytest.mark.parametrize("key", ["number", "string"])
+@pytest.mark.parametrize("order", ["sas-sorted", "both-sorted", "python-sorted"])
+def test_sides_in_key_order_are_joined_by_merging_with_the_same_facts(tmp_path: Path, key: str, order: str) -> None:
+    """One side in key order: both sides are sorted and joined by merging (one bucket, one unique key), with the
+    facts of the hash join."""
+    from parity.engine.polars_engine import _merge_ready
+
+    n = 500
+    ids: list[Any] = [float(i + 1) for i in range(n)] if key == "number" else [f"k{i:04d}" for i in range(n)]
+    sas_frame = pl.DataFrame({"ID": ids, "X": [i * 0.25 for i in range(n)], "S": [f"s{i % 17}" for i in range(n)]})
+    py_frame = (sas_frame.with_columns(pl.when(pl.int_range(pl.len()) % 19 == 4).then(pl.col("X") + 1)
+                                       .otherwise(pl.col("X")).alias("X"))
+                .filter(pl.int_range(pl.len()) % 23 != 7))
+    py_frame = pl.concat([py_frame, py_frame.head(2).with_columns(
+        (pl.col("ID") * 1000) if key == "number" else (pl.col("ID") + "z"))])
+    if order == "python-sorted":
+        sas_frame = sas_frame.sample(fraction=1.0, shuffle=True, seed=3)
+        py_frame = py_frame.sort("ID")
+    elif order == "sas-sorted":
+        py_frame = py_frame.sample(fraction=1.0, shuffle=True, seed=3)
+    else:
+        py_frame = py_frame.sort("ID")
+    sas, py = _sas(sas_frame), _py(py_frame)
+    result = _four_ways(make_spec("d", keys=["ID"]), sas, py, tmp_path)
+    assert result.only_sas == len([i for i in range(n) if i % 23 == 7]) and result.only_py == 2
+    assert result.stats["X"].mismatches == len([i for i in range(n) if i % 19 == 4 and i % 23 != 7])
+    s_narrow = pl.DataFrame({"#row_sas": pl.Series(range(n), dtype=pl.UInt32), "s0": sas_frame["ID"]})
+    p_narrow = pl.DataFrame({"#row_py": pl.Series(range(py_frame.height), dtype=pl.UInt32), "p0": py_frame["ID"]})
+    s_m, p_m = (lf.collect() for lf in _merge_ready(s_narrow.with_row_index("#r").drop("#r").lazy(),
+                                                      p_narrow.lazy(), "s0", "p0"))
+    assert s_m.get_column("s0").flags["SORTED_ASC"] and p_m.get_column("p0").flags["SORTED_ASC"]
+    assert not any(s_m.get_column("#row_sas").flags.values())  # another sorted column slows the merge 5x
+
+
+@pytest.mark.parametrize("keys", [[0.0, 1.0, 2.0], [None, 1.0, 2.0], [float("nan"), 1.0, 2.0], [2.0, 1.0, 3.0]])
+def test_keys_a_merge_could_get_wrong_keep_the_hash_join(keys: list[float | None]) -> None:
+    """Zero (-0.0 = 0.0 in the hash join), missing and NaN keys, or neither side in key order: no merge."""
+    from parity.engine.polars_engine import _merge_ready
+
+    s = pl.DataFrame({"s0": keys}, schema={"s0": pl.Float64}).lazy()
+    p = pl.DataFrame({"p0": [3.0, 2.0, 1.0]}).lazy()
+    s_m, p_m = _merge_ready(s, p, "s0", "p0")
+    assert s_m is s and p_m is p
+
+
+def test_zero_and_minus_zero_keys_match_on_every_path(tmp_path: Path) -> None:
+    sas = _sas(pl.DataFrame({"ID": [-0.0, 1.0, 2.0], "X": [1.0, 2.0, 3.0]}))
+    py = _py(pl.DataFrame({"ID": [2.0, 0.0, 1.0], "X": [3.0, 1.0, 2.0]}))
+    result = _four_ways(make_spec("d", keys=["ID"]), sas, py, tmp_path)
+    assert (result.matched, result.only_sas, result.only_py) == (3, 0, 0)
