@@ -464,6 +464,9 @@ class _Run:
         if keys and not spec.sort_by:
             need_pairs = _violations(scanned["keyorder_sas"]).violations != 0
 
+        if self.k == 1 and len(s_keys) == 1:  # sorted first: a sorted key's distinct values are counted at once
+            buckets = [_merge_ready(*buckets[0], s_keys[0], p_keys[0])]
+            _trace("sorted for a merge join", clock)
         # 2. duplicates: grouped only when a side has any (a key's rows are all in one bucket)
         s_groups: list[pl.DataFrame] = []
         p_groups: list[pl.DataFrame] = []
@@ -482,10 +485,8 @@ class _Run:
         _trace("duplicates", clock)
         need_pairs = need_pairs or (bool(keys) and not spec.sort_by and dups)
 
-        # 3. per bucket: one join keeping only the rows unmatched or whose fingerprints differ
-        if self.k == 1 and len(s_keys) == 1 and not dups:
-            buckets = [_merge_ready(*buckets[0], s_keys[0], p_keys[0])]
-            _trace("sorted for a merge join", clock)
+        # 3. per bucket: one join keeping only the rows unmatched or whose fingerprints differ (by merging when
+        #    sorted above and the keys are unique)
         parts: list[pl.DataFrame] = []
         pairs: list[pl.DataFrame] = []
         for s_b, p_b in buckets:
@@ -672,10 +673,11 @@ def _frame_of(scan: pl.LazyFrame) -> pl.DataFrame | None:
 
 def _merge_ready(s_lf: pl.LazyFrame, p_lf: pl.LazyFrame, s_key: str,
                  p_key: str) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """One bucket in memory, its sides sorted by their one unique key and flagged so, when one side is in key order
-    already (SAS outputs usually are): polars then joins them by merging, which costs a fraction of a hash join
-    even with the other side sorted first.  Not when a key is missing, NaN or zero (a merge might tell -0.0 from
-    0.0, the hash join does not): the sides are returned as they are."""
+    """One bucket in memory, its sides sorted by their one key and flagged so, when one side is in key order
+    already (SAS outputs usually are): polars then joins them by merging when the keys are unique, which costs a
+    fraction of a hash join even with the other side sorted first (duplicated keys are paired by a hash join on
+    the key and the rank within it, sorted or not).  Not when a key is missing, NaN or zero (a merge might tell
+    -0.0 from 0.0, the hash join does not): the sides are returned as they are."""
     s, p = s_lf.collect(engine="in-memory"), p_lf.collect(engine="in-memory")
     ks, kp = s.get_column(s_key), p.get_column(p_key)
     if ks.dtype != kp.dtype or ks.dtype not in (pl.Float64, pl.String) or ks.null_count() or kp.null_count():
