@@ -1,6 +1,7 @@
 """A first run on a big .sas7bdat (parity/sources/sas_stream.py with the fast path): the verified rows are compared
-from memory when they fit IN_MEMORY_BYTES (no parquet round trip), the cache entry is written meanwhile by a
-background thread, and a later run reads that entry; either way the values are one whole pyreadstat read's."""
+from memory when they fit IN_MEMORY_BYTES (no parquet round trip); the cache entry is written meanwhile by a
+background thread when the file is read a second time (or the cache was asked for), and a later run reads that
+entry; either way the values are one whole pyreadstat read's."""
 
 from __future__ import annotations
 
@@ -59,6 +60,27 @@ def test_a_first_run_compares_from_memory_and_caches_in_the_background(tmp_path:
     assert isinstance(later, LazySource)  # a later run reads the entry
     assert_same(whole, materialize(later), path)
     assert later.meta == first.meta  # the same provenance (so the same report) either way
+
+
+def test_a_file_read_from_memory_is_cached_when_it_is_read_again(tmp_path: Path, cache_dir: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default (the cache on, not asked for): a one-off run writes no entry, only the file's sha256 in the
+    index; the next run of the same file writes it while comparing from memory; the one after reads it."""
+    path = _file(tmp_path / "big.sas7bdat")
+    monkeypatch.setattr(sas_stream, "BACKGROUND_MIN_BYTES", 0)
+    first = open_streamed(path, OpenOptions())
+    wait_for_cache_writes()
+    assert isinstance(first, Table) and not _entries(cache_dir)
+    assert cache.known_sha256(path) == first.meta.sha256
+    second = open_streamed(path, OpenOptions())
+    wait_for_cache_writes()
+    assert isinstance(second, Table) and len(_entries(cache_dir)) == 1
+    third = open_streamed(path, OpenOptions())
+    assert isinstance(third, LazySource)
+    whole = read_sas_whole(path)
+    for source in (first, second, third):
+        assert_same(whole, materialize(source), path)
+    assert first.meta == second.meta == third.meta
 
 
 def test_rows_beyond_the_memory_budget_stream_into_the_cache(tmp_path: Path, cache_dir: Path,

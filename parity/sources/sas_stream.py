@@ -10,8 +10,10 @@
 - **Cache** (:mod:`parity.sources.cache`): the parts of a file of at least ``cache.MIN_BYTES`` are kept, keyed by
   the file's sha256 and the encoding, and scanned lazily by later runs.  The file is hashed by a thread *while*
   it is read, not in an extra pass; as soon as the hash is known and a previous run cached the same bytes (a copy,
-  a fresh checkout), the read stops and the cache is used.  Smaller files are read into memory (a Table); without
-  the cache a big file's parts go to a private temporary folder, removed when the source is dropped.
+  a fresh checkout), the read stops and the cache is used.  The fast path's rows kept in memory are cached when
+  a run reads the same file again (a one-off run does not write an entry).  Smaller files are read into memory
+  (a Table); without the cache a big file's parts go to a private temporary folder, removed when the source is
+  dropped.
 
 The values are exactly those of one whole-file pyreadstat read (:func:`parity.sources.sas.read_sas_whole`):
 tests/test_sas_stream.py checks it on the example fixtures and the SAS corpus.
@@ -256,6 +258,7 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
     size = path.stat().st_size
     caching = cache.enabled(options.cache) and (options.cache is True or size >= cache.MIN_BYTES)
     reading = cache.reading_key(encoding=encoding)
+    known = None
     if caching:  # the very file a previous run read: not a byte of it is read again
         known = cache.known_sha256(path)
         hit = cache.entry(known, reading) if known else None
@@ -332,7 +335,9 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
             memory.meta, memory.rows, memory.found, memory.frames = parts.meta, parts.rows, parts.found, parts.frames
             if caching:
                 cache.remember_sha256(path, sha)
-                if cache.entry(sha, reading) is None:
+                # written when a run reads the same file a second time (or the cache was asked for): a one-off
+                # run, say a CI job on a fresh machine, does not pay for an entry no later run reads
+                if cache.entry(sha, reading) is None and (options.cache is True or known == sha):
                     _write_entry(path, memory, sha, reading, provenance)
             return _source(path, memory, sha, provenance, options)
         if caching:
