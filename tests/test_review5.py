@@ -328,3 +328,41 @@ def test_a_number_text_with_control_blanks_is_no_crash(python: str) -> None:
 
     out = explain([Pair("0", python), Pair("1", "1.0")], "string", None)
     assert out == explain([Pair("0", python), Pair("1", "1.0")], "string", None)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 4. the probe: the plain numeric polars-readstat reads beside the character columns, whose two readings must be
+#    equal in every row, proves the rows line up only where its values change from row to row
+
+
+@needs_fast
+@pytest.mark.parametrize("first", ["constant", "missing", "two values"])
+def test_the_probe_is_a_numeric_whose_values_change_so_a_shifted_row_is_caught(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: str) -> None:
+    """The first plain numeric was the probe: a flag that holds one value (or none) lets polars-readstat's rows
+    shift against the data pages unseen outside the sampled rows (simulated here: one row read twice, the next
+    dropped), and the character values came out of the wrong rows."""
+    import polars as pl
+
+    from parity.sources import sas_fast
+
+    rows = ROWS
+    flag: list[Any] = {"constant": [1.0] * rows, "missing": [None] * rows,
+                       "two values": [float(i // 1000) for i in range(rows)]}[first]
+    path = _write(tmp_path / "p.sas7bdat", [Column("flag", "numeric", flag),
+                                            Column("id", "numeric", [float(i) for i in range(rows)]),
+                                            Column("s", "string", [f"v{i}" for i in range(rows)])])
+    monkeypatch.delenv(READER_ENV, raising=False)
+    row = _unsampled_row(rows)
+    real = sas_fast._SplitRead.result
+
+    def shifted(self: Any) -> pl.DataFrame:
+        frame = real(self)
+        order = list(range(rows))
+        order[row + 1:row + 6] = range(row, row + 5)  # row read twice, row + 5 dropped
+        return frame[order]
+
+    monkeypatch.setattr(sas_fast._SplitRead, "result", shifted)
+    scan = scan_sas_fast(path)
+    assert not scan.taken and scan.reason == (f"row {row + 2}: polars-readstat's values do not match the values "
+                                              "read from the data pages (the readers' rows do not line up)")

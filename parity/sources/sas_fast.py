@@ -15,7 +15,8 @@ pyreadstat (:func:`parity.sources.sas.read_sas`), the reference.
   outside 0-24 h and microseconds) are read as raw SAS numbers from the data pages of an uncompressed file
   (:mod:`parity.sources.sas_raw`), else by pyreadstat.
 - **Split read** (rows kept in memory, an uncompressed file with a plain numeric column): every numeric column from
-  the data pages; polars-readstat reads only the character columns and one plain numeric (the probe), whose two
+  the data pages; polars-readstat reads only the character columns and one plain numeric (the probe: the one
+  whose values differ most in pyreadstat's first rows, a constant flag would prove nothing), whose two
   readings must be equal in every row; the sampled rows of a big file read by a process of their own
   (:class:`_Sampler`: pyreadstat and polars-readstat both hold the GIL while they read).
 - **Refused up front**, cheaply from the header and both readers' metadata: an ``encoding`` override (the fast
@@ -244,16 +245,14 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None, memory
         sink = staging = None  # the rows fit in memory: no parquet round trip
     # rows kept in memory from an uncompressed file with a plain numeric column: polars-readstat reads only the
     # character columns and one numeric (by a thread, from now on) while the numerics are read from the data pages
-    probe = next((n for n, d in schema.items() if d == pl.Float64), None)
-    split = _SplitRead(path, [n for n, d in schema.items() if d == pl.String], probe) \
-        if staging is None and probe is not None and _uncompressed(fast.metadata) else None
+    plain = any(d == pl.Float64 for d in schema.values())
+    split = _SplitRead(path, [n for n, d in schema.items() if d == pl.String]) \
+        if staging is None and plain and _uncompressed(fast.metadata) else None
     # pyreadstat and polars-readstat both hold the GIL while they read: then the sampled rows of a big file are read
     # by a process of their own (on the other core), from now on
     sampler: _Sampler | None = None
     try:
         sampler = _Sampler(path, sample_blocks(rows, seed), rows) if split is not None else None
-        if split is not None:
-            split.started.wait()
         return _scan_rows(path, seed, sink, staging, fast, schema, rows, split, sampler, clock)
     finally:
         try:  # the process first: an interrupt while the thread is waited for leaves no process behind
@@ -291,9 +290,10 @@ def _scan_rows(path: Path, seed: int, sink: Path | None, staging: Path | None, f
     if whole and head.height != rows:
         raise _Refused(f"the header counts {rows} rows, {REFERENCE_READER} {head.height} (deleted rows)")
     samples: list[tuple[int, pl.DataFrame]] = [(0, head)]
-    if split is not None and sampler is not None:
+    if split is not None and sampler is not None and numeric:
         from parity.sources.sas_raw import RawRefused
 
+        split.start(_probe(head, numeric))
         try:
             return _checked(path, _split_rows(path, split, sampler, fast.metadata, rows, numeric + temporal, names,
                                               samples, clock),
@@ -663,17 +663,22 @@ def _uncompressed(fast_meta: Mapping[str, Any]) -> bool:
 
 
 class _SplitRead:
-    """polars-readstat reading the character columns and one plain numeric (``probe``) by a thread (it releases
-    the GIL), while the numerics are read from the data pages."""
+    """polars-readstat reading the character columns and one plain numeric (the probe, :meth:`start`) by a thread
+    (it releases the GIL), while the numerics are read from the data pages."""
 
-    def __init__(self, path: Path, strings: list[str], probe: str) -> None:
-        self.path, self.columns = path, [*strings, probe]
+    def __init__(self, path: Path, strings: list[str]) -> None:
+        self.path, self.columns = path, list(strings)
         self.frame: pl.DataFrame | None = None
         self.error: BaseException | None = None
         #: set just before polars-readstat reads (and releases the GIL, which pyreadstat's reads then hold)
         self.started = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True, name=f"parity-text-{path.name}")
+        self.thread: threading.Thread | None = None
+
+    def start(self, probe: str) -> None:
+        self.columns.append(probe)
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"parity-text-{self.path.name}")
         self.thread.start()
+        self.started.wait()
 
     def _run(self) -> None:
         try:
@@ -688,7 +693,8 @@ class _SplitRead:
             self.started.set()
 
     def join(self) -> None:
-        self.thread.join()
+        if self.thread is not None:
+            self.thread.join()
 
     def result(self) -> pl.DataFrame:
         self.join()
@@ -696,6 +702,19 @@ class _SplitRead:
             raise self.error
         assert self.frame is not None
         return self.frame
+
+
+def _probe(head: pl.DataFrame, numeric: list[str]) -> str:
+    """The plain numeric whose values in the first rows (``head``, pyreadstat's) differ most, the first of equals:
+    its two readings prove the rows line up only where its values change from row to row (a flag that holds one
+    value proves nothing)."""
+    from parity.sources.sas import _split_special
+
+    def spread(name: str) -> int:
+        values, tags = _split_special(head.get_column(name))
+        return values.n_unique() + (tags.n_unique() if tags is not None else 0)
+
+    return max(numeric, key=spread)
 
 
 def _split_rows(path: Path, split: _SplitRead, sampler: _Sampler, fast_meta: Mapping[str, Any], rows: int,
