@@ -366,3 +366,19 @@ def test_the_probe_is_a_numeric_whose_values_change_so_a_shifted_row_is_caught(
     scan = scan_sas_fast(path)
     assert not scan.taken and scan.reason == (f"row {row + 2}: polars-readstat's values do not match the values "
                                               "read from the data pages (the readers' rows do not line up)")
+
+
+@pytest.mark.parametrize("little", [True, False])
+@pytest.mark.parametrize("width", [2, 3])
+def test_marks_are_found_in_either_byte_order(little: bool, width: int) -> None:
+    """The check on the words the raw reader gathers (8 bytes ending with a value's first ``width`` bytes, read
+    in the file's byte order), for a big-endian file as for a little-endian one."""
+    import numpy as np
+
+    from parity.sources.sas_raw import _starts_with_a_mark
+
+    values = [b"\xef\xbb\xbf", b"\xff\xfeA", b"\xfe\xffA", b"\xef\xbbA", b"A\xef\xbb", b"\xfe\xfe\xff", b"abc"]
+    cells = b"".join(b"\x55" * (8 - width) + v[:width] for v in values)  # a neighbour's bytes, then the value's
+    words = np.frombuffer(cells, dtype="<u8" if little else ">u8").astype(np.uint64)
+    expected = [0, 1, 2] if width == 3 else [1, 2]  # a 2-byte value holds no UTF-8 mark
+    assert _starts_with_a_mark(words, width, little).tolist() == expected

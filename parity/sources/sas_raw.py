@@ -231,11 +231,16 @@ def read_columns(path: Path, numbers: Sequence[tuple[str, int, int]], texts: Seq
 def _starts_with_a_mark(words: np.ndarray, width: int, little: bool) -> np.ndarray:
     """The rows whose ``width`` stored bytes (the last ones of each 64-bit word, in the file's order, see
     :func:`_gather`) start with a byte-order mark."""
-    stored = words.astype("<u8" if little else ">u8").view(np.uint8).reshape(-1, 8)[:, 8 - width:]
     hit = np.zeros(len(words), dtype=bool)
     for mark in BYTE_ORDER_MARKS:
-        if len(mark) <= width:
-            hit |= (stored[:, :len(mark)] == np.frombuffer(mark, dtype=np.uint8)).all(axis=1)
+        k = len(mark)
+        if k > width:
+            continue
+        # the first k stored bytes: little-endian, the word's top bytes (the first one lowest); big-endian, its
+        # low bytes (the first one highest)
+        shift = np.uint64(8 * (8 - width) if little else 8 * (width - k))
+        first = (words >> shift) & np.uint64((1 << 8 * k) - 1)
+        hit |= first == np.uint64(int.from_bytes(mark, "little" if little else "big"))
     return np.flatnonzero(hit)
 
 
