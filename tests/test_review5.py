@@ -382,3 +382,50 @@ def test_marks_are_found_in_either_byte_order(little: bool, width: int) -> None:
     words = np.frombuffer(cells, dtype="<u8" if little else ">u8").astype(np.uint64)
     expected = [0, 1, 2] if width == 3 else [1, 2]  # a 2-byte value holds no UTF-8 mark
     assert _starts_with_a_mark(words, width, little).tolist() == expected
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 5. the Python side's sha256, hashed while the SAS side is read (parity.sources.base.prefetch_sha256)
+
+
+def test_a_file_changed_while_its_prefetched_hash_was_computed_is_hashed_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file unchanged when its hash was asked for, changed while the prefetch thread still read it: the
+    prefetched digest (of the old bytes, or of a mix) was returned, not the digest of the bytes read afterwards."""
+    import hashlib
+    import threading
+
+    from parity.sources import base
+
+    path = tmp_path / "py.parquet"
+    path.write_bytes(b"old" * 1000)
+    asked = threading.Event()
+    real = base._sha256
+
+    def slow(p: Path) -> str:
+        if not threading.current_thread().name.startswith("parity-sha256"):
+            return real(p)
+        asked.wait(10)  # sha256_file has looked at the file and waits for this digest
+        digest = real(p)
+        with p.open("r+b") as fh:  # rewritten in place while (just after) it was read
+            fh.write(b"new")
+        return digest
+
+    monkeypatch.setattr(base, "_sha256", slow)
+    base.prefetch_sha256(path)
+    threading.Timer(0.3, asked.set).start()
+    assert base.sha256_file(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert path.read_bytes().startswith(b"new")
+
+
+def test_prefetches_of_a_file_that_changed_since_are_dropped(tmp_path: Path) -> None:
+    """Each changed version of a file prefetched and never asked for stayed in the table for the process's life
+    (a pytest session, a service)."""
+    from parity.sources import base
+
+    path = tmp_path / "py.parquet"
+    for version in range(3):
+        path.write_bytes(b"v%d" % version * 1000)
+        base.prefetch_sha256(path)
+    base.sha256_file(path)
+    assert not [k for k in base._PREFETCHED if k[0] == str(path.resolve())]

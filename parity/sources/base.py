@@ -173,9 +173,14 @@ def sha256_file(path: Path) -> str:
     key = _identity(path)
     with _PREFETCH_LOCK:
         pending = _PREFETCHED.pop(key, None) if key is not None else None
+        if key is not None:  # prefetches of the file before it changed: of no use any more
+            for stale in [k for k in _PREFETCHED if k[0] == key[0]]:
+                del _PREFETCHED[stale]
     if pending is not None:
         with contextlib.suppress(Exception):  # a failed prefetch: hashed again here, with its error here
-            return pending.result()
+            digest = pending.result()
+            if _identity(path) == key:  # and not changed while it was hashed: the bytes read from now on
+                return digest
     return _sha256(path)
 
 
