@@ -439,6 +439,7 @@ class _Run:
             _trace(f"first pass ({k} bucket{'s' if k > 1 else ''})", clock)
             if tmp is None:
                 buckets = [(narrow[0].lazy(), narrow[1].lazy())]
+                del narrow  # the bucket's frames, replaced in place when sorted for a merge join
             else:
                 buckets = self._bucket_scans(Path(tmp), k, *narrow_schemas)
             result = self._rest(spec, plans, keys, s_keys, p_keys, compare, scanned, buckets, out, clock)
@@ -465,7 +466,7 @@ class _Run:
             need_pairs = _violations(scanned["keyorder_sas"]).violations != 0
 
         if self.k == 1 and len(s_keys) == 1:  # sorted first: a sorted key's distinct values are counted at once
-            buckets = [_merge_ready(*buckets[0], s_keys[0], p_keys[0])]
+            buckets[0] = _merge_ready(*buckets[0], s_keys[0], p_keys[0])
             _trace("sorted for a merge join", clock)
         # 2. duplicates: grouped only when a side has any (a key's rows are all in one bucket)
         s_groups: list[pl.DataFrame] = []
@@ -695,8 +696,9 @@ def _merge_ready(s_lf: pl.LazyFrame, p_lf: pl.LazyFrame, s_key: str,
 def _sorted_by_key_only(frame: pl.DataFrame, key: str) -> pl.DataFrame:
     """``frame`` without the sorted flag of any column but ``key``: polars 1.44 joins two sides flagged sorted by
     their key five times slower when another column (the row number) is flagged sorted too."""
-    flagged = [c for c in frame.columns if c != key and any(frame.get_column(c).flags.values())]
-    return frame.with_columns(pl.Series(c, frame.get_column(c).to_numpy()) for c in flagged)
+    flagged = [col for col in frame.get_columns() if col.name != key and any(col.flags.values())
+               and col.dtype.is_integer() and not col.null_count()]  # the row numbers (UInt32, never missing)
+    return frame.with_columns(pl.Series(col.name, col.to_numpy(), dtype=col.dtype) for col in flagged)
 
 
 def _dup_groups(groups: list[pl.DataFrame], cols: list[str], names: list[str]) -> DupGroups:
