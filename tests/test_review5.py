@@ -429,3 +429,20 @@ def test_prefetches_of_a_file_that_changed_since_are_dropped(tmp_path: Path) -> 
         base.prefetch_sha256(path)
     base.sha256_file(path)
     assert not [k for k in base._PREFETCHED if k[0] == str(path.resolve())]
+
+
+@pytest.mark.parametrize("suffix", [".sas7bdat", ".xpt", ".json", ".ndjson"])
+def test_a_file_that_is_hashed_while_it_is_read_is_not_prefetched(tmp_path: Path, suffix: str) -> None:
+    """A SAS or Dataset-JSON file as the Python side is hashed by its reader while it reads it (or, in the SAS
+    cache, not read at all): the prefetch hashed it a second time, its digest never asked for."""
+    from parity.sources import base
+
+    path = tmp_path / f"py{suffix}"
+    path.write_bytes(b"x" * 100_000)
+    base.prefetch_sha256(path)
+    assert not [k for k in base._PREFETCHED if k[0] == str(path.resolve())]
+    other = tmp_path / "py.parquet"
+    other.write_bytes(b"x" * 100_000)
+    base.prefetch_sha256(other)  # a parquet file's reader asks for its hash once it opens it
+    assert [k for k in base._PREFETCHED if k[0] == str(other.resolve())]
+    base.sha256_file(other)

@@ -186,7 +186,9 @@ def sha256_file(path: Path) -> str:
 
 def prefetch_sha256(path: Path) -> None:
     """Start hashing the file ``path`` in a thread (hashlib releases the GIL), for :func:`sha256_file` later: so a
-    Python side's file is hashed while the SAS side is read."""
+    Python side's file is hashed while the SAS side is read.  Only a kind in :data:`HASHED_WHEN_OPENED`."""
+    if path.suffix.lower() not in HASHED_WHEN_OPENED:
+        return
     key = _identity(path)
     if key is None or not path.is_file():
         return
@@ -205,6 +207,10 @@ def prefetch_sha256(path: Path) -> None:
     threading.Thread(target=run, daemon=True, name=f"parity-sha256-{path.name}").start()
 
 
+#: the kinds of file whose reader asks :func:`sha256_file` for the hash once it opens them; the others (SAS files,
+#: Dataset-JSON) are hashed while they are read, or not read at all when the SAS cache knows the file: a prefetch
+#: would hash them a second time, for nothing
+HASHED_WHEN_OPENED = frozenset({".parquet", ".csv", ".arrow", ".feather", ".ipc"})
 _PREFETCHED: dict[tuple[str, int, int, int, int], concurrent.futures.Future[str]] = {}
 _PREFETCH_LOCK = threading.Lock()
 
