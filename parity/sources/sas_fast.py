@@ -244,7 +244,8 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None, memory
     if sink is not None and frame_bytes(rows, fast.metadata, schema) <= memory_budget:
         sink = staging = None  # the rows fit in memory: no parquet round trip
     # rows kept in memory from an uncompressed file with a plain numeric column: polars-readstat reads only the
-    # character columns and one numeric (by a thread, from now on) while the numerics are read from the data pages
+    # character columns and one numeric (by a thread, once pyreadstat's first rows chose that numeric) while the
+    # numerics are read from the data pages
     plain = any(d == pl.Float64 for d in schema.values())
     split = _SplitRead(path, [n for n, d in schema.items() if d == pl.String]) \
         if staging is None and plain and _uncompressed(fast.metadata) else None
