@@ -446,3 +446,20 @@ def test_a_file_that_is_hashed_while_it_is_read_is_not_prefetched(tmp_path: Path
     base.prefetch_sha256(other)  # a parquet file's reader asks for its hash once it opens it
     assert [k for k in base._PREFETCHED if k[0] == str(other.resolve())]
     base.sha256_file(other)
+
+
+@needs_fast
+@pytest.mark.parametrize("layout", ["plain", "strings", "dates"])
+def test_a_byte_order_mark_refuses_a_file_streamed_into_parquet_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   layout: str) -> None:
+    """Rows that do not fit memory are streamed into a parquet sink by polars-readstat reading every column: the
+    data pages are looked at for marks there as well, and a refused sink is not left behind."""
+    monkeypatch.delenv(READER_ENV, raising=False)
+    path = _with_value(tmp_path / "bom.sas7bdat", ROWS, b"\xef\xbb\xbfab", layout=layout)
+    sink = tmp_path / "rows.parquet"
+    scan = scan_sas_fast(path, sink=sink, memory_budget=0)
+    assert not scan.taken and scan.reason is not None and "byte-order mark" in scan.reason
+    assert not sink.exists()
+    clean = _with_value(tmp_path / "clean.sas7bdat", ROWS, b"ab", layout=layout)
+    kept = scan_sas_fast(clean, sink=sink, memory_budget=0)
+    assert kept.taken and kept.sink == sink and kept.frame is None
