@@ -185,7 +185,9 @@ def test_a_module_of_the_working_folder_does_not_shadow_parity_in_the_sampling_p
         "def _sampler_main():\n"
         "    job = json.loads(sys.argv[1])\n"
         "    frames = [(o, pl.DataFrame({'id': [-1.0] * n, 'x': [0.0] * n, 's': [''] * n})) for o, n in job['blocks'][1:]]\n"
-        "    sys.stdout.buffer.write(b'\\0parity sampled rows\\0' + pickle.dumps(frames))\n")
+        "    import pyreadstat\n"
+        "    readers = f'{sys.version}|pyreadstat {pyreadstat.__version__}|polars {pl.__version__}\\n'.encode()\n"
+        "    sys.stdout.buffer.write(b'\\0parity sampled rows\\0' + readers + pickle.dumps(frames))\n")
     monkeypatch.chdir(other)
     scan = scan_sas_fast(path)
     assert scan.taken, scan.reason
@@ -214,9 +216,9 @@ def test_a_sampling_process_without_a_well_formed_answer_leaves_the_rows_to_this
 @needs_fast
 def test_an_answer_that_is_not_the_blocks_asked_for_is_not_trusted(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """A well-formed answer without the last block (the one that proves the row count) or with blocks of other
-    lengths: the rows are read here, where pyreadstat's shorter read of the last block refuses a file with
-    deleted rows."""
+    """A well-formed answer without the last block (the one that proves the row count), with blocks of other
+    lengths, or read by another Python, pyreadstat or polars: the rows are read here, where pyreadstat's shorter
+    read of the last block refuses a file with deleted rows."""
     import pickle
     import sys
 
@@ -228,9 +230,12 @@ def test_an_answer_that_is_not_the_blocks_asked_for_is_not_trusted(tmp_path: Pat
     path = _split_file(tmp_path / "s.sas7bdat")
     blocks = sample_blocks(ROWS)
     monkeypatch.setattr(sas_fast, "SAMPLER_BYTES", 0)
-    for answer in ([], [(o, pl.DataFrame({"id": [1.0]})) for o, _ in blocks[1:]], "not a list"):
+    good = sas_fast._sampled(path, blocks, ROWS)
+    readers = sas_fast._readers()
+    for head, answer in ((readers, []), (readers, [(o, pl.DataFrame({"id": [1.0]})) for o, _ in blocks[1:]]),
+                         (readers, "not a list"), (b"3.9.0|pyreadstat 1.0.0|polars 0.20.0\n", good)):
         payload = tmp_path / "answer.bin"
-        payload.write_bytes(b"\0parity sampled rows\0" + pickle.dumps(answer))
+        payload.write_bytes(b"\0parity sampled rows\0" + head + pickle.dumps(answer))
         monkeypatch.setattr(sys, "executable", _executable(tmp_path, f"cat {payload}"))
         got = _Sampler(path, blocks, ROWS).result()
         assert [(o, f.height) for o, f in got] == blocks[1:]
@@ -244,7 +249,7 @@ def test_an_answer_that_is_not_the_blocks_asked_for_is_not_trusted(tmp_path: Pat
         return frame, meta
 
     monkeypatch.setattr(sas_fast, "_reference", fewer)
-    payload.write_bytes(b"\0parity sampled rows\0" + pickle.dumps([]))
+    payload.write_bytes(b"\0parity sampled rows\0" + readers + pickle.dumps([]))
     with pytest.raises(_Refused, match="deleted rows"):
         _Sampler(path, blocks, ROWS).result()
 

@@ -572,16 +572,31 @@ _REFUSED_PREFIX = "parity sampler refused: "
 _ANSWER = b"\0parity sampled rows\0"
 
 
+def _readers() -> bytes:
+    """The Python, pyreadstat and polars this process reads with: the sampling process's must be the same (a
+    ``sys.executable`` that is another Python, with another pyreadstat, reads other reference values)."""
+    import sys
+
+    import pyreadstat
+
+    return f"{sys.version}|pyreadstat {pyreadstat.__version__}|polars {pl.__version__}\n".encode()
+
+
 def _sampler_answer(out: bytes, blocks: list[tuple[int, int]]) -> list[tuple[int, pl.DataFrame]] | None:
-    """The sampling process's rows, when they are what was asked: one frame per block after the first, at its
-    offset and of its length (the last one proves the row count); else None."""
+    """The sampling process's rows, when they are what was asked: read by the same Python, pyreadstat and
+    polars, one frame per block after the first, at its offset and of its length (the last one proves the row
+    count); else None."""
     import pickle
 
-    at = out.rfind(_ANSWER)
+    at = out.find(_ANSWER)
     if at < 0:
         return None
+    answer = out[at + len(_ANSWER):]
+    readers = _readers()
+    if not answer.startswith(readers):
+        return None
     try:
-        read = pickle.loads(out[at + len(_ANSWER):])
+        read = pickle.loads(answer[len(readers):])
     except Exception:
         return None
     if not isinstance(read, list) or len(read) != len(blocks) - 1:
@@ -607,7 +622,7 @@ def _sampler_main() -> None:
         print(f"{_REFUSED_PREFIX}{exc}", file=sys.stderr)
         sys.exit(_REFUSED_EXIT)
     sys.stdout.flush()
-    sys.stdout.buffer.write(_ANSWER + pickle.dumps(read))
+    sys.stdout.buffer.write(_ANSWER + _readers() + pickle.dumps(read))
 
 
 def _temporal_raw(path: Path, names: list[str], rows: int, fast_meta: Mapping[str, Any],
