@@ -468,3 +468,73 @@ def test_a_byte_order_mark_refuses_a_file_streamed_into_parquet_too(tmp_path: Pa
     clean = _with_value(tmp_path / "clean.sas7bdat", ROWS, b"ab", layout=layout)
     kept = scan_sas_fast(clean, sink=sink, memory_budget=0)
     assert kept.taken and kept.sink == sink and kept.frame is None
+
+
+def _run_job(tmp_path: Path, python: str, files: dict[str, str]) -> tuple[int, dict[str, Any], Path]:
+    import json
+
+    from parity.cli.main import main
+    from tests.helpers import make_job
+
+    folder = make_job(tmp_path / "jobs", "j", f"""
+        [datasets.d]
+        sas = "d.sas7bdat"
+        python = "{python}"
+        keys = ["id"]
+    """, files=files)
+    _write(folder / "d.sas7bdat", [Column("id", "numeric", [1.0, 2.0]), Column("x", "numeric", [2.5, 3.5])])
+    code = main(["run", "j", "--jobs-dir", str(tmp_path / "jobs"), "--report-dir", str(tmp_path / "r")])
+    return code, json.loads((tmp_path / "r" / "j" / "parity.json").read_text()), folder
+
+
+def test_a_python_file_rewritten_while_the_sas_side_is_read_is_compared_and_hashed_as_rewritten(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replaced by a new file, or rewritten in place with the same size and modification time, after the
+    prefetch started: the report's sha256 is of the bytes compared (the new ones), and so is the verdict."""
+    import hashlib
+    import os
+
+    from parity.sources import sas
+
+    real = sas.open_sas
+    rewrites = {"replaced": "id,x\n1,2.5\n2,9.5\n", "in place": "id,x\n1,2.5\n2,8.5\n"}
+    for how, new in rewrites.items():
+        folder = tmp_path / how.replace(" ", "_")
+        folder.mkdir()
+
+        def rewrite(location: str, options: Any, how: str = how, new: str = new,
+                    path: Path = folder / "jobs" / "j" / "py.csv") -> Any:
+            stamp = path.stat().st_mtime_ns
+            if how == "replaced":
+                (path.parent / "tmp.csv").write_text(new)
+                os.replace(path.parent / "tmp.csv", path)
+            else:
+                path.write_text(new)
+            os.utime(path, ns=(stamp, stamp))  # the same size and modification time as before
+            return real(location, options)
+
+        monkeypatch.setattr(sas, "open_sas", rewrite)
+        code, data, _ = _run_job(folder, "py.csv", {"py.csv": "id,x\n1,2.5\n2,3.5\n"})
+        ds = data["datasets"][0]
+        assert code == 1 and ds["verdict"] == "fail", (how, ds["verdict"])
+        assert ds["python"]["sha256"] == hashlib.sha256(new.encode()).hexdigest(), how
+
+
+@pytest.mark.parametrize("python", ["missing.csv", "missing.parquet", "out/*.parquet"])
+def test_a_missing_python_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                python: str) -> None:
+    """Found before anything is read (no prefetch of a file that is not there), named with where it was looked
+    for; exit status 2."""
+    from parity.cli.main import main
+    from tests.helpers import make_job
+
+    folder = make_job(tmp_path / "jobs", "j", f"""
+        [datasets.d]
+        sas = "d.sas7bdat"
+        python = "{python}"
+        keys = ["id"]
+    """)
+    _write(folder / "d.sas7bdat", [Column("id", "numeric", [1.0])])
+    code = main(["run", "j", "--jobs-dir", str(tmp_path / "jobs"), "--report-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"file '{python}' not found" in err and "Traceback" not in err
