@@ -296,6 +296,22 @@ def _doubles(words: np.ndarray, width: int, little: bool) -> np.ndarray:
     return words.view(np.float64)
 
 
+def _nulled(name: str, values: np.ndarray, missing: np.ndarray) -> pl.Series:
+    """``values`` as a Float64 column, null where ``missing``, without copying them: an Arrow array over the same
+    buffer with a validity bitmap (copying 40 MB a column at 5M rows cost a page fault per 4 KB)."""
+    import pyarrow as pa
+
+    if not missing.any():
+        series = pl.from_arrow(pa.Array.from_buffers(pa.float64(), len(values), [None, pa.py_buffer(values)]))
+    else:
+        valid = np.packbits(~missing, bitorder="little")
+        series = pl.from_arrow(pa.Array.from_buffers(pa.float64(), len(values),
+                                                     [pa.py_buffer(valid), pa.py_buffer(values)],
+                                                     null_count=int(missing.sum())))
+    assert isinstance(series, pl.Series)
+    return series.alias(name)
+
+
 #: ReadStat's tag byte -> the ASCII code of parity's tag ('A'-'Z', '_'); 0: the system missing value
 _CODES = np.zeros(256, dtype=np.uint8)
 _CODES[0] = ord("_")
@@ -306,9 +322,10 @@ for _k in range(26):
 
 def _split(name: str, values: np.ndarray) -> tuple[pl.Series, pl.Series]:
     """(values with every NaN null, the tag of each special missing value, else null)."""
-    numbers = pl.Series(name, values, nan_to_null=True)
+    missing = np.isnan(values)
+    numbers = _nulled(name, values, missing)
     tags = pl.repeat(None, len(values), dtype=pl.String, eager=True).alias(name)
-    where = np.flatnonzero(np.isnan(values))
+    where = np.flatnonzero(missing)
     if len(where):
         byte = (~(values[where].view(np.uint64) >> np.uint64(40))) & np.uint64(0xFF)
         codes = _CODES[byte.astype(np.intp)]
