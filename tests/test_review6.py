@@ -157,8 +157,8 @@ def test_string_keys_whose_orders_differ_between_byte_order_and_collation(
     sas_keys = _order([k for k in STRING_TRAPS if k not in ("b", "SS")], orders[0], rng)
     py_raw = [k + "  " if i % 3 == 0 else k for i, k in enumerate(STRING_TRAPS) if k not in ("ab",)] + ["new"]
     if rules.get("blank_is_missing") is False:
-        sas_keys = sas_keys + [""]
-        py_raw = py_raw + ["   "]
+        sas_keys = [*sas_keys, ""]
+        py_raw = [*py_raw, "   "]
     py_keys = _order(py_raw, orders[1], rng)
     sas_x = [float(len(k)) for k in sas_keys]
     py_x = [float(len(k.rstrip(" "))) for k in py_keys]
@@ -187,7 +187,7 @@ def test_missing_and_special_missing_keys_on_sorted_sides(tmp_path: Path, specia
     one missing key (duplicated) as plain missing values."""
     ids: list[float | None] = [1.0, 2.0, 3.0, 4.0, 5.0]
     sas_ids = [None, None, None, *ids] if nulls == "first" else [*ids, None, None, None]
-    tags = [None] * len(sas_ids)
+    tags: list[str | None] = [None] * len(sas_ids)
     missing = [i for i, v in enumerate(sas_ids) if v is None]
     tags[missing[0]], tags[missing[1]] = "A", "_"
     sas = _sas(pl.DataFrame({"ID": sas_ids, "X": [float(i) for i in range(len(sas_ids))]},
@@ -293,3 +293,54 @@ def test_random_tables_in_several_chunks(tmp_path: Path, seed: int) -> None:
     frame_p = pl.concat([frame_p.slice(0, n // 2), frame_p.slice(n // 2)], rechunk=False)
     result = _all_ways(make_spec("d", keys=["ID"]), _sas(frame_s), _py(frame_p), tmp_path)
     assert _counts(result) == _truth(sas_keys, sas_x, py_keys, py_x, lambda k, side: k)
+
+
+@pytest.mark.parametrize("special", ["strict", "as_missing"])
+def test_a_real_sas_file_read_into_memory_from_the_cache_and_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   special: str) -> None:
+    """A .sas7bdat in key order with special missing keys and values, read by the SAS fast path into memory, into
+    the cache (first run) and from the cache (later runs), against a shuffled Python side: the same facts as in
+    forced buckets."""
+    from parity.sources.base import Source
+    from parity.sources.registry import OpenOptions
+    from parity.sources.sas_fast import READER_ENV
+    from parity.sources.sas_stream import open_streamed
+    from tests.helpers import Column, SpecialMissing, write_sas7bdat
+
+    monkeypatch.setenv("PARITY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("PARITY_NO_CACHE", raising=False)
+    monkeypatch.delenv(READER_ENV, raising=False)
+    n = 300
+    ids: list[Any] = [float(i) for i in range(1, n + 1)]
+    ids[:3] = [SpecialMissing("A"), SpecialMissing("_"), None]  # .A, ._ and . sort first in SAS
+    xs: list[Any] = [SpecialMissing("B") if i % 37 == 5 else None if i % 41 == 7 else i * 0.5 for i in range(n)]
+    names = [f"n{i:04d}" + (" x" if i % 9 == 0 else "") for i in range(n)]
+    names[:3], xs[:3] = ["miss"] * 3, [1.0] * 3  # the rows of missing keys alike: their pairing is by order
+    path = tmp_path / "d.sas7bdat"
+    write_sas7bdat(path, [Column("ID", "numeric", ids), Column("X", "numeric", xs),
+                          Column("S", "string", names, length=8)])
+    py_ids = [None, None, None, *range(4, n + 1), n + 5]
+    py_x = [None if isinstance(v, SpecialMissing) else v for v in xs] + [1.0]
+    py_x[100] = 1e9
+    py_s = [s + "  " if i % 5 == 0 else s for i, s in enumerate(names)] + ["new"]
+    py_s[200] = "n0200y"
+    py_frame = pl.DataFrame({"ID": py_ids, "X": py_x, "S": py_s}, schema={"ID": pl.Float64, "X": pl.Float64,
+                                                                         "S": pl.String})
+    py = _py(py_frame.sample(fraction=1.0, shuffle=True, seed=6))
+    spec = make_spec("d", keys=["ID"], numbers={"special_missing": special})
+    sides: dict[str, Source] = {"memory": open_streamed(path, OpenOptions(cache=False)),
+                                "first run": open_streamed(path, OpenOptions(cache=True)),
+                                "cached": open_streamed(path, OpenOptions(cache=True))}
+    expected = PolarsEngine(buckets=3, workdir=tmp_path).compare(spec, sides["cached"], py)
+    for name, sas in sides.items():
+        result = PolarsEngine().compare(spec, sas, py)
+        assert result.run_info["buckets"] == 1
+        assert _dump(result) == _dump(expected), name
+        assert result.diffs.equals(expected.diffs), name
+    # strict: .A and ._ keys only in SAS, two Python missing keys paired with none; as missing: three SAS and
+    # three Python missing keys paired in order
+    assert (expected.only_sas, expected.only_py) == ((2, 3) if special == "strict" else (0, 1))
+    mismatches = {c: s.mismatches for c, s in expected.stats.items()}
+    x_special = len([i for i in range(3, n) if i % 37 == 5])
+    assert mismatches["S"] == 1
+    assert mismatches["X"] == 1 + (x_special if special == "strict" else 0)
