@@ -211,17 +211,23 @@ def prefetch_sha256(path: Path) -> None:
 #: Dataset-JSON) are hashed while they are read, or not read at all when the SAS cache knows the file: a prefetch
 #: would hash them a second time, for nothing
 HASHED_WHEN_OPENED = frozenset({".parquet", ".csv", ".arrow", ".feather", ".ipc"})
-_PREFETCHED: dict[tuple[str, int, int, int, int], concurrent.futures.Future[str]] = {}
+_PREFETCHED: dict[tuple[str, int, int, int, int, int], concurrent.futures.Future[str]] = {}
 _PREFETCH_LOCK = threading.Lock()
 
 
-def _identity(path: Path) -> tuple[str, int, int, int, int] | None:
-    """What tells the file apart from a changed one: its path, size, modification and change times, inode."""
+def file_identity(path: Path) -> tuple[str, int, int, int, int, int]:
+    """What tells the file apart from a changed one without reading it: its path, size, modification and change
+    times in ns (the change time cannot be set by a user and moves on every write, copy or rename), inode and
+    device.  Raises OSError when it cannot be looked at."""
+    st = path.stat()
+    return str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev
+
+
+def _identity(path: Path) -> tuple[str, int, int, int, int, int] | None:
     try:
-        st = path.stat()
+        return file_identity(path)
     except OSError:
         return None
-    return str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
 def _sha256(path: Path) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from parity import __version__
+from parity.sources.base import file_identity
 
 #: bumped whenever what an entry holds changes (the conversion of SAS values, the manifest)
 CACHE_FORMAT = 1
@@ -83,10 +84,8 @@ def _versioned() -> Path:
 
 
 def identity(path: Path) -> str:
-    """A digest of the file's identity (not its bytes): path, size, mtime and ctime in ns, inode, device."""
-    st = path.stat()
-    key = [str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
-    return hashlib.sha256(json.dumps(key).encode()).hexdigest()
+    """A digest of the file's identity (not its bytes: :func:`parity.sources.base.file_identity`)."""
+    return hashlib.sha256(json.dumps(list(file_identity(path))).encode()).hexdigest()
 
 
 def known_sha256(path: Path) -> str | None:

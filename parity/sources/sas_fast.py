@@ -251,10 +251,11 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None, memory
         if staging is None and plain and _uncompressed(fast.metadata) else None
     # pyreadstat and polars-readstat both hold the GIL while they read: then the sampled rows of a big file are read
     # by a process of their own (on the other core), from now on
+    blocks = sample_blocks(rows, seed)
     sampler: _Sampler | None = None
     try:
-        sampler = _Sampler(path, sample_blocks(rows, seed), rows) if split is not None else None
-        return _scan_rows(path, seed, sink, staging, fast, schema, rows, split, sampler, clock)
+        sampler = _Sampler(path, blocks, rows) if split is not None else None
+        return _scan_rows(path, blocks, sink, staging, fast, schema, rows, split, sampler, clock)
     finally:
         try:  # the process first: an interrupt while the thread is waited for leaves no process behind
             if sampler is not None:
@@ -264,11 +265,11 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None, memory
                 split.join()
 
 
-def _scan_rows(path: Path, seed: int, sink: Path | None, staging: Path | None, fast: Any, schema: dict[str, Any],
-               rows: int, split: _SplitRead | None, sampler: _Sampler | None, clock: list[float]) -> FastScan:
+def _scan_rows(path: Path, blocks: list[tuple[int, int]], sink: Path | None, staging: Path | None, fast: Any,
+               schema: dict[str, Any], rows: int, split: _SplitRead | None, sampler: _Sampler | None,
+               clock: list[float]) -> FastScan:
     from polars_readstat import scan_readstat
 
-    blocks = sample_blocks(rows, seed)
     # pyreadstat's metadata comes with the first sampled rows (one short read, where a metadata-only read walks
     # every page to count the rows); the row count without deleted rows is proven by the last block below
     first = blocks[0][1] if blocks else 0
@@ -382,13 +383,13 @@ def _checked(path: Path, table: pl.LazyFrame, meta: Any, rows: int, names: list[
     read = table.select(pl.len()).collect().item()
     if read != rows:
         raise _Refused(f"{FAST_READER} read {read} rows, {REFERENCE_READER} counts {rows}")
-    if _MISALIGNED in table.collect_schema():  # every row, not only the sampled ones: the readers' rows line up
+    schema = table.collect_schema()
+    if _MISALIGNED in schema:  # every row, not only the sampled ones: the readers' rows line up
         first_bad = table.select(pl.col(_MISALIGNED).arg_max().alias("at"), pl.col(_MISALIGNED).any().alias("any")
                                  ).collect().row(0)
         if first_bad[1]:
             raise _Refused(f"row {first_bad[0] + 1}: {FAST_READER}'s values do not match {aligned_with} (the "
                            "readers' rows do not line up)")
-    schema = table.collect_schema()
     tag_names = [tag_column(n) for n in names if n in numbers and tag_column(n) in schema]
     uniques = table.select(pl.col(t).drop_nulls().unique().cast(pl.String).implode() for t in tag_names).collect()
     found = {n: tuple(sorted(uniques.get_column(tag_column(n))[0].to_list())) for n in names

@@ -199,6 +199,7 @@ def read_columns(path: Path, numbers: Sequence[tuple[str, int, int]], texts: Seq
             raise RawRefused(f"column {name!r}: LENGTH {width} at offset {offset} in rows of {layout.row_length}")
     words = {name: np.empty(layout.row_count, dtype=np.uint64) for name, _, _ in numbers}
     marked: dict[str, int] = {}
+    cells = np.empty(0, dtype=np.uint64)  # a character column's first bytes, per piece of pages (reused)
     per_chunk = max(1, CHUNK_BYTES // layout.page_size)
     buffer = np.empty(per_chunk * layout.page_size, dtype=np.uint8)
     done = 0
@@ -216,9 +217,10 @@ def read_columns(path: Path, numbers: Sequence[tuple[str, int, int]], texts: Seq
                 _gather(chunk, layout, first, count, offset, width, words[name][done:done + rows])
             for name, offset, width in prefixes:
                 if name not in marked:
-                    cells = np.empty(rows, dtype=np.uint64)
-                    _gather(chunk, layout, first, count, offset, width, cells)
-                    hit = _starts_with_a_mark(cells, width, layout.little)
+                    if len(cells) < rows:
+                        cells = np.empty(rows, dtype=np.uint64)
+                    _gather(chunk, layout, first, count, offset, width, cells[:rows])
+                    hit = _starts_with_a_mark(cells[:rows], width, layout.little)
                     if len(hit):
                         marked[name] = done + int(hit[0])
             done += rows
