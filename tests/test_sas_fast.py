@@ -4,6 +4,7 @@ pyreadstat everywhere else.  Files are built with parity.testing.sas7bdat_writer
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import struct
 import sys
@@ -55,9 +56,13 @@ def _assert_same(fast: Table, ref: Table) -> None:
 
 
 def _unsampled_row(rows: int) -> int:
-    """A row no sampled block holds."""
-    sampled = {offset + i for offset, length in sample_blocks(rows) for i in range(length)}
-    return min(set(range(rows)) - sampled)
+    """A row no sampled block holds, as far from them as can be (the middle of the widest gap): pyreadstat reads
+    the whole pages of the sampled rows, so in a file of enough rows no page it reads holds this one."""
+    blocks = sample_blocks(rows)
+    gaps = [(start + length, end) for (start, length), (end, _) in itertools.pairwise(blocks)]
+    low, high = max(gaps, key=lambda gap: gap[1] - gap[0])
+    assert high > low, "every row is sampled"
+    return (low + high) // 2
 
 
 def _patch(path: Path, old: bytes, new: bytes, *, head_only: bool = False) -> None:
@@ -104,7 +109,7 @@ def test_dates_times_and_datetimes_are_raw_sas_numbers_read_by_pyreadstat(
     # an uncompressed file: every numeric's raw values come from its data pages (tests/test_sas_raw.py), checked
     # against polars-readstat's x in every row and pyreadstat's on the sampled rows; bit for bit pyreadstat's
     assert fast.meta.extra["reader_note"] == ("numeric columns read from the data pages (every row checked "
-                                              "against polars-readstat, sampled rows against pyreadstat)")
+                                              "against polars-readstat, the pages of the sampled rows against pyreadstat)")
     assert [c.kind for c in fast.columns] == ["date", "time", "datetime", "numeric"]
     assert _bits(fast.frame["d"].to_list()) == _bits([0.0, 1.5, -3.25, 2936547.0, None, None, 21915.999])
     assert _bits(fast.frame["t"].to_list()) == _bits(times)
@@ -147,8 +152,8 @@ def test_latin1_files_decode_alike_and_unverified_encodings_are_refused(
 @needs_fast
 def test_bytes_the_encoding_cannot_decode_refuse_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """polars-readstat turns invalid UTF-8 into U+FFFD where pyreadstat refuses the file: the fast path must not
-    hide that, even when the bad bytes are in no sampled row."""
-    rows = 2 * EDGE_ROWS + 200
+    hide that, even when the bad bytes are in no sampled row (nor on the pages pyreadstat reads)."""
+    rows = 6000
     values = ["ok"] * rows
     values[_unsampled_row(rows)] = "caf\u00e9"
     path = _write(tmp_path / "bad.sas7bdat", [Column("c", "string", values), Column("x", "numeric", list(range(rows)))])
@@ -247,7 +252,7 @@ def test_a_row_count_that_differs_refuses_the_fast_path(tmp_path: Path, monkeypa
     path = _write(tmp_path / "t.sas7bdat", [Column("x", "numeric", [1.0, 2.0, 3.0])])
     monkeypatch.delenv(READER_ENV, raising=False)
     _liar(monkeypatch, lambda f: f.head(2))
-    assert scan_sas_fast(path).reason == "polars-readstat read 2 rows, pyreadstat counts 3"
+    assert scan_sas_fast(path).reason == "polars-readstat read 2 rows, the data pages hold 3"
 
 
 def test_without_polars_readstat_parity_reads_with_pyreadstat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,8 +27,8 @@ needs_fast = pytest.mark.skipif(not fast_reader_available(), reason="polars-read
 STAMP = dt.datetime(2024, 3, 1, 9, 30)
 TAGS = [*"ABCDEFGHIJKLMNOPQRSTUVWXYZ_"]
 RAW_NOTE = "date/time columns read from the data pages, checked against pyreadstat"
-SPLIT_NOTE = ("numeric columns read from the data pages (every row checked against polars-readstat, sampled rows "
-              "against pyreadstat)")
+SPLIT_NOTE = ("numeric columns read from the data pages (every row checked against polars-readstat, the pages of "
+              "the sampled rows against pyreadstat)")
 
 
 def _bits(values: list[Any]) -> list[Any]:
@@ -235,7 +235,7 @@ def test_the_fast_path_reads_date_columns_from_the_data_pages(tmp_path: Path, mo
     real = pyreadstat.read_sas7bdat
 
     def spy(*args: Any, **kwargs: Any) -> Any:
-        calls.append(kwargs)
+        calls.append({"path": Path(args[0]), **kwargs})
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pyreadstat, "read_sas7bdat", spy)
@@ -243,7 +243,8 @@ def test_the_fast_path_reads_date_columns_from_the_data_pages(tmp_path: Path, mo
     assert fast.meta.extra["reader"] == FAST_READER
     assert fast.meta.extra["reader_note"] == SPLIT_NOTE
     assert not [c for c in calls if "usecols" in c]  # no whole-column pyreadstat read
-    assert all(c.get("row_limit") for c in calls)  # only the sampled rows (and no metadata-only walk)
+    # only the copy of the pages of the sampled rows (no metadata-only walk of the file, no read of it at all)
+    assert calls and all(c["path"].name.startswith("parity-sampled-") and not c.get("metadataonly") for c in calls)
     monkeypatch.setattr(pyreadstat, "read_sas7bdat", real)
     with monkeypatch.context() as m:
         m.setenv(READER_ENV, "pyreadstat")
@@ -325,13 +326,16 @@ def test_deleted_rows_still_refuse_the_fast_path(tmp_path: Path, monkeypatch: py
 
     def fewer(*args: Any, **kwargs: Any) -> Any:  # as pyreadstat reads a file whose last row was deleted
         frame, meta = real(*args, **kwargs)
+        if Path(args[0]).name.startswith("parity-sampled-"):  # the copy of the sampled rows' pages (a split read)
+            return frame.head(frame.height - 1), meta
         if kwargs.get("row_offset", 0) + kwargs.get("row_limit", 0) > rows - 1:
             frame = frame.head(max(0, rows - 1 - kwargs.get("row_offset", 0)))
         return frame, meta
 
     monkeypatch.setattr(pyreadstat, "read_sas7bdat", fewer)
     scan = scan_sas_fast(path)
-    assert not scan.taken and scan.reason is not None and "(deleted rows)" in scan.reason
+    assert not scan.taken and scan.reason is not None
+    assert "(deleted rows)" in scan.reason or "rows from the sampled pages" in scan.reason, scan.reason
 
 
 @needs_fast

@@ -1,36 +1,30 @@
 """The fast path's split read of an uncompressed .sas7bdat kept in memory (parity/sources/sas_fast.py): every
 numeric from the data pages (parity/sources/sas_raw.py), the character columns and one numeric by polars-readstat
-(checked against the pages in every row), the sampled rows by pyreadstat in a process of its own for a big file.
-Bit for bit what pyreadstat reads, or a refusal."""
+(checked against the pages in every row), and pyreadstat's reading of a copy of the pages that hold the sampled
+rows (parity.sources.sas_raw.write_sampled_pages).  Bit for bit what pyreadstat reads, or a refusal."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import stat
-import sys
+import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from parity.sources import sas_fast
 from parity.sources.sas import read_sas
-from parity.sources.sas_fast import (
-    READER_ENV,
-    _Refused,
-    _sampled,
-    _Sampler,
-    fast_reader_available,
-    sample_blocks,
-)
+from parity.sources.sas_fast import READER_ENV, fast_reader_available, sample_blocks
+from parity.sources.sas_raw import RawRefused, read_columns, write_sampled_pages
 from parity.testing.sas7bdat_writer import Column, SpecialMissing, sas_datetime, write_sas7bdat
 from tests.test_sas_fast import _assert_same, _reference
 
 needs_fast = pytest.mark.skipif(not fast_reader_available(), reason="polars-readstat is not installed")
 ROWS = 3000
-SPLIT_NOTE = ("numeric columns read from the data pages (every row checked against polars-readstat, sampled rows "
-              "against pyreadstat)")
+SPLIT_NOTE = ("numeric columns read from the data pages (every row checked against polars-readstat, the pages of "
+              "the sampled rows against pyreadstat)")
 
 
 def _mixed(path: Path, rows: int = ROWS, **options: Any) -> Path:
@@ -52,84 +46,115 @@ def _mixed(path: Path, rows: int = ROWS, **options: Any) -> Path:
 
 
 @needs_fast
-@pytest.mark.parametrize("process", [False, True])
-def test_the_split_read_is_pyreadstat_bit_for_bit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  process: bool) -> None:
+def test_the_split_read_is_pyreadstat_bit_for_bit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _mixed(tmp_path / "m.sas7bdat")
     monkeypatch.delenv(READER_ENV, raising=False)
-    if process:  # as for a big file: the sampled rows read by a process of its own, started from another folder
-        monkeypatch.setattr(sas_fast, "SAMPLER_BYTES", 0)
-        monkeypatch.chdir(tmp_path)
     fast = read_sas(path)
-    assert fast.meta.extra["reader"] == "polars-readstat" and fast.meta.extra["reader_note"] == SPLIT_NOTE
+    assert fast.meta.extra["reader"] == "polars-readstat", fast.meta.extra
+    assert fast.meta.extra["reader_note"] == SPLIT_NOTE, fast.meta.extra
     _assert_same(fast, _reference(path, monkeypatch))
 
 
+def _pyreadstat(path: Path, **options: Any) -> pl.DataFrame:
+    import pyreadstat
+
+    frame, _ = pyreadstat.read_sas7bdat(str(path), user_missing=True, disable_datetime_conversion=True,
+                                        output_format="polars", formats_as_category=False, **options)
+    return frame
+
+
+@pytest.mark.parametrize("rows", [1, 5, 190, 3000, 20011])
+@pytest.mark.parametrize("seed", [0, 7])
+def test_the_copy_of_the_sampled_pages_holds_the_files_rows_where_it_says(tmp_path: Path, rows: int,
+                                                                          seed: int) -> None:
+    """pyreadstat's reading of the copy, row by row, is its reading of the same rows of the file: the rows of the
+    mix page and of the data pages around each sampled block, the first and the last rows among them."""
+    path = _mixed(tmp_path / "m.sas7bdat", rows=rows)
+    blocks = sample_blocks(rows, seed)
+    found = read_columns(path, [], [], rows)
+    copy = tmp_path / "copy.sas7bdat"
+    where = write_sampled_pages(path, found, blocks, copy)
+    assert copy.stat().st_size < path.stat().st_size or rows < 400
+    wanted = {offset + i for offset, length in blocks for i in range(length)}
+    assert wanted <= set(where.tolist()) and {0, rows - 1} <= set(where.tolist())
+    assert (where[1:] > where[:-1]).all()
+    got = _pyreadstat(copy)
+    whole = _pyreadstat(path)
+    assert got.height == len(where)
+    assert got.rows() == whole[where.tolist()].rows()
+
+
+def test_a_page_without_rows_between_data_pages_refuses_the_copy(tmp_path: Path) -> None:
+    """ReadStat takes metadata from the pages before the first data page and after the last one only: with data
+    pages left out, a page between them could come into its view, so such a file is not copied."""
+    import numpy as np
+
+    path = _mixed(tmp_path / "m.sas7bdat", rows=3000)
+    found = read_columns(path, [], [], 3000)
+    data = np.flatnonzero(found.page_types == 0x0100)
+    moved = found.page_types.copy()
+    moved[data[len(data) // 2]] = 0x0000
+    with pytest.raises(RawRefused, match="holds no rows between data pages"):
+        write_sampled_pages(path, replace(found, page_types=moved), sample_blocks(3000), tmp_path / "c.sas7bdat")
+
+
 @needs_fast
-def test_the_sampling_process_reads_what_this_one_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _mixed(tmp_path / "m.sas7bdat")
-    blocks = sample_blocks(ROWS)
-    monkeypatch.setattr(sas_fast, "SAMPLER_BYTES", 0)
-    sampler = _Sampler(path, blocks, ROWS)
-    assert sampler.process is not None
-    got = sampler.result()
-    expected = _sampled(path, blocks, ROWS)
-    assert [o for o, _ in got] == [o for o, _ in expected] == [o for o, _ in blocks[1:]]
-    for (_, a), (_, b) in zip(got, expected, strict=True):  # special missing values make Object columns
-        assert a.schema == b.schema and a.rows() == b.rows()
-    small = _Sampler(path, blocks, ROWS)  # under the size: read here when asked
-    monkeypatch.setattr(sas_fast, "SAMPLER_BYTES", 1 << 40)
-    assert _Sampler(path, blocks, ROWS).process is None
-    small.close()
-
-
-def _fake_python(tmp_path: Path, body: str) -> str:
-    script = tmp_path / "fake-python"
-    script.write_text(f"#!/bin/sh\n{body}\n")
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    return str(script)
-
-
-@needs_fast
-def test_a_refusal_in_the_sampling_process_refuses_and_a_broken_process_reads_here(
+def test_pyreadstat_reading_other_rows_from_the_sampled_pages_refuses_the_fast_path(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _mixed(tmp_path / "m.sas7bdat")
-    blocks = sample_blocks(ROWS)
-    monkeypatch.setattr(sas_fast, "SAMPLER_BYTES", 0)
-    monkeypatch.setattr(sys, "executable", _fake_python(tmp_path, "echo 'parity sampler refused: the header counts 9 rows' >&2; exit 3"))
-    with pytest.raises(_Refused, match="the header counts 9 rows"):
-        _Sampler(path, blocks, ROWS).result()
-    # a process that cannot do it (no parity on its path, killed): the rows are read here instead
-    monkeypatch.setattr(sys, "executable", _fake_python(tmp_path, "echo 'ModuleNotFoundError' >&2; exit 1"))
-    got = _Sampler(path, blocks, ROWS).result()
-    assert [o for o, _ in got] == [o for o, _ in blocks[1:]]
-    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
-    assert [o for o, _ in _Sampler(path, blocks, ROWS).result()] == [o for o, _ in blocks[1:]]
-
-
-@needs_fast
-def test_deleted_rows_found_by_the_sampling_process_refuse_the_fast_path(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The sampling process's last block proves the row count: one row short (as pyreadstat reads a file whose
-    last row was deleted) refuses the whole fast path, with pyreadstat's reading of the file instead."""
+    """The copy's rows must be the ones the raw read counted (a page of rows the raw read missed, rows it read
+    twice): one row fewer, or one row changed, refuses the fast path, and pyreadstat reads the file."""
     path = _mixed(tmp_path / "m.sas7bdat")
     monkeypatch.delenv(READER_ENV, raising=False)
-    monkeypatch.setattr(sas_fast, "SAMPLER_BYTES", 0)
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    # the process imports sitecustomize from PYTHONPATH: there pyreadstat reads one row fewer at the end
-    (hook / "sitecustomize.py").write_text(
-        "import pyreadstat\n"
-        "_real = pyreadstat.read_sas7bdat\n"
-        "def _fewer(*a, **k):\n"
-        "    frame, meta = _real(*a, **k)\n"
-        f"    if k.get('row_offset', 0) + k.get('row_limit', 0) > {ROWS - 1}:\n"
-        f"        frame = frame.head(max(0, {ROWS - 1} - k.get('row_offset', 0)))\n"
-        "    return frame, meta\n"
-        "pyreadstat.read_sas7bdat = _fewer\n")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
+    real = sas_fast._reference
+
+    def fewer(target: Path, **options: Any) -> Any:
+        frame, meta = real(target, **options)
+        return (frame.head(frame.height - 1) if target.name.startswith("parity-sampled-") else frame), meta
+
+    monkeypatch.setattr(sas_fast, "_reference", fewer)
     scan = sas_fast.scan_sas_fast(path)
-    assert not scan.taken and scan.reason is not None and "(deleted rows)" in scan.reason
+    assert not scan.taken and scan.reason is not None and "from the sampled pages" in scan.reason
+
+    def changed(target: Path, **options: Any) -> Any:
+        frame, meta = real(target, **options)
+        if target.name.startswith("parity-sampled-"):
+            frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == frame.height - 1).then(pl.lit(-1.0))
+                                       .otherwise(pl.col("id")).alias("id"))
+        return frame, meta
+
+    monkeypatch.setattr(sas_fast, "_reference", changed)
+    scan = sas_fast.scan_sas_fast(path)
+    assert not scan.taken and scan.reason is not None
+    assert f"row {ROWS} of column 'id' differs" in scan.reason, scan.reason
+    monkeypatch.setattr(sas_fast, "_reference", real)
+    _assert_same(read_sas(path), _reference(path, monkeypatch))
+
+
+@needs_fast
+def test_no_copy_of_the_sampled_pages_is_left_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    path = _mixed(tmp_path / "m.sas7bdat")
+    monkeypatch.delenv(READER_ENV, raising=False)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    def broken(target: Path, **options: Any) -> Any:
+        raise KeyboardInterrupt
+
+    real = sas_fast._reference
+    monkeypatch.setattr(sas_fast, "_reference", broken)
+    with pytest.raises(KeyboardInterrupt):
+        sas_fast.scan_sas_fast(path)
+    assert list(scratch.iterdir()) == []
+    for thread in threading.enumerate():
+        if thread.name.startswith("parity-"):
+            thread.join(timeout=30)
+            assert not thread.is_alive(), thread.name
+    monkeypatch.setattr(sas_fast, "_reference", real)
+    assert sas_fast.scan_sas_fast(path).taken
+    assert list(scratch.iterdir()) == []
 
 
 @needs_fast

@@ -9,16 +9,18 @@ pyreadstat (:func:`parity.sources.sas.read_sas`), the reference.
 
 - **Metadata** (names, types, formats with widths, labels, informats, encoding, the row count without deleted rows)
   always comes from pyreadstat: from its read of the first sampled rows (a metadata-only read would walk every
-  page to count rows), the row count proven by its read of the last rows (pyreadstat skips deleted rows).
+  page to count rows), the row count proven by its read of the last rows (pyreadstat skips deleted rows); in a
+  split read from its read of a copy of the sampled rows' pages, the row count proven by the data pages.
 - **Values**: character and plain numeric columns from polars-readstat (special missing values ``.A``-``.Z``/``._``
   kept as tags); columns polars-readstat converts to dates, datetimes or times (which loses fractions, times
   outside 0-24 h and microseconds) are read as raw SAS numbers from the data pages of an uncompressed file
   (:mod:`parity.sources.sas_raw`), else by pyreadstat.
 - **Split read** (rows kept in memory, an uncompressed file with a plain numeric column): every numeric column from
   the data pages; polars-readstat reads only the character columns and one plain numeric (the probe: the one
-  whose values differ most in pyreadstat's first rows, a constant flag would prove nothing), whose two
-  readings must be equal in every row; the sampled rows of a big file read by a process of their own
-  (:class:`_Sampler`: pyreadstat and polars-readstat both hold the GIL while they read).
+  whose values differ most in the first rows of the data pages, a constant flag would prove nothing), whose two
+  readings must be equal in every row; pyreadstat reads a copy of the pages that hold the sampled rows
+  (:func:`parity.sources.sas_raw.write_sampled_pages`: milliseconds, where a read of the sampled rows of the file
+  itself walks every page header), and every row of those pages must be the same.
 - **Refused up front**, cheaply from the header and both readers' metadata: an ``encoding`` override (the fast
   reader has none), a file written by SAS before release 9 (its column names and formats come out garbled), an
   encoding other than UTF-8, Latin-1 or Windows-1252, deleted rows (the header's row count differs from
@@ -38,6 +40,7 @@ reader read it and why the fast path was refused (``reader``, ``reader_note``).
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import random
@@ -244,30 +247,18 @@ def _scan(path: Path, seed: int, sink: Path | None, staging: Path | None, memory
     if sink is not None and frame_bytes(rows, fast.metadata, schema) <= memory_budget:
         sink = staging = None  # the rows fit in memory: no parquet round trip
     # rows kept in memory from an uncompressed file with a plain numeric column: polars-readstat reads only the
-    # character columns and one numeric (by a thread, once pyreadstat's first rows chose that numeric) while the
-    # numerics are read from the data pages
-    plain = any(d == pl.Float64 for d in schema.values())
-    split = _SplitRead(path, [n for n, d in schema.items() if d == pl.String]) \
-        if staging is None and plain and _uncompressed(fast.metadata) else None
-    # pyreadstat and polars-readstat both hold the GIL while they read: then the sampled rows of a big file are read
-    # by a process of their own (on the other core), from now on
+    # character columns and one numeric (by a thread) while the numerics are read from the data pages, and
+    # pyreadstat reads a copy of the pages that hold the sampled rows
     blocks = sample_blocks(rows, seed)
-    sampler: _Sampler | None = None
-    try:
-        sampler = _Sampler(path, blocks, rows) if split is not None else None
-        return _scan_rows(path, blocks, sink, staging, fast, schema, rows, split, sampler, clock)
-    finally:
-        try:  # the process first: an interrupt while the thread is waited for leaves no process behind
-            if sampler is not None:
-                sampler.close()
-        finally:
-            if split is not None:
-                split.join()
+    if staging is None and _uncompressed(fast.metadata):
+        done = _split_scan(path, fast, schema, rows, blocks, sink, clock)
+        if done is not None:
+            return done
+    return _scan_rows(path, blocks, sink, staging, fast, schema, rows, clock)
 
 
 def _scan_rows(path: Path, blocks: list[tuple[int, int]], sink: Path | None, staging: Path | None, fast: Any,
-               schema: dict[str, Any], rows: int, split: _SplitRead | None, sampler: _Sampler | None,
-               clock: list[float]) -> FastScan:
+               schema: dict[str, Any], rows: int, clock: list[float]) -> FastScan:
     from polars_readstat import scan_readstat
 
     # pyreadstat's metadata comes with the first sampled rows (one short read, where a metadata-only read walks
@@ -275,35 +266,13 @@ def _scan_rows(path: Path, blocks: list[tuple[int, int]], sink: Path | None, sta
     first = blocks[0][1] if blocks else 0
     whole = len(blocks) <= 1
     head, meta = _reference(path, row_limit=first + 1 if whole else first)
+    file_encoding = _verified_meta(fast, schema, meta)
     names = list(meta.column_names)
-    if not names:
-        raise _Refused("the data set has no variables")
-    if list(schema) != names:
-        raise _Refused(f"the readers disagree on the column names ({_first_difference(list(schema), names)})")
-    file_encoding = (meta.file_encoding or "").upper()
-    if _encoding_key(file_encoding) not in VERIFIED_ENCODINGS:
-        raise _Refused(f"encoding {meta.file_encoding or '(none)'} is not one both readers are verified to "
-                       "decode alike (UTF-8, Latin-1, Windows-1252)")
-    fast_encoding = str(fast.metadata.get("file_encoding") or "").upper()
-    if _encoding_key(fast_encoding) != _encoding_key(file_encoding):
-        raise _Refused(f"the readers disagree on the encoding ({fast_encoding} vs {file_encoding})")
     numeric, temporal, strings = _column_roles(schema, meta, names)
     _trace("metadata and the first rows", clock)
     if whole and head.height != rows:
         raise _Refused(f"the header counts {rows} rows, {REFERENCE_READER} {head.height} (deleted rows)")
     samples: list[tuple[int, pl.DataFrame]] = [(0, head)]
-    if split is not None and sampler is not None and numeric:
-        from parity.sources.sas_raw import RawRefused
-
-        split.start(_probe(head, numeric))
-        try:
-            return _checked(path, _split_rows(path, split, sampler, fast.metadata, rows, numeric + temporal, names,
-                                              samples, clock),
-                            meta, rows, names, numeric + temporal, [], strings, file_encoding, samples, sink,
-                            "numeric columns read from the data pages (every row checked against "
-                            f"{FAST_READER}, sampled rows against {REFERENCE_READER})", clock)
-        except RawRefused:
-            pass  # an unexpected layout: polars-readstat reads every column below
 
     # pyreadstat skips deleted rows and counts rows after them: reading one row past the header's last row
     # gives exactly the rows up to it only when pyreadstat's count is the header's.  The other sampled blocks are
@@ -501,132 +470,6 @@ def _sampled(path: Path, blocks: list[tuple[int, int]], rows: int) -> list[tuple
     return [*read, (offset, tail)]
 
 
-#: files at least this big have their sampled rows read by a process of its own (starting one costs ~0.4 s)
-SAMPLER_BYTES = 64 << 20
-
-
-class _Sampler:
-    """:func:`_sampled` in a Python process of its own (``sys.executable -P -c``: a spawned multiprocessing child
-    would import the caller's main script again; ``-P``: no module of the working folder shadows parity's or its
-    readers') when the file is big; else, or when no such process can start or it gives no well-formed answer in
-    time (a frozen application, a Python without parity, a killed or hung process), read here when asked."""
-
-    def __init__(self, path: Path, blocks: list[tuple[int, int]], rows: int) -> None:
-        import subprocess
-        import sys
-
-        self.path, self.blocks, self.rows = path, blocks, rows
-        self.process: subprocess.Popen[bytes] | None = None
-        if len(blocks) < 2 or not sys.executable or getattr(sys, "frozen", False):
-            return
-        try:
-            if path.stat().st_size < SAMPLER_BYTES:
-                return
-        except OSError:
-            return
-        import json
-
-        package_root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-P", "-c", "from parity.sources.sas_fast import _sampler_main; _sampler_main()",
-                 json.dumps({"path": str(path), "blocks": blocks, "rows": rows})],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
-        except (OSError, ValueError):
-            self.process = None
-
-    def result(self) -> list[tuple[int, pl.DataFrame]]:
-        if self.process is None:
-            return _sampled(self.path, self.blocks, self.rows)
-        import subprocess
-
-        try:
-            out, err = self.process.communicate(timeout=SAMPLER_TIMEOUT)
-        except subprocess.TimeoutExpired:  # hung: read here
-            self.close()
-            return _sampled(self.path, self.blocks, self.rows)
-        code, self.process = self.process.returncode, None
-        if code == 0:
-            read = _sampler_answer(out, self.blocks)
-            if read is not None:
-                return read
-        message = err.decode("utf-8", "replace").strip().splitlines()
-        if code == _REFUSED_EXIT and message and message[-1].startswith(_REFUSED_PREFIX):
-            raise _Refused(message[-1].removeprefix(_REFUSED_PREFIX))
-        # the process could not do it (no parity on its path, killed, an answer that is not one, ...): read here
-        return _sampled(self.path, self.blocks, self.rows)
-
-    def close(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.communicate()
-            self.process = None
-
-
-#: seconds the sampling process may take once this one waits for it (then it is killed and the rows read here)
-SAMPLER_TIMEOUT = 120.0
-_REFUSED_EXIT = 3
-#: what starts the sampling process's refusal (its last line on stderr) and its answer (on stdout, after anything
-#: a site customisation may have printed there)
-_REFUSED_PREFIX = "parity sampler refused: "
-_ANSWER = b"\0parity sampled rows\0"
-
-
-def _readers() -> bytes:
-    """The Python, pyreadstat and polars this process reads with: the sampling process's must be the same (a
-    ``sys.executable`` that is another Python, with another pyreadstat, reads other reference values)."""
-    import sys
-
-    import pyreadstat
-
-    return f"{sys.version}|pyreadstat {pyreadstat.__version__}|polars {pl.__version__}\n".encode()
-
-
-def _sampler_answer(out: bytes, blocks: list[tuple[int, int]]) -> list[tuple[int, pl.DataFrame]] | None:
-    """The sampling process's rows, when they are what was asked: read by the same Python, pyreadstat and
-    polars, one frame per block after the first, at its offset and of its length (the last one proves the row
-    count); else None."""
-    import pickle
-
-    at = out.find(_ANSWER)
-    if at < 0:
-        return None
-    answer = out[at + len(_ANSWER):]
-    readers = _readers()
-    if not answer.startswith(readers):
-        return None
-    try:
-        read = pickle.loads(answer[len(readers):])
-    except Exception:
-        return None
-    if not isinstance(read, list) or len(read) != len(blocks) - 1:
-        return None
-    for item, (offset, length) in zip(read, blocks[1:], strict=True):
-        if not (isinstance(item, tuple) and len(item) == 2 and item[0] == offset
-                and isinstance(item[1], pl.DataFrame) and item[1].height == length):
-            return None
-    return read
-
-
-def _sampler_main() -> None:
-    """The sampling process (:class:`_Sampler`): its argument is JSON (path, blocks, rows); the sampled rows go to
-    stdout pickled after a marker, a refusal to stderr with exit status 3."""
-    import json
-    import pickle
-    import sys
-
-    job = json.loads(sys.argv[1])
-    try:
-        read = _sampled(Path(job["path"]), [(int(o), int(n)) for o, n in job["blocks"]], int(job["rows"]))
-    except _Refused as exc:
-        print(f"{_REFUSED_PREFIX}{exc}", file=sys.stderr)
-        sys.exit(_REFUSED_EXIT)
-    sys.stdout.flush()
-    sys.stdout.buffer.write(_ANSWER + _readers() + pickle.dumps(read))
-
-
 def _temporal_raw(path: Path, names: list[str], rows: int, fast_meta: Mapping[str, Any],
                   strings: list[str] | None = None) -> tuple[pl.DataFrame, str]:
     """The date/time columns' raw values and tags as ``<name><_RAW>`` (Float64) and ``<name><_RAW_TAG>`` (tag
@@ -722,44 +565,106 @@ class _SplitRead:
         return self.frame
 
 
-def _probe(head: pl.DataFrame, numeric: list[str]) -> str:
-    """The plain numeric whose values in the first rows (``head``, pyreadstat's) differ most, the first of equals:
-    its two readings prove the rows line up only where its values change from row to row (a flag that holds one
-    value proves nothing)."""
-    from parity.sources.sas import _split_special
+def _probe(head: Mapping[str, tuple[pl.Series, pl.Series]], numeric: list[str]) -> str:
+    """The plain numeric whose values in the first rows (``head``: values and tags read from the data pages) differ
+    most, the first of equals: its two readings prove the rows line up only where its values change from row to
+    row (a flag that holds one value proves nothing)."""
 
     def spread(name: str) -> int:
-        values, tags = _split_special(head.get_column(name))
-        return values.n_unique() + (tags.n_unique() if tags is not None else 0)
+        values, tags = head[name]
+        return values.n_unique() + tags.n_unique()
 
     return max(numeric, key=spread)
 
 
-def _split_rows(path: Path, split: _SplitRead, sampler: _Sampler, fast_meta: Mapping[str, Any], rows: int,
-                numbers: list[str], names: list[str], samples: list[tuple[int, pl.DataFrame]],
-                clock: list[float]) -> pl.LazyFrame:
-    """Every numeric column's raw values and tags from the data pages, the character columns from
-    polars-readstat, and per row whether the probe column's two readings differ (the readers' rows must line up
-    over the whole file); the sampled rows read by pyreadstat meanwhile are added to ``samples``."""
-    from parity.sources.sas_raw import read_columns
+def _split_scan(path: Path, fast: Any, schema: dict[str, Any], rows: int, blocks: list[tuple[int, int]],
+                sink: Path | None, clock: list[float]) -> FastScan | None:
+    """The split read of an uncompressed file (see the module's docstring), or None when the raw read refuses its
+    layout or it has no plain numeric (then polars-readstat reads every column)."""
+    from parity.sources.sas_raw import RawRefused, first_numbers, read_columns
 
-    layout = _layout_of(fast_meta)
-    found = read_columns(path, _where(layout, numbers), _where(layout, split.columns[:-1]), rows)
-    _refuse_marked(found.marked)
-    raw = found.numbers
-    _trace("numeric columns from the data pages", clock)
-    texts = split.result()
+    names = list(schema)
+    numeric, temporal, strings = _column_roles(schema, None, names)
+    if not numeric:
+        return None
+    layout = _layout_of(fast.metadata)
+    numbers = numeric + temporal
+    split = _SplitRead(path, strings)
+    try:
+        try:
+            split.start(_probe(first_numbers(path, _where(layout, numeric), EDGE_ROWS, rows), numeric))
+            _trace("probe chosen", clock)
+            found = read_columns(path, _where(layout, numbers), _where(layout, strings), rows)
+            _trace("numeric columns from the data pages", clock)
+            meta, samples = _sampled_pages(path, found, blocks)
+        except RawRefused:
+            return None
+        _refuse_marked(found.marked)
+        file_encoding = _verified_meta(fast, schema, meta)
+        if _column_roles(schema, meta, names) != (numeric, temporal, strings):
+            raise _Refused("the readers disagree on the column types")
+        _trace(f"the sampled rows' pages read by {REFERENCE_READER}", clock)
+        texts = split.result()
+    finally:
+        split.join()
     _trace(f"{FAST_READER}: character columns", clock)
-    samples += sampler.result()
-    _trace("waited for the sampled rows", clock)
     if texts.height != rows:
-        raise _Refused(f"{FAST_READER} read {texts.height} rows, {REFERENCE_READER} counts {rows}")
+        raise _Refused(f"{FAST_READER} read {texts.height} rows, the data pages hold {rows}")
+    raw = found.numbers
     probe = split.columns[-1]
     misaligned = raw[probe][0].ne_missing(texts.get_column(probe)).alias(_MISALIGNED)
     columns = [raw[n][0] if n in raw else texts.get_column(n) for n in names]
     # tag columns only where the pages hold special missing values (15 all-null columns took 300 MB at 5M rows)
     tags = [raw[n][1].cast(_TAG_ENUM).alias(tag_column(n)) for n in numbers if raw[n][1].null_count() < rows]
-    return pl.DataFrame([*columns, *tags, misaligned]).lazy()
+    table = pl.DataFrame([*columns, *tags, misaligned]).lazy()
+    return _checked(path, table, meta, rows, names, numbers, [], strings, file_encoding, samples, sink,
+                    "numeric columns read from the data pages (every row checked against "
+                    f"{FAST_READER}, the pages of the sampled rows against {REFERENCE_READER})", clock)
+
+
+def _sampled_pages(path: Path, found: Any, blocks: list[tuple[int, int]]
+                   ) -> tuple[Any, list[tuple[int, pl.DataFrame]]]:
+    """pyreadstat's metadata and its reading of every row of the pages that hold the sampled ``blocks`` (runs of
+    consecutive rows, each with its first row's number), from a copy of those pages
+    (:func:`parity.sources.sas_raw.write_sampled_pages`)."""
+    import tempfile
+
+    import numpy as np
+
+    from parity.sources.sas_raw import write_sampled_pages
+
+    fd, name = tempfile.mkstemp(prefix="parity-sampled-", suffix=".sas7bdat")
+    os.close(fd)
+    copy = Path(name)
+    try:
+        where = write_sampled_pages(path, found, blocks, copy)
+        frame, meta = _reference(copy)
+    finally:
+        copy.unlink(missing_ok=True)
+    if frame.height != len(where):
+        raise _Refused(f"{REFERENCE_READER} reads {frame.height} rows from the sampled pages, the data pages hold "
+                       f"{len(where)}")
+    cuts = [0, *(np.flatnonzero(np.diff(where) != 1) + 1).tolist(), len(where)]
+    return meta, [(int(where[lo]), frame.slice(lo, hi - lo)) for lo, hi in itertools.pairwise(cuts)
+                  if hi > lo]
+
+
+def _verified_meta(fast: Any, schema: dict[str, Any], meta: Any) -> str:
+    """pyreadstat's metadata against polars-readstat's: the same column names, an encoding both decode alike;
+    returns the file's encoding."""
+    names = list(meta.column_names)
+    if not names:
+        raise _Refused("the data set has no variables")
+    if list(schema) != names:
+        raise _Refused(f"the readers disagree on the column names ({_first_difference(list(schema), names)})")
+    file_encoding = (meta.file_encoding or "").upper()
+    if _encoding_key(file_encoding) not in VERIFIED_ENCODINGS:
+        raise _Refused(f"encoding {meta.file_encoding or '(none)'} is not one both readers are verified to "
+                       "decode alike (UTF-8, Latin-1, Windows-1252)")
+    fast_encoding = str(fast.metadata.get("file_encoding") or "").upper()
+    if _encoding_key(fast_encoding) != _encoding_key(file_encoding):
+        raise _Refused(f"the readers disagree on the encoding ({fast_encoding} vs {file_encoding})")
+    return file_encoding
 
 
 def _misaligned(name: str, dtype: Any) -> pl.Expr:
@@ -802,13 +707,14 @@ def _reference_columns(path: Path, names: list[str], rows: int) -> pl.DataFrame:
 
 
 def _column_roles(schema: dict[str, Any], meta: Any, names: list[str]) -> tuple[list[str], list[str], list[str]]:
-    """(plain numeric, date/time, character) columns, as both readers must agree."""
+    """(plain numeric, date/time, character) columns, as both readers must agree (polars-readstat's alone when
+    ``meta`` is None)."""
     numeric: list[str] = []
     temporal: list[str] = []
     strings: list[str] = []
     for name in names:
         dtype = schema[name]
-        is_string = meta.readstat_variable_types.get(name) == "string"
+        is_string = dtype == pl.String if meta is None else meta.readstat_variable_types.get(name) == "string"
         if is_string != (dtype == pl.String):
             raise _Refused(f"the readers disagree on the type of column {name!r}")
         if is_string:
