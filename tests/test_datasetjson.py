@@ -504,7 +504,7 @@ def test_a_big_ndjson_file_is_spilled_to_parquet_and_scanned_lazily(tmp_path: Pa
     assert len(list(folder.glob("*.parquet"))) == 3
     assert spilled.scan().collect().equals(whole.frame)
     assert spilled.columns == whole.columns and spilled.meta == whole.meta
-    assert spilled.meta.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert spilled.meta.digest() == hashlib.sha256(path.read_bytes()).hexdigest()
     spec = make_spec("t", keys=["USUBJID", "SEQ"], tolerance={"default": {"method": "relative", "criterion": 1e-10}})
     result = build_result(compare_tables(spec, read_sas(sas), spilled))
     assert result.verdict == "pass", [(c.name, c.summary) for c in result.checks if c.status != "pass"]

@@ -41,7 +41,7 @@ def test_sas7bdat_kinds_metadata_and_special_missing(tmp_path: Path) -> None:
     assert next(c for c in table.columns if c.name == "D").label == "Service date"
     assert table.meta.label == "Claims lines" and table.meta.rows == 3 and table.meta.format == "sas7bdat"
     assert table.meta.extra["compression"] == "RLE"
-    assert len(table.meta.sha256 or "") == 64
+    assert len(table.meta.digest() or "") == 64
 
 
 def test_xpt(tmp_path: Path) -> None:

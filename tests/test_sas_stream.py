@@ -144,7 +144,7 @@ def test_the_cache_is_reused_without_reading_the_rows_again(tmp_path: Path, cach
     path = _sample(tmp_path / "d.sas7bdat")
     first = open_streamed(path, OpenOptions(cache=True), chunk_rows=9)
     entries = list(cache_dir.rglob("manifest.json"))
-    assert len(entries) == 1 and entries[0].parent.name.startswith(first.meta.sha256 or "?")
+    assert len(entries) == 1 and entries[0].parent.name.startswith(first.meta.digest() or "?")
 
     def no_read(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the rows were read again")
@@ -185,7 +185,7 @@ def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
     write_sas7bdat(path, [Column("id", "numeric", [1.0, 2.0])])
     after = materialize(open_streamed(path, OpenOptions(cache=True), chunk_rows=8))
     assert after.frame.height == 2 and before.frame.height == 40
-    assert after.meta.sha256 != before.meta.sha256
+    assert after.meta.digest() != before.meta.digest()
 
 
 def test_an_interrupted_read_leaves_no_entry_that_a_later_run_trusts(tmp_path: Path, cache_dir: Path,
@@ -208,7 +208,7 @@ def test_an_interrupted_read_leaves_no_entry_that_a_later_run_trusts(tmp_path: P
     # a run killed hard leaves its tmp folder: never trusted, and removed once stale
     monkeypatch.setattr(sas_stream, "_read_part", real)
     table = materialize(open_streamed(path, OpenOptions(cache=True), chunk_rows=5))
-    sha = table.meta.sha256 or ""
+    sha = table.meta.digest() or ""
     entry = cache.entry(sha, cache.reading_key(encoding=None))
     assert entry is not None
     (entry / "manifest.json").unlink()  # as if the manifest were never written

@@ -27,7 +27,7 @@ def contents(path: Path, encoding: str | None = None) -> dict[str, Any]:
     columns = [{"number": i, "name": c.name, "type": c.type, "length": c.length, "format": c.format,
                 "informat": c.informat, "label": c.label, "kind": c.kind} for i, c in enumerate(source.columns, 1)]
     return {"file": str(path), "format": source.meta.format, "rows": source.meta.rows, "variables": len(columns),
-            "files": source.meta.extra.get("files"), "sha256": source.meta.sha256, "columns": columns}
+            "files": source.meta.extra.get("files"), "sha256": source.meta.digest(), "columns": columns}
 
 
 def sas_contents(path: Path, encoding: str | None = None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ not a column) stops the job with a SpecError.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -90,7 +91,7 @@ def _compare_on_polars(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str
     # Sources, not frames: a big SAS file is streamed into parquet, parquet/arrow are scanned lazily
     sas = open_source(ds.sas, OpenOptions(encoding=ds.encoding, catalog=ds.catalog, formats=ds.formats,
                                           progress=reads), sas_side=True)
-    sas_meta.update(sas.meta.to_dict())
+    sas_meta[_SOURCE_META] = sas.meta  # its provenance only if the comparison fails: its sha256 may still be hashed
     py: Any
     if ds.lake is not None:
         from parity.sources.lake import read_lake
@@ -115,6 +116,21 @@ def _compare_on_polars(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str
     return compare_tables(ds, sas, py, job), rules
 
 
+#: where :func:`_compare_on_polars` leaves the SAS side's SourceMeta for the provenance of a failed comparison
+_SOURCE_META = "\x00source meta"
+
+
+def _provenance(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The SAS side's provenance for an ``error`` dataset (None before it was read)."""
+    source = meta.pop(_SOURCE_META, None)
+    if source is not None:
+        try:
+            meta.update(source.to_dict())
+        except InputError:  # it changed since it was read: no sha256 (the error says why)
+            meta.update(dataclasses.replace(source, sha256_later=None).to_dict())
+    return meta or None
+
+
 def compare_dataset(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str, Any] | None,
                     python_error: str | None, progress: Progress = _quiet,
                     engine: EngineChoice | None = None) -> DatasetResult:
@@ -135,18 +151,18 @@ def compare_dataset(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str, A
             comp, rules = _compare_on_polars(job, ds, python_tables, python_error, progress, meta)
         return build_result(comp, duration_s=round(time.perf_counter() - started, 3), rules=rules)
     except NoPythonSide as exc:
-        return error_result(ds.name, str(exc), meta or None)
+        return error_result(ds.name, str(exc), _provenance(meta))
     except SpecError:
         raise
     except UnknownFormatColumn as exc:
         raise SpecError(job.spec_file, f"{exc}; fix or remove it", key=f"datasets.{ds.name}.formats.{exc.column}"
                         ) from None
     except InputError as exc:
-        return error_result(ds.name, str(exc), meta or None)
+        return error_result(ds.name, str(exc), _provenance(meta))
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # a bug in parity or a library (polars panics are BaseExceptions): this dataset only
-        return error_result(ds.name, internal_error(exc, f"comparing dataset {ds.name!r}"), meta or None)
+        return error_result(ds.name, internal_error(exc, f"comparing dataset {ds.name!r}"), _provenance(meta))
 
 
 def run_port(job: JobSpec) -> tuple[dict[str, Any], dict[str, str], str | None]:

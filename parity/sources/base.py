@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import hashlib
+import os
 import struct
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -71,10 +72,17 @@ class SourceMeta:
     label: str | None = None
     encoding: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: when ``sha256`` is None: gives it when asked (a file hashed by a low-priority thread while it is compared,
+    #: see :func:`deferred_sha256`); raises InputError if the file changed since it was opened
+    sha256_later: Callable[[], str] | None = field(default=None, compare=False, repr=False)
+
+    def digest(self) -> str | None:
+        """The sha256 of the source's bytes (waiting for it when it is still being computed)."""
+        return self.sha256 if self.sha256 is not None or self.sha256_later is None else self.sha256_later()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "source": self.source, "sha256": self.sha256, "rows": self.rows, "columns": self.columns,
+            "source": self.source, "sha256": self.digest(), "rows": self.rows, "columns": self.columns,
             "format": self.format, "label": self.label, "encoding": self.encoding,
         }
         out.update(self.extra)
@@ -184,6 +192,39 @@ def sha256_file(path: Path) -> str:
     return _sha256(path)
 
 
+def deferred_sha256(path: Path, compute: Callable[[], str] | None = None,
+                    verified: Callable[[str], None] | None = None) -> Callable[[], str]:
+    """The sha256 of the file ``path`` as opened now, for the report: computed when first asked (by then, usually,
+    by a prefetch thread on a core the comparison left idle), by ``compute`` if given (else
+    :func:`sha256_file`), then handed to ``verified``.  The file must not have changed since it was opened, or the
+    digest would not be that of the bytes compared: asking then raises InputError (and ``verified`` is not
+    called)."""
+    key = _identity(path)
+    done: list[str] = []
+    lock = threading.Lock()
+
+    def digest() -> str:
+        with lock:
+            if not done:
+                value = compute() if compute is not None else sha256_file(path)
+                if key is None or _identity(path) != key:
+                    raise InputError(f"{path}: the file changed while parity read and compared it, so its sha256 "
+                                     "would not be that of the bytes compared; run again once nothing writes it")
+                if verified is not None:
+                    verified(value)
+                done.append(value)
+            return done[0]
+
+    return digest
+
+
+def lower_priority() -> None:
+    """Run the calling thread at the lowest priority (Linux: nice 19 for this thread only), so that it takes only
+    CPU time the comparison leaves idle; where that cannot be done it runs as it is."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
 def prefetch_sha256(path: Path) -> None:
     """Start hashing the file ``path`` in a thread (hashlib releases the GIL), for :func:`sha256_file` later: so a
     Python side's file is hashed while the SAS side is read.  Only a kind in :data:`HASHED_WHEN_OPENED`."""
@@ -199,6 +240,7 @@ def prefetch_sha256(path: Path) -> None:
         _PREFETCHED[key] = future
 
     def run() -> None:
+        lower_priority()
         try:
             future.set_result(_sha256(path))
         except BaseException as exc:  # handed to sha256_file, which hashes again

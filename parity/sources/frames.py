@@ -20,8 +20,8 @@ from parity.sources.base import (
     SourceMeta,
     Table,
     _reader_failure,
+    deferred_sha256,
     materialize,
-    sha256_file,
     sha256_files,
 )
 from parity.sources.registry import OpenOptions, glob_files, is_glob, open_source
@@ -179,8 +179,10 @@ def _lazy_file_source(location: str, fmt: str, scan: Callable[[list[Path], bool]
         raise _reader_failure(files[0] if len(files) == 1 else path, exc, what=f"{fmt} file") from None
     columns, strings = _schema_columns(schema, location)
     single = len(files) == 1 and not hive and not is_glob(location)
-    meta = SourceMeta(source=location, sha256=sha256_file(files[0]) if single else sha256_files(files, root),
-                      rows=rows, columns=len(columns), format=fmt, extra={} if single else {"files": len(files)})
+    # one file: hashed for the report meanwhile (prefetched, on a core the comparison leaves idle), not now
+    meta = SourceMeta(source=location, sha256=None if single else sha256_files(files, root), rows=rows,
+                      columns=len(columns), format=fmt, extra={} if single else {"files": len(files)},
+                      sha256_later=deferred_sha256(files[0]) if single else None)
 
     def scanner() -> pl.LazyFrame:
         lazy = scan(files, hive)

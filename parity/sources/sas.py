@@ -298,8 +298,9 @@ def sas_columns(meta: SasMeta, found: Mapping[str, tuple[str, ...]],
     return columns
 
 
-def sas_meta(path: Path, meta: SasMeta, *, sha256: str, rows: int, encoding: str | None, catalog: Path | None,
-             reader: Mapping[str, Any] | None = None) -> SourceMeta:
+def sas_meta(path: Path, meta: SasMeta, *, sha256: str | None, rows: int, encoding: str | None,
+             catalog: Path | None, reader: Mapping[str, Any] | None = None,
+             sha256_later: Callable[[], str] | None = None) -> SourceMeta:
     """The provenance of a SAS file: its metadata, its header's release/host/compression, the catalog's value
     labels (read now: the catalog is a file of its own) and which reader read the rows."""
     extra: dict[str, Any] = {"table_name": meta.table_name, "created": meta.created, "modified": meta.modified}
@@ -315,7 +316,8 @@ def sas_meta(path: Path, meta: SasMeta, *, sha256: str, rows: int, encoding: str
         extra["value_labels"] = dict(sorted(_value_labels(path, meta, encoding, catalog).items()))
     extra.update(reader or {})
     return SourceMeta(source=str(path), sha256=sha256, rows=rows, columns=len(meta.names), format=meta.format,
-                      label=meta.file_label, encoding=meta.file_encoding or encoding, extra=extra)
+                      label=meta.file_label, encoding=meta.file_encoding or encoding, extra=extra,
+                      sha256_later=sha256_later)
 
 
 def _value_labels(path: Path, meta: SasMeta, encoding: str | None, catalog: Path) -> dict[str, Any]:

@@ -39,7 +39,7 @@ import polars as pl
 
 from parity.errors import InputError
 from parity.sources import cache
-from parity.sources.base import LazySource, Source, Table, tag_column
+from parity.sources.base import LazySource, Source, Table, deferred_sha256, lower_priority, tag_column
 from parity.sources.registry import OpenOptions
 from parity.sources.sas import (
     SasMeta,
@@ -82,6 +82,7 @@ class _Hasher(threading.Thread):
         self.start()
 
     def run(self) -> None:
+        lower_priority()  # on the CPU time the read and the comparison leave idle
         digest = hashlib.sha256()
         try:
             with self.path.open("rb") as fh:
@@ -267,6 +268,8 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
     stage = f"reading {path.name}"
     options.progress(stage, 0, 0, "rows")
     hasher = _Hasher(path)
+    # the digest for the report when the rows stay in memory: of the file as it is now, before it is read
+    later = deferred_sha256(path, hasher.result, lambda sha: cache.remember_sha256(path, sha) if caching else None)
     with contextlib.ExitStack() as stack:
         folder: Path | None = None
         if caching:
@@ -327,19 +330,23 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
             if folder is not None and not caching:
                 shutil.rmtree(folder, ignore_errors=True)
             raise
-        sha = hasher.result()
         if parts.frames and fast is not None:  # the fast path's rows, in memory: compared from there
             if private:
                 shutil.rmtree(folder or "", ignore_errors=True)
             memory = _Parts(None)
             memory.meta, memory.rows, memory.found, memory.frames = parts.meta, parts.rows, parts.found, parts.frames
-            if caching:
-                cache.remember_sha256(path, sha)
-                # written when a run reads the same file a second time (or the cache was asked for): a one-off
-                # run, say a CI job on a fresh machine, does not pay for an entry no later run reads
-                if cache.entry(sha, reading) is None and (options.cache is True or known == sha):
-                    _write_entry(path, memory, sha, reading, provenance)
+            if not caching or (options.cache is not True and known is None):
+                # no cache entry to write now: the hash (low priority) goes on while the rows are compared, and the
+                # report asks for it at the end (the cache index learns it then)
+                return _source(path, memory, None, provenance, options, later)
+            sha = hasher.result()
+            cache.remember_sha256(path, sha)
+            # written when a run reads the same file a second time (or the cache was asked for): a one-off run,
+            # say a CI job on a fresh machine, does not pay for an entry no later run reads
+            if cache.entry(sha, reading) is None and (options.cache is True or known == sha):
+                _write_entry(path, memory, sha, reading, provenance)
             return _source(path, memory, sha, provenance, options)
+        sha = hasher.result()
         if caching:
             assert folder is not None
             cache.remember_sha256(path, sha)
@@ -455,14 +462,15 @@ def _verify_parts(path: Path, folder: Path, files: list[Path], names: Sequence[s
                          "folder (or run with --no-cache)") from None
 
 
-def _source(path: Path, parts: _Parts, sha: str, provenance: Mapping[str, Any], options: OpenOptions) -> Source:
+def _source(path: Path, parts: _Parts, sha: str | None, provenance: Mapping[str, Any], options: OpenOptions,
+            sha_later: Callable[[], str] | None = None) -> Source:
     """Parts read without the cache: a Table from frames in memory, or a LazySource over a private folder."""
     meta = parts.meta
     assert meta is not None
     found = {n: tuple(sorted(v)) for n, v in parts.found.items()}
     columns = sas_columns(meta, found, options.formats)
     smeta = sas_meta(path, meta, sha256=sha, rows=parts.rows, encoding=options.encoding, catalog=options.catalog,
-                     reader=provenance)
+                     reader=provenance, sha256_later=sha_later)
     schema = _schema(meta, found)
     if parts.folder is None:
         frame = pl.concat(parts.frames, how="diagonal") if len(parts.frames) > 1 else parts.frames[0]
