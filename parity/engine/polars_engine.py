@@ -170,8 +170,10 @@ def _narrow(lf: pl.LazyFrame, schema: pl.Schema, plans: list[ColumnPlan], side: 
     if values:
         # each value hashed with its own seeds, the hashes summed with odd multipliers (wrapping): a struct hash
         # costs ten times more on wide rows
-        exprs += [pl.sum_horizontal([e.hash(seed=i) * (2 * i + 1) for i, e in enumerate(values)]).alias(h0),
-                  pl.sum_horizontal([e.hash(seed=i + 1, seed_1=7, seed_2=11, seed_3=13) * (2 * i + 0x9E3779B1)
+        # (the multipliers as UInt64 literals: the same values, but a plain integer literal above 2**31 made
+        # polars take a path about twice as slow for the whole sum)
+        exprs += [pl.sum_horizontal([e.hash(seed=i) * _u64(2 * i + 1) for i, e in enumerate(values)]).alias(h0),
+                  pl.sum_horizontal([e.hash(seed=i + 1, seed_1=7, seed_2=11, seed_3=13) * _u64(2 * i + 0x9E3779B1)
                                      for i, e in enumerate(values)]).alias(h1)]
         # a NaN (SAS side) or an infinity (Python side) is unequal whatever the other side holds: never skipped
         numbers = [e for p in plans if p.role == "compare" and p.numeric
@@ -180,6 +182,10 @@ def _narrow(lf: pl.LazyFrame, schema: pl.Schema, plans: list[ColumnPlan], side: 
                  for e in numbers]
         exprs.append((pl.any_horizontal(flags) if flags else pl.lit(False)).alias(force))
     return lf.select(exprs) if exprs and not row_index else lf.with_row_index(row).select([pl.col(row), *exprs])
+
+
+def _u64(value: int) -> pl.Expr:
+    return pl.lit(value, dtype=pl.UInt64)
 
 
 def _values(rows: pl.LazyFrame, schema: pl.Schema, plans: list[ColumnPlan], side: Side, spec: DatasetSpec,
