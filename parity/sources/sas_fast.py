@@ -631,16 +631,21 @@ def _sampled_pages(path: Path, found: Any, blocks: list[tuple[int, int]]
 
     import numpy as np
 
-    from parity.sources.sas_raw import write_sampled_pages
+    from parity.sources.sas_raw import RawRefused, write_sampled_pages
 
-    fd, name = tempfile.mkstemp(prefix="parity-sampled-", suffix=".sas7bdat")
-    os.close(fd)
-    copy = Path(name)
     try:
-        where = write_sampled_pages(path, found, blocks, copy)
-        frame, meta = _reference(copy)
+        fd, name = tempfile.mkstemp(prefix="parity-sampled-", suffix=".sas7bdat")
+    except OSError as exc:  # no writable temporary folder: pyreadstat reads the sampled rows of the file itself
+        raise RawRefused(f"no copy of the sampled pages ({_short(exc)})") from None
+    try:
+        os.close(fd)
+        try:
+            where = write_sampled_pages(path, found, blocks, Path(name))
+        except OSError as exc:  # a full disk
+            raise RawRefused(f"no copy of the sampled pages ({_short(exc)})") from None
+        frame, meta = _reference(Path(name))
     finally:
-        copy.unlink(missing_ok=True)
+        Path(name).unlink(missing_ok=True)
     if frame.height != len(where):
         raise _Refused(f"{REFERENCE_READER} reads {frame.height} rows from the sampled pages, the data pages hold "
                        f"{len(where)}")

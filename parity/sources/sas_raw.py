@@ -64,6 +64,8 @@ class Layout:
     mix_rows: int
     #: where in the file the row-size subheader starts (its row count is rewritten in a file of sampled pages)
     row_size_at: int = 0
+    #: the row-size subheader's count of deleted rows (ReadStat reads that many rows fewer: refused when not 0)
+    deleted_rows: int = 0
 
     @property
     def page_header(self) -> int:  # the page's own header, up to the subheader pointers
@@ -114,11 +116,12 @@ def read_layout(path: Path) -> Layout:
                     continue
                 row_length = struct.unpack_from(word, page, offset + 5 * int_len)[0]
                 row_count = struct.unpack_from(word, page, offset + 6 * int_len)[0]
+                deleted_rows = struct.unpack_from(word, page, offset + 7 * int_len)[0]
                 mix_rows = struct.unpack_from(word, page, offset + 15 * int_len)[0]
                 if not 0 < row_length <= page_size:
                     raise RawRefused(f"row length {row_length}")
                 return Layout(little, u64, header_length, page_size, page_count, row_length, row_count, mix_rows,
-                              header_length + index * page_size + offset)
+                              header_length + index * page_size + offset, deleted_rows)
     raise RawRefused("no row-size subheader on the first metadata pages")
 
 
@@ -193,6 +196,9 @@ class RawColumns:
 def _checked_layout(path: Path, numbers: Sequence[tuple[str, int, int]], expected_rows: int) -> Layout:
     """The file's layout, when it counts ``expected_rows`` rows and holds each numeric (name, offset, LENGTH)."""
     layout = read_layout(path)
+    if layout.deleted_rows:
+        # ReadStat reads that many rows fewer (those its deleted-row bitmaps mark, else the last ones)
+        raise RawRefused(f"the row-size subheader counts {layout.deleted_rows} deleted rows")
     if layout.row_count != expected_rows:
         raise RawRefused(f"the row-size subheader counts {layout.row_count} rows, not {expected_rows}")
     for name, offset, width in numbers:
@@ -245,8 +251,19 @@ def read_columns(path: Path, numbers: Sequence[tuple[str, int, int]], texts: Seq
             done += rows
     if done != layout.row_count:
         raise RawRefused(f"the pages hold {done} rows, the header counts {layout.row_count}")
+    _refuse_rows_after_data(page_types, page_rows)
     return RawColumns({name: _split(name, _doubles(words[name], width, layout.little)) for name, _, width in numbers},
                       marked, layout, page_types, page_rows)
+
+
+def _refuse_rows_after_data(page_types: np.ndarray, page_rows: np.ndarray) -> None:
+    """Rows on a page that is not a data page after a data page: ReadStat reads as many of them as the data page
+    before held (it keeps that page's count), not the row-size subheader's count read here."""
+    data = np.flatnonzero(page_types == _PAGE_DATA)
+    if len(data):
+        late = np.flatnonzero((page_types != _PAGE_DATA) & (page_rows > 0) & (np.arange(len(page_types)) > data[0]))
+        if len(late):
+            raise RawRefused(f"mix page {int(late[0]) + 1} holds rows after a data page")
 
 
 def first_numbers(path: Path, columns: Sequence[tuple[str, int, int]], rows: int, expected_rows: int
@@ -276,8 +293,8 @@ def first_numbers(path: Path, columns: Sequence[tuple[str, int, int]], rows: int
 
 def write_sampled_pages(path: Path, found: RawColumns, blocks: Sequence[tuple[int, int]], dest: Path) -> np.ndarray:
     """Write to ``dest`` a .sas7bdat that holds the header and every page of ``path`` but the data pages whose
-    rows are in none of ``blocks`` (row offset, count), its page count and row count rewritten to match; return the
-    row number in ``path`` of each row of ``dest``.
+    rows are in none of ``blocks`` (row offset, count) and that are neither the first nor the last data page, its
+    page count and row count rewritten to match; return the row number in ``path`` of each row of ``dest``.
 
     pyreadstat reads such a file in milliseconds where reading the sampled rows of ``path`` itself walks every
     page of it for each block (about 0.3 s a read for a 1.2 GB file).  The pages are copied byte for byte, so
@@ -286,11 +303,15 @@ def write_sampled_pages(path: Path, found: RawColumns, blocks: Sequence[tuple[in
     layout = found.layout
     rows = found.page_rows
     starts = np.cumsum(rows) - rows
-    keep = found.page_types != _PAGE_DATA
+    data = np.flatnonzero(found.page_types == _PAGE_DATA)
+    # every page without rows, and the first and the last data page whatever they hold: ReadStat takes column text
+    # from the pages before the first data page and, backwards, after the last one (in that order), and reads a
+    # page's rows with the count of the data page before it; a copy without them could show it other metadata
+    keep = (found.page_types != _PAGE_DATA) | (rows == 0)
+    keep[data[[0, -1]] if len(data) else []] = True
     for offset, count in blocks:
         keep |= (starts < offset + count) & (starts + rows > offset) & (rows > 0)
     pages = np.flatnonzero(keep)
-    data = np.flatnonzero(found.page_types == _PAGE_DATA)
     meta = np.flatnonzero(found.page_types != _PAGE_DATA)
     if len(data) and ((meta > data[0]) & (meta < data[-1])).any():
         # ReadStat takes metadata only from the pages before the first data page and after the last one: leaving
