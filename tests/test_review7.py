@@ -303,3 +303,41 @@ def test_an_interrupt_while_pyreadstat_reads_the_copy_leaves_no_file_and_no_thre
         scan_sas_fast(path)
     assert _leftovers() <= before
     assert not [t for t in threading.enumerate() if t.name.startswith("parity-text-")]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# where polars-readstat says a column is: the raw read's only source for it
+
+
+@pytest.mark.parametrize("wrong", ["offset", "length"])
+def test_a_column_placed_wrongly_by_polars_readstat_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             wrong: str) -> None:
+    """``b`` equals ``a`` (whole numbers) in every row but one no sampled page holds, where it has a fraction.  Read
+    at ``a``'s place, or as 4 bytes (a whole number's last 4 bytes are zeros), every sampled row agrees with
+    pyreadstat and only that row is wrong: before, the fast path gave it; now the places are checked against
+    pyreadstat's LENGTHs and against each other."""
+    rows = 20_000
+    odd = 9_000
+    assert not any(o <= odd < o + n for o, n in sample_blocks(rows))
+    values = [float(i % 1000) for i in range(rows)]
+    path = tmp_path / "ab.sas7bdat"
+    write_sas7bdat(path, [Column("id", "numeric", [float(i) for i in range(rows)]),
+                          Column("a", "numeric", values),
+                          Column("b", "numeric", [v + 0.5 if i == odd else v for i, v in enumerate(values)])],
+                   timestamp=dt.datetime(2024, 1, 1))
+    monkeypatch.delenv(READER_ENV, raising=False)
+    real = sas_fast._layout_of
+
+    def misplaced(fast_meta: Any) -> Any:
+        layout = {name: dict(column) for name, column in real(fast_meta).items()}
+        if wrong == "offset":
+            layout["b"]["offset"] = layout["a"]["offset"]
+        else:
+            layout["b"]["length"] = 4
+        return layout
+
+    monkeypatch.setattr(sas_fast, "_layout_of", misplaced)
+    scan = scan_sas_fast(path)
+    assert scan.frame is None or scan.frame["b"][odd] == values[odd] + 0.5, "a wrong value passed"
+    expected = "on the same bytes of a row" if wrong == "offset" else "LENGTH of column 'b' (4 vs 8)"
+    assert not scan.taken and expected in (scan.reason or ""), scan.reason

@@ -603,6 +603,7 @@ def _split_scan(path: Path, fast: Any, schema: dict[str, Any], rows: int, blocks
         file_encoding = _verified_meta(fast, schema, meta)
         if _column_roles(schema, meta, names) != (numeric, temporal, strings):
             raise _Refused("the readers disagree on the column types")
+        _check_places(_where(layout, names), meta)
         _trace(f"the sampled rows' pages read by {REFERENCE_READER}", clock)
         texts = split.result()
     finally:
@@ -652,6 +653,21 @@ def _sampled_pages(path: Path, found: Any, blocks: list[tuple[int, int]]
     cuts = [0, *(np.flatnonzero(np.diff(where) != 1) + 1).tolist(), len(where)]
     return meta, [(int(where[lo]), frame.slice(lo, hi - lo)) for lo, hi in itertools.pairwise(cuts)
                   if hi > lo]
+
+
+def _check_places(places: list[tuple[str, int, int]], meta: Any) -> None:
+    """Where polars-readstat says each column is in the row (name, offset, LENGTH), the raw read's only source
+    for it: each LENGTH pyreadstat's, no two columns sharing a byte (a column read at another's place would pass
+    every sampled row where the two hold the same values)."""
+    widths = dict(getattr(meta, "variable_storage_width", None) or {})
+    for name, _, length in places:
+        if widths.get(name) != length:
+            raise _Refused(f"the readers disagree on the LENGTH of column {name!r} ({length} vs "
+                           f"{widths.get(name)})")
+    ordered = sorted(places, key=lambda place: (place[1], place[2]))
+    for (first, offset, length), (second, start, _) in itertools.pairwise(ordered):
+        if start < offset + length:
+            raise _Refused(f"{FAST_READER} places columns {first!r} and {second!r} on the same bytes of a row")
 
 
 def _verified_meta(fast: Any, schema: dict[str, Any], meta: Any) -> str:

@@ -18,8 +18,9 @@ directly, in a fraction of a second:
   the system missing value ``.``).
 
 Anything unexpected (a compressed file, an unknown page type, rows that do not fit their page, padding that is not
-zeros or blanks, a mix page whose row count disagrees with the row-size subheader, a total that is not the header's
-row count) raises :class:`RawRefused` and the caller reads the columns otherwise.  The caller also cross-checks
+zeros or blanks, a mix page whose row count disagrees with the row-size subheader or that holds rows after a data
+page, a deleted-row count in the row-size subheader, a total that is not the header's row count) raises
+:class:`RawRefused` and the caller reads the columns otherwise.  The caller also cross-checks
 every row against polars-readstat (its converted dates, or in a split read its reading of one plain numeric: the
 rows line up) and every column of the sampled rows against pyreadstat: the raw values are never trusted alone.
 """
