@@ -341,3 +341,15 @@ def test_a_column_placed_wrongly_by_polars_readstat_is_refused(tmp_path: Path, m
     assert scan.frame is None or scan.frame["b"][odd] == values[odd] + 0.5, "a wrong value passed"
     expected = "on the same bytes of a row" if wrong == "offset" else "LENGTH of column 'b' (4 vs 8)"
     assert not scan.taken and expected in (scan.reason or ""), scan.reason
+
+
+def test_a_row_count_its_pages_cannot_hold_is_refused_before_memory_is_set_aside(tmp_path: Path) -> None:
+    """The raw read sets aside 8 bytes a row per numeric column from the row-size subheader's count: a count no
+    page could hold (2^31 rows in a 100 KB file) refuses before that, not after 16 GB were asked for."""
+    pages = _Pages(_write(tmp_path / "base.sas7bdat", 3000))
+    pages.set_row_count(2**31)
+    path = pages.save(tmp_path / "huge.sas7bdat")
+    for read in (lambda: read_columns(path, [("id", 0, 8)], [], 2**31),
+                 lambda: sas_raw.first_numbers(path, [("id", 0, 8)], 64, 2**31)):
+        with pytest.raises(RawRefused, match="more than its pages can hold"):
+            read()

@@ -202,6 +202,9 @@ def _checked_layout(path: Path, numbers: Sequence[tuple[str, int, int]], expecte
         raise RawRefused(f"the row-size subheader counts {layout.deleted_rows} deleted rows")
     if layout.row_count != expected_rows:
         raise RawRefused(f"the row-size subheader counts {layout.row_count} rows, not {expected_rows}")
+    if layout.row_count * layout.row_length > layout.page_count * layout.page_size:
+        # (before any memory is set aside for them)
+        raise RawRefused(f"the row-size subheader counts {layout.row_count} rows, more than its pages can hold")
     for name, offset, width in numbers:
         if not 3 <= width <= 8 or offset < 0 or offset + width > layout.row_length:
             raise RawRefused(f"column {name!r}: LENGTH {width} at offset {offset} in rows of {layout.row_length}")
