@@ -353,3 +353,28 @@ def test_a_row_count_its_pages_cannot_hold_is_refused_before_memory_is_set_aside
                  lambda: sas_raw.first_numbers(path, [("id", 0, 8)], 64, 2**31)):
         with pytest.raises(RawRefused, match="more than its pages can hold"):
             read()
+
+
+def test_pyreadstat_failing_on_the_copy_judges_the_file_itself(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: 'fast path refused: pyreadstat cannot read it', in the report, of a file pyreadstat then read.  Now
+    polars-readstat reads every column and pyreadstat the sampled rows of the file: its own verdict."""
+    import pyreadstat
+
+    path = _write(tmp_path / "c.sas7bdat", 3000)
+    monkeypatch.delenv(READER_ENV, raising=False)
+    real = pyreadstat.read_sas7bdat
+
+    def copy_fails(*args: Any, **kwargs: Any) -> Any:
+        if Path(args[0]).name.startswith("parity-sampled-"):
+            raise pyreadstat.ReadstatError("a failure of the copy only")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pyreadstat, "read_sas7bdat", copy_fails)
+    before = _leftovers()
+    scan = scan_sas_fast(path)
+    assert scan.taken and scan.provenance().get("reader_note") != SPLIT_NOTE, scan.provenance()
+    assert _leftovers() <= before
+    fast = read_sas(path)
+    monkeypatch.setattr(pyreadstat, "read_sas7bdat", real)
+    assert disagreement(fast, _reference(path, monkeypatch)) is None

@@ -644,7 +644,10 @@ def _sampled_pages(path: Path, found: Any, blocks: list[tuple[int, int]]
             where = write_sampled_pages(path, found, blocks, Path(name))
         except OSError as exc:  # a full disk
             raise RawRefused(f"no copy of the sampled pages ({_short(exc)})") from None
-        frame, meta = _reference(Path(name))
+        try:
+            frame, meta = _reference(Path(name))
+        except _Refused as exc:  # judged on the file itself, where the reason told is the file's
+            raise RawRefused(f"the copy of the sampled pages: {exc}") from None
     finally:
         Path(name).unlink(missing_ok=True)
     if frame.height != len(where):
