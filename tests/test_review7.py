@@ -378,3 +378,33 @@ def test_pyreadstat_failing_on_the_copy_judges_the_file_itself(tmp_path: Path,
     fast = read_sas(path)
     monkeypatch.setattr(pyreadstat, "read_sas7bdat", real)
     assert disagreement(fast, _reference(path, monkeypatch)) is None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# pages without rows among and after the data pages
+
+
+@pytest.mark.parametrize("page_type", [0x0000, 0x4000, 0x0400, 0x9000])
+@pytest.mark.parametrize("where", ["between", "after"])
+def test_pages_without_rows_among_or_after_the_data_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          page_type: int, where: str) -> None:
+    """A metadata (0x0000, 0x4000), AMD (0x0400) or compressed-data (0x9000) page without subheaders between two
+    data pages refuses the copy (polars-readstat then reads every column); after the last one it is copied (ReadStat
+    reads it backwards in its first pass).  Either way the table is pyreadstat's."""
+    pages = _Pages(_write(tmp_path / "base.sas7bdat", 20_000))
+    empty = _data_page(pages, [], page_type=page_type)
+    if where == "between":
+        pages.pages.insert(len(pages.pages) // 2, empty)
+    else:
+        pages.pages.append(empty)
+    path = pages.save(tmp_path / "extra.sas7bdat")
+    monkeypatch.delenv(READER_ENV, raising=False)
+    found = read_columns(path, [], [], 20_000)
+    if where == "between":
+        with pytest.raises(RawRefused, match="holds no rows between data pages"):
+            write_sampled_pages(path, found, sample_blocks(20_000), tmp_path / "copy.sas7bdat")
+        fast = read_sas(path)
+        assert fast.meta.extra["reader"] == "polars-readstat" and fast.meta.extra.get("reader_note") != SPLIT_NOTE
+        assert disagreement(fast, _reference(path, monkeypatch)) is None
+    else:
+        _assert_split_equals_reference(path, monkeypatch)
