@@ -408,3 +408,29 @@ def test_pages_without_rows_among_or_after_the_data_pages(tmp_path: Path, monkey
         assert disagreement(fast, _reference(path, monkeypatch)) is None
     else:
         _assert_split_equals_reference(path, monkeypatch)
+
+
+@pytest.mark.parametrize("page_type", [0x0180, 0x0300, 0x1100])
+def test_a_data_page_with_flag_bits_is_never_copied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    page_type: int) -> None:
+    """A data page whose type carries other bits (0x0180: SAS marks pages of a file with deleted rows so; ReadStat
+    reads it as a data page by its 0x0F00 bits, polars-readstat skips it) refuses the raw read: the table is
+    pyreadstat's, from whichever reader."""
+    pages = _Pages(_write(tmp_path / "base.sas7bdat", 20_000))
+    middle = len(pages.pages) // 2
+    assert pages.kind(middle)[0] == 0x0100
+    struct.pack_into("<H", pages.pages[middle], pages.layout.page_header - 8, page_type)
+    path = pages.save(tmp_path / "flagged.sas7bdat")
+    with pytest.raises(RawRefused, match=f"has type {page_type:#06x}"):
+        read_columns(path, [], [], 20_000)
+    monkeypatch.delenv(READER_ENV, raising=False)
+    try:
+        fast = read_sas(path)
+    except InputError as exc:
+        with pytest.raises(InputError) as ref_exc:
+            _reference(path, monkeypatch)
+        assert str(ref_exc.value) == str(exc)
+        return
+    assert fast.meta.extra.get("reader_note") != SPLIT_NOTE
+    assert "Error" not in fast.meta.extra.get("reader_note", ""), fast.meta.extra  # a reason, not a traceback's
+    assert disagreement(fast, _reference(path, monkeypatch)) is None

@@ -307,6 +307,8 @@ def _scan_rows(path: Path, blocks: list[tuple[int, int]], sink: Path | None, sta
             _trace(f"{FAST_READER}", clock)
             extra, raw_source = background.temporal()
             _trace(f"waited for the date/time columns ({raw_source})", clock)
+            if temporal and extra.height != frame.height:  # e.g. a page polars-readstat skips (0x0180)
+                raise _Refused(f"{FAST_READER} read {frame.height} rows, {raw_source} {extra.height}")
             if temporal:  # added in the table's chunks: a column chunked otherwise makes polars copy all of them
                 pair = frame.select([*temporal, *(f"{n}{_FAST_TAG}" for n in temporal)]).hstack(extra)
                 lengths = frame.get_column(names[0]).chunk_lengths()
