@@ -434,3 +434,35 @@ def test_a_data_page_with_flag_bits_is_never_copied(tmp_path: Path, monkeypatch:
     assert fast.meta.extra.get("reader_note") != SPLIT_NOTE
     assert "Error" not in fast.meta.extra.get("reader_note", ""), fast.meta.extra  # a reason, not a traceback's
     assert disagreement(fast, _reference(path, monkeypatch)) is None
+
+
+@pytest.mark.parametrize("on_sampled_page", [True, False])
+def test_odd_values_in_unsampled_rows_read_like_pyreadstat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           on_sampled_page: bool) -> None:
+    """Bytes patched into one row no sampled block holds, on a copied page or not: special missing values, a NaN
+    payload, -0.0, a denormal, a string with a NUL, controls and trailing blanks.  The numbers are the raw read's
+    (the very bytes pyreadstat decodes), the text polars-readstat's: both must be pyreadstat's."""
+    rows = 20_000
+    path = _write(tmp_path / "base.sas7bdat", rows)
+    pages = _Pages(path)
+    found = read_columns(path, [], [], rows)
+    blocks = sample_blocks(rows)
+    wanted = {r for offset, length in blocks for r in range(offset, offset + length)}
+    starts = [0]
+    for count in found.page_rows.tolist():
+        starts.append(starts[-1] + count)
+    copied = set(write_sampled_pages(path, found, blocks, tmp_path / "copy.sas7bdat").tolist())
+    row = next(r for r in range(rows // 3, rows) if r not in wanted and (r in copied) == on_sampled_page
+               and pages.kind(max(i for i, s in enumerate(starts) if s <= r))[0] == 0x0100)
+    page = max(i for i, s in enumerate(starts) if s <= row)
+    from polars_readstat import ScanReadstat
+
+    places = {c["name"]: (c["offset"], c["length"]) for c in ScanReadstat(str(path)).metadata["columns"]}
+    base = pages.layout.page_header + (row - starts[page]) * pages.layout.row_length
+    cells = {"id": struct.pack("<d", -0.0), "stamp": struct.pack("<Q", 0x7FF8_0000_0000_1234),
+             "x": struct.pack("<Q", 0xFFF0_FD00_0000_0000)[4:], "s": b"a\0b\x01 "}
+    for name, raw in cells.items():
+        offset, length = places[name]
+        pages.pages[page][base + offset:base + offset + length] = raw.ljust(length, b" ")[:length]
+    patched = pages.save(tmp_path / "patched.sas7bdat")
+    _assert_split_equals_reference(patched, monkeypatch)
