@@ -187,3 +187,19 @@ def test_a_prefetched_sha256_is_the_files_and_a_changed_file_is_hashed_again(tmp
     base.prefetch_sha256(tmp_path / "missing.parquet")  # nothing to hash: no error, and none later either
     base.prefetch_sha256(tmp_path)  # a folder: hashed file by file when opened
     assert not any(key[0] == str(tmp_path.resolve()) for key in base._PREFETCHED)
+
+
+def test_distinct_values_count_a_missing_value_by_its_tag_only() -> None:
+    """The probe's choice counts values as SAS tells them apart: ``.``, ``.A`` and ``._`` are three values, the
+    bits of a NaN beyond its tag byte are not a value of their own."""
+    import numpy as np
+
+    from parity.sources.sas_raw import distinct_values
+
+    def missing(tag: int, noise: int = 0) -> float:
+        word = np.uint64(0xFFF8 << 48) | (np.uint64(~tag & 0xFF) << np.uint64(40)) | np.uint64(noise)
+        return float(np.array([word], dtype=np.uint64).view(np.float64)[0])
+
+    values = np.array([1.0, 1.0, 2.5, -0.0, missing(0), missing(0, 7), missing(2), missing(0x5F)])
+    assert distinct_values(values) == 6  # 1, 2.5, -0.0, '.', '.A', '._'
+    assert distinct_values(np.array([3.0] * 5)) == 1 and distinct_values(np.array([], dtype=np.float64)) == 0

@@ -567,16 +567,13 @@ class _SplitRead:
         return self.frame
 
 
-def _probe(head: Mapping[str, tuple[pl.Series, pl.Series]], numeric: list[str]) -> str:
-    """The plain numeric whose values in the first rows (``head``: values and tags read from the data pages) differ
-    most, the first of equals: its two readings prove the rows line up only where its values change from row to
-    row (a flag that holds one value proves nothing)."""
+def _probe(head: Mapping[str, Any], numeric: list[str]) -> str:
+    """The plain numeric whose values in the first rows (``head``: read from the data pages, numpy only, so that
+    polars-readstat starts at once) differ most, the first of equals: its two readings prove the rows line up only
+    where its values change from row to row (a flag that holds one value proves nothing)."""
+    from parity.sources.sas_raw import distinct_values
 
-    def spread(name: str) -> int:
-        values, tags = head[name]
-        return values.n_unique() + tags.n_unique()
-
-    return max(numeric, key=spread)
+    return max(numeric, key=lambda name: distinct_values(head[name]))
 
 
 def _split_scan(path: Path, fast: Any, schema: dict[str, Any], rows: int, blocks: list[tuple[int, int]],

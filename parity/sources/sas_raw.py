@@ -271,9 +271,9 @@ def _refuse_rows_after_data(page_types: np.ndarray, page_rows: np.ndarray) -> No
 
 
 def first_numbers(path: Path, columns: Sequence[tuple[str, int, int]], rows: int, expected_rows: int
-                  ) -> dict[str, tuple[pl.Series, pl.Series]]:
+                  ) -> dict[str, np.ndarray]:
     """The numeric ``columns`` (name, offset, LENGTH) of the first ``rows`` rows (fewer in a smaller file), from
-    the first pages only."""
+    the first pages only, as float64 arrays (a missing value: a NaN holding its tag byte, see :func:`_split`)."""
     layout = _checked_layout(path, columns, expected_rows)
     pieces: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in columns}
     done = 0
@@ -291,8 +291,15 @@ def first_numbers(path: Path, columns: Sequence[tuple[str, int, int]], rows: int
                 _gather(page, layout, first, count, offset, width, out)
                 pieces[name].append(out)
             done += got
-    return {name: _split(name, _doubles(np.concatenate(pieces[name] or [np.empty(0, dtype=np.uint64)])[:rows],
-                                        width, layout.little)) for name, _, width in columns}
+    return {name: _doubles(np.concatenate(pieces[name] or [np.empty(0, dtype=np.uint64)])[:rows], width,
+                           layout.little) for name, _, width in columns}
+
+
+def distinct_values(values: np.ndarray) -> int:
+    """How many different values (a missing value by its tag: ``.``, ``._``, ``.A``-``.Z``) ``values`` holds."""
+    words = values.view(np.uint64)
+    tags = (words >> np.uint64(40)) & np.uint64(0xFF)
+    return int(np.unique(np.where(np.isnan(values), np.uint64(0xFFF8 << 48) | tags, words)).size)
 
 
 def write_sampled_pages(path: Path, found: RawColumns, blocks: Sequence[tuple[int, int]], dest: Path) -> np.ndarray:
