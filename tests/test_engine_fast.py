@@ -273,3 +273,39 @@ def test_zero_and_minus_zero_keys_match_on_every_path(tmp_path: Path) -> None:
     py = _py(pl.DataFrame({"ID": [2.0, 0.0, 1.0], "X": [3.0, 1.0, 2.0]}))
     result = _four_ways(make_spec("d", keys=["ID"]), sas, py, tmp_path)
     assert (result.matched, result.only_sas, result.only_py) == (3, 0, 0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_row_that_differs_in_one_number_never_shares_its_fingerprint(seed: int) -> None:
+    """Changing one number of a row, to its nearest neighbours, to -0.0, a missing value or an extreme, changes
+    both sums of the fingerprint (each value's 64-bit hash, summed with two sets of odd multipliers), so the row
+    is compared under the rules and never skipped as equal."""
+    import math
+    import random
+
+    from parity.engine.plan import plan_columns_deferred
+    from parity.engine.polars_engine import FINGERPRINT, _narrow
+
+    rng = random.Random(seed)
+    n = 400
+    base = {"id": _ids(n), **{f"x{j}": [rng.uniform(-1e6, 1e6) for _ in range(n)] for j in range(5)},
+            "s": [f"v{i}" for i in range(n)]}
+    changed = {k: list(v) for k, v in base.items()}
+    for i in range(1, n):
+        column = f"x{rng.randrange(5)}"
+        value = changed[column][i]
+        changed[column][i] = rng.choice([math.nextafter(value, math.inf), math.nextafter(value, -math.inf), -0.0,
+                                         None, 1e308, -value, value * 2])
+    sas = _sas(pl.DataFrame(base))
+    py = _py(pl.DataFrame(changed))
+    spec = make_spec(keys=["id"])
+    plans, _ = plan_columns_deferred(spec, None, sas, py)
+    h0, h1, _ = FINGERPRINT["sas"]
+    p0, p1, _ = FINGERPRINT["py"]
+    left = _narrow(sas.scan(), sas.scan().collect_schema(), plans, "sas", spec, False).collect()
+    right = _narrow(py.scan(), py.scan().collect_schema(), plans, "py", spec, False).collect()
+    same0 = left.get_column(h0) == right.get_column(p0)
+    same1 = left.get_column(h1) == right.get_column(p1)
+    assert bool(same0[0]) and bool(same1[0])  # the unchanged row matches
+    assert not (same0 & same1)[1:].any()
+    assert not same1[1:].any()  # h1 alone tells every changed row apart

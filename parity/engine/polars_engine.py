@@ -156,8 +156,8 @@ def _column(plan: ColumnPlan, schema: pl.Schema, side: Side, spec: DatasetSpec, 
 
 def _narrow(lf: pl.LazyFrame, schema: pl.Schema, plans: list[ColumnPlan], side: Side, spec: DatasetSpec,
             strict: bool, row_index: bool = True) -> pl.LazyFrame:
-    """One side as the join needs it: the row number, the normalised keys and a 128-bit fingerprint of the row's
-    compared raw values (numbers in SAS units, character values as stored, special missing tags), so that the
+    """One side as the join needs it: the row number, the normalised keys and a 128-bit fingerprint (two sums of
+    the same 64-bit hashes) of the row's compared raw values (numbers in SAS units, character values as stored, special missing tags), so that the
     join carries about 30 bytes a row whatever the width of the table.  Rows whose fingerprints differ get their
     values back afterwards (:func:`_values`) and are compared under the rules.  Without ``row_index`` the caller
     numbers the rows of the collected frame (a row index in the query stops polars from sharing the scan with
@@ -168,13 +168,17 @@ def _narrow(lf: pl.LazyFrame, schema: pl.Schema, plans: list[ColumnPlan], side: 
     h0, h1, force = FINGERPRINT[side]
     exprs = list(keys)
     if values:
-        # each value hashed with its own seeds, the hashes summed with odd multipliers (wrapping): a struct hash
-        # costs ten times more on wide rows
-        # (the multipliers as UInt64 literals: the same values, but a plain integer literal above 2**31 made
-        # polars take a path about twice as slow for the whole sum)
-        exprs += [pl.sum_horizontal([e.hash(seed=i) * _u64(2 * i + 1) for i, e in enumerate(values)]).alias(h0),
-                  pl.sum_horizontal([e.hash(seed=i + 1, seed_1=7, seed_2=11, seed_3=13) * _u64(2 * i + 0x9E3779B1)
-                                     for i, e in enumerate(values)]).alias(h1)]
+        # each value hashed once (64 bits, its own seed), the hashes summed twice with two sets of odd multipliers
+        # (wrapping): h0 and h1 differ for rows whose values' hashes differ in any way but one in 2**64 per sum
+        # (a struct hash costs ten times more on wide rows).  A difference goes unseen only if a column's two
+        # values have the same 64-bit hash (a chance of about 5e-20 for a pair of values); a second hash of every
+        # value for h1 cost about 0.5 CPU s a side at 5M rows x 17 columns.  The multipliers are UInt64 literals: a
+        # plain integer literal above 2**31 made polars take a path about twice as slow.
+        # each computed once, as a column of its own (the streaming engine does not share common subexpressions)
+        lf = lf.with_columns(e.hash(seed=i).alias(f"\x1fparity_fp{i}") for i, e in enumerate(values))
+        hashes = [pl.col(f"\x1fparity_fp{i}") for i in range(len(values))]
+        exprs += [pl.sum_horizontal([h * _u64(2 * i + 1) for i, h in enumerate(hashes)]).alias(h0),
+                  pl.sum_horizontal([h * _u64(2 * i + 0x9E3779B1) for i, h in enumerate(hashes)]).alias(h1)]
         # a NaN (SAS side) or an infinity (Python side) is unequal whatever the other side holds: never skipped
         numbers = [e for p in plans if p.role == "compare" and p.numeric
                    for e in _column(p, schema, side, spec, strict)[:1]]
