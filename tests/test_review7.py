@@ -108,6 +108,15 @@ def _leftovers() -> set[str]:
     return set(glob.glob(os.path.join(tempfile.gettempdir(), "parity-sampled-*")))
 
 
+@pytest.fixture(autouse=True)
+def _private_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's temporary files in a folder of its own: another test running at the same time (pytest -n 2)
+    may have its copy of sampled pages in the shared one."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+
+
 # --------------------------------------------------------------------------------------------------------------
 # rows on a mix page after the data pages: ReadStat reads them with the last data page's count
 

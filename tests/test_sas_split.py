@@ -203,3 +203,31 @@ def test_distinct_values_count_a_missing_value_by_its_tag_only() -> None:
     values = np.array([1.0, 1.0, 2.5, -0.0, missing(0), missing(0, 7), missing(2), missing(0x5F)])
     assert distinct_values(values) == 6  # 1, 2.5, -0.0, '.', '.A', '._'
     assert distinct_values(np.array([3.0] * 5)) == 1 and distinct_values(np.array([], dtype=np.float64)) == 0
+
+
+@needs_fast
+@pytest.mark.parametrize("row", [0, 1, 57, 1500, ROWS - 2, ROWS - 1])
+def test_one_byte_above_127_in_any_character_value_is_seen_on_the_pages(tmp_path: Path, row: int) -> None:
+    """The raw read tells ASCII text (every byte of every character value below 128: no decoding check needed,
+    no byte-order mark possible) from text that is not, wherever the one other byte is: on the mix page, a full
+    data page, the last page partly filled; bytes above 127 in numbers do not count."""
+    values = [f"v{i}" for i in range(ROWS)]
+    numbers = [-(i + 0.5) * 1e300 for i in range(ROWS)]  # doubles whose bytes are above 127
+    columns = [Column("x", "numeric", numbers), Column("s", "string", values, length=20),
+               Column("t", "string", ["ab"] * ROWS, length=3)]
+    plain = tmp_path / "plain.sas7bdat"
+    write_sas7bdat(plain, columns)
+    where = [("s", *_place(plain, "s")), ("t", *_place(plain, "t"))]
+    assert read_columns(plain, [], where, ROWS).ascii_text
+    values[row] = f"v{row}\u00e9"
+    other = tmp_path / "other.sas7bdat"
+    write_sas7bdat(other, [columns[0], Column("s", "string", values, length=20), columns[2]])
+    assert not read_columns(other, [], where, ROWS).ascii_text
+    assert read_columns(other, [], [where[1]], ROWS).ascii_text  # only 't' looked at: ASCII
+
+
+def _place(path: Path, name: str) -> tuple[int, int]:
+    from polars_readstat import ScanReadstat
+
+    column = next(c for c in ScanReadstat(str(path)).metadata["columns"] if c["name"] == name)
+    return int(column["offset"]), int(column["length"])

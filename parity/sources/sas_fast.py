@@ -346,7 +346,7 @@ def _scan_rows(path: Path, blocks: list[tuple[int, int]], sink: Path | None, sta
 def _checked(path: Path, table: pl.LazyFrame, meta: Any, rows: int, names: list[str], numbers: list[str],
              reference: list[str], strings: list[str], file_encoding: str, samples: list[tuple[int, pl.DataFrame]],
              sink: Path | None, note: str | None, clock: list[float], checked: list[str] | None = None,
-             aligned_with: str = "the values read from the data pages") -> FastScan:
+             aligned_with: str = "the values read from the data pages", ascii_text: bool = False) -> FastScan:
     """The rows read (every column under its name, a tag column per numeric, and, when two readers' rows must
     line up, the misaligned flag per row) checked: the row count, the rows lining up, the text decoding, the
     sampled rows against pyreadstat's; then kept in memory or written to ``sink``."""
@@ -365,7 +365,8 @@ def _checked(path: Path, table: pl.LazyFrame, meta: Any, rows: int, names: list[
     uniques = table.select(pl.col(t).drop_nulls().unique().cast(pl.String).implode() for t in tag_names).collect()
     found = {n: tuple(sorted(uniques.get_column(tag_column(n))[0].to_list())) for n in names
              if tag_column(n) in tag_names and uniques.get_column(tag_column(n))[0].len()}
-    _check_decoding(table.select(strings), file_encoding)
+    if not ascii_text:  # (bytes the data pages show to be ASCII decode alike in every encoding read here)
+        _check_decoding(table.select(strings), file_encoding)
     table = table.select([*names, *(pl.col(tag_column(n)).cast(pl.String) for n in found)])
     for offset, sample in samples:
         _compare(table.slice(offset, sample.height).collect(), sample, names if checked is None else checked,
@@ -619,7 +620,8 @@ def _split_scan(path: Path, fast: Any, schema: dict[str, Any], rows: int, blocks
     table = pl.DataFrame([*columns, *tags, misaligned]).lazy()
     return _checked(path, table, meta, rows, names, numbers, [], strings, file_encoding, samples, sink,
                     "numeric columns read from the data pages (every row checked against "
-                    f"{FAST_READER}, the pages of the sampled rows against {REFERENCE_READER})", clock)
+                    f"{FAST_READER}, the pages of the sampled rows against {REFERENCE_READER})", clock,
+                    ascii_text=found.ascii_text)
 
 
 def _sampled_pages(path: Path, found: Any, blocks: list[tuple[int, int]]
