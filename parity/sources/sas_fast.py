@@ -40,6 +40,7 @@ reader read it and why the fast path was refused (``reader``, ``reader_note``).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -568,6 +569,30 @@ class _SplitRead:
         return self.frame
 
 
+def _behind(work: Callable[..., Any], *args: Any) -> Any:
+    """``work(*args)`` in a thread a little below normal priority (nice 5, Linux): polars-readstat's read, which
+    takes longer, then keeps its core while this work takes the rest."""
+    import os
+
+    out: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
+        try:
+            out.append(work(*args))
+        except BaseException as exc:  # re-raised in the calling thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True, name="parity-pages")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return out[0]
+
+
 def _probe(head: Mapping[str, Any], numeric: list[str]) -> str:
     """The plain numeric whose values in the first rows (``head``: read from the data pages, numpy only, so that
     polars-readstat starts at once) differ most, the first of equals: its two readings prove the rows line up only
@@ -594,7 +619,7 @@ def _split_scan(path: Path, fast: Any, schema: dict[str, Any], rows: int, blocks
         try:
             split.start(_probe(first_numbers(path, _where(layout, numeric), EDGE_ROWS, rows), numeric))
             _trace("probe chosen", clock)
-            found = read_columns(path, _where(layout, numbers), _where(layout, strings), rows)
+            found = _behind(read_columns, path, _where(layout, numbers), _where(layout, strings), rows)
             _trace("numeric columns from the data pages", clock)
             meta, samples = _sampled_pages(path, found, blocks)
         except RawRefused:

@@ -455,17 +455,16 @@ def _gather(chunk: np.ndarray, layout: Layout, first: np.ndarray, count: np.ndar
 
 
 def _populated(count: int) -> np.ndarray:
-    """An uninitialised uint64 array of ``count`` items, its memory mapped in at once where the system can
-    (``MAP_POPULATE``): one call where writing into fresh memory would fault every 4 KB page in, or, for numpy's
-    big arrays (it asks for transparent huge pages), stall while the kernel compacts memory into 2 MB pages (at 5M
-    rows, 0.6-1.2 s for 15 columns against 0.25 s mapped in at once, on a virtual machine)."""
+    """An uninitialised uint64 array of ``count`` items in memory mapped for it alone, in 4 KB pages: numpy asks
+    the kernel for transparent huge pages for its big arrays, and a fault then stalls while the kernel compacts
+    memory into 2 MB pages (at 5M rows, 0.3-1 s more for 15 columns on a virtual machine; mapping the pages in at
+    once (MAP_POPULATE) instead held up polars-readstat's thread meanwhile)."""
     import mmap
 
-    flags = getattr(mmap, "MAP_POPULATE", 0)
-    if count < (1 << 16) or not flags or not hasattr(mmap, "MAP_ANONYMOUS"):
+    if count < (1 << 16) or not hasattr(mmap, "MAP_ANONYMOUS"):
         return np.empty(count, dtype=np.uint64)
     try:
-        region = mmap.mmap(-1, count * 8, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | flags)
+        region = mmap.mmap(-1, count * 8, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     except (OSError, ValueError):
         return np.empty(count, dtype=np.uint64)
     return np.frombuffer(region, dtype=np.uint64)  # the array keeps the mapping alive
