@@ -157,7 +157,8 @@ def _column(plan: ColumnPlan, schema: pl.Schema, side: Side, spec: DatasetSpec, 
 def _narrow(lf: pl.LazyFrame, schema: pl.Schema, plans: list[ColumnPlan], side: Side, spec: DatasetSpec,
             strict: bool, row_index: bool = True) -> pl.LazyFrame:
     """One side as the join needs it: the row number, the normalised keys and a 128-bit fingerprint (two sums of
-    the same 64-bit hashes) of the row's compared raw values (numbers in SAS units, character values as stored, special missing tags), so that the
+    the same 64-bit hashes) of the row's compared raw values (numbers in SAS units, character values as stored,
+    special missing tags), so that the
     join carries about 30 bytes a row whatever the width of the table.  Rows whose fingerprints differ get their
     values back afterwards (:func:`_values`) and are compared under the rules.  Without ``row_index`` the caller
     numbers the rows of the collected frame (a row index in the query stops polars from sharing the scan with
@@ -174,9 +175,13 @@ def _narrow(lf: pl.LazyFrame, schema: pl.Schema, plans: list[ColumnPlan], side: 
         # values have the same 64-bit hash (a chance of about 5e-20 for a pair of values); a second hash of every
         # value for h1 cost about 0.5 CPU s a side at 5M rows x 17 columns.  The multipliers are UInt64 literals: a
         # plain integer literal above 2**31 made polars take a path about twice as slow.
-        # each computed once, as a column of its own (the streaming engine does not share common subexpressions)
-        lf = lf.with_columns(e.hash(seed=i).alias(f"\x1fparity_fp{i}") for i, e in enumerate(values))
-        hashes = [pl.col(f"\x1fparity_fp{i}") for i in range(len(values))]
+        if row_index:  # several buckets, streamed out: each sum hashes the values (hash columns of their own
+            # held about 0.5 GB more while the buckets were written at 30M rows)
+            hashes = [e.hash(seed=i) for i, e in enumerate(values)]
+        else:  # one bucket: each hash computed once, as a column of its own (the streaming engine does not share
+            # common subexpressions); the same values either way
+            lf = lf.with_columns(e.hash(seed=i).alias(f"\x1fparity_fp{i}") for i, e in enumerate(values))
+            hashes = [pl.col(f"\x1fparity_fp{i}") for i in range(len(values))]
         exprs += [pl.sum_horizontal([h * _u64(2 * i + 1) for i, h in enumerate(hashes)]).alias(h0),
                   pl.sum_horizontal([h * _u64(2 * i + 0x9E3779B1) for i, h in enumerate(hashes)]).alias(h1)]
         # a NaN (SAS side) or an infinity (Python side) is unequal whatever the other side holds: never skipped
