@@ -165,7 +165,8 @@ def _narrow(lf: pl.LazyFrame, schema: pl.Schema, plans: list[ColumnPlan], side: 
     the first pass's aggregates)."""
     row = ROW_S if side == "sas" else ROW_P
     keys = [e for p in plans if p.role == "key" for e in _column(p, schema, side, spec, strict)]
-    values = [e for p in plans if p.role == "compare" for e in _column(p, schema, side, spec, strict, True)]
+    values = [e for p in plans if p.role == "compare"
+              for e in _hashed(p, _column(p, schema, side, spec, strict, True))]
     h0, h1, force = FINGERPRINT[side]
     exprs = list(keys)
     if values:
@@ -191,6 +192,18 @@ def _narrow(lf: pl.LazyFrame, schema: pl.Schema, plans: list[ColumnPlan], side: 
                  for e in numbers]
         exprs.append((pl.any_horizontal(flags) if flags else pl.lit(False)).alias(force))
     return lf.select(exprs) if exprs and not row_index else lf.with_row_index(row).select([pl.col(row), *exprs])
+
+
+def _hashed(plan: ColumnPlan, exprs: list[pl.Expr]) -> list[pl.Expr]:
+    """A compared column's fingerprinted expressions (its value, and its tag under strict rules) as they are hashed.
+
+    polars hashes a missing value as the hash of a number it derives from the seed (``hash(hash(3188347919))``),
+    and a double as its bits: the double with the bits of ``hash(3188347919)`` hashes as a missing value does, and
+    a row holding it on one side and a missing value on the other would never be compared.  A number's missing
+    value is hashed as a NaN instead (the bits of no other double; a SAS side's NaN is compared whatever its twin
+    holds, a Python side's NaN is already the missing value)."""
+    value, *tags = exprs
+    return [value if plan.kind == "string" else value.fill_null(float("nan")), *tags]
 
 
 def _u64(value: int) -> pl.Expr:
