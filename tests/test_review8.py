@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import os
 import random
 import struct
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,8 +27,11 @@ from parity.api import make_spec
 from parity.engine.base import EngineResult
 from parity.engine.polars_engine import PolarsEngine
 from parity.sources.base import ColumnInfo, Table
+from parity.sources.sas_fast import fast_reader_available
 from parity.spec import DatasetSpec
+from parity.testing.sas7bdat_writer import Column, SpecialMissing, write_sas7bdat
 from tests.test_engine_fast import _facts, _frame_source, _parquet, _py, _sas
+from tests.test_sas_raw import _big_endian_copy
 
 # ---------------------------------------------------------------------------------------------------------------
 # 1. the row fingerprint
@@ -178,3 +185,219 @@ def test_fuzzed_tables_give_the_verdict_of_a_comparison_of_every_pair(tmp_path: 
     _every_pair_compared(monkeypatch)
     slow = [_dump(r) for r in _ways(spec, sas, py, tmp_path / "slow")]
     assert slow == fast
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. the ASCII check of the character values on the data pages (sas_raw._high_text_bytes)
+
+needs_fast = pytest.mark.skipif(not fast_reader_available(), reason="polars-readstat is not installed")
+
+
+def _texts_file(path: Path, rows: int) -> Path:
+    """Numbers whose bytes are above 127 around character columns of odd LENGTHs (a row of 28 bytes: no column
+    on an 8-byte boundary), ASCII text, rows on the mix page, full data pages and a last page partly filled."""
+    write_sas7bdat(path, [Column("x", "numeric", [-(i + 0.5) * 1e300 for i in range(rows)]),
+                          Column("y", "numeric", [-1e300] * rows, length=4),
+                          Column("s", "string", [f"r{i}" for i in range(rows)], length=7),
+                          Column("t", "string", ["z"] * rows, length=1),
+                          Column("u", "string", [f"{i % 10}" * (i % 9) for i in range(rows)], length=8)],
+                   timestamp=dt.datetime(2024, 3, 1))
+    return path
+
+
+def _fast_strings_ascii(path: Path) -> bool:
+    from polars_readstat import scan_readstat
+
+    frame = scan_readstat(str(path)).select(["s", "t", "u"]).collect()
+    return not any(frame.get_column(c).str.contains(r"[^\x00-\x7F]").any() for c in frame.columns)
+
+
+@needs_fast
+@pytest.mark.parametrize("chunk_pages", [0, 1, 3])
+def test_a_byte_above_127_anywhere_on_the_pages_is_ascii_only_outside_the_character_values(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_pages: int) -> None:
+    """'é' (2 bytes) patched at places all over the rows of every page with rows, and after the last row of a page:
+    the data pages say ASCII exactly when polars-readstat's strings are ASCII (never when they are not), read in
+    one piece or in pieces of 1 and 3 pages; a big-endian copy of the file says the same."""
+    from parity.sources import sas_raw
+
+    if chunk_pages:
+        monkeypatch.setattr(sas_raw, "CHUNK_BYTES", chunk_pages * sas_raw.read_layout(
+            _texts_file(tmp_path / "probe.sas7bdat", 10)).page_size)
+    rows = 2000
+    path = _texts_file(tmp_path / "t.sas7bdat", rows)
+    original = path.read_bytes()
+    layout = sas_raw.read_layout(path)
+    from polars_readstat import ScanReadstat
+
+    places = {c["name"]: (int(c["offset"]), int(c["length"])) for c in ScanReadstat(str(path)).metadata["columns"]}
+    texts = [(n, *places[n]) for n in ("s", "t", "u")]
+    assert sas_raw.read_columns(path, [], texts, rows).ascii_text
+    rng = random.Random(8)
+    at: list[int] = []
+    row_bytes = sas_raw.read_columns(path, [], [], rows)
+    for p in range(layout.page_count):
+        if row_bytes.page_rows[p] == 0:
+            continue
+        base = layout.header_length + p * layout.page_size
+        count = int(row_bytes.page_rows[p])
+        first = base + (_mix_first(original, base, layout) if row_bytes.page_types[p] == 0x0200 else
+                        layout.page_header)
+        end = first + count * layout.row_length
+        at += [first, first + 1, end - 1, end - 2, end, end + 5, *(rng.randrange(first, end) for _ in range(14))]
+        at += [first + r * layout.row_length + k for r in (0, count - 1) for k in range(layout.row_length)]
+    assert 0x0200 in row_bytes.page_types.tolist() and rows % int(row_bytes.page_rows.max())  # a mix page, a last
+    seen = {True: 0, False: 0}  # page partly filled
+    for place in sorted(set(at)):
+        if place + 2 > len(original):
+            continue
+        data = bytearray(original)
+        data[place:place + 2] = "é".encode()
+        path.write_bytes(bytes(data))
+        truth = _fast_strings_ascii(path)
+        got = sas_raw.read_columns(path, [], texts, rows).ascii_text
+        assert got == truth, place
+        seen[truth] += 1
+        if not truth and seen[False] % 7 == 1:  # the same verdict in the other byte order
+            swapped = tmp_path / "be.sas7bdat"
+            swapped.write_bytes(_big_endian_copy(path))
+            assert sas_raw.read_columns(swapped, [], texts, rows).ascii_text is False
+    assert seen[True] > 20 and seen[False] > 20, seen
+
+
+def _mix_first(data: bytes, base: int, layout: Any) -> int:
+    """Where a mix page's rows start: after its subheader pointers, 8-byte aligned."""
+    (count,) = struct.unpack_from("<H", data, base + layout.page_header - 4)
+    start = layout.page_header + count * layout.pointer_length
+    return start + 4 if start % 8 == 4 else start
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. the split read's page reading thread (sas_fast._behind), in-place widths, tiny files
+
+
+def test_the_page_reading_thread_never_runs_above_its_callers_priority() -> None:
+    """Under ``nice -n 19`` (even as root, who may raise a priority) the thread stays at 19; else 5 steps lower."""
+    from parity.sources.base import lower_priority
+    from parity.sources.sas_fast import _behind
+
+    seen: list[tuple[int, int]] = []
+
+    def caller() -> None:
+        lower_priority()
+        me = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        seen.append((me, _behind(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))))
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    thread.join()
+    assert seen == [(19, 19)]
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert _behind(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())) == min(19, before + 5)
+
+
+def test_an_interrupt_while_the_pages_are_read_leaves_no_thread_reading() -> None:
+    """Ctrl-C (a SIGINT to the waiting thread) while the pages are read: the interrupt surfaces once the thread's
+    pass is done (polars, once imported, holds the signal off a waiting join), so nothing still reads the file
+    once the run unwinds."""
+    import signal
+
+    from parity.sources.sas_fast import _behind
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("SIGINT is not Python's KeyboardInterrupt here")
+    started, done = threading.Event(), threading.Event()
+
+    def work() -> int:
+        started.set()
+        time.sleep(0.5)
+        done.set()
+        return 1
+
+    def interrupt() -> None:
+        started.wait(5)
+        time.sleep(0.1)
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    timer = threading.Thread(target=interrupt)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        _behind(work)
+    timer.join()
+    assert done.is_set()  # not still reading
+
+
+@needs_fast
+@pytest.mark.parametrize("error", [KeyboardInterrupt, MemoryError, OSError, "refused"])
+def test_an_error_in_the_page_reading_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            error: Any) -> None:
+    """A refusal of the raw read falls back to polars-readstat's whole read; any other error refuses the fast path
+    (pyreadstat then reads the file); an interrupt goes through; never a thread or a file left behind."""
+    from parity.sources import sas_fast, sas_raw
+    from parity.sources.sas import read_sas
+    from tests.test_sas_fast import _assert_same, _reference
+
+    path = _texts_file(tmp_path / "e.sas7bdat", 3000)
+
+    def broken(*args: Any) -> Any:
+        raise sas_raw.RawRefused("planted") if error == "refused" else error("planted")
+
+    monkeypatch.setattr(sas_raw, "read_columns", broken)
+    monkeypatch.delenv(sas_fast.READER_ENV, raising=False)
+    if error is KeyboardInterrupt:
+        with pytest.raises(KeyboardInterrupt):
+            sas_fast.scan_sas_fast(path, sink=tmp_path / "sink.parquet")
+    else:
+        table = read_sas(path)
+        reader = table.meta.extra
+        if error == "refused":  # polars-readstat reads every column
+            assert reader["reader"] == "polars-readstat" and "data pages" not in str(reader.get("reader_note"))
+        else:
+            assert reader["reader"] == "pyreadstat" and "planted" in reader["reader_note"], reader
+        _assert_same(table, _reference(path, monkeypatch))
+    time.sleep(0.05)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("parity-") and t.is_alive()]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.sas7bdat"]
+
+
+@pytest.mark.parametrize("little", [True, False])
+@pytest.mark.parametrize("width", range(3, 9))
+def test_numbers_shorter_than_8_bytes_in_either_byte_order(width: int, little: bool) -> None:
+    """The in-place shifts: the stored bytes (the double's most significant ones, in the file's order, after 8 -
+    LENGTH bytes of a neighbour) are the value, its other bytes zero."""
+    import numpy as np
+
+    from parity.sources.sas_raw import _doubles
+
+    rng = random.Random(width * 2 + little)
+    values = [rng.uniform(-1e6, 1e6) for _ in range(200)] + [0.0, -0.0, 1e-300, -1e300, math.pi, float("inf")]
+    cells = bytearray()
+    for v in values:
+        big = struct.pack(">d", v)[:width]
+        cells += bytes(rng.randrange(256) for _ in range(8 - width)) + (big[::-1] if little else big)
+    words = np.frombuffer(bytes(cells), dtype="<u8" if little else ">u8").astype(np.uint64)
+    got = _doubles(words, width, little)
+    expected = [struct.unpack(">d", struct.pack(">d", v)[:width] + b"\0" * (8 - width))[0] for v in values]
+    assert [struct.pack("<d", g) for g in got.tolist()] == [struct.pack("<d", e) for e in expected]
+    assert np.shares_memory(got, words)  # in place
+
+
+@needs_fast
+@pytest.mark.parametrize("rows", [0, 1, 2])
+def test_tiny_files_take_the_split_read_as_pyreadstat_reads_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 rows: int) -> None:
+    from parity.sources import sas_fast
+    from parity.sources.sas import read_sas
+    from tests.test_sas_fast import _assert_same, _reference
+
+    path = tmp_path / "tiny.sas7bdat"
+    write_sas7bdat(path, [Column("x", "numeric", [1.5, SpecialMissing("A")][:rows]),
+                          Column("n", "numeric", [-2.0, 3.0][:rows], length=4),
+                          Column("s", "string", ["a", "é"][:rows], length=3)],
+                   timestamp=dt.datetime(2024, 3, 1))
+    monkeypatch.delenv(sas_fast.READER_ENV, raising=False)
+    table = read_sas(path)
+    _assert_same(table, _reference(path, monkeypatch))
+    if rows:
+        assert "data pages" in str(table.meta.extra.get("reader_note")), table.meta.extra

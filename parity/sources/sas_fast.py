@@ -570,8 +570,9 @@ class _SplitRead:
 
 
 def _behind(work: Callable[..., Any], *args: Any) -> Any:
-    """``work(*args)`` in a thread a little below normal priority (nice 5, Linux): polars-readstat's read, which
-    takes longer, then keeps its core while this work takes the rest."""
+    """``work(*args)`` in a thread a little below the caller's priority (5 nice steps more, Linux): polars-readstat's
+    read, which takes longer, then keeps its core while this work takes the rest.  Never above the caller's
+    priority: a run under ``nice -n 19`` (as root, who may raise it) stays at 19."""
     import os
 
     out: list[Any] = []
@@ -579,7 +580,8 @@ def _behind(work: Callable[..., Any], *args: Any) -> Any:
 
     def run() -> None:
         with contextlib.suppress(AttributeError, OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
+            me = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me) + 5))
         try:
             out.append(work(*args))
         except BaseException as exc:  # re-raised in the calling thread
