@@ -297,9 +297,8 @@ def test_the_page_reading_thread_never_runs_above_its_callers_priority() -> None
 
 
 def test_an_interrupt_while_the_pages_are_read_leaves_no_thread_reading() -> None:
-    """Ctrl-C (a SIGINT to the waiting thread) while the pages are read: the interrupt surfaces once the thread's
-    pass is done (polars, once imported, holds the signal off a waiting join), so nothing still reads the file
-    once the run unwinds."""
+    """Ctrl-C (a SIGINT to the waiting thread) while the pages are read: the interrupt goes on once the thread's
+    pass is done, so nothing still reads the file once the run unwinds."""
     import signal
 
     from parity.sources.sas_fast import _behind

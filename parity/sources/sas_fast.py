@@ -577,19 +577,27 @@ def _behind(work: Callable[..., Any], *args: Any) -> Any:
 
     out: list[Any] = []
     errors: list[BaseException] = []
+    finished = threading.Event()
 
     def run() -> None:
-        with contextlib.suppress(AttributeError, OSError):
-            me = threading.get_native_id()
-            os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me) + 5))
         try:
+            with contextlib.suppress(AttributeError, OSError):
+                me = threading.get_native_id()
+                os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me) + 5))
             out.append(work(*args))
         except BaseException as exc:  # re-raised in the calling thread
             errors.append(exc)
+        finally:
+            finished.set()
 
     thread = threading.Thread(target=run, daemon=True, name="parity-pages")
     thread.start()
-    thread.join()
+    try:
+        thread.join()
+    finally:
+        # interrupted while waiting (Ctrl-C): the thread ends its pass over the file before the read unwinds (an
+        # interrupted join leaves is_alive() False while the thread still runs)
+        finished.wait()
     if errors:
         raise errors[0]
     return out[0]
