@@ -33,6 +33,8 @@ from parity.testing.sas7bdat_writer import Column, SpecialMissing, write_sas7bda
 from tests.test_engine_fast import _facts, _frame_source, _parquet, _py, _sas
 from tests.test_sas_raw import _big_endian_copy
 
+pytest_plugins = ["pytester"]
+
 # ---------------------------------------------------------------------------------------------------------------
 # 1. the row fingerprint
 
@@ -400,3 +402,190 @@ def test_tiny_files_take_the_split_read_as_pyreadstat_reads_them(tmp_path: Path,
     _assert_same(table, _reference(path, monkeypatch))
     if rows:
         assert "data pages" in str(table.meta.extra.get("reader_note")), table.meta.extra
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. the inputs' sha256, hashed while the rows are compared and asked for when the report is written
+
+
+def _swap_in(path: Path, content: Path | None, how: str) -> None:
+    """Change ``path`` the way a job still writing it would: replaced by a rename (a new inode), truncated,
+    rewritten in place with other bytes of the same size, or only touched."""
+    import shutil
+
+    if how == "rename":
+        assert content is not None
+        shutil.copy2(content, path.with_name("next.tmp"))
+        os.replace(path.with_name("next.tmp"), path)
+    elif how == "truncate":
+        with path.open("r+b") as fh:
+            fh.truncate(path.stat().st_size // 2)
+    elif how == "rewrite":
+        data = bytearray(path.read_bytes())
+        data[-100:] = bytes(100)
+        stat = path.stat()
+        path.write_bytes(bytes(data))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # even the modification time put back
+    else:
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10 ** 9))
+
+
+@pytest.fixture
+def sas_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from parity.sources import cache
+    from parity.sources.sas_fast import READER_ENV
+
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("PARITY_CACHE_DIR", str(folder))
+    monkeypatch.delenv("PARITY_NO_CACHE", raising=False)
+    monkeypatch.delenv(READER_ENV, raising=False)
+    monkeypatch.setattr(cache, "MIN_BYTES", 0)
+    return folder
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _entries(folder: Path) -> set[str]:
+    return {p.parent.name for p in folder.rglob("manifest.json")}
+
+
+@needs_fast
+@pytest.mark.parametrize("how", ["rename", "truncate", "rewrite", "touch"])
+@pytest.mark.parametrize("when", ["first run, fast", "first run, pyreadstat", "second run, fast"])
+def test_a_sas_file_changed_while_it_is_read_is_an_error_and_the_cache_learns_nothing(
+        tmp_path: Path, sas_cache: Path, monkeypatch: pytest.MonkeyPatch, how: str, when: str) -> None:
+    """The file changes after the hasher read it, before the reader does: the run (a first reading whose digest
+    is asked for at the end, a pyreadstat reading that caches its parts, or the second run of a known file, which
+    writes the cache entry) is an InputError naming the file; the cache index maps the file to no digest of other
+    bytes and no entry is written."""
+    from parity.errors import InputError
+    from parity.sources import cache, sas_stream
+    from parity.sources.registry import OpenOptions
+    from parity.sources.sas_fast import READER_ENV
+    from tests.test_sas_first_run import _file
+
+    path = _file(tmp_path / "s.sas7bdat", rows=400)
+    other = _file(tmp_path / "other.sas7bdat", rows=300)
+    if when == "second run, fast":
+        sas_stream.open_streamed(path, OpenOptions()).meta.to_dict()
+        assert cache.known_sha256(path) == _sha(path)
+    if "pyreadstat" in when:
+        monkeypatch.setenv(READER_ENV, "pyreadstat")
+    real = sas_stream.choose_reader
+
+    def changed_before_read(p: Path, *args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + 10
+        while not all(t.name != f"parity-sha256-{path.name}" or not t.is_alive() for t in threading.enumerate()):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)  # the hasher has read the file as it was
+        _swap_in(path, other, how)
+        return real(p, *args, **kwargs)
+
+    monkeypatch.setattr(sas_stream, "choose_reader", changed_before_read)
+    before = _entries(sas_cache)
+    with pytest.raises(InputError, match=rf"{path.name}.*(changed while parity read|damaged|cannot|not a)"):
+        sas_stream.open_streamed(path, OpenOptions()).meta.to_dict()
+    assert cache.known_sha256(path) in (None, _sha(path))
+    assert _entries(sas_cache) == before
+
+
+@needs_fast
+def test_a_file_replaced_between_the_hashers_open_and_the_readers_is_an_error(
+        tmp_path: Path, sas_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file's identity is taken before the hasher opens it: replaced right after the hasher read it (before
+    anything else looked at it), the digest asked for at the end is an error, not the old file's digest beside
+    the new file's rows."""
+    from parity.errors import InputError
+    from parity.sources import cache, sas_stream
+    from parity.sources.registry import OpenOptions
+    from tests.test_sas_first_run import _file
+
+    path = _file(tmp_path / "s.sas7bdat", rows=400)
+    other = _file(tmp_path / "other.sas7bdat", rows=300)
+
+    class Hasher(sas_stream._Hasher):
+        def __init__(self, p: Path) -> None:
+            super().__init__(p)
+            self.join()  # it read the file as it was
+            _swap_in(path, other, "rename")
+
+    monkeypatch.setattr(sas_stream, "_Hasher", Hasher)
+    table = sas_stream.open_streamed(path, OpenOptions())
+    assert table.meta.rows == 300  # the new file's rows
+    with pytest.raises(InputError, match=r"s\.sas7bdat: the file changed while parity read"):
+        table.meta.to_dict()
+    assert cache.known_sha256(path) is None
+
+
+@pytest.mark.parametrize("kind", ["folder", "glob"])
+@pytest.mark.parametrize("how", ["rename", "rewrite", "touch"])
+def test_a_python_side_of_several_files_is_hashed_for_the_report_unless_one_changed(
+        tmp_path: Path, kind: str, how: str) -> None:
+    from parity.errors import InputError
+    from parity.sources.base import sha256_files
+    from parity.sources.registry import OpenOptions, open_source
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for i in range(3):
+        pl.DataFrame({"id": [i * 10 + k for k in range(10)], "x": [f"v{k}" for k in range(10)]}).write_parquet(
+            folder / f"part{i}.parquet")
+    pl.DataFrame({"id": [99], "x": ["z"]}).write_parquet(tmp_path / "other.parquet")
+    where = str(folder) if kind == "folder" else str(folder / "*.parquet")
+    files = sorted(folder.glob("*.parquet"))
+    source = open_source(Path(where), OpenOptions())
+    assert source.meta.to_dict()["sha256"] == sha256_files(files, folder)
+    changed = open_source(Path(where), OpenOptions())
+    _swap_in(folder / "part1.parquet", tmp_path / "other.parquet", how)
+    with pytest.raises(InputError, match=r"part1\.parquet: the file changed while parity read and compared it"):
+        changed.meta.to_dict()
+
+
+def _job(root: Path) -> Path:
+    """A job whose two datasets read one SAS file, against two parquet outputs."""
+    from parity.sources.sas import read_sas
+    from tests.test_sas_first_run import _file
+
+    job = root / "jobs" / "j"
+    job.mkdir(parents=True)
+    sas = _file(job / "s.sas7bdat", rows=500)
+    frame = read_sas(sas).frame
+    frame.with_columns(pl.col("x").fill_null(0.0)).write_parquet(job / "p.parquet")
+    frame.write_parquet(job / "same.parquet")
+    (job / "parity.toml").write_text('[datasets.d1]\nsas = "s.sas7bdat"\npython = "p.parquet"\nkeys = ["id"]\n\n'
+                                     '[datasets.d2]\nsas = "s.sas7bdat"\npython = "same.parquet"\nkeys = ["id"]\n')
+    return job
+
+
+@needs_fast
+def test_three_runs_of_a_job_sharing_one_sas_file_report_the_same_json(
+        tmp_path: Path, sas_cache: Path, pytester: pytest.Pytester) -> None:
+    """A first reading (digest asked for at the end), a second (the cache entry written), a third (rows from the
+    cache), and a run of the pytest plugin: the same report but for run-time fields, the digests those of the
+    files."""
+    from parity.cli.main import main
+    from parity.report.json import strip_runtime
+
+    job = _job(tmp_path)
+    reports = []
+    for run in range(3):
+        code = main(["run", "j", "--jobs-dir", str(tmp_path / "jobs"), "--report-dir", str(tmp_path / f"r{run}")])
+        reports.append(json.loads((tmp_path / f"r{run}" / "j" / "parity.json").read_text()))
+        assert code == 1, reports[-1]["verdict"]  # d1's x differs: its missing values are 0 in Python
+        # (the second dataset of the first run reads a file the index knows by then: its entry is written)
+        assert len(_entries(sas_cache)) == 1
+    text = json.dumps(reports[0])
+    assert _sha(job / "s.sas7bdat") in text and _sha(job / "p.parquet") in text
+    assert [d["verdict"] for d in reports[0]["datasets"]] == ["fail", "fail"]  # compared, not errors
+    plugin = pytester.runpytest("--parity", "j", f"--parity-jobs-dir={tmp_path / 'jobs'}",
+                                f"--parity-report-dir={tmp_path / 'r3'}", "-p", "no:cacheprovider")
+    assert plugin.ret == 1
+    reports.append(json.loads((tmp_path / "r3" / "j" / "parity.json").read_text()))
+    first = json.dumps(strip_runtime(reports[0]), sort_keys=True)
+    for other in reports[1:]:
+        assert json.dumps(strip_runtime(other), sort_keys=True) == first

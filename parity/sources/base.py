@@ -8,7 +8,7 @@ import hashlib
 import os
 import struct
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -193,13 +193,15 @@ def sha256_file(path: Path) -> str:
 
 
 def deferred_sha256(path: Path, compute: Callable[[], str] | None = None,
-                    verified: Callable[[str], None] | None = None) -> Callable[[], str]:
+                    verified: Callable[[str], None] | None = None, files: Sequence[Path] = ()) -> Callable[[], str]:
     """The sha256 of the file ``path`` as opened now, for the report: computed when first asked (by then, usually,
     by a prefetch thread on a core the comparison left idle), by ``compute`` if given (else
     :func:`sha256_file`), then handed to ``verified``.  The file must not have changed since it was opened, or the
-    digest would not be that of the bytes compared: asking then raises InputError (and ``verified`` is not
-    called)."""
-    key = _identity(path)
+    digest would not be that of the bytes compared: asking then raises InputError naming it (and ``verified`` is
+    not called).  ``files``: the files of a dataset of several (``path`` their folder or glob), each of which must
+    not have changed."""
+    watched = list(files) or [path]
+    keys = [_identity(p) for p in watched]  # before a byte is read (``compute`` may start reading at once)
     done: list[str] = []
     lock = threading.Lock()
 
@@ -207,9 +209,11 @@ def deferred_sha256(path: Path, compute: Callable[[], str] | None = None,
         with lock:
             if not done:
                 value = compute() if compute is not None else sha256_file(path)
-                if key is None or _identity(path) != key:
-                    raise InputError(f"{path}: the file changed while parity read and compared it, so its sha256 "
-                                     "would not be that of the bytes compared; run again once nothing writes it")
+                for file, key in zip(watched, keys, strict=True):
+                    if key is None or _identity(file) != key:
+                        raise InputError(f"{file}: the file changed while parity read and compared it, so its "
+                                         "sha256 would not be that of the bytes compared; run again once nothing "
+                                         "writes it")
                 if verified is not None:
                     verified(value)
                 done.append(value)

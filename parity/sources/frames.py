@@ -171,6 +171,12 @@ def _lazy_file_source(location: str, fmt: str, scan: Callable[[list[Path], bool]
     path = Path(location)
     root, files = _files_of(location, fmt)
     hive = path.is_dir()
+    single = len(files) == 1 and not hive and not is_glob(location)
+    # hashed for the report when it is written (one file: prefetched meanwhile, on a core the comparison leaves
+    # idle), each file unchanged since it is opened here (before its metadata is read), or the report's digest
+    # would be of other bytes
+    later = deferred_sha256(files[0]) if single else deferred_sha256(path, lambda: sha256_files(files, root),
+                                                                      files=files)
     try:
         plan = scan(files, hive)
         schema = plan.collect_schema()
@@ -178,11 +184,8 @@ def _lazy_file_source(location: str, fmt: str, scan: Callable[[list[Path], bool]
     except Exception as exc:
         raise _reader_failure(files[0] if len(files) == 1 else path, exc, what=f"{fmt} file") from None
     columns, strings = _schema_columns(schema, location)
-    single = len(files) == 1 and not hive and not is_glob(location)
-    # one file: hashed for the report meanwhile (prefetched, on a core the comparison leaves idle), not now
-    meta = SourceMeta(source=location, sha256=None if single else sha256_files(files, root), rows=rows,
-                      columns=len(columns), format=fmt, extra={} if single else {"files": len(files)},
-                      sha256_later=deferred_sha256(files[0]) if single else None)
+    meta = SourceMeta(source=location, sha256=None, rows=rows, columns=len(columns), format=fmt,
+                      extra={} if single else {"files": len(files)}, sha256_later=later)
 
     def scanner() -> pl.LazyFrame:
         lazy = scan(files, hive)

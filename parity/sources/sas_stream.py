@@ -267,9 +267,12 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
             return _cached(path, hit, options)
     stage = f"reading {path.name}"
     options.progress(stage, 0, 0, "rows")
+    # the file's digest, for the report and the cache: of the file as it is now, before the hasher or a reader
+    # opens it (a file replaced, truncated or rewritten since is an InputError naming it, never the digest of
+    # other bytes, and then neither the cache index nor an entry learns anything)
+    later = deferred_sha256(path, lambda: hasher.result(),
+                            lambda sha: cache.remember_sha256(path, sha) if caching else None)
     hasher = _Hasher(path)
-    # the digest for the report when the rows stay in memory: of the file as it is now, before it is read
-    later = deferred_sha256(path, hasher.result, lambda sha: cache.remember_sha256(path, sha) if caching else None)
     with contextlib.ExitStack() as stack:
         folder: Path | None = None
         if caching:
@@ -339,17 +342,20 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
                 # no cache entry to write now: the hash (low priority) goes on while the rows are compared, and the
                 # report asks for it at the end (the cache index learns it then)
                 return _source(path, memory, None, provenance, options, later)
-            sha = hasher.result()
-            cache.remember_sha256(path, sha)
+            sha = later()  # (and the index learns it)
             # written when a run reads the same file a second time (or the cache was asked for): a one-off run,
             # say a CI job on a fresh machine, does not pay for an entry no later run reads
             if cache.entry(sha, reading) is None and (options.cache is True or known == sha):
                 _write_entry(path, memory, sha, reading, provenance)
             return _source(path, memory, sha, provenance, options)
-        sha = hasher.result()
+        try:
+            sha = later()  # (and the index learns it when caching)
+        except InputError:
+            if private:
+                shutil.rmtree(folder or "", ignore_errors=True)
+            raise
         if caching:
             assert folder is not None
-            cache.remember_sha256(path, sha)
             published = cache.entry(sha, reading)
             try:
                 if published is None and complete:
