@@ -589,3 +589,70 @@ def test_three_runs_of_a_job_sharing_one_sas_file_report_the_same_json(
     first = json.dumps(strip_runtime(reports[0]), sort_keys=True)
     for other in reports[1:]:
         assert json.dumps(strip_runtime(other), sort_keys=True) == first
+
+
+@needs_fast
+def test_a_split_read_whose_numbers_are_memory_mapped_is_pyreadstat_bit_for_bit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Enough rows (2**16 and more) for the numeric columns' arrays to be anonymous memory maps, shifted in place
+    for every LENGTH 3-8, special missing values among them."""
+    import numpy as np
+
+    from parity.sources import sas_fast, sas_raw
+    from parity.sources.sas import read_sas
+    from tests.test_sas_fast import _assert_same, _reference
+
+    rows = (1 << 16) + 123
+    tags = [SpecialMissing(t) for t in "AZ_"]
+    path = tmp_path / "big.sas7bdat"
+    write_sas7bdat(path, [Column("id", "numeric", [float(i) for i in range(rows)]),
+                          *(Column(f"n{w}", "numeric", [tags[i % 3] if i % 1001 == 7 else (i * 0.37 - 999.5)
+                                                        for i in range(rows)], length=w) for w in range(3, 9)),
+                          Column("s", "string", [f"s{i % 97}" for i in range(rows)], length=5)],
+                   timestamp=dt.datetime(2024, 3, 1))
+    mapped = sas_raw._populated(rows)
+    assert mapped.base is not None and not mapped.flags.owndata  # a memory map, not numpy's own
+    monkeypatch.delenv(sas_fast.READER_ENV, raising=False)
+    table = read_sas(path)
+    assert "data pages" in str(table.meta.extra.get("reader_note")), table.meta.extra
+    _assert_same(table, _reference(path, monkeypatch))
+    assert np.isfinite(table.frame.get_column("n3").drop_nulls().to_numpy()).all()
+
+
+@needs_fast
+def test_the_pytest_plugin_reports_a_python_file_changed_after_it_was_read_as_an_error_naming_it(
+        tmp_path: Path, sas_cache: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rewritten with other columns once opened: whatever error the comparison then meets (here a column the plan
+    expects is gone), the dataset is an error naming the changed file, not an internal error of parity."""
+    import parity.sources.frames as frames
+
+    job = _job(tmp_path)
+    real = frames.SourceMeta
+
+    def rewritten_after_open(*args: Any, **kwargs: Any) -> Any:
+        meta = real(*args, **kwargs)
+        if str(meta.source).endswith("p.parquet"):
+            pl.DataFrame({"id": [7.0]}).write_parquet(job / "p.parquet")
+        return meta
+
+    monkeypatch.setattr(frames, "SourceMeta", rewritten_after_open)
+    result = pytester.runpytest("--parity", "j", f"--parity-jobs-dir={tmp_path / 'jobs'}",
+                                f"--parity-report-dir={tmp_path / 'r'}", "-p", "no:cacheprovider")
+    assert result.ret == 2  # an error dataset
+    report = json.loads((tmp_path / "r" / "j" / "parity.json").read_text())
+    d1, d2 = report["datasets"]
+    assert d1["verdict"] == "error" and "p.parquet: the file changed while parity read" in json.dumps(d1)
+    assert d2["verdict"] != "error"
+    assert "p.parquet: the file changed while parity read" in result.stdout.str()
+
+
+def test_a_file_deleted_before_its_digest_is_asked_for_is_an_input_error_naming_it(tmp_path: Path) -> None:
+    from parity.errors import InputError
+    from parity.sources.base import deferred_sha256
+
+    path = tmp_path / "gone.parquet"
+    path.write_bytes(b"abc")
+    digest = deferred_sha256(path)  # hashed when asked for, by sha256_file
+    path.unlink()
+    with pytest.raises(InputError, match=r"gone\.parquet: the file changed while parity read"):
+        digest()

@@ -107,6 +107,7 @@ def _compare_on_polars(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str
             from parity.sources.frames import spark_frame_table
 
             py = spark_frame_table(py)
+    sas_meta[_PY_META] = getattr(py, "meta", None)
     from parity.engine.quality import evaluate_spec
 
     if ds.contract is not None or ds.quality:
@@ -116,12 +117,28 @@ def _compare_on_polars(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str
     return compare_tables(ds, sas, py, job), rules
 
 
-#: where :func:`_compare_on_polars` leaves the SAS side's SourceMeta for the provenance of a failed comparison
+#: where :func:`_compare_on_polars` leaves the SAS side's SourceMeta for the provenance of a failed comparison, and
+#: the Python side's (to tell a file changed mid-run from a failure of its own)
 _SOURCE_META = "\x00source meta"
+_PY_META = "\x00python meta"
+
+
+def _changed_input(meta: dict[str, Any]) -> str | None:
+    """Why a comparison failed when one of its input files changed since it was opened (a job still writing it:
+    its columns or rows may no longer be those planned for, whatever error that made): the file named."""
+    for key in (_SOURCE_META, _PY_META):
+        source = meta.get(key)
+        if source is not None and getattr(source, "sha256_later", None) is not None:
+            try:
+                source.digest()
+            except InputError as exc:
+                return str(exc)
+    return None
 
 
 def _provenance(meta: dict[str, Any]) -> dict[str, Any] | None:
     """The SAS side's provenance for an ``error`` dataset (None before it was read)."""
+    meta.pop(_PY_META, None)
     source = meta.pop(_SOURCE_META, None)
     if source is not None:
         try:
@@ -158,11 +175,12 @@ def compare_dataset(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str, A
         raise SpecError(job.spec_file, f"{exc}; fix or remove it", key=f"datasets.{ds.name}.formats.{exc.column}"
                         ) from None
     except InputError as exc:
-        return error_result(ds.name, str(exc), _provenance(meta))
+        return error_result(ds.name, _changed_input(meta) or str(exc), _provenance(meta))
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # a bug in parity or a library (polars panics are BaseExceptions): this dataset only
-        return error_result(ds.name, internal_error(exc, f"comparing dataset {ds.name!r}"), _provenance(meta))
+        return error_result(ds.name, _changed_input(meta) or internal_error(exc, f"comparing dataset {ds.name!r}"),
+                            _provenance(meta))
 
 
 def run_port(job: JobSpec) -> tuple[dict[str, Any], dict[str, str], str | None]:

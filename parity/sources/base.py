@@ -208,12 +208,19 @@ def deferred_sha256(path: Path, compute: Callable[[], str] | None = None,
     def digest() -> str:
         with lock:
             if not done:
-                value = compute() if compute is not None else sha256_file(path)
+                try:
+                    value = compute() if compute is not None else sha256_file(path)
+                except OSError as exc:  # gone or unreadable since: told as a change when it is one
+                    failure: OSError | None = exc
+                else:
+                    failure = None
                 for file, key in zip(watched, keys, strict=True):
                     if key is None or _identity(file) != key:
                         raise InputError(f"{file}: the file changed while parity read and compared it, so its "
                                          "sha256 would not be that of the bytes compared; run again once nothing "
                                          "writes it")
+                if failure is not None:
+                    raise InputError(f"{path}: cannot read the file to hash it ({failure})") from None
                 if verified is not None:
                     verified(value)
                 done.append(value)
