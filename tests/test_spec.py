@@ -66,6 +66,7 @@ def test_valid_spec_defaults(job_dir: Path) -> None:
     (BASE + '[datasets.d.strings]\nstrip = "left"\n', "datasets.d.strings.strip", "trailing, both, none"),
     (BASE + 'encoding = "klingon"\n', "datasets.d.encoding", "unknown encoding"),
     ('[job]\npython = "no_colon"\n' + BASE, "job.python", "module:function"),
+    ('[job]\npython = "out/*.parquet"\n' + BASE, "job.python", "[datasets.<name>] python = '...'"),
 ])
 def test_spec_errors_name_file_and_key(job_dir: Path, toml: str, key: str, text: str) -> None:
     err = spec_error(job_dir / "j", toml)

@@ -443,7 +443,10 @@ def load_job(folder: Path, name: str | None = None, check_files: bool = True) ->
         python = _str(file, "job.python", python)
         module, sep, func = python.partition(":")
         if not sep or not module or not func.isidentifier():
-            raise SpecError(file, f"must be 'module:function' (e.g. 'port:run'), got {python!r}", key="job.python")
+            hint = ("; an output file, folder or glob the port already wrote goes in its dataset's table: "
+                    "[datasets.<name>] python = '...'") if not sep or any(c in python for c in "/\\*") else ""
+            raise SpecError(file, f"must be 'module:function' (e.g. 'port:run'), got {python!r}{hint}",
+                            key="job.python")
     params = _table(file, "job.params", job.get("params", {}))
     datasets_raw = _table(file, "datasets", raw.get("datasets", {}))
     if not datasets_raw:
