@@ -6,7 +6,10 @@ Where: ``$PARITY_CACHE_DIR``, else ``$XDG_CACHE_HOME/parity``, else ``~/.cache/p
 An entry is a folder ``<version>/sas/<sha256>-<reading>/`` (``reading``: a digest of the options that change values,
 the encoding) holding the parquet parts and ``manifest.json``; it is built in a ``tmp-*`` folder and renamed into
 place in one step, so a killed run never leaves a half entry that a later run trusts (its ``tmp-*`` folder is removed
-by a later run once it is a day old).  The entry is found from the file's sha256; so that a later run need not hash
+by the next run that builds an entry: a run building one holds a lock on it, which the system releases when the run
+dies however it dies; a folder without a lock, once it is a day old).  An entry that is damaged all the same (a
+manifest that is not JSON, a part cut short: a full disk, a partly restored CI cache) is never read: it is removed
+and the file read again.  The entry is found from the file's sha256; so that a later run need not hash
 the file first, ``index/`` maps the file's identity (path, size, modification and change times in ns, inode, device)
 to its sha256.  The change time cannot be set by a user and moves on every write, copy or rename, so a file that
 changed is hashed (and read) again."""
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from parity import __version__
+from parity.errors import InputError
 from parity.sources.base import file_identity
 
 #: bumped whenever what an entry holds changes (the conversion of SAS values, the manifest)
@@ -62,9 +66,17 @@ def root() -> Path:
     """The cache folder (not created)."""
     explicit = os.environ.get("PARITY_CACHE_DIR", "").strip()
     if explicit:
-        return Path(explicit).expanduser()
+        return _anchored(Path(explicit).expanduser())
     xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "parity"
+    return _anchored((Path(xdg) if xdg else Path.home() / ".cache") / "parity")
+
+
+@functools.cache
+def _anchored(folder: Path) -> Path:
+    """A relative cache folder (``PARITY_CACHE_DIR=.parity-cache``) anchored once, in the working directory where the
+    process first asked for it: a port that changes directory (or a cache entry written by a thread meanwhile) never
+    moves it."""
+    return folder if folder.is_absolute() else Path.cwd() / folder
 
 
 @functools.cache
@@ -76,7 +88,26 @@ def code_digest() -> str:
     for module in (*sorted(here.glob("*.py")), here.parent / "formats.py"):
         with contextlib.suppress(OSError):
             digest.update(module.name.encode() + b"\0" + module.read_bytes())
+    digest.update(json.dumps(reader_versions(), sort_keys=True).encode())
     return digest.hexdigest()[:12]
+
+
+#: the libraries whose reading of a SAS file an entry holds: an upgrade (a ReadStat fix to how values are decoded)
+#: starts a fresh cache, as a change to parity's own reading code does
+READER_LIBRARIES = ("pyreadstat", "polars-readstat", "polars", "pyarrow")
+
+
+def reader_versions() -> dict[str, str | None]:
+    """The installed version of each of :data:`READER_LIBRARIES` (None: not installed)."""
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {}
+    for name in READER_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def _versioned() -> Path:
@@ -103,9 +134,30 @@ def remember_sha256(path: Path, sha256: str) -> None:
 
 
 def entry(sha256: str, reading: str) -> Path | None:
-    """The complete entry for this file content read this way, if there is one."""
+    """The complete entry for this file content read this way, if there is one: a folder whose manifest is one
+    parity wrote for these bytes (a damaged one is no entry; :func:`publish` replaces it)."""
     folder = _versioned() / "sas" / f"{sha256}-{reading}"
-    return folder if (folder / "manifest.json").is_file() else None
+    try:
+        manifest = read_manifest(folder)
+    except DamagedEntry:
+        return None
+    if manifest["sha256"] != sha256:
+        return None
+    for name, size in manifest["sizes"].items():  # a part missing or cut short (cheap: no part is read)
+        try:
+            if (folder / name).stat().st_size != size:
+                return None
+        except OSError:
+            return None
+    return folder
+
+
+class DamagedEntry(InputError):
+    """A cache entry that cannot be what parity wrote (its manifest unreadable, a part missing or cut short)."""
+
+
+#: what every manifest holds (:func:`read_manifest` checks them)
+MANIFEST_KEYS = frozenset({"sha256", "meta", "rows", "parts", "found", "provenance", "sizes"})
 
 
 def reading_key(**options: Any) -> str:
@@ -118,20 +170,17 @@ def reading_key(**options: Any) -> str:
 @contextlib.contextmanager
 def building() -> Iterator[Path]:
     """A fresh folder inside the cache to build an entry in; removed unless :func:`publish` moved it."""
-    base = _versioned() / "sas"
-    base.mkdir(parents=True, exist_ok=True)
-    _remove_stale(base)
-    folder = Path(tempfile.mkdtemp(prefix="tmp-", dir=base))
-    try:
+    with held_folder(_versioned() / "sas", "tmp-") as folder:
         yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def publish(folder: Path, sha256: str, reading: str, manifest: dict[str, Any]) -> Path:
     """Write the manifest last, then move the built entry into place in one rename.  When another run published
     the same entry meanwhile, keep theirs."""
-    (folder / "manifest.json").write_text(json.dumps(manifest, sort_keys=True), encoding="utf-8")
+    sizes = {name: (folder / name).stat().st_size for name in manifest["parts"]}
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "sizes": sizes}, sort_keys=True), encoding="utf-8")
+    with contextlib.suppress(OSError):  # (the lock stays held until the build ends: the file is only unnamed)
+        (folder / BUILDING_LOCK).unlink()
     target = _versioned() / "sas" / f"{sha256}-{reading}"
     for attempt in (1, 2):
         try:
@@ -140,26 +189,129 @@ def publish(folder: Path, sha256: str, reading: str, manifest: dict[str, Any]) -
         except OSError:
             if entry(sha256, reading) is not None:
                 break  # another run published it meanwhile: keep theirs
-            if attempt == 2 or not target.is_dir():
+            if attempt == 2 or not (target.is_dir() or target.is_file() or target.is_symlink()):
                 raise
-            # a folder without a manifest is never trusted (say, one whose manifest was deleted): replace it
-            stale = Path(tempfile.mkdtemp(prefix="tmp-", dir=target.parent))
-            os.rename(target, stale / "old")
-            shutil.rmtree(stale, ignore_errors=True)
+            # anything else in its place is never trusted (a folder without a valid manifest, a stray file): replaced
+            discard(target)
     return target
 
 
+def discard(target: Path) -> None:
+    """Remove an entry (or whatever is in its place) that is not to be trusted: first moved aside in one rename, so
+    that no run finds it half removed."""
+    stale = Path(tempfile.mkdtemp(prefix="tmp-", dir=target.parent))
+    try:
+        os.rename(target, stale / "old")
+    finally:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    """The entry's manifest; DamagedEntry when it is missing, not JSON or not one parity writes."""
+    try:
+        data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # (UnicodeDecodeError and JSONDecodeError are ValueErrors)
+        raise DamagedEntry(f"parity's cache entry {folder} has no readable manifest ({exc})") from None
+    if not isinstance(data, dict) or not data.keys() >= MANIFEST_KEYS or not isinstance(data["sizes"], dict):
+        raise DamagedEntry(f"parity's cache entry {folder} has a manifest parity did not write")
     return data
 
 
-def _remove_stale(base: Path) -> None:
-    now = time.time()
-    for tmp in base.glob("tmp-*"):
+#: the file a run building an entry holds a lock on (POSIX ``flock``), released by the system when the run ends
+BUILDING_LOCK = ".building"
+
+
+def _hold(folder: Path) -> int | None:
+    """Lock ``folder`` as being built by this process (the lock file is named only once it is locked, so that no
+    other run ever finds it unlocked while its builder lives); None where locks are not to be had."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: abandoned folders go once they are a day old
+        return None
+    fd, name = tempfile.mkstemp(prefix=".lock-", dir=folder)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(name, folder / BUILDING_LOCK)
+    except OSError:  # a file system without locks
+        os.close(fd)
         with contextlib.suppress(OSError):
-            if now - tmp.stat().st_mtime > _STALE_S:
-                shutil.rmtree(tmp, ignore_errors=True)
+            os.unlink(name)
+        return None
+    return fd
+
+
+def _abandoned(folder: Path, now: float) -> bool:
+    """Whether ``folder`` (a ``tmp-*`` folder) belongs to no live run: its builder's lock is free (the run died), or
+    it has no lock and is a day old."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        fcntl = None  # type: ignore[assignment]
+    if fcntl is not None:
+        try:
+            fd = os.open(folder / BUILDING_LOCK, os.O_RDONLY)
+        except OSError:
+            pass  # no lock (published meanwhile, or a folder of an older parity): by its age
+        else:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return False  # its run is building it
+            finally:
+                os.close(fd)
+            return True
+    try:
+        return now - folder.stat().st_mtime > _STALE_S
+    except OSError:
+        return False
+
+
+def remove_abandoned(base: Path, pattern: str = "tmp-*") -> None:
+    """Remove the folders matching ``pattern`` in ``base`` that runs killed while building them left behind."""
+    now = time.time()
+    for tmp in base.glob(pattern):
+        if tmp.is_dir() and _abandoned(tmp, now):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def held_folder(base: Path, prefix: str) -> Iterator[Path]:
+    """A fresh folder in ``base`` locked by this process until the block ends (and then removed), after removing
+    the folders of the same ``prefix`` that killed runs left there."""
+    folder = new_held_folder(base, prefix)
+    try:
+        yield folder
+    finally:
+        release(folder)
+
+
+#: the lock of each folder this process holds (:func:`new_held_folder`), closed by :func:`release`
+_HELD: dict[Path, int] = {}
+
+
+def new_held_folder(base: Path, prefix: str) -> Path:
+    """A fresh folder in ``base``, locked by this process until :func:`release` (or its end), after removing the
+    folders of the same ``prefix`` that killed runs left there."""
+    base.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(base, f"{prefix}*")
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    try:
+        fd = _hold(folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if fd is not None:
+        _HELD[folder] = fd
+    return folder
+
+
+def release(folder: Path) -> None:
+    """Remove a folder from :func:`new_held_folder`, then let its lock go."""
+    shutil.rmtree(folder, ignore_errors=True)
+    fd = _HELD.pop(folder, None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

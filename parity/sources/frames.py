@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import weakref
 from collections.abc import Callable, Mapping
@@ -13,6 +12,7 @@ import polars as pl
 
 from parity.errors import InputError
 from parity.formats import Kind
+from parity.sources import cache
 from parity.sources.base import (
     ColumnInfo,
     LazySource,
@@ -240,15 +240,15 @@ def source_from_object(obj: Any, where: str, source: str, sha256: str | None, fm
     if not isinstance(obj, pl.LazyFrame):
         return table_from_frame(to_polars(obj, where), source, sha256, fmt)
     columns, strings = _schema_columns(obj.collect_schema(), where)
-    folder = Path(tempfile.mkdtemp(prefix="parity-lazy-"))
+    folder = cache.new_held_folder(Path(tempfile.gettempdir()), "parity-lazy-")
     spill = folder / "frame.parquet"
     try:
         obj.with_columns(pl.col(c).cast(pl.String) for c in strings).sink_parquet(spill)
         rows = int(pl.scan_parquet(spill).select(pl.len()).collect().item())
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        cache.release(folder)
         raise
     meta = SourceMeta(source=source, sha256=sha256, rows=rows, columns=len(columns), format=fmt)
     lazy = LazySource(columns, meta, lambda: pl.scan_parquet(spill), where=spill)
-    weakref.finalize(lazy, shutil.rmtree, folder, True)
+    weakref.finalize(lazy, cache.release, folder)
     return lazy

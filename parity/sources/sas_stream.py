@@ -26,7 +26,6 @@ import hashlib
 import math
 import multiprocessing
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -68,6 +67,8 @@ IN_MEMORY_BYTES = 2 << 30
 #: a cache entry for rows read into memory is written by a background thread while the comparison runs when it is
 #: at least this big (smaller ones are written at once)
 BACKGROUND_MIN_BYTES = 64 << 20
+#: the private folders (in the system's temporary folder) of big files read without the cache
+PRIVATE_PREFIX = "parity-sas-"
 
 
 class _Hasher(threading.Thread):
@@ -264,7 +265,10 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
         known = cache.known_sha256(path)
         hit = cache.entry(known, reading) if known else None
         if hit is not None:
-            return _cached(path, hit, options)
+            try:
+                return _cached(path, hit, options)
+            except cache.DamagedEntry as exc:  # never read: removed, and the file read again (and cached again)
+                _discard_damaged(path, hit, exc)
     stage = f"reading {path.name}"
     options.progress(stage, 0, 0, "rows")
     # the file's digest, for the report and the cache: of the file as it is now, before the hasher or a reader
@@ -282,7 +286,7 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
                 caching = False
         private = folder is None and size >= cache.MIN_BYTES
         if private:  # a big file without the cache: parts in a private folder
-            folder = Path(tempfile.mkdtemp(prefix="parity-sas-"))
+            folder = cache.new_held_folder(Path(tempfile.gettempdir()), PRIVATE_PREFIX)
         parts = _Parts(folder)
 
         def cached_meanwhile(wait: bool = False) -> bool:
@@ -331,11 +335,11 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
         except BaseException:
             hasher.cancel()
             if folder is not None and not caching:
-                shutil.rmtree(folder, ignore_errors=True)
+                cache.release(folder)
             raise
         if parts.frames and fast is not None:  # the fast path's rows, in memory: compared from there
-            if private:
-                shutil.rmtree(folder or "", ignore_errors=True)
+            if private and folder is not None:
+                cache.release(folder)
             memory = _Parts(None)
             memory.meta, memory.rows, memory.found, memory.frames = parts.meta, parts.rows, parts.found, parts.frames
             if not caching or (options.cache is not True and known is None):
@@ -351,8 +355,8 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
         try:
             sha = later()  # (and the index learns it when caching)
         except InputError:
-            if private:
-                shutil.rmtree(folder or "", ignore_errors=True)
+            if private and folder is not None:
+                cache.release(folder)
             raise
         if caching:
             assert folder is not None
@@ -447,6 +451,13 @@ def _cached(path: Path, folder: Path, options: OpenOptions) -> Source:
                       where=path)
 
 
+def _discard_damaged(path: Path, folder: Path, exc: Exception) -> None:
+    """A damaged cache entry found for ``path``: said on stderr and removed (a later run finds none)."""
+    print(f"parity: warning: {path}: {exc}; removed it, reading the file again", file=sys.stderr)
+    with contextlib.suppress(OSError):
+        cache.discard(folder)
+
+
 def _verify_parts(path: Path, folder: Path, files: list[Path], names: Sequence[str], rows: int) -> None:
     """A cache entry's parts must hold every data column and, together, the manifest's rows (read from the parquet
     footers, not the data): a damaged part would otherwise read as null values (``missing_columns="insert"`` is
@@ -464,7 +475,7 @@ def _verify_parts(path: Path, folder: Path, files: list[Path], names: Sequence[s
         if total != rows:
             raise ValueError(f"its parts hold {total:,} rows, its manifest says {rows:,}")
     except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: parity's cache entry for this file ({folder}) is damaged ({exc}); remove that "
+        raise cache.DamagedEntry(f"{path}: parity's cache entry for this file ({folder}) is damaged ({exc}); remove that "
                          "folder (or run with --no-cache)") from None
 
 
@@ -487,6 +498,6 @@ def _source(path: Path, parts: _Parts, sha: str | None, provenance: Mapping[str,
     files = [parts.folder / name for name in parts.files]
     source = LazySource(columns, smeta, lambda: pl.scan_parquet(files, schema=schema, missing_columns="insert",
                                                                  glob=False), where=path)
-    weakref.finalize(source, shutil.rmtree, parts.folder, True)
+    weakref.finalize(source, cache.release, parts.folder)
     return source
 

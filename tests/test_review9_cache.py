@@ -1,0 +1,224 @@
+"""Review 9: the SAS cache as CI machines and users stress it (parity/sources/cache.py, sas_stream.py).
+
+- A damaged entry (a manifest that is not JSON or not parity's, a part missing, cut short or garbled, a stray file
+  in the entry's place) is never read and never fails the run: the file is read again and the entry replaced.
+- An upgrade of the libraries that read SAS values (pyreadstat, polars-readstat) starts a fresh cache.
+- A relative ``PARITY_CACHE_DIR`` stays where it was first used, whatever directory a port changes to.
+- A run killed (SIGKILL) while building an entry, or while reading a big file or a LazyFrame into a private temporary
+  folder, leaves a folder that the next run removes at once; a live run's folder is left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from parity.sources import cache, sas_stream
+from parity.sources.base import LazySource, materialize
+from parity.sources.registry import OpenOptions
+from parity.sources.sas import read_sas_whole
+from parity.sources.sas_stream import open_streamed, wait_for_cache_writes
+from tests.test_sas_stream import _sample, assert_same
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("PARITY_CACHE_DIR", str(folder))
+    monkeypatch.delenv("PARITY_NO_CACHE", raising=False)
+    monkeypatch.setenv("PARITY_SAS_READER", "pyreadstat")
+    return folder
+
+
+def _entry(path: Path) -> Path:
+    found = cache.entry(read_sas_whole(path).meta.digest() or "", cache.reading_key(encoding=None))
+    assert found is not None
+    return found
+
+
+def _damage_manifest(folder: Path, how: str) -> None:
+    manifest = folder / "manifest.json"
+    data = json.loads(manifest.read_text())
+    text = {"not json": "{not json", "empty": "", "binary": "\udcff", "a list": "[]",
+            "no meta": json.dumps({k: v for k, v in data.items() if k != "meta"}),
+            "another file's": json.dumps({**data, "sha256": "0" * 64})}[how]
+    manifest.write_bytes(text.encode("utf-8", "surrogateescape"))
+
+
+@pytest.mark.parametrize("how", ["not json", "empty", "binary", "a list", "no meta", "another file's"])
+def test_a_damaged_manifest_is_no_entry_and_is_replaced(tmp_path: Path, how: str) -> None:
+    path = _sample(tmp_path / "d.sas7bdat")
+    open_streamed(path, OpenOptions(cache=True), chunk_rows=7)
+    folder = _entry(path)
+    _damage_manifest(folder, how)
+    source = open_streamed(path, OpenOptions(cache=True), chunk_rows=7)  # read again, not a traceback
+    assert_same(read_sas_whole(path), materialize(source), path)
+    assert _entry(path) == folder and cache.read_manifest(folder)["sha256"] == source.meta.digest()
+
+
+@pytest.mark.parametrize("how", ["missing", "cut short", "garbled"])
+def test_a_damaged_part_is_never_read_the_file_is(tmp_path: Path, how: str,
+                                                  capfd: pytest.CaptureFixture[str]) -> None:
+    path = _sample(tmp_path / "d.sas7bdat", rows=60)
+    open_streamed(path, OpenOptions(cache=True), chunk_rows=7)
+    folder = _entry(path)
+    part = sorted(folder.glob("part-*.parquet"))[-1]
+    data = part.read_bytes()
+    if how == "missing":
+        part.unlink()
+    elif how == "cut short":
+        part.write_bytes(data[: len(data) // 2])
+    else:  # the same size, its footer garbled (bit rot, a bad restore)
+        part.write_bytes(data[:-12] + b"\0" * 12)
+    source = open_streamed(path, OpenOptions(cache=True), chunk_rows=7)
+    assert_same(read_sas_whole(path), materialize(source), path)
+    if how == "garbled":  # only reading the footer tells: said, and removed
+        assert "damaged" in capfd.readouterr().err
+    again = open_streamed(path, OpenOptions(cache=True), chunk_rows=7)  # the entry written again, and read
+    assert isinstance(again, LazySource)
+    assert_same(read_sas_whole(path), materialize(again), path)
+
+
+def test_a_stray_file_where_the_entry_goes_is_replaced(tmp_path: Path) -> None:
+    path = _sample(tmp_path / "d.sas7bdat")
+    open_streamed(path, OpenOptions(cache=True), chunk_rows=7)
+    folder = _entry(path)
+    cache.discard(folder)
+    folder.write_text("junk")
+    source = open_streamed(path, OpenOptions(cache=True), chunk_rows=7)
+    assert_same(read_sas_whole(path), materialize(source), path)
+    assert _entry(path) == folder and folder.is_dir()
+
+
+def test_a_damaged_entry_in_a_run_gives_the_same_report(tmp_path: Path, cache_dir: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from parity.cli.main import main
+
+    folder = tmp_path / "job"
+    folder.mkdir()
+    path = _sample(folder / "d.sas7bdat")
+    (folder / "py.sas7bdat").write_bytes(path.read_bytes())
+    (folder / "parity.toml").write_text('[datasets.d]\nsas = "d.sas7bdat"\npython = "py.sas7bdat"\nkeys = ["id"]\n')
+    monkeypatch.setattr(cache, "MIN_BYTES", 0)
+    assert main(["run", str(folder), "--report-dir", str(tmp_path / "r1")]) == 0
+    for manifest in cache_dir.rglob("manifest.json"):
+        manifest.write_text("{")
+    assert main(["run", str(folder), "--report-dir", str(tmp_path / "r2")]) == 0
+    reports = [json.loads((tmp_path / r / "job" / "parity.json").read_text()) for r in ("r1", "r2")]
+    assert [r["verdict"] for r in reports] == ["pass", "pass"]
+    for report in reports:
+        for dataset in report["datasets"]:
+            dataset.pop("duration_s")
+    assert reports[0]["datasets"] == reports[1]["datasets"]
+
+
+def test_an_upgrade_of_the_sas_readers_starts_a_fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = cache._versioned()
+    assert set(cache.reader_versions()) == {"pyreadstat", "polars-readstat", "polars", "pyarrow"}
+    assert cache.reader_versions()["pyreadstat"]
+    monkeypatch.setattr(cache, "reader_versions", lambda: {"pyreadstat": "99.0"})
+    cache.code_digest.cache_clear()
+    try:
+        assert cache._versioned() != before
+    finally:
+        cache.code_digest.cache_clear()
+
+
+def test_a_relative_cache_folder_stays_where_it_was_first_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache entry written by a background thread while the next job's port has changed directory."""
+    work, elsewhere = tmp_path / "work", tmp_path / "port"
+    work.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("PARITY_CACHE_DIR", f".cache-{tmp_path.name}")
+    monkeypatch.setattr(cache, "MIN_BYTES", 0)
+    monkeypatch.setattr(sas_stream, "BACKGROUND_MIN_BYTES", 0)
+    monkeypatch.delenv("PARITY_SAS_READER")  # the fast path: its rows in memory, cached by a thread
+    path = _sample(tmp_path / "d.sas7bdat", rows=500)
+    open_streamed(path, OpenOptions(cache=True))
+    os.chdir(elsewhere)
+    wait_for_cache_writes()
+    assert not list(elsewhere.rglob("*"))
+    assert len(list((work / f".cache-{tmp_path.name}").rglob("manifest.json"))) == 1
+    assert isinstance(open_streamed(path, OpenOptions(cache=True)), LazySource)  # found from here too
+
+
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from parity.sources import cache
+folder = cache.new_held_folder(Path(sys.argv[1]), sys.argv[2])
+(folder / "part-000000.parquet").write_bytes(b"x" * 1000)
+print(folder, flush=True)
+time.sleep(60)
+"""
+
+
+def _holder(base: Path, prefix: str) -> tuple[subprocess.Popen[str], Path]:
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(base), prefix], stdout=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+    assert proc.stdout is not None
+    return proc, Path(proc.stdout.readline().strip())
+
+
+@pytest.mark.parametrize("prefix", ["tmp-", sas_stream.PRIVATE_PREFIX, "parity-lazy-"])
+def test_a_killed_runs_folder_is_removed_by_the_next_run_a_live_runs_is_not(tmp_path: Path, prefix: str) -> None:
+    base = tmp_path / "base"
+    killed, dead_folder = _holder(base, prefix)
+    live, live_folder = _holder(base, prefix)
+    try:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        assert dead_folder.is_dir()
+        with cache.held_folder(base, prefix) as mine:
+            assert mine.is_dir()
+            assert not dead_folder.exists()  # its run is gone: removed now, not in a day
+            assert live_folder.is_dir()  # its run is building it
+        assert not mine.exists()
+        assert live_folder.is_dir()
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_a_run_killed_while_it_builds_an_entry_leaves_nothing_after_the_next(tmp_path: Path, cache_dir: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _sample(tmp_path / "d.sas7bdat", rows=400)
+    base = cache._versioned() / "sas"
+    killed, folder = _holder(base, "tmp-")
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    source = open_streamed(path, OpenOptions(cache=True), chunk_rows=10)
+    assert_same(read_sas_whole(path), materialize(source), path)
+    assert not folder.exists()
+    assert [p.name for p in base.iterdir() if p.name.startswith("tmp-")] == []
+
+
+def test_a_big_file_read_without_the_cache_cleans_up_after_a_killed_run(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    killed, folder = _holder(temp, sas_stream.PRIVATE_PREFIX)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    monkeypatch.setattr(cache, "MIN_BYTES", 0)
+    path = _sample(tmp_path / "d.sas7bdat")
+    source = open_streamed(path, OpenOptions(cache=False), chunk_rows=7)
+    assert isinstance(source, LazySource)  # its parts in a private folder
+    assert not folder.exists()
+    assert_same(read_sas_whole(path), materialize(source), path)
+    del source
+    import gc
+
+    gc.collect()
+    assert list(temp.iterdir()) == []
