@@ -235,6 +235,9 @@ def _port_output(target: str, job_name: str, result: Any, module_file: Path | No
     for name in dataset_names:
         key = name if name in frames else folded.get(name.casefold())
         if key is None:
+            got = ", ".join(repr(k) for k in sorted(frames)[:10]) or "an empty dict"
+            out.errors[name] = (f"{where} returned no dataset {name!r} (it returned {got}); return a dict with a "
+                                f"{name!r} key")
             continue
         try:
             if is_spark_frame(frames[key]):  # kept as it is: the Spark engine compares it in Spark

@@ -94,10 +94,11 @@ def _compare_on_polars(job: JobSpec, ds: DatasetSpec, python_tables: Mapping[str
     sas_meta[_SOURCE_META] = sas.meta  # its provenance only if the comparison fails: its sha256 may still be hashed
     py: Any
     if ds.lake is not None:
-        from parity.sources.lake import read_lake
+        from parity.sources.lake import open_lake
 
         progress(f"{job.name}/{ds.name}: reading {ds.lake}")
-        py = read_lake(ds.lake, job.folder, f"dataset {ds.name!r}")
+        py = open_lake(ds.lake, job.folder, f"dataset {ds.name!r}",
+                       OpenOptions(like=tuple(sas.columns), rename=ds.rename, progress=reads))
     elif ds.python is not None:
         progress(f"{job.name}/{ds.name}: reading {ds.python.name}")
         py = open_source(ds.python, OpenOptions(like=tuple(sas.columns), rename=ds.rename, progress=reads))

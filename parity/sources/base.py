@@ -294,6 +294,8 @@ def _sha256(path: Path) -> str:
 def _reader_failure(path: Path, exc: BaseException, what: str = "SAS file") -> InputError:
     """The reader failed on ``path``: say why, with a hint that fits the file's format and the real cause."""
     text = str(exc).strip() or type(exc).__name__
+    if what != "SAS file":  # polars' own advice ("Consider setting 'truncate_ragged_lines=True'") is for its API
+        text = text.splitlines()[0].split(", hint: ")[0].strip()
     hint = _sas_failure_hint(path) if what == "SAS file" else _file_failure_hint(path, exc, text)
     lowered = text.lower()
     if what == "SAS file" and ("character set" in lowered or isinstance(exc, UnicodeDecodeError)
@@ -336,17 +338,41 @@ def _file_failure_hint(path: Path, exc: BaseException, text: str) -> str:
     """Why a Python output file (.csv, .parquet, .arrow) could not be read."""
     lowered = text.lower()
     suffix = path.suffix.lower()
-    if path.stat().st_size == 0 or "empty csv" in lowered:
+    try:
+        size = path.stat().st_size if path.is_file() else None
+        with (path.open("rb") if size else contextlib.nullcontext(None)) as fh:
+            head = fh.read(4096) if fh is not None else b""
+    except OSError:
+        size, head = None, b""
+    if size == 0 or "empty csv" in lowered:
         return "the file is empty: check that the port finished writing it"
+    if size is None:  # a folder or a glob: the error names no one file
+        return ("check that every file in it is complete (the port finished writing it) and was written with "
+                "polars/pyarrow")
     if suffix == ".csv":
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return ("the file is UTF-16 (it starts with a UTF-16 byte-order mark); CSV files must be UTF-8: write "
+                    "it with encoding='utf-8' (or write parquet instead)")
         if "utf-8" in lowered or "utf8" in lowered or isinstance(exc, UnicodeDecodeError):
             return "CSV files must be UTF-8: write it with encoding='utf-8' (or write parquet instead)"
+        header = head.split(b"\n", 1)[0]
+        other = next((name for sep, name in ((b";", "semicolons"), (b"\t", "tabs"), (b"|", "'|'"))
+                      if sep in header and b"," not in header), None)
+        if other is not None:
+            return (f"its header is separated by {other}, not commas: parity reads comma-separated files (write it "
+                    "with the default separator, or write parquet instead)")
         if "more fields" in lowered or "ragged" in lowered:
             return "a row has more fields than the header: check quoting and the delimiter (parity reads ',')"
         if "could not parse" in lowered or "dtype" in lowered:
             return ("a column mixes types (e.g. numbers and text): quote text columns, or write parquet so the "
                     "types are kept")
         return "check that it is a comma-separated file with one header row (or write parquet instead)"
+    kind = next((what for magic, what, ext in ((b"PAR1", "a parquet file", ".parquet"),
+                                                (b"ARROW1", "an Arrow IPC file", ".arrow"))
+                 if head.startswith(magic) and suffix != ext and not (ext == ".arrow" and suffix in (".feather", ".ipc"))),
+                None)
+    if kind is not None:
+        return f"it is {kind}, not {suffix[1:]}: name it with the suffix of what it holds"
     return (f"the file is not a complete {suffix[1:]} file: check that the port finished writing it and wrote it "
             f"with polars/pyarrow ({'write_parquet' if suffix == '.parquet' else 'write_ipc'})")
 

@@ -20,13 +20,24 @@ def open_csv(location: str, options: OpenOptions) -> Table:
     """A CSV output, in memory.  Given the SAS side's columns (``options.like``), it is read as text and each
     column converted to its SAS column's type (:func:`read_csv_as_sas`); without them, types are inferred."""
     path = Path(location)
-    try:
+
+    def read(source: Path | bytes) -> pl.DataFrame:
         if options.like is not None:
-            frame = pl.read_csv(path, infer_schema=False)
-        else:
-            frame = pl.read_csv(path, try_parse_dates=True, infer_schema_length=10_000)
+            return pl.read_csv(source, infer_schema=False)
+        return pl.read_csv(source, try_parse_dates=True, infer_schema_length=10_000)
+
+    _check_utf16(path)
+    try:
+        frame = read(path)
+        if frame.width > 1 and frame.height and frame.select(
+                pl.all_horizontal(pl.all().exclude(frame.columns[0]).is_null()).any()).item():
+            cleaned = _without_blank_lines(path.read_bytes())  # rows of nulls: blank lines, or rows written so?
+            if cleaned is not None:
+                frame = read(cleaned)
     except Exception as exc:
         raise _reader_failure(path, exc, what="csv file") from None
+    if frame.width == 1:
+        _check_separator(path, frame.columns[0])
     dupes = sorted({m[1] for c in frame.columns if (m := re.fullmatch(r"(.*)_duplicated_\d+", c))} & set(frame.columns))
     if dupes:  # polars renames a repeated header name to <name>_duplicated_<n>
         raise InputError(f"{path}: duplicate column names {dupes[:5]!r} in the header; give every column a unique "
@@ -34,6 +45,50 @@ def open_csv(location: str, options: OpenOptions) -> Table:
     if options.like is not None:
         return read_csv_as_sas(frame, options.like, options.rename, str(path), sha256_file(path))
     return table_from_frame(frame, str(path), sha256_file(path), "csv")
+
+def _without_blank_lines(data: bytes) -> bytes | None:
+    """The CSV text without its blank lines (empty or only blanks, outside quoted values), None when it has none.
+    A CSV of two or more columns cannot write a row as a blank line (a row of missing values is ``,,``), so a blank
+    line (a trailing one, say) is no row; polars reads each as a row of missing values."""
+    import numpy as np
+
+    b = np.frombuffer(data, np.uint8)
+    inside = np.bitwise_xor.accumulate((b == ord('"')).astype(np.uint8))  # 1 inside a quoted value
+    newlines = np.flatnonzero((b == ord("\n")) & (inside == 0))
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(b)]))
+    text = np.concatenate(([0], np.cumsum((b != ord(" ")) & (b != ord("\t")) & (b != ord("\r")), dtype=np.int64)))
+    blank = (text[ends] - text[starts]) == 0
+    blank[-1] = False  # what follows the last newline: the end of the file (or a last line without a newline)
+    if not blank.any():
+        return None
+    keep = np.ones(len(b), dtype=bool)
+    for start, end in zip(starts[blank].tolist(), ends[blank].tolist(), strict=True):
+        keep[start:end + 1] = False  # the line and its newline
+    return b[keep].tobytes()
+
+
+def _check_utf16(path: Path) -> None:
+    """A CSV written as UTF-16 (Excel's "Unicode text", PowerShell's default): read as UTF-8 it has NUL bytes
+    between its letters, and its header names no column parity finds."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return  # the reader says why
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"{path}: the file is UTF-16 (it starts with a UTF-16 byte-order mark); CSV files must be "
+                         "UTF-8: write it with encoding='utf-8' (or write parquet instead)")
+
+
+def _check_separator(path: Path, header: str) -> None:
+    """A CSV read as one column whose name holds semicolons, tabs or bars: written with another separator."""
+    for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
+        if sep in header and len(header.split(sep)) > 1:
+            raise InputError(f"{path}: its header {header!r} is separated by {name}, not commas: parity reads "
+                             "comma-separated files (write it with the default separator, or write parquet "
+                             "instead)")
+
 
 _TAG_RE = r"^\.([A-Za-z_])$"
 _YEAR2 = ((r"^(\d{1,2}[A-Za-z]{3})([4-9]\d)(:|$)", "${1}19${2}${3}"),  # SAS YEARCUTOFF=1940: 40-99 are 19xx

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import tempfile
+import warnings
 import weakref
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from parity.sources.base import (
     _reader_failure,
     deferred_sha256,
     materialize,
+    sha256_file,
     sha256_files,
 )
 from parity.sources.registry import OpenOptions, glob_files, is_glob, open_source
@@ -53,7 +56,12 @@ def to_polars(obj: Any, where: str) -> pl.DataFrame:
             return _usable(_from_pandas(obj, where), where)
     what = type(obj).__name__
     hint = {"Series": "; wrap the column in a DataFrame (series.to_frame())", "NoneType": " (the function returned "
-            "nothing: return the DataFrame, or a dict of them)"}.get(what, "")
+            "nothing: return the DataFrame, or a dict of them)",
+            "Table": " (a pyarrow Table: return pl.from_arrow(table))",
+            "RecordBatch": " (a pyarrow RecordBatch: return pl.from_arrow(batch))"}.get(what, "")
+    if isinstance(obj, str | Path):
+        hint = (f" ({str(obj)!r}: to compare a file the port writes, name it in parity.toml as the dataset's "
+                "python = '<file>' and return the other datasets)")
     raise InputError(f"{where}: expected a polars or pandas DataFrame, got {what}{hint}")
 
 
@@ -164,34 +172,169 @@ def read_python_file(
     return materialize(open_source(path, options))
 
 
-def _lazy_file_source(location: str, fmt: str, scan: Callable[[list[Path], bool], pl.LazyFrame]) -> LazySource:
+Scan = Callable[[list[Path], bool, "Mapping[str, pl.DataType] | None", "Mapping[str, pl.DataType] | None"],
+               pl.LazyFrame]
+
+
+def _lazy_file_source(location: str, fmt: str, scan: Scan, options: OpenOptions | None = None) -> LazySource:
     """A parquet or arrow file, glob or folder, scanned lazily: its schema and exact row count from the files'
-    metadata, its rows when scanned.  ``scan(files, hive)`` scans the files (``hive``: a folder, whose
-    ``name=value`` sub-folders are columns)."""
+    metadata, its rows when scanned.  ``scan(files, hive, schema, hive_schema)`` scans the files (``hive``: their
+    ``name=value`` sub-folders are columns; ``schema``: the one schema every file is read in, when the files'
+    schemas differ in ways one type holds (see :func:`_unified_schema`); ``hive_schema``: the partition columns'
+    types, when the SAS side has one as a character column)."""
     path = Path(location)
     root, files = _files_of(location, fmt)
-    hive = path.is_dir()
-    single = len(files) == 1 and not hive and not is_glob(location)
+    single = len(files) == 1 and not path.is_dir() and not is_glob(location)
+    hive = path.is_dir()  # a folder's name=value folders are columns (a glob's are not, as Spark reads a glob)
+    keys = _hive_keys(root, files) if hive else []
     # hashed for the report when it is written (one file: prefetched meanwhile, on a core the comparison leaves
     # idle), each file unchanged since it is opened here (before its metadata is read), or the report's digest
     # would be of other bytes
     later = deferred_sha256(files[0]) if single else deferred_sha256(path, lambda: sha256_files(files, root),
                                                                       files=files)
+    schema: Mapping[str, pl.DataType] | None = None
+    if not single:  # each file's footer: a damaged file is named, and files that disagree are told apart
+        schemas = [(file, _file_schema(file, fmt)) for file in files]
+        schema = _unified_schema(location, root, schemas, keys)
     try:
-        plan = scan(files, hive)
-        schema = plan.collect_schema()
+        hive_schema = _hive_schema(scan(files, hive, schema, None), keys, options) if keys else None
+        plan = scan(files, hive, schema, hive_schema)
+        found = plan.collect_schema()
         rows = int(plan.select(pl.len()).collect().item())
     except Exception as exc:
         raise _reader_failure(files[0] if len(files) == 1 else path, exc, what=f"{fmt} file") from None
-    columns, strings = _schema_columns(schema, location)
+    columns, strings = _schema_columns(found, location)
     meta = SourceMeta(source=location, sha256=None, rows=rows, columns=len(columns), format=fmt,
                       extra={} if single else {"files": len(files)}, sha256_later=later)
 
     def scanner() -> pl.LazyFrame:
-        lazy = scan(files, hive)
+        lazy = scan(files, hive, schema, hive_schema)
         return lazy.with_columns(pl.col(c).cast(pl.String) for c in strings) if strings else lazy
 
     return LazySource(columns, meta, scanner, where=files[0] if single else path)
+
+
+def _file_schema(file: Path, fmt: str) -> pl.Schema:
+    """One file's schema, from its footer; a file that cannot be read is an error naming it."""
+    try:
+        return pl.Schema(pl.read_parquet_schema(file) if fmt == "parquet" else pl.read_ipc_schema(file))
+    except Exception as exc:
+        raise _reader_failure(file, exc, what=f"{fmt} file") from None
+
+
+def _hive_keys(root: Path, files: list[Path]) -> list[str]:
+    """The partition columns of a folder's or glob's files: their ``name=value`` folders under ``root``."""
+    keys: dict[str, None] = {}
+    for file in files:
+        for part in file.relative_to(root).parts[:-1]:
+            name, sep, _ = part.partition("=")
+            if sep and name:
+                keys.setdefault(name, None)
+    return list(keys)
+
+
+def _hive_schema(plan: pl.LazyFrame, keys: list[str], options: OpenOptions | None) -> dict[str, pl.DataType] | None:
+    """The partition columns' types: as polars infers them from the folder names, except that a partition whose
+    SAS column is character stays text (``region=01`` is ``"01"``, not the number 1)."""
+    if options is None or not options.like:
+        return None
+    renamed = {k.casefold(): v.casefold() for k, v in options.rename.items()}
+    character = {renamed.get(c.name.casefold(), c.name.casefold()) for c in options.like if c.type == "character"}
+    text = [k for k in keys if k.casefold() in character]
+    if not text:
+        return None
+    inferred = plan.collect_schema()
+    return {k: pl.String() if k in text else inferred.get(k, pl.String()) for k in keys}
+
+
+_DATETIME_UNITS = ("ms", "us", "ns")
+
+
+def _merged_dtype(a: pl.DataType, b: pl.DataType) -> pl.DataType | None:
+    """The one type that holds the values of both (None: there is none that parity reads the files in)."""
+    if a == b:
+        return a
+    if a == pl.Null:
+        return b
+    if b == pl.Null:
+        return a
+    if (a.is_integer() or a.is_float()) and (b.is_integer() or b.is_float()):
+        if a.is_float() or b.is_float() or a.is_signed_integer() != b.is_signed_integer():
+            return pl.Float64()
+        return a if _int_bits(a) >= _int_bits(b) else b
+    strings = (pl.String, pl.Categorical, pl.Enum)
+    if isinstance(a, strings) and isinstance(b, strings):
+        return pl.String()
+    if isinstance(a, pl.Datetime) and isinstance(b, pl.Datetime) and a.time_zone == b.time_zone:
+        unit = max(a.time_unit or "us", b.time_unit or "us", key=_DATETIME_UNITS.index)
+        return pl.Datetime(unit, a.time_zone)
+    return None
+
+
+def _int_bits(dtype: pl.DataType) -> int:
+    bits: dict[type[pl.DataType], int] = {pl.Int8: 8, pl.UInt8: 8, pl.Int16: 16, pl.UInt16: 16, pl.Int32: 32,
+                                          pl.UInt32: 32, pl.Int128: 128, pl.UInt128: 128}
+    return bits.get(type(dtype), 64)
+
+
+def _unified_schema(location: str, root: Path, schemas: list[tuple[Path, pl.Schema]],
+                    hive_keys: list[str]) -> dict[str, pl.DataType] | None:
+    """The one schema the files of a folder or glob are read in (None: every file has the same columns and types,
+    in any order).  Files written by different steps of a port may differ where one type holds both: integers of
+    different widths, integers and floats (read as Float64, a SAS number), a column that is all null in one file
+    (a part with no rows), categoricals and strings, datetimes in different units.  Anything else (a column
+    missing from a file, a name spelled in another case, a number in one file and text in another) is an error
+    naming the files, never a read that silently takes the first file's columns."""
+
+    def rel(file: Path) -> str:
+        try:
+            return file.relative_to(root).as_posix()
+        except ValueError:
+            return str(file)
+
+    def more(found: list[Path]) -> str:
+        return rel(found[0]) + (f" (and {len(found) - 1:,} other file{'s' if len(found) > 2 else ''})"
+                                if len(found) > 1 else "")
+
+    names: dict[str, str] = {}
+    spelled: dict[str, Path] = {}
+    for file, schema in schemas:
+        for name in schema:
+            seen = names.setdefault(name.casefold(), name)
+            spelled.setdefault(name, file)
+            if seen != name:
+                raise InputError(f"{location}: column {name!r} in {rel(file)} is {seen!r} in {rel(spelled[seen])}; "
+                                 "the files of one dataset must spell their column names alike: write them with "
+                                 "one schema")
+    hive = {k.casefold() for k in hive_keys}
+    for name in names.values():
+        if name.casefold() in hive:
+            continue
+        lacking = [file for file, schema in schemas if name not in schema]
+        if lacking:
+            having = [file for file, schema in schemas if name in schema]
+            raise InputError(f"{location}: column {name!r} is in {more(having)} but not in {more(lacking)}; the "
+                             "files of one dataset must have the same columns: write them with one schema (or "
+                             "name only the files that belong to it)")
+    target: dict[str, pl.DataType] = {}
+    origin: dict[str, Path] = {}
+    differ = False
+    first = dict(schemas[0][1])
+    for file, schema in schemas:
+        differ = differ or dict(schema) != first
+        for name, dtype in schema.items():
+            if name not in target:
+                target[name], origin[name] = dtype, file
+                continue
+            merged = _merged_dtype(target[name], dtype)
+            if merged is None:
+                raise InputError(f"{location}: column {name!r} is {target[name]} in {rel(origin[name])} but {dtype} "
+                                 f"in {rel(file)}; the files of one dataset must hold each column in one type: write "
+                                 "them with one schema")
+            if merged != target[name] and target[name] != pl.Null:
+                origin[name] = file
+            target[name] = merged
+    return target if differ else None
 
 
 def _files_of(location: str, fmt: str) -> tuple[Path, list[Path]]:
@@ -221,15 +364,104 @@ def is_parquet_folder(path: Path) -> bool:
 def open_parquet(location: str, options: OpenOptions) -> LazySource:
     """A parquet file, a glob of them, or a folder (a hive-partitioned dataset: ``year=2024/`` folders become
     columns)."""
-    return _lazy_file_source(location, "parquet", lambda files, hive: pl.scan_parquet(
-        files, glob=False, hive_partitioning=hive or None))
+    return _lazy_file_source(location, "parquet", lambda files, hive, schema, hive_schema: pl.scan_parquet(
+        files, glob=False, hive_partitioning=hive or None, schema=schema, hive_schema=hive_schema,
+        cast_options=_CAST if schema is not None else None), options)
 
 
-def open_ipc(location: str, options: OpenOptions) -> LazySource:
-    """An Arrow IPC (feather v2) file, a glob or a folder of them."""
+#: how files whose types differ are read in one schema (:func:`_unified_schema` says which differences are read)
+_CAST = pl.ScanCastOptions(integer_cast=["upcast", "allow-float"], float_cast="upcast", datetime_cast="upcast",
+                           categorical_to_string="allow")
+
+
+def open_ipc(location: str, options: OpenOptions) -> Source:
+    """An Arrow IPC file (feather v2), a glob or a folder of them: scanned lazily.  Arrow's stream format
+    (``write_ipc_stream``, ``pyarrow.ipc.new_stream``) and Feather v1 files, which have no footer to scan, are read
+    into memory."""
     fmt = Path(location).suffix.lower().lstrip(".") or "arrow"
-    return _lazy_file_source(location, fmt, lambda files, hive: pl.scan_ipc(
-        files, glob=False, memory_map=False, hive_partitioning=hive or None))
+    _, files = _files_of(location, fmt)
+    kinds = {file: _ipc_kind(file) for file in files}
+    for file, kind in kinds.items():
+        if kind == "parquet":
+            raise InputError(f"{file}: this is a parquet file, not Arrow IPC ({file.suffix}): rename it to "
+                             f"{file.stem}.parquet")
+    if any(kind in ("stream", "feather1") for kind in kinds.values()):
+        return _ipc_in_memory(location, fmt, kinds)
+    return _lazy_file_source(location, fmt, _scan_ipc, options)
+
+
+def _ipc_kind(file: Path) -> str:
+    """What an Arrow file holds, from its first bytes: ``file`` (the IPC file format), ``stream`` (the IPC stream
+    format), ``feather1``, ``parquet`` or ``unknown`` (damaged or empty: the reader says why)."""
+    try:
+        with file.open("rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return "unknown"
+    if head.startswith(b"ARROW1"):
+        return "file"
+    if head.startswith(b"FEA1"):
+        return "feather1"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"\xff\xff\xff\xff") or (len(head) == 8 and 0 < int.from_bytes(head[:4], "little") < 1 << 24):
+        return "stream"  # a continuation marker, or (before Arrow 0.15) a message length
+    return "unknown"
+
+
+def _scan_ipc(files: list[Path], hive: bool, schema: Mapping[str, pl.DataType] | None,
+              hive_schema: Mapping[str, pl.DataType] | None) -> pl.LazyFrame:
+    def scan(some: list[Path]) -> pl.LazyFrame:
+        return pl.scan_ipc(some, glob=False, memory_map=False, hive_partitioning=hive or None,
+                           hive_schema=hive_schema)
+
+    if schema is None:
+        return scan(files)
+    # scan_ipc takes no schema: each file read alone, in the one schema
+    parts = []
+    for file in files:
+        lazy = scan([file])
+        names = lazy.collect_schema().names()
+        parts.append(lazy.select([pl.col(n).cast(t) if n in names else pl.lit(None, t).alias(n)
+                                  for n, t in schema.items()]
+                                 + [pl.col(n) for n in names if n not in schema]))
+    return pl.concat(parts, how="vertical")
+
+
+def _ipc_in_memory(location: str, fmt: str, kinds: Mapping[Path, str]) -> Table:
+    """Arrow files without a footer (the stream format, Feather v1), read whole, in one schema."""
+    import pyarrow as pa
+    import pyarrow.feather as feather
+    import pyarrow.ipc as ipc
+
+    frames: list[tuple[Path, pl.DataFrame]] = []
+    for file, kind in kinds.items():
+        try:
+            if kind in ("file", "feather1"):
+                with warnings.catch_warnings():  # pyarrow's deprecation of Feather v1 is for who writes it
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    table = feather.read_table(str(file))
+            else:
+                with pa.OSFile(str(file), "rb") as fh:
+                    table = ipc.open_stream(fh).read_all()
+            frame = pl.from_arrow(table)
+        except Exception as exc:
+            raise _reader_failure(file, exc, what=f"{fmt} file") from None
+        assert isinstance(frame, pl.DataFrame)
+        frames.append((file, frame))
+    path = Path(location)
+    single = len(frames) == 1 and not path.is_dir() and not is_glob(location)
+    root = frames[0][0].parent if single else (glob_files(location)[0] if is_glob(location) else path)
+    schema = _unified_schema(location, root, [(f, frame.schema) for f, frame in frames], [])
+    if schema is not None:
+        frames = [(f, frame.select(pl.col(n).cast(t) for n, t in schema.items())) for f, frame in frames]
+    frame = pl.concat([frame for _, frame in frames], how="vertical") if len(frames) > 1 else frames[0][1]
+    files = [f for f, _ in frames]
+    digest = sha256_file(files[0]) if single else sha256_files(files, root)
+    table = table_from_frame(_usable(frame, location), location, digest, fmt)
+    if not single:
+        table.meta = replace(table.meta, extra={"files": len(files)})
+    return table
 
 
 def source_from_object(obj: Any, where: str, source: str, sha256: str | None, fmt: str = "callable") -> Source:

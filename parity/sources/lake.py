@@ -9,13 +9,15 @@ read right (deletion vectors, column mapping, newer reader features) is an error
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from parity.errors import InputError
-from parity.sources.base import Table
+from parity.sources.base import Source, Table, materialize
+from parity.sources.registry import OpenOptions
 
 #: reader features parity's own log reader supports (beyond the basic protocol)
 _SUPPORTED_FEATURES: frozenset[str] = frozenset({"timestampNtz", "typeWidening", "vacuumProtocolCheck"})
@@ -28,6 +30,23 @@ def lake_path(ref: str, folder: Path) -> tuple[str, Path]:
     return kind, path if path.is_absolute() else (folder / path).resolve()
 
 
+def open_lake(ref: str, folder: Path, where: str, options: OpenOptions | None = None) -> Source:
+    """A lake output for the polars engine: ``parquet:<path>`` scanned lazily as any parquet file or folder is
+    (:func:`parity.sources.frames.open_parquet`: files whose schemas differ, hive partitions typed by the SAS
+    side), a Delta table read into memory."""
+    kind, path = lake_path(ref, folder)
+    if kind == "parquet":
+        from parity.sources.frames import open_parquet
+
+        if not path.exists():
+            raise InputError(f"{where}: parquet path {path} not found")
+        if path.is_dir() and not any(path.rglob("*.parquet")):
+            raise InputError(f"{where}: no parquet files in {path}")
+        source = open_parquet(str(path), options or OpenOptions())
+        return dataclasses.replace(source, meta=dataclasses.replace(source.meta, source=f"parquet:{path}"))
+    return read_lake(ref, folder, where)
+
+
 def read_lake(ref: str, folder: Path, where: str) -> Table:
     """A lake output as a Table (the polars engine)."""
     import polars as pl
@@ -38,12 +57,7 @@ def read_lake(ref: str, folder: Path, where: str) -> Table:
     if kind == "table":
         raise InputError(f"{where}: table = {ref[6:]!r} is a Spark catalog table: run with --engine spark")
     if kind == "parquet":
-        files = [path] if path.is_file() else sorted(p for p in path.rglob("*.parquet") if not any(
-            part.startswith(("_", ".")) for part in p.relative_to(path).parts))
-        if not files:
-            raise InputError(f"{where}: no parquet files in {path}")
-        frame = pl.read_parquet(files, hive_partitioning=path.is_dir())
-        return table_from_frame(frame, f"parquet:{path}", None, "parquet")
+        return materialize(open_lake(ref, folder, where))
     found, _schema, partitions = active_files(path, where)
     if partitions:
         raise InputError(f"{where}: Delta table {path} is partitioned by {', '.join(partitions)}: read it with "

@@ -1,0 +1,296 @@
+"""Review 9: the Python side's sources as a user porting SAS jobs names them (parity/sources/): folders and globs of
+parquet files whose schemas differ, hive partitions typed by the SAS side, damaged files among good ones, CSV
+blank lines and separators, Arrow's stream format and Feather v1, lake outputs, a port's dict without a dataset.
+
+Every case is a real run (``run_job_folder``) or a real open, with its verdict and counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pyarrow.feather as feather
+import pytest
+
+from parity.cli.main import main
+from parity.errors import InputError
+from parity.model import DatasetResult
+from parity.run.runner import run_job_folder
+from parity.sources.registry import OpenOptions, open_source
+from tests.helpers import Column, make_job, write_sas7bdat
+
+
+def _sas(path: Path, region: list[str] | None = None) -> None:
+    cols = [Column("id", "numeric", [1.0, 2.0, 3.0, 4.0]), Column("x", "numeric", [1.5, 2.5, 3.5, 4.5]),
+            Column("s", "string", ["a", "b", "c", "d"])]
+    if region is not None:
+        cols.append(Column("region", "string", region))
+    write_sas7bdat(path, cols)
+
+
+def _job(tmp_path: Path, python: str, name: str = "j", region: list[str] | None = None) -> Path:
+    folder = make_job(tmp_path, name, f"""
+        [datasets.t]
+        sas = "t.sas7bdat"
+        python = "{python}"
+        keys = ["id"]
+        """)
+    _sas(folder / "t.sas7bdat", region)
+    return folder
+
+
+def _one(folder: Path) -> DatasetResult:
+    (result,) = run_job_folder(folder).datasets
+    return result
+
+
+def _parts(folder: Path, *frames: pl.DataFrame) -> None:
+    (folder / "out").mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(frames):
+        frame.write_parquet(folder / "out" / f"part-{i}.parquet")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# files of one folder or glob whose schemas differ
+
+
+def test_parts_whose_number_types_differ_are_read_in_one_type_and_compared(tmp_path: Path) -> None:
+    """Int32 in one part, Int64 or Float64 in another, a part with no rows whose columns are all Null, a
+    categorical in one and a string in another: one type holds them all (it was an internal error)."""
+    for name, x, ok in (("same", 4.5, True), ("differs", 4.75, False)):
+        folder = _job(tmp_path, "out", name)
+        _parts(folder,
+               pl.DataFrame({"id": [], "x": [], "s": []}),  # a part with no rows: every column Null
+               pl.DataFrame({"id": [1, 2], "x": [1.5, 2.5], "s": ["a", "b"]},
+                            schema_overrides={"id": pl.Int32, "s": pl.Categorical}),
+               pl.DataFrame({"s": ["c", "d"], "id": [3.0, 4.0], "x": [3.5, x]}))  # another order, floats
+        result = _one(folder)
+        assert result.verdict == ("pass" if ok else "fail"), result.error
+        assert result.rows["python"] == 4 and result.rows["matched"] == 4
+        assert result.python["files"] == 3
+        if not ok:
+            (check,) = [c for c in result.checks if c.name == "numeric_tolerance"]
+            assert check.status == "fail" and "1 mismatch" in check.summary
+
+
+@pytest.mark.parametrize(("second", "message"), [
+    (pl.DataFrame({"id": ["3", "4"], "x": [3.5, 4.5], "s": ["c", "d"]}),
+     r"column 'id' is Int64 in part-0\.parquet but String in part-1\.parquet; the files of one dataset must hold "
+     r"each column in one type"),
+    (pl.DataFrame({"id": [3, 4], "s": ["c", "d"]}),
+     r"column 'x' is in part-0\.parquet but not in part-1\.parquet; the files of one dataset must have the same "
+     r"columns"),
+    (pl.DataFrame({"ID": [3, 4], "x": [3.5, 4.5], "s": ["c", "d"]}),
+     r"column 'ID' in part-1\.parquet is 'id' in part-0\.parquet; the files of one dataset must spell their "
+     r"column names alike"),
+])
+def test_parts_that_disagree_otherwise_are_an_error_naming_both_files(tmp_path: Path, second: pl.DataFrame,
+                                                                      message: str) -> None:
+    folder = _job(tmp_path, "out/part-*.parquet")
+    _parts(folder, pl.DataFrame({"id": [1, 2], "x": [1.5, 2.5], "s": ["a", "b"]}), second)
+    result = _one(folder)
+    assert result.verdict == "error"
+    assert result.error is not None and "internal error" not in result.error
+    assert result.error.startswith(f"{folder / 'out'}/part-*.parquet: ")
+    import re
+    assert re.search(message, result.error), result.error
+
+
+def test_a_damaged_part_among_good_ones_is_named(tmp_path: Path) -> None:
+    folder = _job(tmp_path, "out")
+    good = pl.DataFrame({"id": [1, 2], "x": [1.5, 2.5], "s": ["a", "b"]})
+    _parts(folder, good, good)
+    data = (folder / "out" / "part-1.parquet").read_bytes()
+    (folder / "out" / "part-1.parquet").write_bytes(data[: len(data) // 2])
+    (folder / "out" / "part-2.parquet").write_bytes(b"")
+    result = _one(folder)
+    assert result.verdict == "error" and result.error is not None
+    assert result.error.startswith(f"{folder / 'out' / 'part-1.parquet'}: cannot read this parquet file"), result.error
+    assert "the file is not a complete parquet file" in result.error
+    (folder / "out" / "part-1.parquet").unlink()
+    error = _one(folder).error
+    assert error is not None and error.startswith(f"{folder / 'out' / 'part-2.parquet'}: ")
+    assert "the file is empty" in error
+
+
+def test_inspect_tells_parts_that_disagree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _parts(tmp_path, pl.DataFrame({"id": [1]}), pl.DataFrame({"id": ["2"]}))
+    assert main(["inspect", str(tmp_path / "out")]) == 2
+    assert "column 'id' is Int64 in part-0.parquet but String in part-1.parquet" in capsys.readouterr().err
+    _parts(tmp_path / "b", pl.DataFrame({"id": [], "x": []}), pl.DataFrame({"id": [1], "x": [2.5]}))
+    assert main(["inspect", str(tmp_path / "b" / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "Int64" in out and "Float64" in out and "Null" not in out  # not the empty first part's Null columns
+
+
+def test_a_lake_parquet_folder_is_read_like_any_parquet_folder(tmp_path: Path) -> None:
+    folder = _job(tmp_path, "parquet:out")
+    _parts(folder, pl.DataFrame({"id": [1, 2], "x": [1.5, 2.5], "s": ["a", "b"]}),
+           pl.DataFrame({"id": [3.0, 4.0], "x": [3.5, 4.5], "s": ["c", "d"]}))
+    result = _one(folder)
+    assert result.verdict == "pass", result.error
+    assert result.python["source"] == f"parquet:{(folder / 'out').resolve()}" and result.python["rows"] == 4
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# hive partitions
+
+
+def test_a_partition_of_a_sas_character_column_stays_text(tmp_path: Path) -> None:
+    """``region=01/``: polars infers the number 1, a type conflict with the SAS key "01" (a spurious error)."""
+    folder = make_job(tmp_path, "j", """
+        [datasets.t]
+        sas = "t.sas7bdat"
+        python = "out"
+        keys = ["region", "id"]
+        """)
+    _sas(folder / "t.sas7bdat", ["01", "01", "02", ""])
+    for region, ids in (("01", [1, 2]), ("02", [3]), ("__HIVE_DEFAULT_PARTITION__", [4])):
+        (folder / "out" / f"region={region}").mkdir(parents=True)
+        pl.DataFrame({"id": ids, "x": [i + 0.5 for i in ids], "s": ["abcd"[i - 1] for i in ids]}).write_parquet(
+            folder / "out" / f"region={region}" / "part.parquet")
+    result = _one(folder)
+    assert result.verdict == "pass", (result.error, [c.summary for c in result.checks if c.status != "pass"])
+    assert result.rows["matched"] == 4
+    region = open_source(folder / "out", OpenOptions(like=tuple(_like(folder)))).scan().collect()
+    assert sorted(region["region"].to_list(), key=str) == ["01", "01", "02", None]
+    # without the SAS side (inspect), polars' inference stands
+    assert open_source(folder / "out").scan().collect_schema()["region"] == pl.Int64
+    (folder / "out" / "region=02" / "part.parquet").rename(folder / "out" / "region=02" / "p.parquet")
+    wrong = folder / "out" / "region=2"
+    (folder / "out" / "region=02").rename(wrong)
+    result = _one(folder)
+    assert result.verdict == "fail" and result.rows["matched"] == 3  # "2" is not "02"
+
+
+def _like(folder: Path) -> list:  # type: ignore[type-arg]
+    from parity.sources.sas import open_sas
+
+    return open_sas(str(folder / "t.sas7bdat"), OpenOptions()).columns
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CSV
+
+
+@pytest.mark.parametrize("text", [
+    'id,x,s\n1,1.5,a\n2,2.5,b\n3,3.5,c\n4,4.5,d\n\n\n',  # blank lines at the end
+    'id,x,s\r\n1,1.5,a\r\n\r\n2,2.5,b\r\n3,3.5,c\r\n4,4.5,d\r\n  \r\n',  # in the middle, blanks only, CRLF
+    '\ufeffid,x,s\n1,1.5,a\n2,2.5,b\n\n3,3.5,c\n4,4.5,d',  # a BOM, no last newline
+])
+def test_blank_lines_of_a_csv_are_no_rows(tmp_path: Path, text: str) -> None:
+    folder = _job(tmp_path, "out.csv")
+    (folder / "out.csv").write_text(text, newline="")
+    result = _one(folder)
+    assert result.verdict == "pass", [c.summary for c in result.checks if c.status != "pass"]
+    assert result.rows["python"] == 4
+
+
+def test_a_csv_row_of_missing_values_and_a_quoted_blank_line_are_kept(tmp_path: Path) -> None:
+    folder = _job(tmp_path, "out.csv")
+    (folder / "out.csv").write_text('id,x,s\n1,1.5,a\n,,\n2,2.5,b\n3,3.5,c\n4,4.5,d\n\n')
+    result = _one(folder)
+    assert result.verdict == "fail" and result.rows["python"] == 5 and result.rows["only_in_python"] == 1
+    (folder / "out.csv").write_text('id,x,s\n1,1.5,"a\n\nz"\n2,2.5,b\n3,3.5,c\n4,4.5,d\n\n')
+    table = open_source(folder / "out.csv", OpenOptions())
+    assert table.meta.rows == 4
+    assert table.scan().collect()["s"].to_list() == ["a\n\nz", "b", "c", "d"]
+    # one column: a blank line is a missing value, as polars and pandas write it
+    (folder / "one.csv").write_text("s\na\n\nb\n")
+    assert open_source(folder / "one.csv", OpenOptions()).scan().collect()["s"].to_list() == ["a", None, "b"]
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"id;x;s\n1;1.5;a\n2;2.5;b\n3;3.5;c\n4;4.5;d\n", "its header 'id;x;s' is separated by semicolons, not commas"),
+    (b"id;x;s\n1;1,5;a\n2;2,5;b\n3;3,5;c\n4;4,5;d\n", "its header is separated by semicolons, not commas"),
+    (b'id\tx\ts\n1\t1.5\t"a\nb"\n', "its header is separated by tabs, not commas"),
+    ("id,x,s\n1,1.5,a\n".encode("utf-16"), "the file is UTF-16"),
+])
+def test_a_csv_in_another_dialect_is_a_clear_error(tmp_path: Path, data: bytes, message: str) -> None:
+    folder = _job(tmp_path, "out.csv")
+    (folder / "out.csv").write_bytes(data)
+    result = _one(folder)
+    assert result.verdict == "error" and result.error is not None
+    assert result.error.startswith(f"{folder / 'out.csv'}: ") and message in result.error, result.error
+    assert "truncate_ragged_lines" not in result.error  # polars' advice is for its API, not for a parity user
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Arrow
+
+
+FRAME = pl.DataFrame({"id": [1, 2, 3, 4], "x": [1.5, 2.5, 3.5, 4.5], "s": ["a", "b", "c", "d"]})
+
+
+@pytest.mark.parametrize("kind", ["stream", "feather1"])
+def test_arrow_stream_format_and_feather_v1_are_read(tmp_path: Path, kind: str) -> None:
+    folder = _job(tmp_path, "out.arrow")
+    if kind == "stream":
+        FRAME.write_ipc_stream(folder / "out.arrow")
+    else:
+        with pytest.warns(DeprecationWarning):
+            feather.write_feather(FRAME.to_arrow(), str(folder / "out.arrow"), version=1)
+    result = _one(folder)
+    assert result.verdict == "pass", result.error
+    assert result.rows["python"] == 4 and result.python["sha256"]
+    FRAME.with_columns(x=pl.col("x") * 2).write_ipc_stream(folder / "out.arrow")
+    assert _one(folder).verdict == "fail"
+
+
+def test_arrow_streams_of_a_glob_are_read_in_one_schema(tmp_path: Path) -> None:
+    folder = _job(tmp_path, "out/*.arrow")
+    (folder / "out").mkdir()
+    FRAME[:2].write_ipc_stream(folder / "out" / "a.arrow")
+    FRAME[2:].with_columns(pl.col("id").cast(pl.Float64)).write_ipc(folder / "out" / "b.arrow")
+    result = _one(folder)
+    assert result.verdict == "pass" and result.rows["python"] == 4 and result.python["files"] == 2, result.error
+
+
+def test_a_file_of_another_format_says_what_it_holds(tmp_path: Path) -> None:
+    folder = _job(tmp_path, "out.arrow")
+    FRAME.write_parquet(folder / "out.arrow")
+    error = _one(folder).error
+    assert error == f"{folder / 'out.arrow'}: this is a parquet file, not Arrow IPC (.arrow): rename it to out.parquet"
+    folder = _job(tmp_path, "out.parquet", "k")
+    FRAME.write_ipc(folder / "out.parquet")
+    error = _one(folder).error
+    assert error is not None and "it is an Arrow IPC file, not parquet" in error
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a port's outputs
+
+
+def test_a_dict_without_the_dataset_names_what_it_holds(tmp_path: Path) -> None:
+    folder = make_job(tmp_path, "j", """
+        [job]
+        python = "port:run"
+        [datasets.t]
+        sas = "t.sas7bdat"
+        keys = ["id"]
+        """, files={"port.py": "import polars as pl\n\ndef run():\n    return {'other': pl.DataFrame({'id': [1]})}\n"})
+    _sas(folder / "t.sas7bdat")
+    result = _one(folder)
+    assert result.verdict == "error"
+    assert result.error == "job 'j': port:run returned no dataset 't' (it returned 'other'); return a dict with a 't' key"
+
+
+def test_a_port_returning_a_path_is_told_to_name_the_file(tmp_path: Path) -> None:
+    folder = make_job(tmp_path, "j", """
+        [job]
+        python = "port:run"
+        [datasets.t]
+        sas = "t.sas7bdat"
+        keys = ["id"]
+        """, files={"port.py": "def run():\n    return 'out.parquet'\n"})
+    _sas(folder / "t.sas7bdat")
+    error = _one(folder).error
+    assert error is not None and "got str ('out.parquet': to compare a file the port writes, name it" in error
+
+
+def test_opening_a_glob_that_fails_as_a_whole_gives_no_traceback(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.parquet").write_bytes(b"PAR1 not really")
+    (tmp_path / "out" / "b.parquet").write_bytes(b"PAR1 nor this")
+    with pytest.raises(InputError, match=r"a\.parquet: cannot read this parquet file"):
+        open_source(f"{tmp_path}/out/*.parquet")
