@@ -4,6 +4,7 @@
   in the entry's place) is never read and never fails the run: the file is read again and the entry replaced.
 - An upgrade of the libraries that read SAS values (pyreadstat, polars-readstat) starts a fresh cache.
 - A relative ``PARITY_CACHE_DIR`` stays where it was first used, whatever directory a port changes to.
+- Ctrl-C while the reports are published leaves one whole run and nothing staged.
 - A run killed (SIGKILL) while building an entry, or while reading a big file or a LazyFrame into a private temporary
   folder, leaves a folder that the next run removes at once; a live run's folder is left alone.
 """
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +27,7 @@ from parity.sources.base import LazySource, materialize
 from parity.sources.registry import OpenOptions
 from parity.sources.sas import read_sas_whole
 from parity.sources.sas_stream import open_streamed, wait_for_cache_writes
+from tests.test_publish import assert_whole, runs  # noqa: F401  (the fixture)
 from tests.test_sas_stream import _sample, assert_same
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -222,3 +225,24 @@ def test_a_big_file_read_without_the_cache_cleans_up_after_a_killed_run(tmp_path
 
     gc.collect()
     assert list(temp.iterdir()) == []
+
+
+@pytest.mark.parametrize(("point", "expected"), [("staged", "OLD"), ("committed", "NEW")])
+def test_ctrl_c_while_reports_are_published_leaves_one_whole_run_and_no_staging(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runs: dict[str, list[Any]], point: str,  # noqa: F811
+        expected: str) -> None:
+    """Ctrl-C before the publication's commit point: the previous reports, whole; after it: the new run, whole;
+    either way nothing staged is left in the folder for a later run to sweep."""
+    import parity.report.publish as pub
+
+    report_dir = tmp_path / "reports"
+    pub.publish(report_dir, runs["OLD"])
+
+    def interrupt(at: str) -> None:
+        if at == point:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pub, "_checkpoint", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        pub.publish(report_dir, runs["NEW"])
+    assert_whole(report_dir, expected)

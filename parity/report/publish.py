@@ -329,11 +329,19 @@ def publish(report_dir: Path, results: Sequence[JobResult], run_error: str | Non
                 recover(report_dir)  # nothing is committed: drop the staging
             raise ReportError(f"could not write the reports into {report_dir} ({exc.strerror or exc}); the "
                               "previous reports are unchanged") from None
-        _checkpoint("committed")
+        except BaseException:  # Ctrl-C: nothing is committed, so no staging is left behind for the next run
+            with contextlib.suppress(OSError):
+                recover(report_dir)
+            raise
         try:
+            _checkpoint("committed")
             _apply(report_dir, {"token": token, "jobs": names, "pages": list(pages)})
         except OSError as exc:
             raise ReportError(f"could not finish publishing into {report_dir} ({exc.strerror or exc}: "
                               f"{exc.filename}); the next run into the folder completes it") from None
+        except BaseException:  # Ctrl-C once committed: the new run is completed now, not by the next run
+            with contextlib.suppress(OSError):
+                recover(report_dir)
+            raise
     return Publication(report_dir, {n: report_dir / n / REPORT_FILE for n in names}, report_dir / INDEX_FILE,
                        report_dir / SUMMARY_FILE, problems, older)
