@@ -294,3 +294,72 @@ def test_opening_a_glob_that_fails_as_a_whole_gives_no_traceback(tmp_path: Path)
     (tmp_path / "out" / "b.parquet").write_bytes(b"PAR1 nor this")
     with pytest.raises(InputError, match=r"a\.parquet: cannot read this parquet file"):
         open_source(f"{tmp_path}/out/*.parquet")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# files pandas wrote
+
+
+def test_a_pandas_index_kept_only_in_parquet_metadata_is_a_column(tmp_path: Path) -> None:
+    """``df.set_index("id").to_parquet()`` with ids 1, 2, 3, ... stores the index as metadata only: pandas reads it
+    back, polars dropped it, and the key ``id`` was "not in the Python output"."""
+    import pandas as pd
+
+    folder = _job(tmp_path, "out.parquet")
+    frame = pd.DataFrame({"id": [1, 2, 3, 4], "x": [1.5, 2.5, 3.5, 4.5], "s": list("abcd")})
+    frame.set_index("id").to_parquet(folder / "out.parquet")
+    result = _one(folder)
+    assert result.verdict == "pass", result.error
+    assert result.rows["matched"] == 4
+    frame.assign(id=[1, 2, 3, 5]).set_index("id").to_parquet(folder / "out.parquet")  # not a range: a column
+    result = _one(folder)
+    assert result.verdict == "fail" and result.rows["matched"] == 3
+    frame.assign(id=[2, 4, 6, 8]).set_index("id").to_parquet(folder / "out.parquet")  # a range of step 2
+    assert open_source(folder / "out.parquet").scan().collect()["id"].to_list() == [2, 4, 6, 8]
+    frame.to_parquet(folder / "out.parquet")  # an unnamed index is no data
+    assert open_source(folder / "out.parquet").scan().collect_schema().names() == ["id", "x", "s"]
+
+
+def test_the_index_pandas_writes_to_a_csv_is_no_column(tmp_path: Path) -> None:
+    import pandas as pd
+
+    folder = _job(tmp_path, "out.csv")
+    frame = pd.DataFrame({"id": [9, 1, 2, 3, 4], "x": [0, 1.5, 2.5, 3.5, 4.5], "s": list("zabcd")})
+    frame[frame.id < 9].to_csv(folder / "out.csv")  # index 1..4, written first under an empty name
+    result = _one(folder)
+    assert result.verdict == "pass", [c.summary for c in result.checks if c.status != "pass"]
+    assert result.python["columns"] == 3 and "pandas index" in result.python["dropped"]
+    # an unnamed column that is not an index stays, under its own (empty) name
+    (folder / "out.csv").write_text(",id,x,s\nq,1,1.5,a\nr,2,2.5,b\ns,3,3.5,c\nt,4,4.5,d\n")
+    result = _one(folder)
+    assert result.verdict == "fail"
+    (schema,) = [c for c in result.checks if c.name == "schema"]
+    assert schema.details["python_only"] == [""]
+
+
+def test_unclear_reader_failures_say_what_to_do(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = _job(tmp_path, "out.parquet")
+    pq.write_table(pa.table([[1, 2], [1.5, 2.5], [1, 1]], names=["id", "x", "x"]), folder / "out.parquet")
+    error = _one(folder).error
+    assert error is not None and "the file has two columns of one name: give every column a unique name" in error
+    folder = make_job(tmp_path, "lazy", """
+        [job]
+        python = "port:run"
+        [datasets.t]
+        sas = "t.sas7bdat"
+        keys = ["id"]
+        """, files={"port.py": """
+            import os, tempfile
+            import polars as pl
+
+            def run():
+                with tempfile.TemporaryDirectory() as tmp:
+                    pl.DataFrame({"id": [1]}).write_parquet(os.path.join(tmp, "x.parquet"))
+                    return pl.scan_parquet(os.path.join(tmp, "x.parquet"))
+            """})
+    _sas(folder / "t.sas7bdat")
+    error = _one(folder).error
+    assert error is not None and "the LazyFrame reads a file that was gone once the port returned" in error

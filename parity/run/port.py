@@ -250,8 +250,11 @@ def _port_output(target: str, job_name: str, result: Any, module_file: Path | No
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # a LazyFrame whose plan fails, a frame that cannot be converted, ...
+            gone = ("; the LazyFrame reads a file that was gone once the port returned (written in a temporary "
+                    "folder, say): collect it before returning, or keep the file" if isinstance(exc, FileNotFoundError)
+                    and type(frames[key]).__name__ == "LazyFrame" else "")
             out.errors[name] = (f"{where} -> dataset {name!r}: the returned frame cannot be used "
-                                f"({type(exc).__name__}: {exc})")
+                                f"({type(exc).__name__}: {exc}){gone}")
     return out
 
 

@@ -346,6 +346,8 @@ def _file_failure_hint(path: Path, exc: BaseException, text: str) -> str:
         size, head = None, b""
     if size == 0 or "empty csv" in lowered:
         return "the file is empty: check that the port finished writing it"
+    if "more than one occurrence" in lowered or type(exc).__name__ == "DuplicateError":
+        return "the file has two columns of one name: give every column a unique name"
     if size is None:  # a folder or a glob: the error names no one file
         return ("check that every file in it is complete (the port finished writing it) and was written with "
                 "polars/pyarrow")

@@ -38,13 +38,33 @@ def open_csv(location: str, options: OpenOptions) -> Table:
         raise _reader_failure(path, exc, what="csv file") from None
     if frame.width == 1:
         _check_separator(path, frame.columns[0])
+    extra = {}
+    if frame.width > 1 and frame.columns[0] == "" and _is_pandas_index(frame.to_series(0)):
+        frame = frame.drop("")  # df.to_csv() without index=False: the index is no data (as for a frame returned)
+        extra = {"dropped": "the unnamed first column: the pandas index that df.to_csv() writes without index=False"}
     dupes = sorted({m[1] for c in frame.columns if (m := re.fullmatch(r"(.*)_duplicated_\d+", c))} & set(frame.columns))
     if dupes:  # polars renames a repeated header name to <name>_duplicated_<n>
         raise InputError(f"{path}: duplicate column names {dupes[:5]!r} in the header; give every column a unique "
                          "name")
     if options.like is not None:
-        return read_csv_as_sas(frame, options.like, options.rename, str(path), sha256_file(path))
-    return table_from_frame(frame, str(path), sha256_file(path), "csv")
+        table = read_csv_as_sas(frame, options.like, options.rename, str(path), sha256_file(path))
+    else:
+        table = table_from_frame(frame, str(path), sha256_file(path), "csv")
+    if extra:
+        table.meta = replace(table.meta, extra={**table.meta.extra, **extra})
+    return table
+
+
+def _is_pandas_index(column: pl.Series) -> bool:
+    """An unnamed first column of distinct whole numbers (0, 1, 2, ... or what is left of them after a filter): the
+    index pandas writes first."""
+    if column.null_count() or not column.len():
+        return False
+    if column.dtype == pl.String:
+        if not column.str.contains(r"^\d+$").all():
+            return False
+        column = column.cast(pl.Int64, strict=False)
+    return column.dtype.is_integer() and column.null_count() == 0 and column.n_unique() == column.len()
 
 def _without_blank_lines(data: bytes) -> bytes | None:
     """The CSV text without its blank lines (empty or only blanks, outside quoted values), None when it has none.
@@ -231,7 +251,9 @@ def read_csv_as_sas(frame: pl.DataFrame, sas: Sequence[ColumnInfo], rename: Mapp
             if tag is not None:
                 tags[text.name] = tag
         extra[text.name] = (problem, change)
-    table = table_from_frame(pl.DataFrame(series), source, sha256, "csv")
+    converted = pl.DataFrame(series)
+    converted.columns = [s.name for s in series]  # an unnamed column stays "" (not polars' column_0)
+    table = table_from_frame(converted, source, sha256, "csv")
     columns = []
     for col in table.columns:
         if col.name in extra:

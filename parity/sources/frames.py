@@ -364,9 +364,58 @@ def is_parquet_folder(path: Path) -> bool:
 def open_parquet(location: str, options: OpenOptions) -> LazySource:
     """A parquet file, a glob of them, or a folder (a hive-partitioned dataset: ``year=2024/`` folders become
     columns)."""
-    return _lazy_file_source(location, "parquet", lambda files, hive, schema, hive_schema: pl.scan_parquet(
-        files, glob=False, hive_partitioning=hive or None, schema=schema, hive_schema=hive_schema,
-        cast_options=_CAST if schema is not None else None), options)
+    index = _pandas_range_index(Path(location)) if Path(location).is_file() else None
+
+    def scan(files: list[Path], hive: bool, schema: Mapping[str, pl.DataType] | None,
+             hive_schema: Mapping[str, pl.DataType] | None) -> pl.LazyFrame:
+        lazy = pl.scan_parquet(files, glob=False, hive_partitioning=hive or None, schema=schema,
+                               hive_schema=hive_schema, cast_options=_CAST if schema is not None else None)
+        if index is not None:
+            name, start, step = index
+            lazy = lazy.with_row_index(name).select(
+                (pl.col(name).cast(pl.Int64) * step + start).alias(name), pl.all().exclude(name))
+        return lazy
+
+    return _lazy_file_source(location, "parquet", scan, options)
+
+
+def read_as_written(location: str) -> bool:
+    """Whether a parquet file, glob or folder is read as its files hold it: no file with a pandas index kept only in
+    its metadata (:func:`_pandas_range_index`), and all files with the same columns and types (in any order), so
+    another reader (Spark) reads the same table."""
+    path = Path(location)
+    root, files = _files_of(location, "parquet")
+    if len(files) == 1:
+        return _pandas_range_index(files[0]) is None
+    keys = _hive_keys(root, files) if path.is_dir() else []
+    return (_unified_schema(location, root, [(f, _file_schema(f, "parquet")) for f in files], keys) is None
+            and not any(_pandas_range_index(f) for f in files))
+
+
+def _pandas_range_index(file: Path) -> tuple[str, int, int] | None:
+    """(name, start, step) of a named pandas RangeIndex that ``df.to_parquet`` stored only in the file's pandas
+    metadata, not as a column (``df.set_index("id")`` with ids 1, 2, 3, ...): pandas reads it back as the index,
+    polars drops it, and the port's ``id`` column would be missing (None for any other file)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(file)
+        meta = json.loads((schema.metadata or {}).get(b"pandas", b"{}"))
+    except Exception:  # not readable, or no pandas metadata: the reader says what is wrong
+        return None
+    indexes = meta.get("index_columns") or []
+    if len(indexes) != 1 or not isinstance(indexes[0], dict):
+        return None
+    index = indexes[0]
+    name = index.get("name")
+    if index.get("kind") != "range" or not isinstance(name, str) or name in schema.names:
+        return None
+    try:
+        return name, int(index["start"]), int(index["step"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 #: how files whose types differ are read in one schema (:func:`_unified_schema` says which differences are read)

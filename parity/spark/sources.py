@@ -297,10 +297,12 @@ def parquet_side(spark: SparkSession, location: str, where: str) -> SparkSide:
     import pyarrow.parquet as pq
     from pyspark.sql import functions as F
 
-    from parity.sources.frames import _files_of, open_parquet
+    from parity.sources.frames import _files_of, open_parquet, read_as_written
     from parity.sources.registry import OpenOptions
 
     source = open_parquet(location, OpenOptions())  # the footers only: schema, row count, provenance
+    if not read_as_written(location):
+        raise NotSparkReadable("its files are read in one schema, or with a pandas index, by polars")
     schema = dict(source.scan().collect_schema())
     tz = spark.conf.get("spark.sql.session.timeZone") or "UTC"
     for name, dtype in schema.items():
