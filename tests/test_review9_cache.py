@@ -246,3 +246,33 @@ def test_ctrl_c_while_reports_are_published_leaves_one_whole_run_and_no_staging(
     with pytest.raises(KeyboardInterrupt):
         pub.publish(report_dir, runs["NEW"])
     assert_whole(report_dir, expected)
+
+
+@pytest.mark.parametrize("where", ["cache", "private"])
+def test_a_folder_removed_while_rows_are_written_into_it_is_a_clear_error(
+        tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """``rm -rf ~/.cache/parity`` (or a cleanup of the temporary folder) while a run writes a big file's rows
+    there: an error naming the file, the folder and what to do, not an internal error of parity."""
+    from parity.errors import InputError
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setattr(cache, "MIN_BYTES", 0)
+    path = _sample(tmp_path / "d.sas7bdat")
+    real = sas_stream._Parts.add
+
+    def add_then_clean_up(parts: Any, *args: Any, **kwargs: Any) -> None:
+        real(parts, *args, **kwargs)
+        import shutil
+
+        shutil.rmtree(cache_dir if where == "cache" else parts.folder)
+
+    monkeypatch.setattr(sas_stream._Parts, "add", add_then_clean_up)
+    expected = r"cannot write its rows into parity's cache in .*--no-cache" if where == "cache" else \
+        r"cannot write its rows into the temporary folder .*TMPDIR"
+    with pytest.raises(InputError, match=rf"d\.sas7bdat: {expected}"):
+        open_streamed(path, OpenOptions(cache=where == "cache"), chunk_rows=7)
+    monkeypatch.setattr(sas_stream._Parts, "add", real)
+    source = open_streamed(path, OpenOptions(cache=where == "cache"), chunk_rows=7)  # the next run reads it
+    assert_same(read_sas_whole(path), materialize(source), path)

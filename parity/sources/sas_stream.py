@@ -332,10 +332,16 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
                 else:
                     complete = _sequential(path, fmt, encoding, chunk, parts, total, report,
                                            lambda: cached_meanwhile(wait=True))
-        except BaseException:
+        except BaseException as exc:
             hasher.cancel()
+            # an OSError is never a bug in parity: a folder gone or full, the file gone (told before the private
+            # folder is removed: whether it is still there tells which)
+            failure = (_read_failure(path, folder if caching else None, folder if private else None, exc)
+                       if isinstance(exc, OSError) else None)
             if folder is not None and not caching:
                 cache.release(folder)
+            if failure is not None:
+                raise failure from None
             raise
         if parts.frames and fast is not None:  # the fast path's rows, in memory: compared from there
             if private and folder is not None:
@@ -371,6 +377,27 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
                 return _cached(path, published, options)
         return _source(path, parts, sha, provenance, options)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _read_failure(path: Path, cache_folder: Path | None, private: Path | None, exc: OSError) -> InputError:
+    """An OSError while ``path`` was read: writing its rows into the cache (or a private temporary folder) failed
+    (the folder was removed meanwhile, say by a cleanup of the cache or of the temporary folder, or it is full), or
+    reading the file itself failed."""
+    text = str(exc).strip() or type(exc).__name__
+
+    def about(folder: Path | None) -> bool:  # (polars shortens a long path from its start: its folder's name stays)
+        return folder is not None and (folder.name in text or folder.name in str(exc.filename)
+                                       or not folder.is_dir())
+
+    if about(cache_folder):
+        return InputError(f"{path}: cannot write its rows into parity's cache in {cache.root()} ({text}); was the "
+                          "cache folder removed or is it full? Run again, set PARITY_CACHE_DIR to another folder, "
+                          "or run with --no-cache")
+    if private is not None and about(private):
+        return InputError(f"{path}: cannot write its rows into the temporary folder {private.parent} ({text}); was "
+                          "it cleaned up meanwhile, or is it full? Run again, or set TMPDIR to a folder with room")
+    return InputError(f"{path}: cannot read the file ({text}); check that it is complete and readable, and that "
+                      "nothing removes or rewrites it while parity runs")
 
 
 #: cache entries being written by background threads (joined by :func:`wait_for_cache_writes`)
