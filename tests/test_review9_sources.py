@@ -363,3 +363,22 @@ def test_unclear_reader_failures_say_what_to_do(tmp_path: Path) -> None:
     _sas(folder / "t.sas7bdat")
     error = _one(folder).error
     assert error is not None and "the LazyFrame reads a file that was gone once the port returned" in error
+
+
+def test_an_absolute_glob_in_parity_toml_is_read_and_one_that_matches_nothing_says_so(tmp_path: Path) -> None:
+    """An absolute glob crashed the spec's check (pathlib's glob takes no absolute pattern): an internal error."""
+    from parity.errors import SpecError
+    from parity.spec import load_job
+
+    out = tmp_path / "elsewhere"
+    out.mkdir()
+    FRAME.write_parquet(out / "part-0.parquet")
+    folder = _job(tmp_path, f"{out}/part-*.parquet")
+    result = _one(folder)
+    assert result.verdict == "pass" and result.python["files"] == 1, result.error
+    folder = _job(tmp_path, f"{out}/nothing-*.parquet", "none")
+    with pytest.raises(SpecError, match=r"\[datasets\.t\.python\] no file matches '.*/elsewhere/nothing-\*\.parquet'"):
+        load_job(folder)
+    folder = _job(tmp_path, "out/**/*.parquet", "rel")
+    with pytest.raises(SpecError, match=r"no file matches 'out/\*\*/\*\.parquet'"):
+        load_job(folder)

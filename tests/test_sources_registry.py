@@ -140,7 +140,7 @@ def test_a_folder_or_glob_of_parquet_stands_for_the_python_side_in_parity_toml(t
         python = "out/*.parquet"
         """)
     _sas(missing / "d.sas7bdat")
-    with pytest.raises(SpecError, match=r"file 'out/\*\.parquet' not found"):
+    with pytest.raises(SpecError, match=r"no file matches 'out/\*\.parquet'"):
         load_job(missing)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import glob
 import hashlib
 import math
 import os
@@ -211,8 +212,12 @@ def _source_location(file: Path, where: str, folder: Path, value: Any, *, sas_si
     path = (folder / rel).resolve()
     if check and sas_side and path.suffix.lower() not in SAS_EXTENSIONS:
         raise SpecError(file, f"{rel!r} must be one of {', '.join(SAS_EXTENSIONS)}", key=where)
-    if check and not path.exists() and not (any(ch in rel for ch in "*?[") and any(folder.glob(rel))):
-        raise SpecError(file, f"file {rel!r} not found (looked for {path})", key=where)
+    if check and not path.exists():
+        if any(ch in rel for ch in "*?["):  # a glob, relative to the job folder or absolute
+            if not any(Path(p).is_file() for p in glob.iglob(str(folder / rel), recursive=True)):
+                raise SpecError(file, f"no file matches {rel!r} (looked for {folder / rel})", key=where)
+        else:
+            raise SpecError(file, f"file {rel!r} not found (looked for {path})", key=where)
     return path
 
 
