@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -276,3 +277,64 @@ def test_a_folder_removed_while_rows_are_written_into_it_is_a_clear_error(
     monkeypatch.setattr(sas_stream._Parts, "add", real)
     source = open_streamed(path, OpenOptions(cache=where == "cache"), chunk_rows=7)  # the next run reads it
     assert_same(read_sas_whole(path), materialize(source), path)
+
+
+def test_a_file_changed_just_before_it_was_read_is_read_again_not_taken_by_its_identity(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rewrite of the same size in the same tick of the file system's clock (a few ms on Linux, 1-2 s on FAT,
+    HFS+ and some shares) keeps the file's identity: a file changed just before a run opened it is remembered in
+    the index but never trusted to skip reading it, so the next run sees the new values (no stale entry, no false
+    PASS); once the file is older than the window, its identity is trusted."""
+    import datetime as dt
+
+    from tests.helpers import Column, write_sas7bdat
+
+    monkeypatch.setattr(cache, "RACY_NS", 2_000_000_000)
+    real = cache.file_identity
+
+    tick: list[int] = []
+
+    def same_tick(p: Path) -> tuple[str, int, int, int, int, int]:  # a coarse clock: the rewrite keeps the times
+        name, size, _, changed, inode, device = real(p)
+        tick.append(changed)  # (the times of the first write: the one tick)
+        return name, size, tick[0], tick[0], inode, device
+
+    monkeypatch.setattr(cache, "file_identity", same_tick)
+    stamp = dt.datetime(2024, 1, 2, 3, 4, 5)
+
+    def write(target: Path, offset: float) -> None:
+        aside = tmp_path / "aside.sas7bdat"
+        write_sas7bdat(aside, [Column("id", "numeric", [float(i) for i in range(50)]),
+                               Column("x", "numeric", [i * 1.5 + offset for i in range(50)])], timestamp=stamp)
+        with target.open("r+b" if target.exists() else "wb") as fh:  # in place: the same inode
+            fh.write(aside.read_bytes())
+
+    path = tmp_path / "d.sas7bdat"
+    write(path, 0.0)
+    first = materialize(open_streamed(path, OpenOptions(cache=True), chunk_rows=7))
+    assert cache.known(path) == (first.meta.digest(), False)  # remembered, not trusted
+    size = path.stat().st_size
+    write(path, 0.25)
+    assert path.stat().st_size == size  # the same identity: without the window, the entry of the old bytes
+    second = materialize(open_streamed(path, OpenOptions(cache=True), chunk_rows=7))
+    assert second.frame["x"].to_list() == [i * 1.5 + 0.25 for i in range(50)]
+    assert second.meta.digest() != first.meta.digest()
+    assert_same(read_sas_whole(path), second, path)
+    monkeypatch.setattr(cache, "RACY_NS", -(10**18))  # the file is older than the window now
+    cache.remember_sha256(path, second.meta.digest() or "", time.time_ns())
+    assert cache.known(path) == (second.meta.digest(), True)
+    third = open_streamed(path, OpenOptions(cache=True), chunk_rows=7)
+    assert isinstance(third, LazySource)  # trusted: not read again
+    assert_same(read_sas_whole(path), materialize(third), path)
+
+
+@pytest.mark.parametrize("text", ["", "x" * 64, "../" * 21 + "x", "\xff" * 64, "0" * 63])
+def test_an_index_file_that_is_not_a_digest_is_ignored(tmp_path: Path, text: str) -> None:
+    path = _sample(tmp_path / "d.sas7bdat")
+    index = cache._versioned() / "index" / cache.identity(path)
+    index.parent.mkdir(parents=True)
+    index.write_bytes(text.encode("latin-1"))
+    assert cache.known(path) == (None, False)
+    source = open_streamed(path, OpenOptions(cache=True), chunk_rows=7)
+    assert_same(read_sas_whole(path), materialize(source), path)
+    assert cache.known_sha256(path) == source.meta.digest()

@@ -271,8 +271,18 @@ _PREFETCH_LOCK = threading.Lock()
 def file_identity(path: Path) -> tuple[str, int, int, int, int, int]:
     """What tells the file apart from a changed one without reading it: its path, size, modification and change
     times in ns (the change time cannot be set by a user and moves on every write, copy or rename), inode and
-    device.  Raises OSError when it cannot be looked at."""
-    st = path.stat()
+    device.  Raises OSError when it cannot be looked at.  Taken from the file opened, where it can be: a network
+    file system (NFS) may answer a bare stat from attributes cached for up to a minute, and revalidates them on an
+    open (close-to-open consistency), so a file rewritten on another host is not taken for the one it was."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:  # not readable (its read fails later, naming it), or a platform that cannot open a folder
+        st = path.stat()
+    else:
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
     return str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev
 
 

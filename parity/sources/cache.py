@@ -116,21 +116,47 @@ def _versioned() -> Path:
 
 def identity(path: Path) -> str:
     """A digest of the file's identity (not its bytes: :func:`parity.sources.base.file_identity`)."""
-    return hashlib.sha256(json.dumps(list(file_identity(path))).encode()).hexdigest()
+    return _identity_key(file_identity(path))
+
+
+def _identity_key(key: tuple[Any, ...]) -> str:
+    return hashlib.sha256(json.dumps(list(key)).encode()).hexdigest()
+
+
+#: a file changed this shortly before parity opened it ("racily clean", as git says) may have changed again since
+#: without its identity changing: a file system takes its times from a coarse clock (a few ms on Linux, 1-2 s on
+#: FAT, HFS+ and some network shares), so a rewrite of the same size in the same tick keeps its times.  Its digest
+#: is remembered (a later run knows it read the file before) but never trusted to skip reading the file: the
+#: later run reads and hashes it again (and trusts it from then on)
+RACY_NS = 2_000_000_000
+_RACY = " racy"
+
+
+def known(path: Path) -> tuple[str | None, bool]:
+    """The sha256 a previous run computed for this very file (unchanged since), if any, and whether it may be
+    trusted without reading the file again (not when the file had changed just before that run opened it)."""
+    try:
+        text = (_versioned() / "index" / identity(path)).read_text(encoding="ascii").strip()
+    except (OSError, ValueError):  # (an index file that is not ASCII)
+        return None, False
+    sha, racy = text.removesuffix(_RACY), text.endswith(_RACY)
+    if len(sha) != 64 or sha.strip("0123456789abcdef"):
+        return None, False
+    return sha, not racy
 
 
 def known_sha256(path: Path) -> str | None:
     """The sha256 a previous run computed for this very file (unchanged since), if any."""
-    try:
-        text = (_versioned() / "index" / identity(path)).read_text(encoding="ascii").strip()
-    except OSError:
-        return None
-    return text if len(text) == 64 else None
+    return known(path)[0]
 
 
-def remember_sha256(path: Path, sha256: str) -> None:
+def remember_sha256(path: Path, sha256: str, opened_ns: int | None = None) -> None:
+    """Remember the file's sha256 by its identity now; ``opened_ns``: when the run took the identity it checked
+    (before hashing the file), by which the entry is told racy (:data:`RACY_NS`)."""
     with contextlib.suppress(OSError):
-        _write_atomic(_versioned() / "index" / identity(path), sha256.encode("ascii"))
+        key = file_identity(path)
+        racy = opened_ns is not None and max(key[2], key[3]) > opened_ns - RACY_NS
+        _write_atomic(_versioned() / "index" / _identity_key(key), (sha256 + (_RACY if racy else "")).encode("ascii"))
 
 
 def entry(sha256: str, reading: str) -> Path | None:

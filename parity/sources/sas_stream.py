@@ -29,6 +29,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -262,8 +263,8 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
     reading = cache.reading_key(encoding=encoding)
     known = None
     if caching:  # the very file a previous run read: not a byte of it is read again
-        known = cache.known_sha256(path)
-        hit = cache.entry(known, reading) if known else None
+        known, trusted = cache.known(path)
+        hit = cache.entry(known, reading) if known and trusted else None
         if hit is not None:
             try:
                 return _cached(path, hit, options)
@@ -274,8 +275,9 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
     # the file's digest, for the report and the cache: of the file as it is now, before the hasher or a reader
     # opens it (a file replaced, truncated or rewritten since is an InputError naming it, never the digest of
     # other bytes, and then neither the cache index nor an entry learns anything)
+    opened = time.time_ns()  # (before the identity is taken: a change in the same tick as it is told racy)
     later = deferred_sha256(path, lambda: hasher.result(),
-                            lambda sha: cache.remember_sha256(path, sha) if caching else None)
+                            lambda sha: cache.remember_sha256(path, sha, opened) if caching else None)
     hasher = _Hasher(path)
     with contextlib.ExitStack() as stack:
         folder: Path | None = None
