@@ -338,3 +338,39 @@ def test_an_index_file_that_is_not_a_digest_is_ignored(tmp_path: Path, text: str
     source = open_streamed(path, OpenOptions(cache=True), chunk_rows=7)
     assert_same(read_sas_whole(path), materialize(source), path)
     assert cache.known_sha256(path) == source.meta.digest()
+
+
+def test_without_a_home_folder_big_files_are_read_without_the_cache(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CI container run as a user the system does not know, without HOME: no cache (never a shared temporary
+    folder, where another user could plant an entry), no error; the HTML templates are compiled each run."""
+    from parity.report import html
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    for name in ("PARITY_CACHE_DIR", "XDG_CACHE_HOME", "HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    monkeypatch.setattr(cache, "MIN_BYTES", 0)
+    with pytest.raises(cache.NoCacheFolder, match="PARITY_CACHE_DIR"):
+        cache.root()
+    assert cache.where().startswith("(none: ")
+    path = _sample(tmp_path / "d.sas7bdat")
+    for option in (None, True):
+        source = open_streamed(path, OpenOptions(cache=option), chunk_rows=7)
+        assert_same(read_sas_whole(path), materialize(source), path)
+        assert source.meta.digest() == read_sas_whole(path).meta.digest()
+    monkeypatch.delenv("PARITY_SAS_READER")  # the fast path's rows in memory, an entry asked for
+    assert_same(read_sas_whole(path), materialize(open_streamed(path, OpenOptions(cache=True))), path)
+    assert html._template_cache() is None
+
+
+def test_two_runs_discarding_the_same_damaged_entry(tmp_path: Path) -> None:
+    path = _sample(tmp_path / "d.sas7bdat")
+    open_streamed(path, OpenOptions(cache=True), chunk_rows=7)
+    folder = _entry(path)
+    cache.discard(folder)
+    cache.discard(folder)  # the other run was first: nothing to do
+    assert not folder.exists()
+    assert [p.name for p in folder.parent.iterdir() if p.name.startswith("tmp-")] == []

@@ -503,8 +503,8 @@ def _template_cache() -> jinja2.BytecodeCache | None:
 
     if not parity_cache.enabled(None):
         return None
-    folder = parity_cache.root() / "templates"
     try:
+        folder = parity_cache.root() / "templates"
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None

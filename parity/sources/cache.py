@@ -62,13 +62,37 @@ def disabled_for() -> Callable[[], None]:
     return restore
 
 
+class NoCacheFolder(OSError):
+    """No folder for the cache: no ``PARITY_CACHE_DIR`` nor ``XDG_CACHE_HOME``, and no home folder (a container run
+    as a user the system does not know, without ``HOME``).  An OSError, so that the callers read without the cache,
+    as they do when the folder cannot be written (never a shared temporary folder: another user could plant an
+    entry there)."""
+
+
 def root() -> Path:
-    """The cache folder (not created)."""
+    """The cache folder (not created); NoCacheFolder when there is none."""
     explicit = os.environ.get("PARITY_CACHE_DIR", "").strip()
     if explicit:
-        return _anchored(Path(explicit).expanduser())
+        try:
+            return _anchored(Path(explicit).expanduser())
+        except RuntimeError:  # '~' without a home folder
+            raise NoCacheFolder(f"PARITY_CACHE_DIR={explicit} names a home folder this user has none of") from None
     xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return _anchored((Path(xdg) if xdg else Path.home() / ".cache") / "parity")
+    if xdg:
+        return _anchored(Path(xdg) / "parity")
+    try:
+        home = Path.home()
+    except RuntimeError:
+        raise NoCacheFolder("no home folder to keep parity's cache in: set PARITY_CACHE_DIR") from None
+    return _anchored(home / ".cache" / "parity")
+
+
+def where() -> str:
+    """The cache folder, for a message (whether or not there is one)."""
+    try:
+        return str(root())
+    except NoCacheFolder as exc:
+        return f"(none: {exc})"
 
 
 @functools.cache
@@ -162,10 +186,10 @@ def remember_sha256(path: Path, sha256: str, opened_ns: int | None = None) -> No
 def entry(sha256: str, reading: str) -> Path | None:
     """The complete entry for this file content read this way, if there is one: a folder whose manifest is one
     parity wrote for these bytes (a damaged one is no entry; :func:`publish` replaces it)."""
-    folder = _versioned() / "sas" / f"{sha256}-{reading}"
     try:
+        folder = _versioned() / "sas" / f"{sha256}-{reading}"
         manifest = read_manifest(folder)
-    except DamagedEntry:
+    except (DamagedEntry, NoCacheFolder):
         return None
     if manifest["sha256"] != sha256:
         return None
@@ -227,7 +251,8 @@ def discard(target: Path) -> None:
     that no run finds it half removed."""
     stale = Path(tempfile.mkdtemp(prefix="tmp-", dir=target.parent))
     try:
-        os.rename(target, stale / "old")
+        with contextlib.suppress(FileNotFoundError):  # another run discarded it first
+            os.rename(target, stale / "old")
     finally:
         shutil.rmtree(stale, ignore_errors=True)
 

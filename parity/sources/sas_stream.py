@@ -373,7 +373,7 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
                 if published is None and complete:
                     published = cache.publish(folder, sha, reading, _manifest(parts, sha, provenance))
             except OSError as exc:
-                raise InputError(f"{path}: cannot write parity's cache in {cache.root()} ({exc}); free space there, "
+                raise InputError(f"{path}: cannot write parity's cache in {cache.where()} ({exc}); free space there, "
                                  "set PARITY_CACHE_DIR to another folder, or run with --no-cache") from None
             if published is not None:
                 return _cached(path, published, options)
@@ -392,7 +392,7 @@ def _read_failure(path: Path, cache_folder: Path | None, private: Path | None, e
                                        or not folder.is_dir())
 
     if about(cache_folder):
-        return InputError(f"{path}: cannot write its rows into parity's cache in {cache.root()} ({text}); was the "
+        return InputError(f"{path}: cannot write its rows into parity's cache in {cache.where()} ({text}); was the "
                           "cache folder removed or is it full? Run again, set PARITY_CACHE_DIR to another folder, "
                           "or run with --no-cache")
     if private is not None and about(private):
@@ -426,7 +426,7 @@ def _write_entry(path: Path, parts: _Parts, sha: str, reading: str, provenance: 
         try:
             write()
         except OSError as exc:
-            raise InputError(f"{path}: cannot write parity's cache in {cache.root()} ({exc}); free space there, "
+            raise InputError(f"{path}: cannot write parity's cache in {cache.where()} ({exc}); free space there, "
                              "set PARITY_CACHE_DIR to another folder, or run with --no-cache") from None
         return
 
@@ -434,7 +434,7 @@ def _write_entry(path: Path, parts: _Parts, sha: str, reading: str, provenance: 
         try:
             write()
         except Exception as exc:  # the run goes on from memory
-            print(f"parity: warning: {path}: cannot write parity's cache in {cache.root()} ({exc}); a later run "
+            print(f"parity: warning: {path}: cannot write parity's cache in {cache.where()} ({exc}); a later run "
                   "reads the file again", file=sys.stderr)
 
     thread = threading.Thread(target=background, name=f"parity-cache-{path.name}", daemon=False)
