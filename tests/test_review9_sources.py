@@ -382,3 +382,27 @@ def test_an_absolute_glob_in_parity_toml_is_read_and_one_that_matches_nothing_sa
     folder = _job(tmp_path, "out/**/*.parquet", "rel")
     with pytest.raises(SpecError, match=r"no file matches 'out/\*\*/\*\.parquet'"):
         load_job(folder)
+
+
+@pytest.mark.parametrize(("column", "message"), [
+    ("pd.period_range('2024-01', periods=4, freq='M')", "column 's' holds pandas Periods (period[M]), which polars "
+     "reads as period numbers; convert it"),
+    ("pd.arrays.SparseArray(['a', 'b', 'c', 'd'])", "column 's' is a sparse pandas column"),
+])
+def test_pandas_columns_polars_cannot_read_as_they_are_say_how_to_convert_them(tmp_path: Path, column: str,
+                                                                             message: str) -> None:
+    folder = make_job(tmp_path, "j", """
+        [job]
+        python = "port:run"
+        [datasets.t]
+        sas = "t.sas7bdat"
+        keys = ["id"]
+        """, files={"port.py": f"""
+            import pandas as pd
+
+            def run():
+                return pd.DataFrame({{"id": [1, 2, 3, 4], "x": [1.5, 2.5, 3.5, 4.5], "s": {column}}})
+            """})
+    _sas(folder / "t.sas7bdat")
+    result = _one(folder)
+    assert result.verdict == "error" and result.error is not None and message in result.error, result.error

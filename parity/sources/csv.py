@@ -82,10 +82,11 @@ def _without_blank_lines(data: bytes) -> bytes | None:
     blank[-1] = False  # what follows the last newline: the end of the file (or a last line without a newline)
     if not blank.any():
         return None
-    keep = np.ones(len(b), dtype=bool)
-    for start, end in zip(starts[blank].tolist(), ends[blank].tolist(), strict=True):
-        keep[start:end + 1] = False  # the line and its newline
-    return b[keep].tobytes()
+    edges = np.zeros(len(b) + 2, dtype=np.int64)  # +1 where a blank line starts, -1 past its newline
+    np.add.at(edges, starts[blank], 1)
+    np.add.at(edges, ends[blank] + 1, -1)
+    kept: bytes = b[np.cumsum(edges)[: len(b)] == 0].tobytes()
+    return kept
 
 
 def _check_utf16(path: Path) -> None:

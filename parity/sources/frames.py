@@ -83,6 +83,13 @@ def _from_pandas(frame: Any, where: str) -> pl.DataFrame:
         raise InputError(f"{where}: column names must be strings; got {bad[:3]!r}")
     from collections import Counter
 
+    for name, dtype in zip(frame.columns, frame.dtypes, strict=True):  # types polars reads otherwise, or not at all
+        if isinstance(dtype, pd.PeriodDtype):
+            raise InputError(f"{where}: column {name!r} holds pandas Periods ({dtype}), which polars reads as "
+                             "period numbers; convert it: .dt.to_timestamp() for its start date, or .astype(str)")
+        if isinstance(dtype, pd.SparseDtype):
+            raise InputError(f"{where}: column {name!r} is a sparse pandas column ({dtype}); make it dense: "
+                             f"df[{name!r}] = df[{name!r}].sparse.to_dense()")
     dupes = sorted(name for name, n in Counter(frame.columns).items() if n > 1)
     if dupes:
         raise InputError(f"{where}: duplicate column names {dupes[:5]!r} (pd.concat(axis=1) or a repeated name in "
