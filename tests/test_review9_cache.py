@@ -6,7 +6,8 @@
 - A relative ``PARITY_CACHE_DIR`` stays where it was first used, whatever directory a port changes to.
 - Ctrl-C while the reports are published leaves one whole run and nothing staged.
 - A run killed (SIGKILL) while building an entry, or while reading a big file or a LazyFrame into a private temporary
-  folder, leaves a folder that the next run removes at once; a live run's folder is left alone.
+  folder, leaves a folder that the next run removes once nothing was written in it for five minutes (not a day); a
+  live run's folder is left alone.
 """
 
 from __future__ import annotations
@@ -174,6 +175,13 @@ def _holder(base: Path, prefix: str) -> tuple[subprocess.Popen[str], Path]:
     return proc, Path(proc.stdout.readline().strip())
 
 
+def _age(folder: Path, seconds: float) -> None:
+    """Nothing written in ``folder`` for ``seconds``."""
+    when = time.time() - seconds
+    for item in [*folder.iterdir(), folder]:
+        os.utime(item, (when, when), follow_symlinks=False)
+
+
 @pytest.mark.parametrize("prefix", ["tmp-", sas_stream.PRIVATE_PREFIX, "parity-lazy-"])
 def test_a_killed_runs_folder_is_removed_by_the_next_run_a_live_runs_is_not(tmp_path: Path, prefix: str) -> None:
     base = tmp_path / "base"
@@ -183,10 +191,14 @@ def test_a_killed_runs_folder_is_removed_by_the_next_run_a_live_runs_is_not(tmp_
         killed.send_signal(signal.SIGKILL)
         killed.wait()
         assert dead_folder.is_dir()
+        with cache.held_folder(base, prefix):  # unlocked, but written a moment ago: as on an NFS mount without
+            assert dead_folder.is_dir()          # shared locks, where another host's live build looks unlocked
+        _age(dead_folder, cache._IDLE_S + 1)
+        _age(live_folder, 2 * 24 * 3600)
         with cache.held_folder(base, prefix) as mine:
             assert mine.is_dir()
-            assert not dead_folder.exists()  # its run is gone: removed now, not in a day
-            assert live_folder.is_dir()  # its run is building it
+            assert not dead_folder.exists()  # its run is gone: removed after minutes, not a day
+            assert live_folder.is_dir()  # its run is building it (locked), however long ago it wrote
         assert not mine.exists()
         assert live_folder.is_dir()
     finally:
@@ -201,6 +213,7 @@ def test_a_run_killed_while_it_builds_an_entry_leaves_nothing_after_the_next(tmp
     killed, folder = _holder(base, "tmp-")
     killed.send_signal(signal.SIGKILL)
     killed.wait()
+    _age(folder, cache._IDLE_S + 1)
     source = open_streamed(path, OpenOptions(cache=True), chunk_rows=10)
     assert_same(read_sas_whole(path), materialize(source), path)
     assert not folder.exists()
@@ -215,6 +228,7 @@ def test_a_big_file_read_without_the_cache_cleans_up_after_a_killed_run(tmp_path
     killed, folder = _holder(temp, sas_stream.PRIVATE_PREFIX)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
+    _age(folder, cache._IDLE_S + 1)
     monkeypatch.setattr(cache, "MIN_BYTES", 0)
     path = _sample(tmp_path / "d.sas7bdat")
     source = open_streamed(path, OpenOptions(cache=False), chunk_rows=7)

@@ -6,8 +6,9 @@ Where: ``$PARITY_CACHE_DIR``, else ``$XDG_CACHE_HOME/parity``, else ``~/.cache/p
 An entry is a folder ``<version>/sas/<sha256>-<reading>/`` (``reading``: a digest of the options that change values,
 the encoding) holding the parquet parts and ``manifest.json``; it is built in a ``tmp-*`` folder and renamed into
 place in one step, so a killed run never leaves a half entry that a later run trusts (its ``tmp-*`` folder is removed
-by the next run that builds an entry: a run building one holds a lock on it, which the system releases when the run
-dies however it dies; a folder without a lock, once it is a day old).  An entry that is damaged all the same (a
+by the next run that builds an entry once nothing was written in it for five minutes: a run building one holds a
+lock on it, which the system releases when the run dies however it dies; a folder without a lock, once it is a day
+old).  An entry that is damaged all the same (a
 manifest that is not JSON, a part cut short: a full disk, a partly restored CI cache) is never read: it is removed
 and the file read again.  The entry is found from the file's sha256; so that a later run need not hash
 the file first, ``index/`` maps the file's identity (path, size, modification and change times in ns, inode, device)
@@ -291,9 +292,25 @@ def _hold(folder: Path) -> int | None:
     return fd
 
 
+#: a folder whose builder's lock is free is removed once nothing in it was written for this long: a file system
+#: whose locks are only local (NFS mounted ``nolock``) shows another host's live build as unlocked, but that build
+#: keeps writing its parts
+_IDLE_S = 300
+
+
+def _idle(folder: Path, now: float) -> float:
+    """How long since anything in ``folder`` (or the folder itself) was written."""
+    latest = folder.stat().st_mtime
+    with os.scandir(folder) as found:
+        for item in found:
+            with contextlib.suppress(OSError):
+                latest = max(latest, item.stat(follow_symlinks=False).st_mtime)
+    return now - latest
+
+
 def _abandoned(folder: Path, now: float) -> bool:
-    """Whether ``folder`` (a ``tmp-*`` folder) belongs to no live run: its builder's lock is free (the run died), or
-    it has no lock and is a day old."""
+    """Whether ``folder`` (a ``tmp-*`` folder) belongs to no live run: its builder's lock is free (the run died)
+    and nothing was written in it for :data:`_IDLE_S`, or it has no lock and is a day old."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
@@ -310,7 +327,10 @@ def _abandoned(folder: Path, now: float) -> bool:
                 return False  # its run is building it
             finally:
                 os.close(fd)
-            return True
+            try:
+                return _idle(folder, now) > _IDLE_S
+            except OSError:
+                return False
     try:
         return now - folder.stat().st_mtime > _STALE_S
     except OSError:
