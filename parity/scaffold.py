@@ -27,7 +27,7 @@ import polars as pl
 from parity.errors import InputError, UsageError
 from parity.model import TEMPORAL_KINDS
 from parity.sources.base import Table
-from parity.sources.registry import opener_for, suffixes
+from parity.sources.registry import check_location, glob_files, is_glob, opener_for, suffixes
 from parity.spec import SPEC_FILE
 
 SAS_FILE_EXTENSIONS = (".sas7bdat", ".xpt")
@@ -346,6 +346,40 @@ def _copy_into(source: Path, folder: Path, sub: str, copy: bool) -> str:
     return target.relative_to(folder).as_posix()
 
 
+def _check_output(path: Path) -> None:
+    """A port's output named with --python: a file of a kind parity reads, a folder of parquet files or a glob."""
+    if path.is_file() and path.suffix.lower() not in PYTHON_FILE_EXTENSIONS:
+        raise UsageError(f"--python {path}: give MODULE:FUNCTION (the port) or the port's output file "
+                         f"({', '.join(PYTHON_FILE_EXTENSIONS)}), a folder of parquet files or a glob")
+    problem = check_location(path)
+    if problem is not None:
+        raise UsageError(f"--python {problem}")
+
+
+def _copy_output(source: Path, folder: Path, copy: bool) -> str:
+    """The path parity.toml names for a port's output: a file as :func:`_copy_into` copies it; a folder copied
+    whole into ``folder/python``; a glob's files copied into ``folder/python/<the folder it starts from>``, their
+    places under it kept, and the pattern named there."""
+    if not is_glob(source):
+        if source.is_dir() and copy and not source.resolve().is_relative_to(folder):
+            target = folder / "python" / source.resolve().name
+            shutil.copytree(source, target, dirs_exist_ok=True)
+            return target.relative_to(folder).as_posix()
+        return _copy_into(source, folder, "python", copy)
+    root, files = glob_files(source)
+    pattern = Path(*Path(source).parts[len(root.parts):])
+    root = root.resolve()
+    if root.is_relative_to(folder) or not copy:
+        base = root.relative_to(folder) if root.is_relative_to(folder) else Path(os.path.relpath(root, folder))
+        return (base / pattern).as_posix()
+    target = folder / "python" / (root.name or "output")
+    for file in files:
+        place = target / file.resolve().relative_to(root)
+        place.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, place)
+    return (target.relative_to(folder) / pattern).as_posix()
+
+
 def _check_file(option: str, path: Path) -> Path:
     if not path.is_file():
         raise UsageError(f"{option} {path}: file not found")
@@ -379,13 +413,10 @@ def init_job(folder: Path, name: str, sas_files: Sequence[Path], python: str | N
                          f"({', '.join(str(p) for p, n in zip(sas_paths, names, strict=True) if n == dupes[0])}); "
                          "give files with different names")
     for path in python_files:
-        _check_file("--python", path)
-        if path.suffix.lower() not in PYTHON_FILE_EXTENSIONS:
-            raise UsageError(f"--python {path}: give MODULE:FUNCTION (the port) or the port's output file "
-                             f"({', '.join(PYTHON_FILE_EXTENSIONS)})")
+        _check_output(path)
     matched: dict[str, Path] = {}
     for path in python_files:
-        stem = dataset_name(path)
+        stem = dataset_name(glob_files(path)[0] if is_glob(path) else path)
         target = stem if stem in names else (names[0] if len(names) == 1 and len(python_files) == 1 else None)
         if target is None or target in matched:
             raise UsageError(f"--python {path}: no SAS output of the same name to compare it with (datasets: "
@@ -406,7 +437,7 @@ def init_job(folder: Path, name: str, sas_files: Sequence[Path], python: str | N
     result = InitResult(folder)
     for path, ds_name, (table, declared) in zip(sas_paths, names, tables, strict=True):
         sas_rel = _copy_into(path, folder, "", copy)
-        py_rel = _copy_into(matched[ds_name], folder, "python", copy) if ds_name in matched else None
+        py_rel = _copy_output(matched[ds_name], folder, copy) if ds_name in matched else None
         keys = guess_keys(table, declared)
         tolerances = []
         for col in table.columns:

@@ -406,3 +406,61 @@ def test_pandas_columns_polars_cannot_read_as_they_are_say_how_to_convert_them(t
     _sas(folder / "t.sas7bdat")
     result = _one(folder)
     assert result.verdict == "error" and result.error is not None and message in result.error, result.error
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# parity init with a folder or glob of the port's outputs
+
+
+@pytest.mark.parametrize(("python", "copy", "named", "rows"), [
+    ("t", True, "python/t", 4), ("t/*.parquet", True, "python/t/*.parquet", 2),
+    ("t/**/*.parquet", True, "python/t/**/*.parquet", 4), ("t/**/*.parquet", False, "../../data/t/**/*.parquet", 4),
+    ("t", False, "../../data/t", 4),
+])
+def test_init_takes_a_folder_or_glob_of_the_ports_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch, python: str, copy: bool,
+                                                          named: str, rows: int) -> None:
+    """``parity init --python out/`` said "file not found": a folder or glob is what parity run reads."""
+    import tomllib
+
+    data = tmp_path / "data"
+    (data / "t" / "sub").mkdir(parents=True)
+    _sas(data / "t.sas7bdat")
+    FRAME[:2].write_parquet(data / "t" / "part-0.parquet")
+    FRAME[2:].with_columns(pl.col("id").cast(pl.Float64)).write_parquet(data / "t" / "sub" / "part-1.parquet")
+    (data / "t" / "_SUCCESS").write_text("")
+    jobs = tmp_path / "jobs"
+    monkeypatch.chdir(data)  # the outputs named as a port's run leaves them: relative to where it ran
+    assert main(["init", "j", "--jobs-dir", str(jobs), "--sas", "t.sas7bdat", "--python", python,
+                 *([] if copy else ["--no-copy"])]) == 0, capsys.readouterr().err
+    spec = tomllib.loads((jobs / "j" / "parity.toml").read_text())
+    assert spec["datasets"]["t"]["python"] == named
+    result = _one(jobs / "j")
+    assert result.error is None and result.verdict == ("pass" if rows == 4 else "fail")
+    assert result.rows["python"] == rows
+
+
+def test_init_tells_a_folder_or_glob_that_holds_no_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _sas(tmp_path / "t.sas7bdat")
+    (tmp_path / "t").mkdir()
+    args = ["init", "j", "--jobs-dir", str(tmp_path / "jobs"), "--sas", str(tmp_path / "t.sas7bdat"), "--python"]
+    assert main([*args, str(tmp_path / "t")]) == 2
+    assert "a folder that holds no dataset parity reads" in capsys.readouterr().err
+    assert main([*args, f"{tmp_path}/t/*.parquet"]) == 2
+    assert "no file matches this pattern" in capsys.readouterr().err
+
+
+def test_a_recursive_glob_skips_what_a_folder_skips(tmp_path: Path) -> None:
+    """``out/**/*.parquet`` read a failed Spark job's ``_temporary`` part and dot files (the folder ``out`` did
+    not): a spurious extra row."""
+    folder = _job(tmp_path, "out/**/*.parquet")
+    _parts(folder, FRAME[:2], FRAME[2:])
+    for leftover in ("_temporary/0/part-9.parquet", ".staging/part-8.parquet"):
+        (folder / "out" / leftover).parent.mkdir(parents=True)
+        FRAME[:1].with_columns(id=pl.lit(9)).write_parquet(folder / "out" / leftover)
+    result = _one(folder)
+    assert result.verdict == "pass" and result.python["files"] == 2 and result.rows["python"] == 4, result.error
+    explicit = _job(tmp_path, "out/_temporary/*/*.parquet", "explicit")
+    (explicit / "out" / "_temporary" / "0").mkdir(parents=True)
+    FRAME.write_parquet(explicit / "out" / "_temporary" / "0" / "p.parquet")
+    assert _one(explicit).verdict == "pass"

@@ -122,7 +122,11 @@ def glob_files(location: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
     first = next((i for i, part in enumerate(parts) if any(ch in part for ch in "*?[")
                   and not Path(*parts[:i + 1]).exists()), len(parts) - 1)
     root = Path(*parts[:first]) if first else Path(".")
-    return root, sorted(p for p in root.glob(str(Path(*parts[first:]))) if p.is_file())
+    # as in a folder, Spark's _temporary/_SUCCESS and dot files are no data: `out/**/*.parquet` does not read a
+    # failed job's leftovers (unless the pattern names such a name itself: `out/_staging*/*.parquet`)
+    named = {part[0] for part in parts[first:] if part[:1] in ("_", ".")}
+    return root, sorted(p for p in root.glob(str(Path(*parts[first:]))) if p.is_file() and not any(
+        part[:1] in ("_", ".") and part[:1] not in named and "=" not in part for part in p.relative_to(root).parts))
 
 
 def opener_for(location: str | os.PathLike[str], *, sas_side: bool = False) -> tuple[Opener, str]:
