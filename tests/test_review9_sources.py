@@ -464,3 +464,26 @@ def test_a_recursive_glob_skips_what_a_folder_skips(tmp_path: Path) -> None:
     (explicit / "out" / "_temporary" / "0").mkdir(parents=True)
     FRAME.write_parquet(explicit / "out" / "_temporary" / "0" / "p.parquet")
     assert _one(explicit).verdict == "pass"
+
+
+def test_a_glob_of_a_kind_read_one_file_at_a_time_is_a_clear_error(tmp_path: Path) -> None:
+    """``out/*.csv`` was read by polars as one CSV, then hashed as a file named ``*.csv``: an internal error."""
+    from parity.errors import SpecError
+
+    folder = _job(tmp_path, "out/*.csv")
+    (folder / "out").mkdir()
+    (folder / "out" / "a.csv").write_text("id,x,s\n1,1.5,a\n2,2.5,b\n")
+    (folder / "out" / "b.csv").write_text("id,x,s\n3,3.5,c\n4,4.5,d\n")
+    with pytest.raises(SpecError, match=r"\[datasets\.t\.python\] .*out/\*\.csv: parity reads a glob of files only "
+                                        r"for \*\.parquet, \*\.arrow, \*\.feather, \*\.ipc files; name one csv file"):
+        run_job_folder(folder)
+    with pytest.raises(InputError, match="parity reads a glob of files only for"):
+        open_source(f"{folder}/out/*.csv")
+
+
+def test_a_folder_of_arrow_files_is_told_to_use_a_glob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "out").mkdir()
+    FRAME.write_ipc(tmp_path / "out" / "a.arrow")
+    assert main(["inspect", str(tmp_path / "out")]) == 2
+    assert f"its .arrow files are read with a glob ({tmp_path / 'out'}/*.arrow)" in capsys.readouterr().err
+    assert main(["inspect", f"{tmp_path}/out/*.arrow"]) == 0

@@ -74,6 +74,8 @@ class Opener:
     contents: Contents | None = None
     #: what the input is, for messages ("a parquet file, glob or folder")
     what: str = ""
+    #: whether ``open`` reads a glob of such files as one dataset (the others read one file)
+    globs: bool = False
 
 
 _OPENERS: list[Opener] = []
@@ -144,8 +146,12 @@ def opener_for(location: str | os.PathLike[str], *, sas_side: bool = False) -> t
         if opener is None and not is_glob(text) and path.is_dir():
             opener = next((o for o in reversed(openers()) if o.folder is not None and o.folder(path)), None)
             if opener is None:
+                found = sorted({p.suffix.lower() for p in path.rglob("*") if p.is_file()} & set(suffixes()))
+                globbed = [x for x in found if (o := _by_suffix(x)) is not None and o.globs]
+                hint = (f"; its {globbed[0]} files are read with a glob ({text.rstrip('/')}/*{globbed[0]})"
+                        if globbed else "")
                 raise InputError(f"{text}: a folder that holds no dataset parity reads (e.g. *.parquet files, or a "
-                                 "hive-partitioned parquet dataset); name a file or a folder of parquet files")
+                                 f"hive-partitioned parquet dataset); name a file or a folder of parquet files{hint}")
     if opener is None:
         raise InputError(f"{text}: parity does not read {Path(text).suffix or 'this kind of'} files; "
                          f"{_expected(sas_side)}")
@@ -176,6 +182,10 @@ def check_location(location: str | os.PathLike[str], *, sas_side: bool = False) 
     if opener.schemes and os.fspath(location) != rest:
         return None  # a URI: its opener checks it when it opens it
     if is_glob(rest):
+        if not opener.globs:
+            readers = ", ".join(f"*{x}" for o in openers() if o.globs for x in o.suffixes)
+            return (f"{rest}: parity reads a glob of files only for {readers} files; name one {opener.name} file "
+                    "(or have the port write parquet)")
         return None if glob_files(rest)[1] else f"{rest}: no file matches this pattern"
     path = Path(rest)
     if path.is_file() or (path.is_dir() and opener.folder is not None):
@@ -215,10 +225,10 @@ def _builtins() -> None:
                     contents=_lazy("parity.cli.inspect:sas_contents"), what="a SAS transport file"))
     register(Opener("parquet", _lazy("parity.sources.frames:open_parquet"), suffixes=(".parquet",),
                     schemes=("parquet",), folder=_lazy("parity.sources.frames:is_parquet_folder"),
-                    what="a parquet file, glob or folder"))
+                    what="a parquet file, glob or folder", globs=True))
     register(Opener("csv", _lazy("parity.sources.csv:open_csv"), suffixes=(".csv",), what="a CSV file"))
     register(Opener("ipc", _lazy("parity.sources.frames:open_ipc"), suffixes=(".arrow", ".feather", ".ipc"),
-                    schemes=("arrow", "ipc"), what="an Arrow IPC file"))
+                    schemes=("arrow", "ipc"), what="an Arrow IPC file", globs=True))
     register(Opener("datasetjson", _lazy("parity.sources.datasetjson:open_datasetjson"), suffixes=(".json", ".ndjson"),
                     sas_side=True, contents=_lazy("parity.sources.datasetjson:inspect_contents"),
                     what="a CDISC Dataset-JSON file"))
