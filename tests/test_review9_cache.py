@@ -182,7 +182,7 @@ def _age(folder: Path, seconds: float) -> None:
         os.utime(item, (when, when), follow_symlinks=False)
 
 
-@pytest.mark.parametrize("prefix", ["tmp-", sas_stream.PRIVATE_PREFIX, "parity-lazy-"])
+@pytest.mark.parametrize("prefix", ["tmp-", cache.PRIVATE_SAS, cache.PRIVATE_LAZY])
 def test_a_killed_runs_folder_is_removed_by_the_next_run_a_live_runs_is_not(tmp_path: Path, prefix: str) -> None:
     base = tmp_path / "base"
     killed, dead_folder = _holder(base, prefix)
@@ -239,6 +239,27 @@ def test_a_big_file_read_without_the_cache_cleans_up_after_a_killed_run(tmp_path
     import gc
 
     gc.collect()
+    assert list(temp.iterdir()) == []
+
+
+def test_a_run_using_the_cache_removes_the_private_folders_killed_runs_left(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run killed while it read a big file without the cache (or spilled a port's LazyFrame), followed by runs
+    that use the cache: the first of them removes the killed run's private folder."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    folders = []
+    for prefix in (cache.PRIVATE_SAS, cache.PRIVATE_LAZY):
+        killed, folder = _holder(temp, prefix)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        _age(folder, cache._IDLE_S + 1)
+        folders.append(folder)
+    cache._sweep_temporary.cache_clear()
+    path = _sample(tmp_path / "d.sas7bdat")
+    assert_same(read_sas_whole(path), materialize(open_streamed(path, OpenOptions(cache=True), chunk_rows=7)), path)
+    assert not any(folder.exists() for folder in folders)
     assert list(temp.iterdir()) == []
 
 

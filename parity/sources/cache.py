@@ -360,9 +360,27 @@ def held_folder(base: Path, prefix: str) -> Iterator[Path]:
 _HELD: dict[Path, int] = {}
 
 
+#: the prefixes of parity's private folders in the system's temporary folder: a big SAS file's parts read without
+#: the cache (:mod:`parity.sources.sas_stream`), a port's LazyFrame spilled (:mod:`parity.sources.frames`)
+PRIVATE_SAS = "parity-sas-"
+PRIVATE_LAZY = "parity-lazy-"
+
+
+@functools.cache
+def _sweep_temporary() -> None:
+    """Once a process: remove the private folders that killed runs left in the system's temporary folder (whichever
+    kind this run makes: a run killed while reading without the cache is followed by runs that use it)."""
+    base = Path(tempfile.gettempdir())
+    for prefix in (PRIVATE_SAS, PRIVATE_LAZY):
+        remove_abandoned(base, f"{prefix}*")
+
+
 def new_held_folder(base: Path, prefix: str) -> Path:
     """A fresh folder in ``base``, locked by this process until :func:`release` (or its end), after removing the
-    folders of the same ``prefix`` that killed runs left there."""
+    folders of the same ``prefix`` that killed runs left there (and, once a process, those of every kind of private
+    folder in the system's temporary folder)."""
+    with contextlib.suppress(OSError):
+        _sweep_temporary()
     base.mkdir(parents=True, exist_ok=True)
     remove_abandoned(base, f"{prefix}*")
     folder = Path(tempfile.mkdtemp(prefix=prefix, dir=base))

@@ -528,7 +528,7 @@ def source_from_object(obj: Any, where: str, source: str, sha256: str | None, fm
     if not isinstance(obj, pl.LazyFrame):
         return table_from_frame(to_polars(obj, where), source, sha256, fmt)
     columns, strings = _schema_columns(obj.collect_schema(), where)
-    folder = cache.new_held_folder(Path(tempfile.gettempdir()), "parity-lazy-")
+    folder = cache.new_held_folder(Path(tempfile.gettempdir()), cache.PRIVATE_LAZY)
     spill = folder / "frame.parquet"
     try:
         obj.with_columns(pl.col(c).cast(pl.String) for c in strings).sink_parquet(spill)

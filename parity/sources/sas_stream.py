@@ -69,7 +69,7 @@ IN_MEMORY_BYTES = 2 << 30
 #: at least this big (smaller ones are written at once)
 BACKGROUND_MIN_BYTES = 64 << 20
 #: the private folders (in the system's temporary folder) of big files read without the cache
-PRIVATE_PREFIX = "parity-sas-"
+PRIVATE_PREFIX = cache.PRIVATE_SAS
 
 
 class _Hasher(threading.Thread):
