@@ -487,3 +487,25 @@ def test_a_folder_of_arrow_files_is_told_to_use_a_glob(tmp_path: Path, capsys: p
     assert main(["inspect", str(tmp_path / "out")]) == 2
     assert f"its .arrow files are read with a glob ({tmp_path / 'out'}/*.arrow)" in capsys.readouterr().err
     assert main(["inspect", f"{tmp_path}/out/*.arrow"]) == 0
+
+
+def test_a_part_damaged_past_its_footer_is_named_when_the_comparison_reads_it(tmp_path: Path) -> None:
+    """Its footer is fine (the schema and row count read), its pages are not: the error named only the folder."""
+    folder = make_job(tmp_path, "j", """
+        [datasets.t]
+        sas = "t.sas7bdat"
+        python = "out"
+        """)
+    n = 1000
+    write_sas7bdat(folder / "t.sas7bdat", [Column("id", "numeric", [float(i) for i in range(n)])])
+    frame = pl.DataFrame({"id": list(range(n))})
+    (folder / "out").mkdir()
+    frame[:500].write_parquet(folder / "out" / "a.parquet")
+    frame[500:].write_parquet(folder / "out" / "b.parquet", compression="snappy")
+    data = bytearray((folder / "out" / "b.parquet").read_bytes())
+    data[100:400] = b"\xab" * 300
+    (folder / "out" / "b.parquet").write_bytes(bytes(data))
+    result = _one(folder)
+    assert result.verdict == "error" and result.error is not None
+    assert result.error.startswith(f"{folder / 'out' / 'b.parquet'}: cannot read this file of {folder / 'out'} ("), \
+        result.error

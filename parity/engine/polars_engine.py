@@ -45,7 +45,7 @@ from parity.engine.normalize import (
 )
 from parity.engine.plan import ColumnPlan, order_plan, plan_columns_deferred, require_sort_order
 from parity.errors import InputError
-from parity.sources.base import Source, Table, tag_column
+from parity.sources.base import LazySource, Source, Table, tag_column
 from parity.spec import DatasetSpec, JobSpec, SortKey
 
 Side = Literal["sas", "py"]
@@ -106,6 +106,11 @@ class PolarsEngine:
         try:
             return _Run(self, spec, sas, py, job).result()
         except (OSError, pl.exceptions.ComputeError) as exc:  # a file changed, vanished or is damaged mid-read
+            for side in (py, sas):  # a folder's or glob's damaged file named (its footer was fine)
+                found = side.damaged_file() if isinstance(side, LazySource) else None
+                if found is not None:
+                    raise InputError(f"{found[0]}: cannot read this file of {side.meta.source} ({found[1]}); the "
+                                     "file is damaged: check that the port finished writing it") from None
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(f"dataset {spec.name!r}: reading {sas.meta.source} or {py.meta.source} failed while "
                              f"comparing ({type(exc).__name__}: {text}); check that both are complete and readable, "

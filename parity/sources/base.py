@@ -145,9 +145,23 @@ class LazySource:
     meta: SourceMeta
     scanner: Callable[[], pl.LazyFrame]
     where: Path | None = None
+    #: the files of a folder or glob, each readable alone: which one a failed read came from (None: not known)
+    files: tuple[Path, ...] = ()
 
     def scan(self) -> pl.LazyFrame:
         return self.scanner()
+
+    def damaged_file(self) -> tuple[Path, str] | None:
+        """After a read of a folder or glob failed: the first of its files that cannot be read whole, and why."""
+        for file in self.files:
+            try:
+                scan = (pl.scan_parquet(file) if file.suffix.lower() == ".parquet"
+                        else pl.scan_ipc(file, memory_map=False))
+                scan.select(pl.all().null_count()).collect()  # every value decoded, none kept
+            except Exception as exc:
+                text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                return file, f"{type(exc).__name__}: {text}"
+        return None
 
 
 def materialize(source: Source) -> Table:

@@ -218,7 +218,8 @@ def _lazy_file_source(location: str, fmt: str, scan: Scan, options: OpenOptions 
         lazy = scan(files, hive, schema, hive_schema)
         return lazy.with_columns(pl.col(c).cast(pl.String) for c in strings) if strings else lazy
 
-    return LazySource(columns, meta, scanner, where=files[0] if single else path)
+    return LazySource(columns, meta, scanner, where=files[0] if single else path,
+                      files=() if single else tuple(files))
 
 
 def _file_schema(file: Path, fmt: str) -> pl.Schema:
