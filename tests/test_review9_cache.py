@@ -409,3 +409,52 @@ def test_two_runs_discarding_the_same_damaged_entry(tmp_path: Path) -> None:
     cache.discard(folder)  # the other run was first: nothing to do
     assert not folder.exists()
     assert [p.name for p in folder.parent.iterdir() if p.name.startswith("tmp-")] == []
+
+
+def test_an_entry_this_run_cannot_read_is_left_for_the_runs_that_can(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     capfd: pytest.CaptureFixture[str]) -> None:
+    """A part this run cannot open (a permission, too many open files, an I/O error) says nothing of the entry:
+    another run may be reading it, so it is not removed; this run reads the file, without the cache."""
+    import errno
+
+    import pyarrow.parquet as pq
+
+    path = _sample(tmp_path / "d.sas7bdat")
+    open_streamed(path, OpenOptions(cache=True), chunk_rows=7)
+    folder = _entry(path)
+    real = pq.ParquetFile
+
+    def denied(*args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(errno.EACCES, "Permission denied", str(args[0]))
+
+    monkeypatch.setattr(pq, "ParquetFile", denied)
+    source = open_streamed(path, OpenOptions(cache=True), chunk_rows=7)
+    assert_same(read_sas_whole(path), materialize(source), path)
+    assert "reading the file instead" in capfd.readouterr().err
+    assert cache.entry(source.meta.digest() or "", cache.reading_key(encoding=None)) == folder  # left in place
+    assert [p.name for p in folder.parent.iterdir() if p.name.startswith("tmp-")] == []
+    monkeypatch.setattr(pq, "ParquetFile", real)
+    again = open_streamed(path, OpenOptions(cache=True), chunk_rows=7)
+    assert isinstance(again, LazySource)
+    assert_same(read_sas_whole(path), materialize(again), path)
+
+
+def test_an_entry_this_run_cannot_read_is_never_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _sample(tmp_path / "d.sas7bdat")
+    open_streamed(path, OpenOptions(cache=True), chunk_rows=7)
+    folder = _entry(path)
+    manifest = cache.read_manifest(folder)
+    real = cache.read_manifest
+
+    def unreadable(where: Path) -> dict[str, Any]:
+        if where == folder:
+            raise cache.DamagedEntry(f"{where}: Permission denied", definite=False)
+        return real(where)
+
+    monkeypatch.setattr(cache, "read_manifest", unreadable)
+    with cache.building() as built, pytest.raises(OSError):
+        (built / "part-000000.parquet").write_bytes((folder / "part-000000.parquet").read_bytes())
+        cache.publish(built, manifest["sha256"], cache.reading_key(encoding=None),
+                      {k: v for k, v in manifest.items() if k != "sizes"})
+    monkeypatch.setattr(cache, "read_manifest", real)
+    assert cache.read_manifest(folder) == manifest  # another user's entry, left as it was

@@ -204,7 +204,19 @@ def entry(sha256: str, reading: str) -> Path | None:
 
 
 class DamagedEntry(InputError):
-    """A cache entry that cannot be what parity wrote (its manifest unreadable, a part missing or cut short)."""
+    """A cache entry that cannot be what parity wrote (its manifest unreadable, a part missing or cut short).
+    ``definite``: damaged for every run, so it may be removed; not when this run merely cannot read it (a
+    permission, too many open files, an I/O error): then it is only not used, since another run may be reading it."""
+
+    def __init__(self, message: str, *, definite: bool = True) -> None:
+        super().__init__(message)
+        self.definite = definite
+
+
+def definite_damage(exc: BaseException) -> bool:
+    """Whether an error reading an entry's file says the entry is damaged (rather than unreadable to this run)."""
+    return isinstance(exc, ValueError | FileNotFoundError | NotADirectoryError | IsADirectoryError) or (
+        isinstance(exc, OSError) and exc.errno is None)
 
 
 #: what every manifest holds (:func:`read_manifest` checks them)
@@ -240,11 +252,24 @@ def publish(folder: Path, sha256: str, reading: str, manifest: dict[str, Any]) -
         except OSError:
             if entry(sha256, reading) is not None:
                 break  # another run published it meanwhile: keep theirs
-            if attempt == 2 or not (target.is_dir() or target.is_file() or target.is_symlink()):
+            if attempt == 2 or not (target.is_dir() or target.is_file() or target.is_symlink()) or \
+                    not _replaceable(target):
                 raise
             # anything else in its place is never trusted (a folder without a valid manifest, a stray file): replaced
             discard(target)
     return target
+
+
+def _replaceable(target: Path) -> bool:
+    """Whether what is in an entry's place is damaged for every run (not an entry this run merely cannot read, such
+    as another user's, which is left alone)."""
+    if not target.is_dir():
+        return True  # a stray file
+    try:
+        read_manifest(target)
+    except DamagedEntry as exc:
+        return exc.definite
+    return True  # a manifest of other bytes, or parts of other sizes
 
 
 def discard(target: Path) -> None:
@@ -263,7 +288,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     try:
         data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:  # (UnicodeDecodeError and JSONDecodeError are ValueErrors)
-        raise DamagedEntry(f"parity's cache entry {folder} has no readable manifest ({exc})") from None
+        raise DamagedEntry(f"parity's cache entry {folder} has no readable manifest ({exc})",
+                           definite=definite_damage(exc)) from None
     if not isinstance(data, dict) or not data.keys() >= MANIFEST_KEYS or not isinstance(data["sizes"], dict):
         raise DamagedEntry(f"parity's cache entry {folder} has a manifest parity did not write")
     return data

@@ -270,6 +270,7 @@ def open_streamed(path: Path, options: OpenOptions, *, chunk_rows: int | None = 
                 return _cached(path, hit, options)
             except cache.DamagedEntry as exc:  # never read: removed, and the file read again (and cached again)
                 _discard_damaged(path, hit, exc)
+                caching = exc.definite  # (an entry only this run cannot read: this run reads without the cache)
     stage = f"reading {path.name}"
     options.progress(stage, 0, 0, "rows")
     # the file's digest, for the report and the cache: of the file as it is now, before the hasher or a reader
@@ -481,10 +482,14 @@ def _cached(path: Path, folder: Path, options: OpenOptions) -> Source:
 
 
 def _discard_damaged(path: Path, folder: Path, exc: Exception) -> None:
-    """A damaged cache entry found for ``path``: said on stderr and removed (a later run finds none)."""
-    print(f"parity: warning: {path}: {exc}; removed it, reading the file again", file=sys.stderr)
-    with contextlib.suppress(OSError):
-        cache.discard(folder)
+    """A damaged cache entry found for ``path``: said on stderr and removed (a later run finds none); one this run
+    merely cannot read (:attr:`parity.sources.cache.DamagedEntry.definite`) is left for the runs that can."""
+    if not (isinstance(exc, cache.DamagedEntry) and not exc.definite):
+        print(f"parity: warning: {path}: {exc}; removed it, reading the file again", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            cache.discard(folder)
+        return
+    print(f"parity: warning: {exc}; reading the file instead", file=sys.stderr)
 
 
 def _verify_parts(path: Path, folder: Path, files: list[Path], names: Sequence[str], rows: int) -> None:
@@ -504,8 +509,11 @@ def _verify_parts(path: Path, folder: Path, files: list[Path], names: Sequence[s
         if total != rows:
             raise ValueError(f"its parts hold {total:,} rows, its manifest says {rows:,}")
     except (OSError, ValueError) as exc:
-        raise cache.DamagedEntry(f"{path}: parity's cache entry for this file ({folder}) is damaged ({exc}); remove that "
-                         "folder (or run with --no-cache)") from None
+        if not cache.definite_damage(exc):
+            raise cache.DamagedEntry(f"{path}: cannot read parity's cache entry for this file ({folder}: {exc})",
+                                     definite=False) from None
+        raise cache.DamagedEntry(f"{path}: parity's cache entry for this file ({folder}) is damaged ({exc}); remove "
+                                 "that folder (or run with --no-cache)") from None
 
 
 def _source(path: Path, parts: _Parts, sha: str | None, provenance: Mapping[str, Any], options: OpenOptions,
