@@ -509,3 +509,16 @@ def test_a_part_damaged_past_its_footer_is_named_when_the_comparison_reads_it(tm
     assert result.verdict == "error" and result.error is not None
     assert result.error.startswith(f"{folder / 'out' / 'b.parquet'}: cannot read this file of {folder / 'out'} ("), \
         result.error
+
+
+def test_unnamed_csv_columns_without_a_value_are_no_columns(tmp_path: Path) -> None:
+    """Trailing commas (a spreadsheet's export) made a column named "" that only the Python side has: a FAIL."""
+    folder = _job(tmp_path, "out.csv")
+    (folder / "out.csv").write_text("id,x,s,,\n1,1.5,a,,\n2,2.5,b,,\n3,3.5,c,,\n4,4.5,d,,\n")
+    result = _one(folder)
+    assert result.verdict == "pass", [c.summary for c in result.checks if c.status != "pass"]
+    assert result.python["columns"] == 3 and "2 unnamed columns without a value" in result.python["dropped"]
+    # a row of commas is a row of missing values, told as such
+    (folder / "out.csv").write_text("id,x,s,\n1,1.5,a,\n2,2.5,b,\n3,3.5,c,\n4,4.5,d,\n,,,\n")
+    result = _one(folder)
+    assert result.verdict == "fail" and result.rows["python"] == 5 and result.rows["only_in_python"] == 1

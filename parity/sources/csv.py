@@ -38,10 +38,17 @@ def open_csv(location: str, options: OpenOptions) -> Table:
         raise _reader_failure(path, exc, what="csv file") from None
     if frame.width == 1:
         _check_separator(path, frame.columns[0])
-    extra = {}
+    # columns without a name in the header (polars names a second one "_duplicated_0")
+    unnamed = [c for c in frame.columns if c == "" or (re.fullmatch(r"_duplicated_\d+", c) and "" in frame.columns)]
+    dropped = []
     if frame.width > 1 and frame.columns[0] == "" and _is_pandas_index(frame.to_series(0)):
         frame = frame.drop("")  # df.to_csv() without index=False: the index is no data (as for a frame returned)
-        extra = {"dropped": "the unnamed first column: the pandas index that df.to_csv() writes without index=False"}
+        dropped.append("the unnamed first column: the pandas index that df.to_csv() writes without index=False")
+    empty = [c for c in unnamed if c in frame.columns and frame.get_column(c).null_count() == frame.height]
+    if empty and len(empty) < frame.width:  # trailing commas (a spreadsheet's export): no column, no data
+        frame = frame.drop(empty)
+        dropped.append(f"{len(empty)} unnamed column{'s' if len(empty) > 1 else ''} without a value (trailing commas)")
+    extra = {"dropped": "; ".join(dropped)} if dropped else {}
     dupes = sorted({m[1] for c in frame.columns if (m := re.fullmatch(r"(.*)_duplicated_\d+", c))} & set(frame.columns))
     if dupes:  # polars renames a repeated header name to <name>_duplicated_<n>
         raise InputError(f"{path}: duplicate column names {dupes[:5]!r} in the header; give every column a unique "
