@@ -458,3 +458,40 @@ def test_an_entry_this_run_cannot_read_is_never_replaced(tmp_path: Path, monkeyp
                       {k: v for k, v in manifest.items() if k != "sizes"})
     monkeypatch.setattr(cache, "read_manifest", real)
     assert cache.read_manifest(folder) == manifest  # another user's entry, left as it was
+
+
+_SIGTERM_PORT = """
+import time
+from pathlib import Path
+def run():
+    Path({marker!r}).write_text("running")
+    time.sleep(60)
+"""
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path: Path) -> None:
+    """A CI job cancelled or timed out (``timeout``, Kubernetes) sends SIGTERM: the run stops at once as Ctrl-C
+    stops it, cleaning up after itself (no report half published, no folder being written left behind), exit 143."""
+    from tests.test_runs_robust import job
+
+    marker = tmp_path / "marker"
+    folder = job(tmp_path / "jobs", "slow", _SIGTERM_PORT.format(marker=str(marker)))
+    reports = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from parity.cli import main; sys.exit(main())",
+                             "run", str(folder), "--report-dir", str(reports)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(600):
+            if marker.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert marker.exists(), proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err
+    assert "terminated (SIGTERM)" in err and "Traceback" not in err
+    assert [p.name for p in reports.iterdir() if not p.name.startswith(".parity.lock")] == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -292,10 +293,41 @@ def inspect_cmd(file: str, as_json: bool, encoding: str | None) -> None:
         render_contents(_console(), info)
 
 
+#: the exit code of a run stopped by SIGTERM (128 + the signal's number, as a shell reports it)
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled or timed out, ``timeout``, Kubernetes stopping a pod): stops the run as Ctrl-C
+    does, so that it cleans up after itself (the cache's and the temporary folders it was writing, a publication
+    of the reports not committed), instead of dying where it stands."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code instead of raising SystemExit.  As the ``parity`` command (no ``argv``)
-    it exits without waiting for threads a port left running, so a finished run never hangs."""
-    code = _main(argv)
+    it exits without waiting for threads a port left running, so a finished run never hangs, and SIGTERM stops it
+    as Ctrl-C does (exit 143)."""
+    import signal
+
+    terminated = False
+    previous = None
+    if argv is None and threading.current_thread() is threading.main_thread():
+        with contextlib.suppress(ValueError, OSError):
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        code = _main(argv)
+    except Terminated:  # (one that came after the command's own handling)
+        code, terminated = EXIT_TERMINATED, True
+    finally:
+        if previous is not None:
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(signal.SIGTERM, previous)
+    if terminated:
+        click.echo("terminated (SIGTERM)", err=True)
     if argv is None:
         from parity.run.sandbox import alive_leftovers, leftovers_message
 
@@ -323,7 +355,10 @@ def _main(argv: Sequence[str] | None) -> int:
     except click.ClickException as exc:
         exc.show()
         return EXIT_USAGE
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__ or exc.__context__, Terminated):
+            click.echo("terminated (SIGTERM)", err=True)
+            return EXIT_TERMINATED
         click.echo("aborted", err=True)
         return EXIT_USAGE
     except Exception as exc:  # a bug (or a port's leftover mess): an error, never exit 1 "parity failed"
