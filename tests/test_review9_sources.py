@@ -522,3 +522,19 @@ def test_unnamed_csv_columns_without_a_value_are_no_columns(tmp_path: Path) -> N
     (folder / "out.csv").write_text("id,x,s,\n1,1.5,a,\n2,2.5,b,\n3,3.5,c,\n4,4.5,d,\n,,,\n")
     result = _one(folder)
     assert result.verdict == "fail" and result.rows["python"] == 5 and result.rows["only_in_python"] == 1
+
+
+def test_a_delta_table_named_as_a_folder_of_parquet_files_is_told_to_use_delta(tmp_path: Path) -> None:
+    """Every parquet file of a Delta table's folder is not its current version: the removed files of older
+    versions were read too (stale and duplicate rows)."""
+    folder = _job(tmp_path, "out")
+    _parts(folder, FRAME, FRAME.with_columns(x=pl.lit(0.0)))  # the second: an older version's file
+    (folder / "out" / "_delta_log").mkdir()
+    (folder / "out" / "_delta_log" / "00000000000000000000.json").write_text("{}\n")
+    result = _one(folder)
+    assert result.verdict == "error" and result.error is not None
+    assert (f"{folder / 'out'} is a Delta table (it has a _delta_log folder), whose current version is not every "
+            "parquet file in it") in result.error and "python = 'delta:<its path>'" in result.error
+    with pytest.raises(InputError, match="is a Delta table"):
+        open_source(f"{folder}/out/*.parquet")
+    assert open_source(folder / "out" / "part-0.parquet").meta.rows == 4  # one file named: read as it is

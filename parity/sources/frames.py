@@ -357,6 +357,11 @@ def _files_of(location: str, fmt: str) -> tuple[Path, list[Path]]:
     if not files:
         raise InputError(f"{location}: no {fmt} files {'match this pattern' if is_glob(location) else 'in it'}; "
                          "check the path (a folder is read with every *.parquet file under it)")
+    table = next((folder for folder in (root, *root.parents) if (folder / "_delta_log").is_dir()), None)
+    if table is not None and fmt == "parquet" and (path.is_dir() or is_glob(location)):
+        raise InputError(f"{location}: {table} is a Delta table (it has a _delta_log folder), whose current version "
+                         "is not every parquet file in it (files of older versions stay until VACUUM); name the "
+                         "table with python = 'delta:<its path>' in parity.toml")
     return root, files
 
 
