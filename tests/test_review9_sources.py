@@ -466,19 +466,31 @@ def test_a_recursive_glob_skips_what_a_folder_skips(tmp_path: Path) -> None:
     assert _one(explicit).verdict == "pass"
 
 
-def test_a_glob_of_a_kind_read_one_file_at_a_time_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_glob_of_csv_files_is_read_and_one_of_a_kind_read_one_file_at_a_time_is_a_clear_error(
+        tmp_path: Path) -> None:
     """``out/*.csv`` was read by polars as one CSV, then hashed as a file named ``*.csv``: an internal error."""
     from parity.errors import SpecError
 
     folder = _job(tmp_path, "out/*.csv")
     (folder / "out").mkdir()
-    (folder / "out" / "a.csv").write_text("id,x,s\n1,1.5,a\n2,2.5,b\n")
-    (folder / "out" / "b.csv").write_text("id,x,s\n3,3.5,c\n4,4.5,d\n")
-    with pytest.raises(SpecError, match=r"\[datasets\.t\.python\] .*out/\*\.csv: parity reads a glob of files only "
-                                        r"for \*\.parquet, \*\.arrow, \*\.feather, \*\.ipc files; name one csv file"):
-        run_job_folder(folder)
-    with pytest.raises(InputError, match="parity reads a glob of files only for"):
-        open_source(f"{folder}/out/*.csv")
+    (folder / "out" / "a.csv").write_text("id,x,s\n1,1.5,a\n2,2.5,b\n\n")
+    (folder / "out" / "b.csv").write_text("s,id,x\nc,3,3.5\nd,4,4.5\n")  # another order
+    result = _one(folder)
+    assert result.verdict == "pass" and result.python["files"] == 2 and result.rows["python"] == 4, result.error
+    (folder / "out" / "b.csv").write_text("s,id,y\nc,3,3.5\nd,4,4.5\n")
+    error = _one(folder).error
+    assert error is not None and "b.csv has the columns s, id, y but a.csv has id, x, s" in error
+    (folder / "out" / "b.csv").write_text("3,3.5,c\n4,4.5,d\n")  # no header row (Spark's header=false)
+    error = _one(folder).error
+    assert error is not None and "the files of one dataset must have the same columns (each file its own header" \
+        in error
+    sas_glob = _job(tmp_path, "sas/*.xpt", "xpt")
+    (sas_glob / "sas").mkdir()
+    (sas_glob / "sas" / "a.xpt").write_bytes(b"")
+    with pytest.raises(SpecError, match=r"\[datasets\.t\.python\] .*sas/\*\.xpt: parity reads a glob of files only "
+                                        r"for \*\.parquet, \*\.csv, \*\.arrow, \*\.feather, \*\.ipc files; name one "
+                                        r"xport file"):
+        run_job_folder(sas_glob)
 
 
 def test_a_folder_of_arrow_files_is_told_to_use_a_glob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -51,8 +51,8 @@ def test_the_opener_follows_the_suffix_scheme_or_folder(tmp_path: Path) -> None:
                                          r"SAS side must be one of \.sas7bdat, \.xpt"):
         opener_for(tmp_path / "a.PARQUET", sas_side=True)
     assert check_location(tmp_path / "nope.parquet") == f"{tmp_path / 'nope.parquet'}: file not found"
-    assert check_location(f"{tmp_path}/*.ipc") == f"{tmp_path}/*.ipc: no file matches this pattern"
-    assert "parity reads a glob of files only for *.parquet" in str(check_location(f"{tmp_path}/*.csv"))
+    assert check_location(f"{tmp_path}/*.csv") == f"{tmp_path}/*.csv: no file matches this pattern"
+    assert "parity reads a glob of files only for *.parquet" in str(check_location(f"{tmp_path}/*.xpt"))
     assert check_location(tmp_path / "ds") is None
 
 

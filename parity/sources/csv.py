@@ -11,15 +11,53 @@ import polars as pl
 
 from parity.errors import InputError
 from parity.formats import EPOCH_SHIFT_DAYS, EPOCH_SHIFT_SECONDS
-from parity.sources.base import Change, ColumnInfo, Table, _reader_failure, sha256_file
+from parity.sources.base import Change, ColumnInfo, Table, _reader_failure, sha256_file, sha256_files
 from parity.sources.frames import table_from_frame
-from parity.sources.registry import OpenOptions
+from parity.sources.registry import OpenOptions, glob_files, is_glob
 
 
 def open_csv(location: str, options: OpenOptions) -> Table:
-    """A CSV output, in memory.  Given the SAS side's columns (``options.like``), it is read as text and each
-    column converted to its SAS column's type (:func:`read_csv_as_sas`); without them, types are inferred."""
-    path = Path(location)
+    """A CSV output, in memory: a file, or a glob of files with one header (``out/part-*.csv``, each file with its
+    header row).  Given the SAS side's columns (``options.like``), it is read as text and each column converted to
+    its SAS column's type (:func:`read_csv_as_sas`); without them, types are inferred."""
+    if is_glob(location):
+        root, files = glob_files(location)
+        if not files:
+            raise InputError(f"{location}: no file matches this pattern")
+        parts = [_read_csv_file(file, options) for file in files]
+        first = parts[0][0].columns
+        for file, (frame, _) in zip(files, parts, strict=True):
+            if sorted(frame.columns) != sorted(first):
+                raise InputError(f"{location}: {file.relative_to(root).as_posix()} has the columns "
+                                 f"{', '.join(frame.columns[:20])} but {files[0].relative_to(root).as_posix()} has "
+                                 f"{', '.join(first[:20])}; the files of one dataset must have the same columns "
+                                 "(each file its own header row)")
+        try:
+            frame = pl.concat([frame.select(first) for frame, _ in parts], how="vertical_relaxed")
+        except Exception as exc:
+            raise InputError(f"{location}: the files' columns hold values of different types ({type(exc).__name__}: "
+                             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from None
+        sha256: str | None = sha256_files(files, root)
+        dropped = sorted({d for _, ds in parts for d in ds})
+        extra: dict[str, object] = {"files": len(files)}
+    else:
+        path = Path(location)
+        frame, dropped = _read_csv_file(path, options)
+        sha256 = sha256_file(path)
+        extra = {}
+    if dropped:
+        extra["dropped"] = "; ".join(dropped)
+    if options.like is not None:
+        table = read_csv_as_sas(frame, options.like, options.rename, location, sha256)
+    else:
+        table = table_from_frame(frame, location, sha256, "csv")
+    if extra:
+        table.meta = replace(table.meta, extra={**table.meta.extra, **extra})
+    return table
+
+
+def _read_csv_file(path: Path, options: OpenOptions) -> tuple[pl.DataFrame, list[str]]:
+    """One CSV file's frame (text when the SAS side's columns are given) and what was left out of it as no data."""
 
     def read(source: Path | bytes) -> pl.DataFrame:
         if options.like is not None:
@@ -48,18 +86,11 @@ def open_csv(location: str, options: OpenOptions) -> Table:
     if empty and len(empty) < frame.width:  # trailing commas (a spreadsheet's export): no column, no data
         frame = frame.drop(empty)
         dropped.append(f"{len(empty)} unnamed column{'s' if len(empty) > 1 else ''} without a value (trailing commas)")
-    extra = {"dropped": "; ".join(dropped)} if dropped else {}
     dupes = sorted({m[1] for c in frame.columns if (m := re.fullmatch(r"(.*)_duplicated_\d+", c))} & set(frame.columns))
     if dupes:  # polars renames a repeated header name to <name>_duplicated_<n>
         raise InputError(f"{path}: duplicate column names {dupes[:5]!r} in the header; give every column a unique "
                          "name")
-    if options.like is not None:
-        table = read_csv_as_sas(frame, options.like, options.rename, str(path), sha256_file(path))
-    else:
-        table = table_from_frame(frame, str(path), sha256_file(path), "csv")
-    if extra:
-        table.meta = replace(table.meta, extra={**table.meta.extra, **extra})
-    return table
+    return frame, dropped
 
 
 def _is_pandas_index(column: pl.Series) -> bool:

@@ -226,7 +226,7 @@ def _builtins() -> None:
     register(Opener("parquet", _lazy("parity.sources.frames:open_parquet"), suffixes=(".parquet",),
                     schemes=("parquet",), folder=_lazy("parity.sources.frames:is_parquet_folder"),
                     what="a parquet file, glob or folder", globs=True))
-    register(Opener("csv", _lazy("parity.sources.csv:open_csv"), suffixes=(".csv",), what="a CSV file"))
+    register(Opener("csv", _lazy("parity.sources.csv:open_csv"), suffixes=(".csv",), what="a CSV file", globs=True))
     register(Opener("ipc", _lazy("parity.sources.frames:open_ipc"), suffixes=(".arrow", ".feather", ".ipc"),
                     schemes=("arrow", "ipc"), what="an Arrow IPC file", globs=True))
     register(Opener("datasetjson", _lazy("parity.sources.datasetjson:open_datasetjson"), suffixes=(".json", ".ndjson"),
