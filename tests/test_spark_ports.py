@@ -102,3 +102,22 @@ def test_parquet_and_delta_outputs_on_both_engines(spark: Any, tmp_path: Path) -
     for ds in result.datasets:
         assert {c.name: c.mismatches for c in ds.columns if c.status == "compared"} == {"total": 1}
         assert ds.rows["matched"] == 3
+
+
+def test_a_parquet_lake_output_of_files_in_several_schemas_agrees_on_both_engines(spark: Any, tmp_path: Path) -> None:
+    """``parquet:<folder>`` whose files differ in type (Int32 and Int64, Int and Float64: the polars engine reads
+    them in one schema) is read on the driver by the Spark engine as the polars engine reads it, with the same
+    provenance (the files' digest and count)."""
+    folder = _job(tmp_path)
+    lake = folder / "lake" / "summary"
+    lake.mkdir(parents=True)
+    pl.DataFrame({"member": ["M1"], "total": [130]}, schema={"member": pl.String, "total": pl.Int32}).write_parquet(
+        lake / "part-0.parquet")
+    pl.DataFrame({"member": ["M2", "M3"], "total": [9.0, 7.12]}).write_parquet(lake / "part-1.parquet")
+    (folder / "parity.toml").write_text(
+        '[datasets.summary]\nsas = "summary.sas7bdat"\npython = "parquet:lake/summary"\nkeys = ["member"]\n')
+    result = assert_same_on_both_engines(folder)
+    (ds,) = result.datasets
+    assert ds.rows["matched"] == 3
+    assert {c.name: c.mismatches for c in ds.columns if c.status == "compared"} == {"total": 2}  # 130.25, 7.13
+    assert ds.python["sha256"] and ds.python["files"] == 2

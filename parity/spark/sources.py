@@ -14,6 +14,7 @@ Each side is a :class:`SparkSide`: the DataFrame with the columns under their ow
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -262,14 +263,16 @@ def spark_output(spark: SparkSession, ref: str, folder: Path, where: str) -> Spa
         raise InputError(f"{where}: {kind} path {location} does not exist")
     if kind == "parquet":
         if "://" not in target:  # the files in the polars engine's order (Spark packs big files first)
+            from parity.sources.base import materialize
+            from parity.sources.lake import lake_path, open_lake
+
             try:
                 side = parquet_side(spark, location, where)
-            except NotSparkReadable:
-                pass
-            else:
-                side.meta = SourceMeta(source=f"parquet:{location}", sha256=None, rows=side.meta.rows,
-                                       columns=side.meta.columns, format="parquet")
-                return side
+            except NotSparkReadable:  # read on the driver as the polars engine reads it (one schema, types)
+                return table_python_side(materialize(open_lake(ref, folder, where)))
+            # the provenance the polars engine gives (the files' digest and count), under the lake's name
+            side.meta = dataclasses.replace(side.meta, source=f"parquet:{lake_path(ref, folder)[1]}")
+            return side
         try:
             df = spark.read.parquet(location)
         except Exception as exc:
