@@ -163,6 +163,40 @@ def test_a_partition_of_a_sas_character_column_stays_text(tmp_path: Path) -> Non
     assert result.verdict == "fail" and result.rows["matched"] == 3  # "2" is not "02"
 
 
+@pytest.mark.parametrize(("inside", "agrees"), [
+    ({"01": ["01", "01"], "02": ["02"], "__HIVE_DEFAULT_PARTITION__": [None]}, True),  # the values as written
+    ({"01": [1, 1], "02": [2], "__HIVE_DEFAULT_PARTITION__": [None]}, True),  # numbers in region=01: the same
+    ({"01": ["01", "01"], "02": ["03"], "__HIVE_DEFAULT_PARTITION__": [None]}, False),  # 03 in region=02
+    ({"01": ["01", "02"], "02": ["02"], "__HIVE_DEFAULT_PARTITION__": [None]}, False),  # one row of another
+    ({"01": ["01", "01"], "02": ["02"], "__HIVE_DEFAULT_PARTITION__": ["02"]}, False),  # a value in the default
+    ({"01": ["01", None], "02": ["02"], "__HIVE_DEFAULT_PARTITION__": [None]}, False),  # missing in region=01
+])
+def test_a_partition_column_the_files_hold_too_must_hold_its_folders_value(
+        tmp_path: Path, inside: dict[str, list[object]], agrees: bool) -> None:
+    """polars and Spark read a partition column from the folder's name even when the files hold it too: a file
+    whose own value is another (a port's wrong region hidden by the layout) would pass unseen. Such a file is an
+    error naming it; files that agree with their folders are compared as usual."""
+    folder = make_job(tmp_path, "j", """
+        [datasets.t]
+        sas = "t.sas7bdat"
+        python = "out"
+        keys = ["region", "id"]
+        """)
+    _sas(folder / "t.sas7bdat", ["01", "01", "02", ""])
+    for (region, values), ids in zip(inside.items(), ([1, 2], [3], [4]), strict=True):
+        (folder / "out" / f"region={region}").mkdir(parents=True)
+        pl.DataFrame({"id": ids, "x": [i + 0.5 for i in ids], "s": ["abcd"[i - 1] for i in ids],
+                      "region": values}).write_parquet(folder / "out" / f"region={region}" / "part.parquet")
+    result = _one(folder)
+    if agrees:
+        assert result.verdict == "pass", (result.error, [c.summary for c in result.checks if c.status != "pass"])
+        assert result.rows["matched"] == 4
+    else:
+        assert result.verdict == "error"
+        assert result.error is not None and "holds region = " in result.error and "part.parquet" in result.error
+        assert "in the folder region=" in result.error
+
+
 def _like(folder: Path) -> list:  # type: ignore[type-arg]
     from parity.sources.sas import open_sas
 

@@ -203,6 +203,8 @@ def _lazy_file_source(location: str, fmt: str, scan: Scan, options: OpenOptions 
     if not single:  # each file's footer: a damaged file is named, and files that disagree are told apart
         schemas = [(file, _file_schema(file, fmt)) for file in files]
         schema = _unified_schema(location, root, schemas, keys)
+    if keys and not single:
+        _check_partition_columns(location, fmt, root, keys, schemas, scan, schema)
     try:
         hive_schema = _hive_schema(scan(files, hive, schema, None), keys, options) if keys else None
         plan = scan(files, hive, schema, hive_schema)
@@ -220,6 +222,59 @@ def _lazy_file_source(location: str, fmt: str, scan: Scan, options: OpenOptions 
 
     return LazySource(columns, meta, scanner, where=files[0] if single else path,
                       files=() if single else tuple(files))
+
+
+_HIVE_MISSING = "__HIVE_DEFAULT_PARTITION__"
+
+
+def _check_partition_columns(location: str, fmt: str, root: Path, keys: list[str],
+                             schemas: list[tuple[Path, pl.Schema]], scan: Scan,
+                             schema: Mapping[str, pl.DataType] | None) -> None:
+    """A partition column that the files hold too (``region=1/part.parquet`` with a ``region`` column) is read from
+    the folder's name, as polars and Spark read it: a file whose own values are not its folder's would be compared
+    with values it does not hold (a port's wrong ``region`` hidden by the layout).  Such a file is an error naming
+    it.  Numbers, text and dates are checked (their distinct values per file, one column read); other types are
+    read from the folder's name unchecked."""
+    from urllib.parse import unquote
+
+    checks: list[tuple[Path, str, str, pl.LazyFrame]] = []
+    for file, file_schema in schemas:
+        folders = dict(part.partition("=")[::2] for part in file.relative_to(root).parts[:-1] if "=" in part)
+        for key in keys:
+            dtype = file_schema.get(key)
+            if dtype is None or key not in folders:
+                continue
+            if not (dtype.is_numeric() or dtype in (pl.String, pl.Categorical, pl.Date) or isinstance(dtype, pl.Enum)):
+                continue
+            query = scan([file], False, schema, None).select(pl.col(key).unique().cast(pl.String))
+            checks.append((file, key, unquote(folders[key]), query))
+    if not checks:
+        return
+    try:
+        found = pl.collect_all([q for *_, q in checks])
+    except Exception as exc:
+        raise _reader_failure(Path(location), exc, what=f"{fmt} file") from None
+    for (file, key, text, _), values in zip(checks, found, strict=True):
+        for value in values.get_column(key).to_list():
+            if not _same_partition_value(value, text):
+                shown = "missing" if value is None else repr(value)
+                raise InputError(
+                    f"{location}: {file.relative_to(root).as_posix()} holds {key} = {shown} in the folder "
+                    f"{key}={text}: the folder's value is what is read (as polars and Spark read a partitioned "
+                    f"dataset), not the file's; write the files without the partition column, or in the folder "
+                    f"of their own value")
+
+
+def _same_partition_value(value: str | None, text: str) -> bool:
+    """Whether a file's value (as text) is the one its ``name=text`` folder stands for."""
+    if value is None or text == _HIVE_MISSING:
+        return value is None and text == _HIVE_MISSING
+    if value == text:
+        return True
+    try:
+        return float(value) == float(text)  # 1 in region=01, 1.0 in region=1
+    except ValueError:
+        return False
 
 
 def _file_schema(file: Path, fmt: str) -> pl.Schema:
