@@ -293,6 +293,62 @@ def inspect_cmd(file: str, as_json: bool, encoding: str | None) -> None:
         render_contents(_console(), info)
 
 
+@cli.group("cache")
+def cache_group() -> None:
+    """parity's cache of big SAS files read into parquet: where it is, what it holds, clearing it."""
+
+
+def _cache_folders() -> Any:
+    from parity.sources import cache
+
+    try:
+        return cache.root(), cache.folders()
+    except cache.NoCacheFolder as exc:
+        raise UsageError(f"parity has no cache folder here: {exc}") from None
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:,.1f} MB" if n < 2**30 else f"{n / 2**30:,.2f} GB"
+
+
+@cache_group.command("info")
+def cache_info_cmd() -> None:
+    """The cache folder and, per version of parity (and of its SAS readers), its entries and their size."""
+    from rich.table import Table
+
+    base, found = _cache_folders()
+    if not found:
+        click.echo(f"parity's cache {base}: empty")
+        return
+    table = Table(title=_plain(f"parity's cache {base}"), title_justify="left")
+    for col, justify in (("folder", "left"), ("used by", "left"), ("entries", "right"), ("size", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for folder in found:
+        table.add_row(_plain(folder.path.name), _plain("this parity" if folder.current else "another version"),
+                      f"{folder.entries:,}", _size(folder.size))
+    _console().print(table)
+    stale = [f for f in found if not f.current]
+    if stale:
+        click.echo(f"{len(stale)} folder{'s' if len(stale) > 1 else ''} of other versions "
+                   f"({_size(sum(f.size for f in stale))}): `parity cache clear` removes them")
+
+
+@cache_group.command("clear")
+@click.option("--all", "everything", is_flag=True,
+              help="Also this parity's entries (every SAS file is read again on its next run).")
+def cache_clear_cmd(everything: bool) -> None:
+    """Remove the cache folders of other parity versions (or, with --all, every entry).  A folder a running parity
+    is building an entry in is left alone; clear the cache while no other run reads from it."""
+    from parity.sources import cache
+
+    base, _ = _cache_folders()
+    removed, kept = cache.clear(everything)
+    freed = sum(f.size for f in removed)
+    click.echo(f"parity's cache {base}: removed {len(removed)} folder{'s' if len(removed) != 1 else ''} "
+               f"({_size(freed)})" + (f"; kept {len(kept)} entr{'ies' if len(kept) > 1 else 'y'} a running parity "
+                                      "is building" if kept else ""))
+
+
 #: the exit code of a run stopped by SIGTERM (128 + the signal's number, as a shell reports it)
 EXIT_TERMINATED = 143
 

@@ -22,10 +22,12 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -440,3 +442,71 @@ def _write_atomic(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+# --------------------------------------------------------------------------------------------------------------
+# what the cache holds, and clearing it (``parity cache info`` / ``parity cache clear``)
+
+#: the name of a folder of one parity version, cache format and reading code: ``0.1.0-1-216a01b5b919``
+_VERSION_FOLDER = re.compile(r"^[0-9][0-9A-Za-z.+!_-]*-[0-9]+-[0-9a-f]{12}$")
+
+
+@dataclass(frozen=True)
+class CacheFolder:
+    """One version's folder of the cache: its entries (SAS files read into parquet) and their bytes on disk."""
+
+    path: Path
+    current: bool  # this parity's (version, cache format, reading code and reader libraries)
+    entries: int
+    size: int
+
+
+def folders() -> list[CacheFolder]:
+    """The version folders in the cache (this parity's and those earlier versions or other installations left), by
+    name; nothing else in the cache folder (the compiled report templates, a user's own files) is one."""
+    base, current = root(), _versioned().name
+    found: list[CacheFolder] = []
+    with contextlib.suppress(OSError):
+        for child in sorted(base.iterdir()):
+            if child.is_dir() and not child.is_symlink() and (child.name == current
+                                                               or _VERSION_FOLDER.match(child.name)):
+                sas = child / "sas"
+                entries = sum(1 for e in sas.iterdir() if e.is_dir() and not e.name.startswith("tmp-")) \
+                    if sas.is_dir() else 0
+                found.append(CacheFolder(child, child.name == current, entries, _size(child)))
+    return found
+
+
+def _size(folder: Path) -> int:
+    total = 0
+    for path in folder.rglob("*"):
+        with contextlib.suppress(OSError):
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+    return total
+
+
+def clear(everything: bool = False) -> tuple[list[CacheFolder], list[Path]]:
+    """Remove the folders of other versions (``everything``: this version's entries and index too).  A folder a
+    live run is building an entry in is kept (it is returned as such); each removal is one rename first, so that a
+    run finds an entry whole or not at all.  Returns what was removed and what was kept because a run uses it."""
+    now = time.time()
+    removed: list[CacheFolder] = []
+    kept: list[Path] = []
+    for folder in folders():
+        if folder.current and not everything:
+            continue
+        sas = folder.path / "sas"
+        building = [t for t in sas.glob("tmp-*") if t.is_dir() and not _abandoned(t, now)] if sas.is_dir() else []
+        if folder.current or building:  # entry by entry, a live build left in place
+            kept.extend(building)
+            children = [c for c in sas.iterdir() if c not in building] if sas.is_dir() else []
+            for child in [*children, folder.path / "index"]:
+                if child.exists():
+                    with contextlib.suppress(OSError):
+                        discard(child)
+        else:
+            with contextlib.suppress(OSError):
+                discard(folder.path)
+        removed.append(folder)
+    return removed, kept
