@@ -12,16 +12,8 @@ from parity.cli.main import main
 from parity.sources import cache
 from parity.sources.registry import OpenOptions
 from parity.sources.sas_stream import open_streamed, wait_for_cache_writes
+from tests.test_review9_cache import cache_dir  # noqa: F401  (the autouse fixture: a cache folder of its own)
 from tests.test_sas_stream import _sample
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("PARITY_CACHE_DIR", str(folder))
-    monkeypatch.delenv("PARITY_NO_CACHE", raising=False)
-    monkeypatch.setenv("PARITY_SAS_READER", "pyreadstat")
-    return folder
 
 
 def _cached(tmp_path: Path, name: str) -> None:
@@ -30,8 +22,8 @@ def _cached(tmp_path: Path, name: str) -> None:
     wait_for_cache_writes()
 
 
-def _old_version(cache_dir: Path, name: str = "0.0.9-1-0123456789ab") -> Path:
-    old = cache_dir / name
+def _old_version(folder: Path, name: str = "0.0.9-1-0123456789ab") -> Path:
+    old = folder / name
     (old / "sas" / ("a" * 64 + "-x")).mkdir(parents=True)
     (old / "sas" / ("a" * 64 + "-x") / "part-0.parquet").write_bytes(b"\0" * 3000)
     (old / "index").mkdir()
@@ -39,8 +31,8 @@ def _old_version(cache_dir: Path, name: str = "0.0.9-1-0123456789ab") -> Path:
     return old
 
 
-def test_info_lists_each_version_folder_with_its_entries_and_size(tmp_path: Path, cache_dir: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_info_lists_each_version_folder_with_its_entries_and_size(
+        tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     _cached(tmp_path, "a.sas7bdat")
     (tmp_path / "b.sas7bdat").write_bytes((tmp_path / "a.sas7bdat").read_bytes())  # the same bytes: one entry
     open_streamed(tmp_path / "b.sas7bdat", OpenOptions(cache=True), chunk_rows=7)
@@ -58,7 +50,7 @@ def test_info_lists_each_version_folder_with_its_entries_and_size(tmp_path: Path
 
 
 def test_clear_removes_other_versions_only_and_all_removes_this_ones_entries(
-        tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     _cached(tmp_path, "a.sas7bdat")
     old = _old_version(cache_dir)
     mine = (cache_dir / "my-notes")  # not a version folder: never touched
@@ -84,7 +76,7 @@ def test_clear_removes_other_versions_only_and_all_removes_this_ones_entries(
     assert cache.folders()[0].entries == 1
 
 
-def test_an_empty_or_missing_cache_says_so(cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_empty_or_missing_cache_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cache", "info"]) == 0
     assert "empty" in capsys.readouterr().out
     assert main(["cache", "clear"]) == 0

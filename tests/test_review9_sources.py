@@ -39,6 +39,19 @@ def _job(tmp_path: Path, python: str, name: str = "j", region: list[str] | None 
     return folder
 
 
+def _port_job(tmp_path: Path, port: str, name: str = "j") -> Path:
+    """A job whose port (``port.py``'s ``run``) returns the dataset ``t``, against the SAS sample."""
+    folder = make_job(tmp_path, name, """
+        [job]
+        python = "port:run"
+        [datasets.t]
+        sas = "t.sas7bdat"
+        keys = ["id"]
+        """, files={"port.py": port})
+    _sas(folder / "t.sas7bdat")
+    return folder
+
+
 def _one(folder: Path) -> DatasetResult:
     (result,) = run_job_folder(folder).datasets
     return result
@@ -296,28 +309,14 @@ def test_a_file_of_another_format_says_what_it_holds(tmp_path: Path) -> None:
 
 
 def test_a_dict_without_the_dataset_names_what_it_holds(tmp_path: Path) -> None:
-    folder = make_job(tmp_path, "j", """
-        [job]
-        python = "port:run"
-        [datasets.t]
-        sas = "t.sas7bdat"
-        keys = ["id"]
-        """, files={"port.py": "import polars as pl\n\ndef run():\n    return {'other': pl.DataFrame({'id': [1]})}\n"})
-    _sas(folder / "t.sas7bdat")
+    folder = _port_job(tmp_path, "import polars as pl\n\ndef run():\n    return {'other': pl.DataFrame({'id': [1]})}\n")
     result = _one(folder)
     assert result.verdict == "error"
     assert result.error == "job 'j': port:run returned no dataset 't' (it returned 'other'); return a dict with a 't' key"
 
 
 def test_a_port_returning_a_path_is_told_to_name_the_file(tmp_path: Path) -> None:
-    folder = make_job(tmp_path, "j", """
-        [job]
-        python = "port:run"
-        [datasets.t]
-        sas = "t.sas7bdat"
-        keys = ["id"]
-        """, files={"port.py": "def run():\n    return 'out.parquet'\n"})
-    _sas(folder / "t.sas7bdat")
+    folder = _port_job(tmp_path, "def run():\n    return 'out.parquet'\n")
     error = _one(folder).error
     assert error is not None and "got str ('out.parquet': to compare a file the port writes, name it" in error
 
@@ -379,13 +378,7 @@ def test_unclear_reader_failures_say_what_to_do(tmp_path: Path) -> None:
     pq.write_table(pa.table([[1, 2], [1.5, 2.5], [1, 1]], names=["id", "x", "x"]), folder / "out.parquet")
     error = _one(folder).error
     assert error is not None and "the file has two columns of one name: give every column a unique name" in error
-    folder = make_job(tmp_path, "lazy", """
-        [job]
-        python = "port:run"
-        [datasets.t]
-        sas = "t.sas7bdat"
-        keys = ["id"]
-        """, files={"port.py": """
+    folder = _port_job(tmp_path, """
             import os, tempfile
             import polars as pl
 
@@ -393,8 +386,7 @@ def test_unclear_reader_failures_say_what_to_do(tmp_path: Path) -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     pl.DataFrame({"id": [1]}).write_parquet(os.path.join(tmp, "x.parquet"))
                     return pl.scan_parquet(os.path.join(tmp, "x.parquet"))
-            """})
-    _sas(folder / "t.sas7bdat")
+            """, "lazy")
     error = _one(folder).error
     assert error is not None and "the LazyFrame reads a file that was gone once the port returned" in error
 
@@ -425,19 +417,12 @@ def test_an_absolute_glob_in_parity_toml_is_read_and_one_that_matches_nothing_sa
 ])
 def test_pandas_columns_polars_cannot_read_as_they_are_say_how_to_convert_them(tmp_path: Path, column: str,
                                                                              message: str) -> None:
-    folder = make_job(tmp_path, "j", """
-        [job]
-        python = "port:run"
-        [datasets.t]
-        sas = "t.sas7bdat"
-        keys = ["id"]
-        """, files={"port.py": f"""
+    folder = _port_job(tmp_path, f"""
             import pandas as pd
 
             def run():
                 return pd.DataFrame({{"id": [1, 2, 3, 4], "x": [1.5, 2.5, 3.5, 4.5], "s": {column}}})
-            """})
-    _sas(folder / "t.sas7bdat")
+            """)
     result = _one(folder)
     assert result.verdict == "error" and result.error is not None and message in result.error, result.error
 

@@ -9,7 +9,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -27,6 +27,9 @@ from parity.run.service import (
     resolve_settings,
     run_spec,
 )
+
+if TYPE_CHECKING:
+    from parity.sources.cache import CacheFolder
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -298,7 +301,7 @@ def cache_group() -> None:
     """parity's cache of big SAS files read into parquet: where it is, what it holds, clearing it."""
 
 
-def _cache_folders() -> Any:
+def _cache_folders() -> tuple[Path, list[CacheFolder]]:
     from parity.sources import cache
 
     try:

@@ -104,6 +104,7 @@ def _is_pandas_index(column: pl.Series) -> bool:
         column = column.cast(pl.Int64, strict=False)
     return column.dtype.is_integer() and column.null_count() == 0 and column.n_unique() == column.len()
 
+
 def _without_blank_lines(data: bytes) -> bytes | None:
     """The CSV text without its blank lines (empty or only blanks, outside quoted values), None when it has none.
     A CSV of two or more columns cannot write a row as a blank line (a row of missing values is ``,,``), so a blank

@@ -239,7 +239,7 @@ def _check_partition_columns(location: str, fmt: str, root: Path, keys: list[str
 
     checks: list[tuple[Path, str, str, pl.LazyFrame]] = []
     for file, file_schema in schemas:
-        folders = dict(part.partition("=")[::2] for part in file.relative_to(root).parts[:-1] if "=" in part)
+        folders = _partition_folders(root, file)
         for key in keys:
             dtype = file_schema.get(key)
             if dtype is None or key not in folders:
@@ -289,11 +289,18 @@ def _hive_keys(root: Path, files: list[Path]) -> list[str]:
     """The partition columns of a folder's or glob's files: their ``name=value`` folders under ``root``."""
     keys: dict[str, None] = {}
     for file in files:
-        for part in file.relative_to(root).parts[:-1]:
-            name, sep, _ = part.partition("=")
-            if sep and name:
-                keys.setdefault(name, None)
+        keys.update(dict.fromkeys(_partition_folders(root, file)))
     return list(keys)
+
+
+def _partition_folders(root: Path, file: Path) -> dict[str, str]:
+    """The ``name=value`` folders of ``file`` under ``root``: each partition column's value as written there."""
+    found: dict[str, str] = {}
+    for part in file.relative_to(root).parts[:-1]:
+        name, sep, value = part.partition("=")
+        if sep and name:
+            found[name] = value
+    return found
 
 
 def _hive_schema(plan: pl.LazyFrame, keys: list[str], options: OpenOptions | None) -> dict[str, pl.DataType] | None:
